@@ -1,0 +1,1 @@
+"""Retorno: a self-hosted, multi-brand cashback and loyalty portal."""

@@ -1,0 +1,5 @@
+import sys
+
+from retorno.cli import main
+
+sys.exit(main())

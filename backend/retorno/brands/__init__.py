@@ -1,0 +1,1 @@
+"""Brands: who a request is for, their theme, assets, regulations and rules (from brand packs)."""

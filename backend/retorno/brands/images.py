@@ -1,0 +1,102 @@
+"""Logos and the app icons made from them, and the colour contrast the theme depends on.
+
+An uploaded logo is trusted only as pixels: it is identified by its content (PNG, JPEG or WebP),
+bounded in bytes and pixels before it is decoded, and re-encoded as a fresh PNG, so no metadata,
+script or second payload survives.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageDraw, ImageFont
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_SIDE = 4096
+MIN_SIDE = 512
+FORMATS = {"PNG", "JPEG", "WEBP"}
+
+# name -> (size, maskable): what the manifest and the iOS home screen ask for.
+ICONS = {
+    "icon-192.png": (192, False),
+    "icon-512.png": (512, False),
+    "icon-maskable-512.png": (512, True),
+    "apple-touch-icon.png": (180, True),
+}
+
+
+class ImageRefused(ValueError):
+    """Why a logo was refused, in words for the person who sent it."""
+
+
+def reencode_logo(data: bytes) -> bytes:
+    if len(data) > MAX_BYTES:
+        raise ImageRefused(f"the logo is {len(data) // 1024} KB; at most {MAX_BYTES // 1024} KB")
+    try:
+        with Image.open(io.BytesIO(data), formats=sorted(FORMATS)) as img:
+            width, height = img.size
+            if max(width, height) > MAX_SIDE:
+                raise ImageRefused(f"the logo is {width}x{height} px; at most {MAX_SIDE} px a side")
+            if width != height:
+                raise ImageRefused(f"the logo must be square, not {width}x{height} px")
+            if width < MIN_SIDE:
+                raise ImageRefused(f"the logo is {width}x{height} px; at least {MIN_SIDE} px a side")
+            img.load()
+            pixels = img.convert("RGBA")
+    except ImageRefused:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageRefused("the logo is not a PNG, JPEG or WebP image") from exc
+    out = io.BytesIO()
+    pixels.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def monogram(name: str, primary: str, text: str) -> bytes:
+    """A plain logo for a brand that has none yet: its initial on its primary colour."""
+    size = 512
+    img = Image.new("RGBA", (size, size), primary)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=300)
+    draw.text((size / 2, size / 2), (name[:1] or "?").upper(), fill=text, font=font, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def make_icons(logo_png: bytes, background: str) -> dict[str, bytes]:
+    """The app icons; maskable ones keep the logo inside the 80% safe zone on the background."""
+    with Image.open(io.BytesIO(logo_png)) as logo:
+        logo = logo.convert("RGBA")
+    icons = {}
+    for name, (size, maskable) in ICONS.items():
+        canvas = Image.new("RGBA", (size, size), background)
+        inner = round(size * 0.7) if maskable else size
+        scaled = logo.resize((inner, inner), Image.Resampling.LANCZOS)
+        offset = (size - inner) // 2
+        canvas.alpha_composite(scaled, (offset, offset))
+        out = io.BytesIO()
+        canvas.convert("RGB").save(out, format="PNG", optimize=True)
+        icons[name] = out.getvalue()
+    return icons
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: int) -> float:
+        s = c / 255
+        return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #RRGGBB colours, from 1 to 21."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_on(background: str) -> str:
+    """The text colour (near-white or near-black) that reads best on a background colour."""
+    light, dark = "#FFFFFF", "#111111"
+    return light if contrast(background, light) >= contrast(background, dark) else dark

@@ -1,0 +1,618 @@
+"""Brand packs: a folder (brand.toml, logo, regulations) read into one checked `Pack`, and back.
+
+Reading collects every problem before refusing, so a pack author fixes them all in one go:
+each problem is one line naming the file, the key and what is wrong. The result is normalised
+for the domains: amounts in centavos, rates in basis points (5% = 500), multipliers in
+hundredths (x2 = 200), datetimes aware. Sections a later domain implements are checked here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import tomllib
+import zoneinfo
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import tomli_w
+from babel.numbers import list_currencies
+
+from retorno.brands import images
+from retorno.errors import Invalid
+
+LOCALES = ("pt-BR", "en")
+REFUND_POLICIES = ("write_off", "negative_balance")
+SLUG = re.compile(r"^[a-z0-9-]{2,32}$")
+KEY = re.compile(r"^[a-z0-9_-]{1,40}$")
+COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+AMOUNT = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
+MAX_REGULATIONS_BYTES = 200_000
+
+
+class Band(msgspec.Struct, frozen=True):
+    from_total: int  # centavos
+    rate_bp: int
+
+
+class Campaign(msgspec.Struct, frozen=True):
+    name: str
+    starts: dt.datetime
+    ends: dt.datetime
+    multiplier_x100: int
+    categories: list[str] = []
+
+
+class CashbackRules(msgspec.Struct, frozen=True):
+    rate_bp: int = 1000
+    min_purchase: int = 0
+    max_per_order: int | None = None
+    pending_days: int = 7
+    expiry_days: int = 90
+    refund_policy: str = "write_off"
+    categories: dict[str, int] = {}
+    segments: dict[str, int] = {}
+    bands: list[Band] = []
+    campaigns: list[Campaign] = []
+
+
+class RedemptionRules(msgspec.Struct, frozen=True):
+    min_order: int = 0
+    max_share_bp: int = 10000
+
+
+class VoucherRule(msgspec.Struct, frozen=True):
+    min_purchase: int
+    amount: int | None = None
+    percent_bp: int | None = None
+    min_order: int = 0
+    valid_days: int = 30
+
+
+class ReferralRules(msgspec.Struct, frozen=True):
+    referrer_reward: int
+    friend_reward: int
+    min_first_purchase: int
+    monthly_cap: int
+
+
+class NotificationRules(msgspec.Struct, frozen=True):
+    expiry_reminder_days: list[int] = msgspec.field(default_factory=lambda: [7, 1])
+
+
+class Rules(msgspec.Struct, frozen=True):
+    cashback: CashbackRules = CashbackRules()
+    redemption: RedemptionRules = RedemptionRules()
+    vouchers: list[VoucherRule] = []
+    referral: ReferralRules | None = None
+    notifications: NotificationRules = NotificationRules()
+
+
+class Theme(msgspec.Struct, frozen=True):
+    primary: str = "#1F4E79"
+    accent: str = "#F4B942"
+    background: str = "#FFFFFF"
+
+
+class Contact(msgspec.Struct, frozen=True):
+    email: str = ""
+    whatsapp: str = ""
+    phone: str = ""
+    hours: str = ""
+
+
+class Pack(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    name: str
+    short_name: str
+    locale: str = "pt-BR"
+    currency: str = "BRL"
+    timezone: str = "America/Sao_Paulo"
+    hosts: list[str] = []
+    theme: Theme = Theme()
+    contact: Contact = Contact()
+    rules: Rules = Rules()
+    logo_png: bytes | None = None  # re-encoded; None: a monogram is drawn from the name
+    regulations_md: str = ""
+
+    def digest(self) -> str:
+        return hashlib.sha256(msgspec.msgpack.encode(self)).hexdigest()
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+class _Checker:
+    """Reads values out of the parsed TOML, noting a problem instead of raising at the first."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.file}: {key}: {message}")
+
+    def table(self, data: dict, key: str, allowed: set[str]) -> dict:
+        value = data.get(key.rsplit(".", 1)[-1], {})
+        if not isinstance(value, dict):
+            self.problem(key, "must be a table")
+            return {}
+        for unknown in sorted(set(value) - allowed):
+            self.problem(f"{key}.{unknown}", "unknown key")
+        return value
+
+    def text(
+        self,
+        data: dict,
+        key: str,
+        path: str,
+        *,
+        default: str | None = None,
+        max_len: int = 200,
+        pattern: re.Pattern | None = None,
+        what: str = "",
+    ) -> str:
+        value = data.get(key, default)
+        if value is None:
+            self.problem(path, "is required")
+            return ""
+        if not isinstance(value, str):
+            self.problem(path, f"must be a string, not {value!r}")
+            return ""
+        value = value.strip()
+        if len(value) > max_len:
+            self.problem(path, f"must be at most {max_len} characters (has {len(value)})")
+        elif pattern is not None and value and not pattern.match(value):
+            self.problem(path, f"{value!r} is not {what}")
+        return value
+
+    def amount(
+        self, data: dict, key: str, path: str, *, default: int | None = None, allow_empty: bool = False
+    ) -> int | None:
+        """Reais with a dot ("20.00") to centavos; "" is None where `allow_empty`."""
+        if key not in data:
+            if default is None and not allow_empty:
+                self.problem(path, "is required")
+            return default
+        value = data[key]
+        if allow_empty and value == "":
+            return None
+        if not isinstance(value, str) or not AMOUNT.match(value):
+            self.problem(path, f'must be an amount in reais as a string like "20.00", not {value!r}')
+            return default
+        return int(Decimal(value) * 100)
+
+    def percent(
+        self,
+        data: dict,
+        key: str,
+        path: str,
+        *,
+        default: int | None = None,
+        low: Decimal = Decimal(0),
+        high: Decimal = Decimal(100),
+    ) -> int | None:
+        """A percentage (10, 2.5) to basis points; at most two decimals so no rounding happens."""
+        if key not in data:
+            if default is None:
+                self.problem(path, "is required")
+            return default
+        value = self._decimal(data[key], path, low, high, "a number of percent")
+        return default if value is None else value
+
+    def _decimal(self, value: Any, path: str, low: Decimal, high: Decimal, what: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(path, f"must be {what} between {low} and {high}, not {value!r}")
+            return None
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:  # pragma: no cover - TOML numbers are finite
+            number = Decimal(-1)
+        if not (low <= number <= high):
+            self.problem(path, f"must be {what} between {low} and {high}, not {value!r}")
+            return None
+        if number != number.quantize(Decimal("0.01")):
+            self.problem(path, f"takes at most two decimals, not {value!r}")
+            return None
+        return int(number * 100)
+
+    def integer(self, data: dict, key: str, path: str, *, default: int | None, low: int, high: int) -> int:
+        value = data.get(key, default)
+        if value is None:
+            self.problem(path, "is required")
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.problem(path, f"must be a whole number from {low} to {high}, not {value!r}")
+            return default or 0
+        return value
+
+    def instant(self, data: dict, key: str, path: str) -> dt.datetime | None:
+        value = data.get(key)
+        if not isinstance(value, dt.datetime):
+            self.problem(path, f"must be a TOML datetime like 2026-11-27T00:00:00-03:00, not {value!r}")
+            return None
+        if value.tzinfo is None:
+            self.problem(path, "needs an offset (like -03:00) so the instant is not ambiguous")
+            return None
+        return value
+
+    def rate_map(self, data: dict, key: str, path: str) -> dict[str, int]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.problem(path, "must be a table of name = percent")
+            return {}
+        out = {}
+        for name in sorted(value):
+            if not KEY.match(name):
+                self.problem(f"{path}.{name}", "names use a-z, 0-9, _ and - only")
+                continue
+            rate = self.percent(value, name, f"{path}.{name}")
+            if rate is not None:
+                out[name] = rate
+        return out
+
+    def list_of_tables(self, data: dict, key: str, path: str) -> list[dict]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.problem(path, f"must be an array of tables ([[{path}]])")
+            return []
+        return value
+
+
+def _read_cashback(c: _Checker, data: dict) -> CashbackRules:
+    allowed = {
+        "rate",
+        "min_purchase",
+        "max_per_order",
+        "pending_days",
+        "expiry_days",
+        "refund_policy",
+        "categories",
+        "segments",
+        "bands",
+        "campaigns",
+    }
+    t = c.table(data, "cashback", allowed)
+    bands = []
+    for i, band in enumerate(c.list_of_tables(t, "bands", "cashback.bands")):
+        p = f"cashback.bands[{i}]"
+        for unknown in sorted(set(band) - {"from", "rate"}):
+            c.problem(f"{p}.{unknown}", "unknown key")
+        start, rate = c.amount(band, "from", f"{p}.from"), c.percent(band, "rate", f"{p}.rate")
+        if start is not None and rate is not None:
+            bands.append(Band(from_total=start, rate_bp=rate))
+    starts = [b.from_total for b in bands]
+    if len(set(starts)) != len(starts):
+        c.problem("cashback.bands", "two bands start at the same amount")
+    campaigns = []
+    for i, camp in enumerate(c.list_of_tables(t, "campaigns", "cashback.campaigns")):
+        p = f"cashback.campaigns[{i}]"
+        for unknown in sorted(set(camp) - {"name", "starts", "ends", "multiplier", "categories"}):
+            c.problem(f"{p}.{unknown}", "unknown key")
+        name = c.text(camp, "name", f"{p}.name", max_len=80)
+        begin, end = c.instant(camp, "starts", f"{p}.starts"), c.instant(camp, "ends", f"{p}.ends")
+        if begin and end and end <= begin:
+            c.problem(f"{p}.ends", "must be after starts")
+        multiplier = c._decimal(
+            camp.get("multiplier", 1), f"{p}.multiplier", Decimal(1), Decimal(10), "a multiplier"
+        )
+        categories = camp.get("categories", [])
+        if not isinstance(categories, list) or not all(
+            isinstance(x, str) and KEY.match(x) for x in categories
+        ):
+            c.problem(f"{p}.categories", "must be a list of category names ([] = every category)")
+            categories = []
+        if name and begin and end and end > begin and multiplier:
+            campaigns.append(
+                Campaign(
+                    name=name,
+                    starts=begin,
+                    ends=end,
+                    multiplier_x100=multiplier,
+                    categories=sorted(categories),
+                )
+            )
+    policy = c.text(t, "refund_policy", "cashback.refund_policy", default="write_off")
+    if policy and policy not in REFUND_POLICIES:
+        c.problem("cashback.refund_policy", f"must be one of {', '.join(REFUND_POLICIES)}, not {policy!r}")
+    return CashbackRules(
+        rate_bp=c.percent(t, "rate", "cashback.rate", default=1000) or 0,
+        min_purchase=c.amount(t, "min_purchase", "cashback.min_purchase", default=0) or 0,
+        max_per_order=c.amount(t, "max_per_order", "cashback.max_per_order", allow_empty=True),
+        pending_days=c.integer(t, "pending_days", "cashback.pending_days", default=7, low=0, high=365),
+        expiry_days=c.integer(t, "expiry_days", "cashback.expiry_days", default=90, low=0, high=3650),
+        refund_policy=policy,
+        categories=c.rate_map(t, "categories", "cashback.categories"),
+        segments=c.rate_map(t, "segments", "cashback.segments"),
+        bands=sorted(bands, key=lambda b: b.from_total),
+        campaigns=campaigns,
+    )
+
+
+def _read_rules(c: _Checker, data: dict) -> Rules:
+    cashback = _read_cashback(c, data)
+    t = c.table(data, "redemption", {"min_order", "max_share"})
+    redemption = RedemptionRules(
+        min_order=c.amount(t, "min_order", "redemption.min_order", default=0) or 0,
+        max_share_bp=c.percent(t, "max_share", "redemption.max_share", default=10000, low=Decimal(1))
+        or 10000,
+    )
+    vouchers = []
+    v = c.table(data, "vouchers", {"rules"})
+    for i, rule in enumerate(c.list_of_tables(v, "rules", "vouchers.rules")):
+        p = f"vouchers.rules[{i}]"
+        allowed = {"min_purchase", "amount", "percent", "min_order", "valid_days"}
+        for unknown in sorted(set(rule) - allowed):
+            c.problem(f"{p}.{unknown}", "unknown key")
+        if ("amount" in rule) == ("percent" in rule):
+            c.problem(p, "needs exactly one of amount or percent")
+        amount = c.amount(rule, "amount", f"{p}.amount") if "amount" in rule else None
+        percent = (
+            c.percent(rule, "percent", f"{p}.percent", low=Decimal("0.01")) if "percent" in rule else None
+        )
+        vouchers.append(
+            VoucherRule(
+                min_purchase=c.amount(rule, "min_purchase", f"{p}.min_purchase") or 0,
+                amount=amount,
+                percent_bp=percent,
+                min_order=c.amount(rule, "min_order", f"{p}.min_order", default=0) or 0,
+                valid_days=c.integer(rule, "valid_days", f"{p}.valid_days", default=30, low=1, high=3650),
+            )
+        )
+    referral = None
+    if "referral" in data:
+        r = c.table(
+            data, "referral", {"referrer_reward", "friend_reward", "min_first_purchase", "monthly_cap"}
+        )
+        referral = ReferralRules(
+            referrer_reward=c.amount(r, "referrer_reward", "referral.referrer_reward") or 0,
+            friend_reward=c.amount(r, "friend_reward", "referral.friend_reward") or 0,
+            min_first_purchase=c.amount(r, "min_first_purchase", "referral.min_first_purchase", default=0)
+            or 0,
+            monthly_cap=c.integer(r, "monthly_cap", "referral.monthly_cap", default=None, low=1, high=10000),
+        )
+    n = c.table(data, "notifications", {"expiry_reminder_days"})
+    days = n.get("expiry_reminder_days", [7, 1])
+    if (
+        not isinstance(days, list)
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 365 for d in days)
+        or len(set(days)) != len(days)
+    ):
+        c.problem(
+            "notifications.expiry_reminder_days",
+            f"must be a list of distinct whole days from 1 to 365, not {days!r}",
+        )
+        days = [7, 1]
+    return Rules(
+        cashback=cashback,
+        redemption=redemption,
+        vouchers=vouchers,
+        referral=referral,
+        notifications=NotificationRules(expiry_reminder_days=sorted(days, reverse=True)),
+    )
+
+
+TOP_KEYS = {
+    "slug",
+    "name",
+    "short_name",
+    "locale",
+    "currency",
+    "timezone",
+    "hosts",
+    "theme",
+    "contact",
+    "cashback",
+    "redemption",
+    "vouchers",
+    "referral",
+    "notifications",
+}
+
+
+def read_pack(folder: Path) -> Pack:
+    """Read and check a brand pack folder; raise Invalid listing every problem found."""
+    folder = Path(folder)
+    toml_path = folder / "brand.toml"
+    file = str(toml_path)
+    try:
+        data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise Invalid(f"{file}: no such file", [f"{file}: no such file"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"{file}: {exc}", [f"{file}: not valid TOML: {exc}"]) from None
+
+    c = _Checker(file)
+    for unknown in sorted(set(data) - TOP_KEYS):
+        c.problem(unknown, "unknown key")
+    slug = c.text(data, "slug", "slug", pattern=SLUG, what="a slug of 2-32 characters a-z, 0-9, -")
+    name = c.text(data, "name", "name", max_len=100)
+    short_name = c.text(data, "short_name", "short_name", default=name[:12], max_len=12)
+    locale = c.text(data, "locale", "locale", default="pt-BR")
+    if locale and locale not in LOCALES:
+        c.problem("locale", f"must be one of {', '.join(LOCALES)}, not {locale!r}")
+    currency = c.text(data, "currency", "currency", default="BRL")
+    if currency and currency not in list_currencies():
+        c.problem("currency", f"{currency!r} is not an ISO 4217 currency code")
+    timezone = c.text(data, "timezone", "timezone", default="America/Sao_Paulo")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        c.problem("timezone", f"{timezone!r} is not an IANA time zone like America/Sao_Paulo")
+    hosts = data.get("hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        c.problem("hosts", "must be a list of host names")
+        hosts = []
+    hosts = sorted({h.strip().lower() for h in hosts})
+    for host in hosts:
+        if not HOSTNAME.match(host):
+            c.problem("hosts", f"{host!r} is not a host name like fidelidade.bella.com.br")
+
+    t = c.table(data, "theme", {"primary", "accent", "background", "logo", "regulations"})
+    theme = Theme(
+        **{
+            k: c.text(
+                t, k, f"theme.{k}", default=getattr(Theme(), k), pattern=COLOUR, what="a colour like #8E2453"
+            ).upper()
+            for k in ("primary", "accent", "background")
+        }
+    )
+    logo_png = None
+    if "logo" in t:
+        logo_name = c.text(t, "logo", "theme.logo")
+        try:
+            logo_png = images.reencode_logo((folder / logo_name).read_bytes())
+        except OSError:
+            c.problem("theme.logo", f"{folder / logo_name}: no such file")
+        except images.ImageRefused as exc:
+            c.problem("theme.logo", f"{logo_name}: {exc}")
+    regulations = ""
+    if "regulations" in t:
+        reg_name = c.text(t, "regulations", "theme.regulations")
+        try:
+            raw = (folder / reg_name).read_bytes()
+            if len(raw) > MAX_REGULATIONS_BYTES:
+                c.problem("theme.regulations", f"{reg_name}: larger than {MAX_REGULATIONS_BYTES} bytes")
+            regulations = raw.decode("utf-8").replace("\r\n", "\n").strip() + "\n"
+        except OSError:
+            c.problem("theme.regulations", f"{folder / reg_name}: no such file")
+        except UnicodeDecodeError:
+            c.problem("theme.regulations", f"{reg_name}: not UTF-8 text")
+
+    ct = c.table(data, "contact", {"email", "whatsapp", "phone", "hours"})
+    contact = Contact(
+        email=c.text(
+            ct, "email", "contact.email", default="", pattern=EMAIL, what="an e-mail address"
+        ).lower(),
+        whatsapp=c.text(
+            ct,
+            "whatsapp",
+            "contact.whatsapp",
+            default="",
+            pattern=PHONE,
+            what="a phone number in E.164 form like +5511999990000",
+        ),
+        phone=c.text(
+            ct,
+            "phone",
+            "contact.phone",
+            default="",
+            pattern=PHONE,
+            what="a phone number in E.164 form like +551133330000",
+        ),
+        hours=c.text(ct, "hours", "contact.hours", default=""),
+    )
+    rules = _read_rules(c, data)
+    if c.problems:
+        raise Invalid(f"{folder}: the brand pack has {len(c.problems)} problem(s)", c.problems)
+    return Pack(
+        slug=slug,
+        name=name,
+        short_name=short_name,
+        locale=locale,
+        currency=currency,
+        timezone=timezone,
+        hosts=hosts,
+        theme=theme,
+        contact=contact,
+        rules=rules,
+        logo_png=logo_png,
+        regulations_md=regulations,
+    )
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _reais(centavos: int) -> str:
+    return f"{centavos // 100}.{centavos % 100:02d}"
+
+
+def _percent(bp: int) -> int | float:
+    return bp // 100 if bp % 100 == 0 else float(Decimal(bp) / 100)
+
+
+def to_toml(pack: Pack) -> dict[str, Any]:
+    """The brand.toml document for a pack: the inverse of read_pack for every value it keeps."""
+    r, cb = pack.rules, pack.rules.cashback
+    doc: dict[str, Any] = {
+        "slug": pack.slug,
+        "name": pack.name,
+        "short_name": pack.short_name,
+        "locale": pack.locale,
+        "currency": pack.currency,
+        "timezone": pack.timezone,
+        "hosts": list(pack.hosts),
+        "theme": {
+            "primary": pack.theme.primary,
+            "accent": pack.theme.accent,
+            "background": pack.theme.background,
+        },
+        "contact": msgspec.structs.asdict(pack.contact),
+        "cashback": {
+            "rate": _percent(cb.rate_bp),
+            "min_purchase": _reais(cb.min_purchase),
+            "max_per_order": "" if cb.max_per_order is None else _reais(cb.max_per_order),
+            "pending_days": cb.pending_days,
+            "expiry_days": cb.expiry_days,
+            "refund_policy": cb.refund_policy,
+            "categories": {k: _percent(v) for k, v in cb.categories.items()},
+            "segments": {k: _percent(v) for k, v in cb.segments.items()},
+            "bands": [{"from": _reais(b.from_total), "rate": _percent(b.rate_bp)} for b in cb.bands],
+            "campaigns": [
+                {
+                    "name": c.name,
+                    "starts": c.starts,
+                    "ends": c.ends,
+                    "multiplier": _percent(c.multiplier_x100),
+                    "categories": c.categories,
+                }
+                for c in cb.campaigns
+            ],
+        },
+        "redemption": {
+            "min_order": _reais(r.redemption.min_order),
+            "max_share": _percent(r.redemption.max_share_bp),
+        },
+        "notifications": {"expiry_reminder_days": r.notifications.expiry_reminder_days},
+    }
+    if pack.logo_png is not None:
+        doc["theme"]["logo"] = "logo.png"
+    if pack.regulations_md:
+        doc["theme"]["regulations"] = "regulations.md"
+    if r.vouchers:
+        rules = []
+        for v in r.vouchers:
+            rule: dict[str, Any] = {"min_purchase": _reais(v.min_purchase)}
+            if v.amount is not None:
+                rule["amount"] = _reais(v.amount)
+            else:
+                rule["percent"] = _percent(v.percent_bp or 0)
+            rule |= {"min_order": _reais(v.min_order), "valid_days": v.valid_days}
+            rules.append(rule)
+        doc["vouchers"] = {"rules": rules}
+    if r.referral is not None:
+        ref = r.referral
+        doc["referral"] = {
+            "referrer_reward": _reais(ref.referrer_reward),
+            "friend_reward": _reais(ref.friend_reward),
+            "min_first_purchase": _reais(ref.min_first_purchase),
+            "monthly_cap": ref.monthly_cap,
+        }
+    return doc
+
+
+def write_pack(pack: Pack, folder: Path) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "brand.toml").write_text(tomli_w.dumps(to_toml(pack)), encoding="utf-8")
+    if pack.logo_png is not None:
+        (folder / "logo.png").write_bytes(pack.logo_png)
+    if pack.regulations_md:
+        (folder / "regulations.md").write_text(pack.regulations_md, encoding="utf-8")

@@ -1,0 +1,145 @@
+"""The `retorno` command: serve, migrate, brands import/export, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from retorno import db
+from retorno.errors import Invalid, NotFound
+from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+
+DEMO_PACKS = [PROJECT_ROOT / "branding" / "bella", PROJECT_ROOT / "branding" / "mare"]
+
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    async with db.connected(db.make_engine(settings)):
+        return await work()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work() -> int:
+        await db.migrate(quiet=not args.verbose)
+        print(f"migrated: {settings.engine} database is up to date")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _import(settings: Settings, folders: list[Path]) -> int:
+    from retorno.brands import service
+    from retorno.brands.pack import read_pack
+
+    async def work() -> int:
+        failed = 0
+        for folder in folders:
+            try:
+                result = await service.import_pack(read_pack(folder), base_host=settings.base_host)
+            except Invalid as exc:
+                failed += 1
+                print(f"refused {folder}: nothing was imported", file=sys.stderr)
+                for problem in exc.problems:
+                    print(f"  {problem}", file=sys.stderr)
+                continue
+            print(f"{result.status}: {result.slug} ({settings.scheme}://{result.slug}.{settings.base_host}/)")
+        return 1 if failed else 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_brands_import(settings: Settings, args: argparse.Namespace) -> int:
+    return _import(settings, [Path(f) for f in args.folders])
+
+
+def cmd_brands_export(settings: Settings, args: argparse.Namespace) -> int:
+    from retorno.brands import service
+    from retorno.brands.pack import write_pack
+
+    async def work() -> int:
+        try:
+            pack = await service.export_pack(args.slug)
+        except NotFound as exc:
+            print(exc.detail, file=sys.stderr)
+            return 1
+        write_pack(pack, Path(args.folder))
+        print(f"exported {args.slug} to {args.folder}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate and import the demo brands: what `make run` does before serving."""
+    cmd_migrate(settings, argparse.Namespace(verbose=False))
+    return _import(settings, DEMO_PACKS)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from retorno.app import create_app
+
+    app = create_app(settings)
+    if args.urls:
+        scheme, base = settings.scheme, settings.base_host
+        print(f"\nRetorno is up on {scheme}://{base}/ (platform)")
+        for folder in DEMO_PACKS:
+            print(f"  {folder.name}: {scheme}://{folder.name}.{base}/")
+        print()
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning" if args.quiet else "info",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="retorno", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the web server")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--quiet", action="store_true", help="log warnings only")
+    s.add_argument("--urls", action="store_true", help="print the demo brands' URLs first")
+    s.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("migrate", help="apply pending database migrations")
+    m.add_argument("--verbose", action="store_true")
+    m.set_defaults(func=cmd_migrate)
+
+    d = sub.add_parser("demo", help="migrate, then import the demo brand packs")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("brands", help="import or export brand packs").add_subparsers(
+        dest="action", required=True
+    )
+    bi = b.add_parser("import", help="create or update brands from pack folders (idempotent)")
+    bi.add_argument("folders", nargs="+")
+    bi.set_defaults(func=cmd_brands_import)
+    be = b.add_parser("export", help="write a brand back to a pack folder")
+    be.add_argument("slug")
+    be.add_argument("folder")
+    be.set_defaults(func=cmd_brands_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"retorno: {exc}", file=sys.stderr)
+        return 2
+    return args.func(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

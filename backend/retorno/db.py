@@ -1,0 +1,243 @@
+"""The database: an engine chosen by RETORNO_DATABASE_URL, write transactions, migrations, lifespan.
+
+SQLite is the embedded default. Piccolo's own SQLite engine opens a fresh aiosqlite connection
+(and a thread hop) for every query, which costs more than the query itself; `LocalSQLiteEngine`
+keeps two long-lived `sqlite3` connections instead and runs statements inline on the event loop:
+a reader for plain SELECTs (WAL lets it read while another process writes) and a writer used
+only inside a transaction, which an asyncio lock serialises from `BEGIN IMMEDIATE` to `COMMIT`.
+Waiting for another process's write lock never blocks the loop: the writer has no busy timeout
+and `BEGIN IMMEDIATE` is retried with `asyncio.sleep` back-off.
+
+PostgreSQL is the production engine: one asyncpg pool opened at start-up, closed at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import re
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, dict_factory
+from piccolo.querystring import QueryString
+
+from retorno.settings import Settings
+
+# Piccolo's migration runner finds its engine through this module (see piccolo_conf.py).
+os.environ["PICCOLO_CONF"] = "retorno.piccolo_conf"
+
+BUSY_RETRY_SECONDS = 10.0
+_ADD_UNIQUE = re.compile(r'^ALTER TABLE ("?\w+"?) ADD CONSTRAINT "?(\w+)"? UNIQUE (\(.*\))$', re.S)
+_current: Engine | None = None
+
+
+class LocalSQLiteEngine(SQLiteEngine):
+    """A Piccolo SQLite engine on two long-lived connections (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path=path)
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    def _connect(self, busy_ms: int) -> sqlite3.Connection:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
+            isolation_level=None,  # we say BEGIN and COMMIT ourselves
+            check_same_thread=False,
+        )
+        conn.row_factory = dict_factory
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = self._connect(busy_ms=2000)
+        return self._reader
+
+    @property
+    def writer(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = self._connect(busy_ms=0)
+        return self._writer
+
+    def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
+
+    async def begin_immediate(self) -> None:
+        """Take SQLite's write lock, yielding to the loop while another process holds it."""
+        deadline = time.monotonic() + BUSY_RETRY_SECONDS
+        delay = 0.001
+        while True:
+            try:
+                self.writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, sql: str, args: list[Any] | None) -> list[dict]:
+        return conn.execute(sql, args or []).fetchall()
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = False):
+        sql, args = querystring.compile_string(engine_type=self.engine_type)
+        if self.log_queries:
+            self.print_query(query_id=self.get_query_id(), query=str(querystring))
+        if self.current_transaction.get() is not None:
+            return self._execute(self.writer, sql, args)
+        if sql.lstrip()[:6].upper() == "SELECT":
+            return self._execute(self.reader, sql, args)
+        async with self.transaction():
+            return self._execute(self.writer, sql, args)
+
+    async def run_ddl(self, ddl: str, in_pool: bool = False):
+        # SQLite has no ALTER TABLE ... ADD CONSTRAINT: Piccolo's Unique([...]) becomes an index.
+        ddl = _ADD_UNIQUE.sub(r'CREATE UNIQUE INDEX IF NOT EXISTS "\2" ON \1 \3', ddl)
+        if self.current_transaction.get() is not None:
+            return self._execute(self.writer, ddl, None)
+        async with self.transaction():
+            return self._execute(self.writer, ddl, None)
+
+    def transaction(self, transaction_type: Any = None, allow_nested: bool = True):
+        """Every transaction here is a write transaction: BEGIN IMMEDIATE under the lock."""
+        return LocalTransaction(engine=self, allow_nested=allow_nested)
+
+
+class LocalTransaction(SQLiteTransaction):
+    engine: LocalSQLiteEngine
+
+    async def __aenter__(self) -> LocalTransaction:
+        if self._parent is not None:
+            return self._parent
+        await self.engine._write_lock.acquire()
+        try:
+            await self.engine.begin_immediate()
+        except BaseException:
+            self.engine._write_lock.release()
+            raise
+        self.connection = self.engine.writer
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def begin(self) -> None:  # done in __aenter__
+        pass
+
+    async def commit(self) -> None:
+        self.engine.writer.execute("COMMIT")
+        self._committed = True
+
+    async def rollback(self) -> None:
+        self.engine.writer.execute("ROLLBACK")
+        self._rolled_back = True
+
+    async def savepoint(self, name: str | None = None):
+        raise NotImplementedError("savepoints are not used by Retorno")
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent is not None:
+            return exception is None
+        try:
+            if exception is not None:
+                if not self._rolled_back and self.engine.writer.in_transaction:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            self.engine._write_lock.release()
+        return exception is None
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.database_url
+    if url.startswith("postgresql://"):
+        return PostgresEngine(config={"dsn": url})
+    return LocalSQLiteEngine(path=url.removeprefix("sqlite:///"))
+
+
+def table_classes() -> list[type]:
+    from piccolo.apps.migrations.tables import Migration
+
+    from retorno.piccolo_conf import APP_REGISTRY
+
+    tables: list[type] = [Migration]
+    for app_name in APP_REGISTRY.app_configs:
+        tables.extend(APP_REGISTRY.get_table_classes(app_name))
+    return tables
+
+
+def use(engine: Engine) -> Engine:
+    """Point every table (and Piccolo's migration runner) at this engine."""
+    global _current
+    _current = engine
+    for table in table_classes():
+        table._meta.db = engine
+    return engine
+
+
+def current() -> Engine:
+    if _current is None:
+        raise RuntimeError("no database engine in use: call retorno.db.use(engine) first")
+    return _current
+
+
+def transaction() -> Any:
+    """A write transaction: BEGIN IMMEDIATE on SQLite, a pooled transaction on PostgreSQL."""
+    return current().transaction()
+
+
+async def open_engine(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=2, max_size=10)
+
+
+async def close_engine(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        with contextlib.suppress(Exception):
+            await engine.close_connection_pool()
+    elif isinstance(engine, LocalSQLiteEngine):
+        engine.close()
+
+
+@contextlib.asynccontextmanager
+async def connected(engine: Engine) -> AsyncIterator[Engine]:
+    """Use and open an engine for the length of a block (the app's lifespan, a CLI command)."""
+    use(engine)
+    await open_engine(engine)
+    try:
+        yield engine
+    finally:
+        await close_engine(engine)
+
+
+async def migrate(*, quiet: bool = True) -> None:
+    """Apply every domain's pending Piccolo migrations, in dependency order."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    with contextlib.redirect_stdout(io.StringIO() if quiet else sys.stdout):
+        result = await run_forwards(app_name="all")
+    if not result.success:
+        raise RuntimeError(f"migration failed: {result.message}")

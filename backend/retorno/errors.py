@@ -1,0 +1,31 @@
+"""Domain errors, raised by services with a message fit for a user; app.py maps them to HTTP once."""
+
+
+class DomainError(Exception):
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    status_code = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    title = "Conflict"
+
+
+class Invalid(DomainError):
+    """Input that breaks a rule; `problems` lists every one (file, key, what is wrong)."""
+
+    status_code = 422
+    title = "Invalid input"
+
+    def __init__(self, detail: str, problems: list[str] | None = None) -> None:
+        super().__init__(detail)
+        self.problems = problems or [detail]

@@ -1,0 +1,68 @@
+"""Languages, money and dates: Babel's catalogues and formats, one place for every surface.
+
+Messages are written in English in the code and templates; `locale/<lang>/LC_MESSAGES/messages.po` holds the
+translations, compiled in memory at start-up (no build step). Money is integer centavos until
+the moment it is shown, and is shown only through `money()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+from decimal import Decimal
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from babel.support import NullTranslations, Translations
+
+LANGUAGES = ("pt-BR", "en")
+LANGUAGE_NAMES = {"pt-BR": "Português", "en": "English"}
+_LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+def babel_locale(lang: str) -> Locale:
+    return Locale.parse(lang.replace("-", "_"))
+
+
+@functools.cache
+def translations(lang: str) -> NullTranslations:
+    po = _LOCALE_DIR / lang.replace("-", "_") / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=lang.replace("-", "_"))
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+def gettext(lang: str, message: str) -> str:
+    return translations(lang).gettext(message)
+
+
+def ngettext(lang: str, singular: str, plural: str, n: int) -> str:
+    return translations(lang).ngettext(singular, plural, n)
+
+
+def money(centavos: int, *, lang: str, currency: str = "BRL") -> str:
+    """R$ 1.234,56 in pt-BR, R$1,234.56 in English: exact, from integer centavos."""
+    return format_currency(Decimal(centavos) / 100, currency, locale=babel_locale(lang))
+
+
+def date(
+    value: dt.date | dt.datetime, *, lang: str, tz: str = "America/Sao_Paulo", fmt: str = "short"
+) -> str:
+    if isinstance(value, dt.datetime):
+        return format_datetime(value, format=fmt, tzinfo=tz, locale=babel_locale(lang))
+    return format_date(value, format=fmt, locale=babel_locale(lang))
+
+
+def choose(requested: str | None, default: str) -> str:
+    """The shopper's choice when it is a language we have, else the brand's language."""
+    return requested if requested in LANGUAGES else default

@@ -1,0 +1,40 @@
+"""The platform host's own pages: a landing page (listing brands in development) and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router, get
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+
+from retorno.brands import service as brands
+from retorno.web import brand_of, lang_of
+
+
+def requires_platform_host(connection: Any, _: Any) -> None:
+    if brand_of(connection) is not None:
+        raise NotFoundException()
+
+
+async def landing_page(request: Request) -> Template:
+    """The platform's "/"; app.py routes it here when the request is for no brand."""
+    settings = request.app.settings
+    listed = None
+    if not settings.production:
+        listed = [
+            {"name": b.name, "url": f"{settings.scheme}://{b.slug}.{settings.base_host}/"}
+            for b in await brands.list_brands()
+        ]
+    return Template(
+        "platform/landing.html", context={"brand": None, "lang": lang_of(request), "brands": listed}
+    )
+
+
+@get("/healthz", name="platform:health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    """A trivial endpoint: liveness for load balancers and the benchmarks' baseline."""
+    return {"status": "ok"}
+
+
+router = Router(path="/", guards=[requires_platform_host], route_handlers=[health])

@@ -1,0 +1,204 @@
+"""The brand host's app shell: home, offline page, manifest, service worker, theme, assets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import msgspec
+from babel.numbers import format_percent
+from litestar import Request, Response, Router, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+
+from retorno import i18n
+from retorno.brands import service as brands
+from retorno.brands.images import text_on
+from retorno.brands.service import BrandView
+from retorno.web import (
+    LANG_COOKIE,
+    SERVICE_WORKER,
+    assets_version,
+    brand_of,
+    lang_of,
+    static_urls,
+)
+
+STATIC_SHELL = ("css/app.css", "js/app.js")
+YEAR = "public, max-age=31536000, immutable"
+
+
+def requires_brand(connection: Any, _: Any) -> None:
+    """Guard: these routes exist only on a brand's host."""
+    if brand_of(connection) is None:
+        raise NotFoundException()
+
+
+def page_context(request: Request, **extra: Any) -> dict[str, Any]:
+    return {"brand": brand_of(request), "lang": lang_of(request), **extra}
+
+
+def _percent(bp: int, lang: str) -> str:
+    return format_percent(bp / 10000, locale=i18n.babel_locale(lang), decimal_quantization=False)
+
+
+async def home_page(request: Request) -> Template:
+    """The brand's home; app.py routes "/" here on a brand host (the platform host shares "/")."""
+    brand = brand_of(request)
+    assert brand is not None
+    cashback = brand.rules().cashback
+    lang = lang_of(request)
+    return Template(
+        "portal/home.html",
+        context=page_context(
+            request,
+            rate_bp=cashback.rate_bp,
+            rate=_percent(cashback.rate_bp, lang),
+            pending_days=cashback.pending_days,
+        ),
+    )
+
+
+@get("/offline", name="portal:offline")
+async def offline(request: Request) -> Template:
+    return Template("portal/offline.html", context=page_context(request))
+
+
+class LanguageForm(msgspec.Struct):
+    lang: str
+    next: str = "/"
+
+
+@post("/lang", name="portal:lang", status_code=303)
+async def choose_language(
+    data: Annotated[LanguageForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """Remember the shopper's language; only a path on this host is followed back."""
+    target = urlsplit(data.next)
+    path = data.next if not target.scheme and not target.netloc and data.next.startswith("/") else "/"
+    response = Redirect(path, status_code=303)
+    response.set_cookie(
+        LANG_COOKIE,
+        i18n.choose(data.lang, "pt-BR"),
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+def manifest_for(brand: BrandView, lang: str) -> dict[str, Any]:
+    v = brand.app_version
+    return {
+        "id": "/",
+        "name": brand.name,
+        "short_name": brand.short_name,
+        "description": i18n.gettext(lang, "Your cashback, vouchers and invitations at %(brand)s")
+        % {"brand": brand.name},
+        "lang": lang,
+        "dir": "ltr",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "portrait",
+        "theme_color": brand.primary_color,
+        "background_color": brand.background_color,
+        "categories": ["shopping", "lifestyle"],
+        "icons": [
+            {"src": f"/assets/icon-192.png?v={v}", "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": f"/assets/icon-512.png?v={v}", "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {
+                "src": f"/assets/icon-maskable-512.png?v={v}",
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+        ],
+    }
+
+
+@get("/manifest.webmanifest", name="portal:manifest")
+async def manifest(request: Request) -> Response[bytes]:
+    brand = brand_of(request)
+    assert brand is not None
+    body = msgspec.json.encode(manifest_for(brand, lang_of(request)))
+    return Response(body, media_type="application/manifest+json", headers={"cache-control": "no-cache"})
+
+
+def precache_list(brand: BrandView) -> list[str]:
+    v = brand.app_version
+    return [
+        "/",
+        "/offline",
+        f"/theme.css?v={v}",
+        f"/assets/logo.png?v={v}",
+        f"/assets/icon-192.png?v={v}",
+        *static_urls(*STATIC_SHELL),
+    ]
+
+
+@get("/sw.js", name="portal:sw")
+async def service_worker(request: Request) -> Response[bytes]:
+    """One worker file for every brand, prefixed with this brand's name, version and shell."""
+    brand = brand_of(request)
+    assert brand is not None
+    config = msgspec.json.encode(
+        {
+            "brand": brand.slug,
+            "version": f"{brand.app_version}-{assets_version()}",
+            "precache": precache_list(brand),
+            "offline": "/offline",
+        }
+    )
+    body = b"self.RETORNO = " + config + b";\n" + SERVICE_WORKER.read_bytes()
+    return Response(
+        body,
+        media_type="text/javascript; charset=utf-8",
+        headers={"cache-control": "no-cache", "service-worker-allowed": "/"},
+    )
+
+
+@get("/theme.css", name="portal:theme")
+async def theme(request: Request) -> Response[str]:
+    """The brand's colours as CSS custom properties; everything else is in the shared sheet."""
+    brand = brand_of(request)
+    assert brand is not None
+    css = (
+        ":root{"
+        f"--primary:{brand.primary_color};--on-primary:{brand.on_primary};"
+        f"--accent:{brand.accent_color};--on-accent:{text_on(brand.accent_color)};"
+        f"--background:{brand.background_color};--on-background:{brand.on_background};"
+        "}\n"
+    )
+    versioned = request.query_params.get("v") == str(brand.app_version)
+    return Response(
+        css,
+        media_type="text/css; charset=utf-8",
+        headers={"cache-control": YEAR if versioned else "no-cache"},
+    )
+
+
+@get("/assets/{name:str}", name="portal:asset")
+async def asset(request: Request, name: str) -> Response[bytes]:
+    brand = brand_of(request)
+    assert brand is not None
+    found = await brands.asset(brand.id, name)
+    if found is None:
+        raise NotFoundException()
+    data, content_type, digest = found
+    etag = f'"{digest}"'
+    versioned = request.query_params.get("v") == str(brand.app_version)
+    headers = {"etag": etag, "cache-control": YEAR if versioned else "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(data, media_type=content_type, headers=headers)
+
+
+router = Router(
+    path="/",
+    guards=[requires_brand],
+    route_handlers=[offline, choose_language, manifest, service_worker, theme, asset],
+)

@@ -1,0 +1,88 @@
+"""Settings come from the environment and nowhere else; this is the only module that reads it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEV_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105 - refused in production
+ENVIRONMENTS = ("development", "test", "production")
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
+
+
+class SettingsError(Exception):
+    """A bad environment value: one line naming the variable, printed at start-up."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str
+    base_host: str = "localhost:8000"
+    secret_key: str = DEV_SECRET
+    env: str = "development"
+    trusted_proxies: tuple[str, ...] = ()
+    var_dir: str = str(PROJECT_ROOT / "var")
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def engine(self) -> str:
+        return "postgres" if self.database_url.startswith("postgres") else "sqlite"
+
+    @property
+    def scheme(self) -> str:
+        """Brand origins are https in production; *.localhost is a secure context over http."""
+        return "https" if self.production else "http"
+
+    def __repr__(self) -> str:  # the secret never reaches a log
+        return f"Settings(env={self.env!r}, base_host={self.base_host!r}, engine={self.engine!r})"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every RETORNO_* variable; raise SettingsError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    var_dir = env.get("RETORNO_VAR_DIR", str(PROJECT_ROOT / "var"))
+
+    mode = env.get("RETORNO_ENV", "development")
+    if mode not in ENVIRONMENTS:
+        raise SettingsError(f"RETORNO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {mode!r}")
+
+    url = env.get("RETORNO_DATABASE_URL", "") or f"sqlite:///{var_dir}/retorno.sqlite3"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if not (url.startswith("sqlite:///") or url.startswith("postgresql://")):
+        raise SettingsError(
+            f"RETORNO_DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':', 1)[0]!r}"
+        )
+    if url.startswith("sqlite:///") and len(url) == len("sqlite:///"):
+        raise SettingsError("RETORNO_DATABASE_URL names no SQLite file (sqlite:///path/to/file)")
+
+    base_host = env.get("RETORNO_BASE_HOST", "localhost:8000").strip().lower()
+    if not _HOST.match(base_host):
+        raise SettingsError(f"RETORNO_BASE_HOST must be a host name with an optional port, not {base_host!r}")
+
+    secret = env.get("RETORNO_SECRET_KEY", DEV_SECRET)
+    if mode == "production" and secret == DEV_SECRET:
+        raise SettingsError("RETORNO_SECRET_KEY is the development default; set a secret of your own")
+    if len(secret) < 32:
+        raise SettingsError("RETORNO_SECRET_KEY must be at least 32 characters long")
+
+    proxies = tuple(p.strip() for p in env.get("RETORNO_TRUSTED_PROXIES", "").split(",") if p.strip())
+    for proxy in proxies:
+        if not re.match(r"^[0-9a-fA-F:.]+$", proxy):
+            raise SettingsError(f"RETORNO_TRUSTED_PROXIES: {proxy!r} is not an IP address")
+
+    return Settings(
+        database_url=url,
+        base_host=base_host,
+        secret_key=secret,
+        env=mode,
+        trusted_proxies=proxies,
+        var_dir=var_dir,
+    )

@@ -1,0 +1,176 @@
+"""What every HTTP surface shares: brand by host, security headers, templates, static assets."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, pass_context
+from litestar import Litestar, Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Receive, Scope, Send
+
+from retorno import i18n
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.settings import PROJECT_ROOT, Settings
+
+FRONTEND_DIR = PROJECT_ROOT / "frontend"
+SERVICE_WORKER = PROJECT_ROOT / "service_worker" / "sw.js"
+LANG_COOKIE = "lang"
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "worker-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "object-src 'none'",
+    ]
+)
+
+_UNKNOWN_HOST_PAGE = (
+    b'<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
+    b'<meta name="viewport" content="width=device-width, initial-scale=1">'
+    b"<title>404</title></head><body><h1>P\xc3\xa1gina n\xc3\xa3o encontrada</h1>"
+    b"<p>Page not found.</p></body></html>"
+)
+
+
+def security_headers(settings: Settings):
+    """A before_send hook: the same protective headers on every response, errors included."""
+    fixed = [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("permissions-policy", "camera=(self), microphone=(), geolocation=(), payment=()"),
+    ]
+    if settings.production:
+        fixed.append(("strict-transport-security", "max-age=63072000; includeSubDomains"))
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            for name, value in fixed:
+                if name not in headers:
+                    headers[name] = value
+
+    return hook
+
+
+class RetornoApp(Litestar):
+    """Litestar, with the brand resolved from the Host before any routing happens.
+
+    An unknown host is answered here with a plain 404 that names no brand, whatever the path,
+    so no route ever runs without knowing whose data it may touch.
+    """
+
+    settings: Settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] == "http":
+            host = _host(scope)
+            brand: BrandView | None = None
+            if host != self.settings.base_host:
+                brand = await brands.brand_for_host(host, base_host=self.settings.base_host)
+                if brand is None:
+                    await _send_unknown_host(self._wrap_send(send=send, scope=scope))
+                    return
+            scope.setdefault("state", {})["brand"] = brand
+        await super().__call__(scope, receive, send)
+
+
+def _host(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return value.decode("latin-1").strip().lower()
+    return ""
+
+
+async def _send_unknown_host(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(_UNKNOWN_HOST_PAGE)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _UNKNOWN_HOST_PAGE})
+
+
+def brand_of(request: Request) -> BrandView | None:
+    return request.scope["state"].get("brand")
+
+
+def lang_of(request: Request) -> str:
+    brand = brand_of(request)
+    return i18n.choose(request.cookies.get(LANG_COOKIE), brand.locale if brand else "pt-BR")
+
+
+def origin_of(brand: BrandView, settings: Settings) -> str:
+    return f"{settings.scheme}://{brand.slug}.{settings.base_host}"
+
+
+@functools.cache
+def _static_version(relative: str) -> str:
+    return hashlib.sha256((FRONTEND_DIR / relative).read_bytes()).hexdigest()[:10]
+
+
+def static_url(relative: str) -> str:
+    """A static asset's URL carries its content hash, so caches may keep it for a year."""
+    return f"/static/{relative}?v={_static_version(relative)}"
+
+
+def static_urls(*relatives: str) -> list[str]:
+    return [static_url(r) for r in relatives]
+
+
+def assets_version() -> str:
+    """Changes whenever a static file or the service worker changes; part of cache names."""
+    digest = hashlib.sha256()
+    for path in [*sorted(FRONTEND_DIR.rglob("*")), SERVICE_WORKER]:
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def setup_jinja(env: Environment) -> None:
+    env.add_extension("jinja2.ext.i18n")
+
+    @pass_context
+    def gettext(ctx: Any, message: str, **variables: Any) -> str:
+        text = i18n.gettext(lang_of(ctx["request"]), message)
+        return text % variables if variables else text
+
+    @pass_context
+    def ngettext(ctx: Any, singular: str, plural: str, n: int, **variables: Any) -> str:
+        text = i18n.ngettext(lang_of(ctx["request"]), singular, plural, n)
+        return text % {"num": n, **variables}
+
+    @pass_context
+    def money(ctx: Any, centavos: int) -> str:
+        brand = brand_of(ctx["request"])
+        return i18n.money(centavos, lang=lang_of(ctx["request"]), currency=brand.currency if brand else "BRL")
+
+    env.globals.update(
+        gettext=gettext, ngettext=ngettext, _=gettext, static_url=static_url, languages=i18n.LANGUAGE_NAMES
+    )
+    env.filters["money"] = money
+    env.policies["ext.i18n.trimmed"] = True
+
+
+TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
