@@ -1,4 +1,5 @@
 """Draw the demo brands' logos, so they are generated from code rather than kept as hand-made binaries."""
+
 import math
 from pathlib import Path
 
@@ -16,15 +17,24 @@ def canvas(background):
 
 def letter(draw, text, centre, size, fill, stroke=0):
     font = ImageFont.load_default(size=size * SS)
-    draw.text((centre[0] * SS, centre[1] * SS), text, font=font, fill=fill, anchor="mm",
-              stroke_width=stroke * SS, stroke_fill=fill)
+    draw.text(
+        (centre[0] * SS, centre[1] * SS),
+        text,
+        font=font,
+        fill=fill,
+        anchor="mm",
+        stroke_width=stroke * SS,
+        stroke_fill=fill,
+    )
 
 
 def wave(draw, top, amplitude, phase, fill, box):
     """Fill everything below a sine wave whose crest line is at `top` (in final pixels)."""
     x0, x1 = box
-    points = [(x * SS, (top + amplitude * math.sin(2 * math.pi * (x - x0) / 512 + phase)) * SS)
-              for x in range(x0, x1 + 1, 4)]
+    points = [
+        (x * SS, (top + amplitude * math.sin(2 * math.pi * (x - x0) / 512 + phase)) * SS)
+        for x in range(x0, x1 + 1, 4)
+    ]
     draw.polygon(points + [(x1 * SS, S), (x0 * SS, S)], fill=fill)
 
 
@@ -51,8 +61,9 @@ def bella():
     c, r = SIZE // 2, 440
     d.ellipse([(c - r) * SS, (c - r) * SS, (c + r) * SS, (c + r) * SS], fill=berry)
     ring = 388
-    d.ellipse([(c - ring) * SS, (c - ring) * SS, (c + ring) * SS, (c + ring) * SS],
-              outline=gold, width=16 * SS)
+    d.ellipse(
+        [(c - ring) * SS, (c - ring) * SS, (c + ring) * SS, (c + ring) * SS], outline=gold, width=16 * SS
+    )
     letter(d, "B", (c - 6, c + 8), 520, cream, stroke=10)
     sparkle(d, 690, 330, 62, gold)
     sparkle(d, 742, 418, 26, gold)
@@ -64,8 +75,9 @@ def mare():
     img, d = canvas(mist)
     m, box = 72, (72, SIZE - 72)
     tile = Image.new("L", (S, S), 0)
-    ImageDraw.Draw(tile).rounded_rectangle([m * SS, m * SS, (SIZE - m) * SS, (SIZE - m) * SS],
-                                           radius=210 * SS, fill=255)
+    ImageDraw.Draw(tile).rounded_rectangle(
+        [m * SS, m * SS, (SIZE - m) * SS, (SIZE - m) * SS], radius=210 * SS, fill=255
+    )
     art, a = canvas(navy)
     letter(a, "M", (SIZE // 2, 430), 500, mist, stroke=8)
     wave(a, 690, 30, 0.0, "#5FB3C9", box)

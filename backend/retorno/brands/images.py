@@ -7,6 +7,7 @@ script or second payload survives.
 
 from __future__ import annotations
 
+import functools
 import io
 
 from PIL import Image, ImageDraw, ImageFont
@@ -48,7 +49,7 @@ def reencode_logo(data: bytes) -> bytes:
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRefused("the logo is not a PNG, JPEG or WebP image") from exc
     out = io.BytesIO()
-    pixels.save(out, format="PNG", optimize=True)
+    pixels.save(out, format="PNG")
     return out.getvalue()
 
 
@@ -64,6 +65,7 @@ def monogram(name: str, primary: str, text: str) -> bytes:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=16)  # re-imports of an unchanged logo skip the resampling
 def make_icons(logo_png: bytes, background: str) -> dict[str, bytes]:
     """The app icons; maskable ones keep the logo inside the 80% safe zone on the background."""
     with Image.open(io.BytesIO(logo_png)) as logo:
@@ -76,7 +78,7 @@ def make_icons(logo_png: bytes, background: str) -> dict[str, bytes]:
         offset = (size - inner) // 2
         canvas.alpha_composite(scaled, (offset, offset))
         out = io.BytesIO()
-        canvas.convert("RGB").save(out, format="PNG", optimize=True)
+        canvas.convert("RGB").save(out, format="PNG")
         icons[name] = out.getvalue()
     return icons
 

@@ -10,7 +10,7 @@ from babel.numbers import format_percent
 from litestar import Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from retorno import i18n
@@ -182,7 +182,7 @@ async def theme(request: Request) -> Response[str]:
 
 
 @get("/assets/{name:str}", name="portal:asset")
-async def asset(request: Request, name: str) -> Response[bytes]:
+async def asset(request: Request, name: FromPath[str]) -> Response[bytes]:
     brand = brand_of(request)
     assert brand is not None
     found = await brands.asset(brand.id, name)

@@ -1,0 +1,44 @@
+# The README's commands. `make run` and `make test` work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint fmt migrate demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed  ## migrate the SQLite database, import the demo brands, serve on :8000
+	$(BIN)/retorno demo
+	$(BIN)/retorno serve --host $(HOST) --port $(PORT) --urls
+
+test: $(VENV)/.installed-test  ## the whole suite (RETORNO_TEST_DATABASE_URL=postgresql://... for PostgreSQL)
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(VENV)/.installed
+	$(BIN)/retorno migrate
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/pages.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache

@@ -1,0 +1,224 @@
+"""Test fixtures: a fresh database per test on SQLite (default) or PostgreSQL, the app, brands.
+
+Set RETORNO_TEST_DATABASE_URL=postgresql://.../retorno_test... to run the suite on PostgreSQL: the
+suite drops and re-creates the schema of that database, so its name must start with retorno_.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from piccolo.engine.postgres import PostgresEngine
+from retorno import db
+from retorno.brands import service as brands
+from retorno.brands.pack import Pack, read_pack
+from retorno.settings import PROJECT_ROOT, Settings, load_settings
+
+PG_URL = os.environ.get("RETORNO_TEST_DATABASE_URL", "")
+BASE_HOST = "localhost:8000"
+BRANDING = PROJECT_ROOT / "branding"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"retorno database engine: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+def make_settings(database_url: str, **overrides: str) -> Settings:
+    env = {"RETORNO_DATABASE_URL": database_url, "RETORNO_ENV": "test", "RETORNO_BASE_HOST": BASE_HOST}
+    env.update(overrides)
+    return load_settings(env)
+
+
+async def _reset_postgres(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    if not name.startswith("retorno_"):
+        raise RuntimeError(f"RETORNO_TEST_DATABASE_URL names {name!r}; use a throw-away retorno_* database")
+    engine = PostgresEngine(config={"dsn": url})
+    await engine._run_in_new_connection("DROP SCHEMA IF EXISTS public CASCADE")
+    await engine._run_in_new_connection("CREATE SCHEMA public")
+    db.use(engine)
+    await db.migrate()
+
+
+async def _migrate_sqlite(path: Path) -> None:
+    engine = db.LocalSQLiteEngine(str(path))
+    async with db.connected(engine):
+        await db.migrate()
+        engine.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrations run once per session; each test starts from a copy (SQLite) or truncation (PG)."""
+    if PG_URL:
+        asyncio.run(_reset_postgres(PG_URL))
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(_migrate_sqlite(path))
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+async def engine(migrated: str, tmp_path: Path) -> AsyncIterator[db.Engine]:
+    if PG_URL:
+        pg = PostgresEngine(config={"dsn": PG_URL})
+        async with db.connected(pg):
+            tables = [t._meta.tablename for t in db.table_classes() if t._meta.tablename != "migration"]
+            await pg._run_in_pool(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            yield pg
+        return
+    path = tmp_path / "retorno.sqlite3"
+    shutil.copyfile(migrated.removeprefix("sqlite:///"), path)
+    async with db.connected(db.LocalSQLiteEngine(str(path))) as local:
+        yield local
+
+
+@pytest.fixture
+def database_url(engine: db.Engine) -> str:
+    if isinstance(engine, db.LocalSQLiteEngine):
+        return f"sqlite:///{engine.path}"
+    return PG_URL
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@functools.cache
+def demo_pack(slug: str) -> Pack:
+    """A demo brand's pack, read once per session (decoding the logo is the slow part)."""
+    return read_pack(BRANDING / slug)
+
+
+async def import_demo(settings: Settings, *slugs: str) -> dict[str, brands.BrandView]:
+    for slug in slugs or ("bella", "mare"):
+        await brands.import_pack(demo_pack(slug), base_host=settings.base_host)
+    return {b.slug: b for b in await brands.list_brands()}
+
+
+@pytest.fixture
+async def demo(settings: Settings) -> dict[str, brands.BrandView]:
+    """Both demo brands, imported from the packs in branding/."""
+    return await import_demo(settings)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: db.Engine):
+    from retorno.app import create_app
+
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+async def client(app, demo) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app (in this test's event loop); pick the host per request."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://bella.{BASE_HOST}") as c:
+        yield c
+
+
+def brand_url(slug: str, path: str = "/") -> str:
+    return f"http://{slug}.{BASE_HOST}{path}"
+
+
+def platform_url(path: str = "/") -> str:
+    return f"http://{BASE_HOST}{path}"
+
+
+# --- a live server, for the browser ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, port: int, env: dict[str, str]) -> None:
+        self.port, self.env = port, env
+
+    def url(self, slug: str | None = None, path: str = "/") -> str:
+        host = f"{slug}.localhost:{self.port}" if slug else f"localhost:{self.port}"
+        return f"http://{host}{path}"
+
+
+def _live_database(tmp: Path) -> tuple[str, callable]:
+    """A database of its own for the server process: a SQLite file, or a PostgreSQL database."""
+    if not PG_URL:
+        return f"sqlite:///{tmp / 'live.sqlite3'}", lambda: None
+    parts = urlsplit(PG_URL)
+    name = f"{parts.path.lstrip('/')}_live"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+
+    async def sql(statement: str) -> None:
+        await PostgresEngine(config={"dsn": admin})._run_in_new_connection(statement)
+
+    asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(sql(f'CREATE DATABASE "{name}"'))
+    return urlunsplit(parts._replace(path=f"/{name}")), lambda: asyncio.run(
+        sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    )
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`retorno demo` then `retorno serve` in a process of their own, as `make run` does."""
+    tmp = tmp_path_factory.mktemp("live")
+    url, drop = _live_database(tmp)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RETORNO_DATABASE_URL": url,
+        "RETORNO_BASE_HOST": f"localhost:{port}",
+        "RETORNO_ENV": "development",
+        "RETORNO_VAR_DIR": str(tmp),
+    }
+    subprocess.run([sys.executable, "-m", "retorno", "demo"], env=env, check=True, capture_output=True)
+    log = open(tmp / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retorno", "serve", "--port", str(port), "--quiet"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = LiveServer(port, env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if (
+                httpx.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"host": f"localhost:{port}"}, timeout=1
+                ).status_code
+                == 200
+            ):
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start: {(tmp / 'server.log').read_text()}")
+        time.sleep(0.1)
+    server.process = proc  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        drop()
