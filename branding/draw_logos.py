@@ -35,7 +35,7 @@ def wave(draw, top, amplitude, phase, fill, box):
         (x * SS, (top + amplitude * math.sin(2 * math.pi * (x - x0) / 512 + phase)) * SS)
         for x in range(x0, x1 + 1, 4)
     ]
-    draw.polygon(points + [(x1 * SS, S), (x0 * SS, S)], fill=fill)
+    draw.polygon([*points, (x1 * SS, S), (x0 * SS, S)], fill=fill)
 
 
 def sparkle(draw, cx, cy, r, fill):
@@ -72,7 +72,7 @@ def bella():
 
 def mare():
     navy, coral, mist = "#0B4F6C", "#F26B5B", "#F5FAFC"
-    img, d = canvas(mist)
+    img, _d = canvas(mist)
     m, box = 72, (72, SIZE - 72)
     tile = Image.new("L", (S, S), 0)
     ImageDraw.Draw(tile).rounded_rectangle(
