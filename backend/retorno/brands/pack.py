@@ -424,9 +424,11 @@ def read_pack(folder: Path) -> Pack:
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise Invalid(f"{file}: no such file", [f"{file}: no such file"]) from None
+        problem = f"{file}: no such file"
+        raise Invalid(problem, [problem]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid(f"{file}: {exc}", [f"{file}: not valid TOML: {exc}"]) from None
+        problem = f"{file}: not valid TOML: {exc}"
+        raise Invalid(problem, [problem]) from None
 
     c = _Checker(file)
     for unknown in sorted(set(data) - TOP_KEYS):
