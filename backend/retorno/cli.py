@@ -100,6 +100,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_makemigrations(settings: Settings, args: argparse.Namespace) -> int:
+    """Generate a domain's next migration with Piccolo, against PostgreSQL (SQLite's is partial)."""
+    if settings.engine != "postgres":
+        print(
+            "retorno: set RETORNO_DATABASE_URL to a PostgreSQL database to generate migrations",
+            file=sys.stderr,
+        )
+        return 2
+    from piccolo.main import main as piccolo
+
+    db.use(db.make_engine(settings))
+    sys.argv = ["piccolo", "migrations", "new", args.domain, "--auto", "--desc", args.desc]
+    piccolo()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="retorno", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,6 +130,11 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("migrate", help="apply pending database migrations")
     m.add_argument("--verbose", action="store_true")
     m.set_defaults(func=cmd_migrate)
+
+    mm = sub.add_parser("makemigrations", help="generate a domain's next migration (PostgreSQL)")
+    mm.add_argument("domain")
+    mm.add_argument("--desc", default="")
+    mm.set_defaults(func=cmd_makemigrations)
 
     d = sub.add_parser("demo", help="migrate, then import the demo brand packs")
     d.set_defaults(func=cmd_demo)
