@@ -7,6 +7,7 @@ suite drops and re-creates the schema of that database, so its name must start w
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import os
 import shutil
@@ -115,11 +116,30 @@ async def demo(settings: Settings) -> dict[str, brands.BrandView]:
     return await import_demo(settings)
 
 
+class Clock:
+    """A clock the test moves by hand: nothing in the app reads the real time, so no test sleeps."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> dt.datetime:
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+
 @pytest.fixture
-def app(settings: Settings, engine: db.Engine):
+def clock() -> Clock:
+    return Clock(dt.datetime(2026, 11, 10, 15, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def app(settings: Settings, engine: db.Engine, clock: Clock):
     from retorno.app import create_app
 
-    return create_app(settings, engine=engine)
+    return create_app(settings, engine=engine, clock=clock)
 
 
 @pytest.fixture
@@ -127,6 +147,27 @@ async def client(app, demo) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app (in this test's event loop); pick the host per request."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=f"http://bella.{BASE_HOST}") as c:
+        yield c
+
+
+@pytest.fixture
+async def api_keys(demo, clock) -> dict[str, str]:
+    """An integration API key for each demo brand."""
+    from retorno.apikeys import service as apikeys
+
+    return {
+        slug: (await apikeys.create(brand_id=b.id, name="test", now=clock())).key for slug, b in demo.items()
+    }
+
+
+@pytest.fixture
+async def api(app, api_keys) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the integration API on the platform host, signed with bella's key."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"authorization": f"Bearer {api_keys['bella']}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"http://{BASE_HOST}/api/v1", headers=headers
+    ) as c:
         yield c
 
 

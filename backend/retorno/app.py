@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar, Request, get
-from litestar.datastructures import CacheControlHeader
-from litestar.exceptions import HTTPException
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import CacheControlHeader, State
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
@@ -17,11 +22,14 @@ from litestar.template.config import TemplateConfig
 from piccolo.engine.base import Engine
 
 from retorno import db, i18n, web
-from retorno.errors import DomainError
+from retorno.api import routes as api
+from retorno.errors import DomainError, Invalid, Unauthorized
+from retorno.ledger.service import NotRedeemable
 from retorno.platform import routes as platform
 from retorno.portal import routes as portal
 from retorno.settings import Settings, load_settings
 
+log = logging.getLogger("retorno")
 TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
     Path(__file__).parent / "portal" / "templates",
@@ -37,10 +45,28 @@ async def root(request: Request) -> Template:
     return await portal.home_page(request)
 
 
+def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None, **extra: Any) -> Response:
+    """An API error as RFC 9457 problem details."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=headers or {},
+    )
+
+
 def _error(
-    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Template:
-    """An error as a page in the brand's theme (or the platform's), in the visitor's language."""
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """Problem details under /api/; elsewhere a page in the brand's (or platform's) theme and language."""
+    if request.url.path.startswith("/api/"):
+        return _problem(status, title, detail, headers, **extra)
     lang = web.lang_of(request)
     return Template(
         "portal/error.html" if web.brand_of(request) else "platform/error.html",
@@ -53,22 +79,43 @@ def _error(
             "title": i18n.gettext(lang, title),
             "detail": i18n.gettext(lang, detail),
         },
-    )
+    )  # type: ignore[return-value]
 
 
-def http_error(request: Request, exc: HTTPException) -> Template:
+def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return _error(request, 404, "Page not found", "The address may be wrong, or the page was removed.")
     if exc.status_code >= 500:
+        log.error("server error on %s %s: %s", request.method, request.url.path, exc.detail)
         return _error(request, exc.status_code, "Something went wrong", "Please try again soon.")
-    return _error(request, exc.status_code, "Something went wrong", exc.detail, getattr(exc, "headers", None))
+    extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else {}
+    title = "Bad request" if exc.status_code == 400 else "Something went wrong"
+    return _error(request, exc.status_code, title, exc.detail, getattr(exc, "headers", None), **extra)
 
 
-def domain_error(request: Request, exc: DomainError) -> Template:
-    return _error(request, exc.status_code, exc.title, exc.detail)
+def domain_error(request: Request, exc: DomainError) -> Response:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, Invalid) and len(exc.problems) > 1:
+        extra["problems"] = exc.problems
+    if isinstance(exc, NotRedeemable):
+        extra |= {"reason": exc.reason, "max_amount": exc.max_amount}
+    headers = {"www-authenticate": 'Bearer realm="retorno"'} if isinstance(exc, Unauthorized) else None
+    return _error(request, exc.status_code, exc.title, exc.detail, headers, **extra)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
+def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(request, 500, "Something went wrong", "Please try again soon.")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, clock: Callable[[], dt.datetime] = _utcnow
+) -> Litestar:
+    """The app; tests pass their own engine (already connected) and clock."""
     settings = settings or load_settings()
     engine = engine or db.make_engine(settings)
 
@@ -85,7 +132,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         cache_control=CacheControlHeader(max_age=31536000, public=True),
     )
     app = web.RetornoApp(
-        route_handlers=[root, portal.router, platform.router, static],
+        route_handlers=[root, portal.router, platform.router, api.router, static],
         lifespan=[lifespan],
         template_config=TemplateConfig(
             directory=TEMPLATE_DIRS,
@@ -93,8 +140,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             engine_callback=lambda e: web.setup_jinja(e.engine),
         ),
         before_send=[web.security_headers(settings)],
-        exception_handlers={HTTPException: http_error, DomainError: domain_error},
-        openapi_config=OpenAPIConfig(title="Retorno API", version="1", path="/api/schema"),
+        exception_handlers={
+            HTTPException: http_error,
+            DomainError: domain_error,
+            Exception: unexpected_error,
+        },
+        openapi_config=OpenAPIConfig(
+            title="Retorno integration API",
+            version="1.0",
+            path="/api",
+            render_plugins=[],
+            description="Amounts are integer centavos. Authenticate with `Authorization: Bearer <API key>` "
+            "(created with `retorno apikeys create <brand>`). Errors are RFC 9457 problem details.",
+            security=[{"apiKey": []}],
+            components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")}),
+        ),
+        state=State({"clock": clock}),
         debug=False,
     )
     app.settings = settings

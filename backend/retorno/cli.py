@@ -1,9 +1,10 @@
-"""The `retorno` command: serve, migrate, brands import/export, demo."""
+"""The `retorno` command: serve, migrate, demo, brands, apikeys, sweep, makemigrations."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -66,6 +67,40 @@ def cmd_brands_export(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         write_pack(pack, Path(args.folder))
         print(f"exported {args.slug} to {args.folder}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_apikeys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from retorno.apikeys import service as apikeys
+    from retorno.brands import service as brands
+
+    async def work() -> int:
+        try:
+            brand = await brands.get_brand(args.slug)
+        except NotFound as exc:
+            print(exc.detail, file=sys.stderr)
+            return 1
+        created = await apikeys.create(brand_id=brand.id, name=args.name, now=dt.datetime.now(dt.UTC))
+        print(f"API key for {brand.slug} (shown once; keep it in your integration's secrets):")
+        print(created.key)
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    """Expire credits, announce available ones and queue expiry reminders (idempotent)."""
+    from retorno.brands import service as brands
+    from retorno.ledger import service as ledger
+
+    async def work() -> int:
+        result = await ledger.sweep(brands=await brands.list_brands(), now=dt.datetime.now(dt.UTC))
+        print(
+            f"expired {result.expired} credits, announced {result.available}, "
+            f"queued {result.reminders} reminders"
+        )
         return 0
 
     return asyncio.run(_with_db(settings, work))
@@ -138,6 +173,15 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="migrate, then import the demo brand packs")
     d.set_defaults(func=cmd_demo)
+
+    k = sub.add_parser("apikeys", help="integration API keys").add_subparsers(dest="action", required=True)
+    kc = k.add_parser("create", help="create a key for a brand (printed once)")
+    kc.add_argument("slug")
+    kc.add_argument("--name", default="")
+    kc.set_defaults(func=cmd_apikeys_create)
+
+    sw = sub.add_parser("sweep", help="expire credits and queue availability and expiry notices")
+    sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("brands", help="import or export brand packs").add_subparsers(
         dest="action", required=True

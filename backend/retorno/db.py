@@ -21,9 +21,9 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
@@ -36,6 +36,7 @@ from retorno.settings import Settings
 os.environ["PICCOLO_CONF"] = "retorno.piccolo_conf"
 
 BUSY_RETRY_SECONDS = 10.0
+T = TypeVar("T")
 _ADD_UNIQUE = re.compile(r'^ALTER TABLE ("?\w+"?) ADD CONSTRAINT "?(\w+)"? UNIQUE (\(.*\))$', re.S)
 _current: Engine | None = None
 
@@ -207,6 +208,36 @@ def current() -> Engine:
 def transaction() -> Any:
     """A write transaction: BEGIN IMMEDIATE on SQLite, a pooled transaction on PostgreSQL."""
     return current().transaction()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return type(exc).__name__ == "UniqueViolationError"  # asyncpg's
+
+
+async def write(work: Callable[[], Awaitable[T]], *, attempts: int = 5) -> T:
+    """Run `work` in a write transaction, again from the start if a concurrent insert won a race.
+
+    Idempotent writes check for their key first; two requests that both find nothing then race to
+    insert it, and the loser's retry finds the winner's row. On SQLite writes are serial anyway.
+    """
+    for attempt in range(attempts):
+        try:
+            async with transaction():
+                return await work()
+        except Exception as exc:
+            if not is_unique_violation(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def lock_row(tablename: str, row_id: int) -> None:
+    """SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers."""
+    engine = current()
+    if isinstance(engine, PostgresEngine):
+        sql = f'SELECT id FROM "{tablename}" WHERE id = {{}} FOR UPDATE'  # noqa: S608 - a table name of ours
+        await engine.run_querystring(QueryString(sql, row_id))
 
 
 async def open_engine(engine: Engine) -> None:

@@ -29,3 +29,8 @@ class Invalid(DomainError):
     def __init__(self, detail: str, problems: list[str] | None = None) -> None:
         super().__init__(detail)
         self.problems = problems or [detail]
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+    title = "Unauthorized"

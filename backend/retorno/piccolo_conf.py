@@ -9,6 +9,10 @@ from piccolo.conf.apps import AppRegistry
 APP_REGISTRY = AppRegistry(
     apps=[
         "retorno.brands.piccolo_app",
+        "retorno.customers.piccolo_app",
+        "retorno.outbox.piccolo_app",
+        "retorno.ledger.piccolo_app",
+        "retorno.apikeys.piccolo_app",
     ]
 )
 

@@ -37,4 +37,4 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-router = Router(path="/", guards=[requires_platform_host], route_handlers=[health])
+router = Router(path="/", guards=[requires_platform_host], route_handlers=[health], include_in_schema=False)

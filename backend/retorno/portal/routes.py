@@ -200,5 +200,6 @@ async def asset(request: Request, name: FromPath[str]) -> Response[bytes]:
 router = Router(
     path="/",
     guards=[requires_brand],
+    include_in_schema=False,
     route_handlers=[offline, choose_language, manifest, service_worker, theme, asset],
 )

@@ -1,0 +1,163 @@
+"""Thin handlers: authenticate the brand's key, decode a msgspec struct, call one service function."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, Parameter
+
+from retorno import db
+from retorno.apikeys import service as apikeys
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.errors import Unauthorized
+from retorno.ledger import service as ledger
+from retorno.ledger.rules import Item
+from retorno.ledger.service import RedemptionIn, SaleIn
+from retorno.platform.routes import requires_platform_host
+
+
+def now_of(request: Request) -> dt.datetime:
+    return request.app.state.clock()
+
+
+async def api_brand(request: Request) -> BrandView:
+    """The brand whose API key signed this request (`Authorization: Bearer rk_...`)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    brand = (
+        await apikeys.authenticate(key.strip(), now=now_of(request)) if scheme.lower() == "bearer" else None
+    )
+    if brand is None:
+        raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>")
+    return brand
+
+
+def _json(body: Any, status: int = 200) -> Response[bytes]:
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+
+
+async def _customer(brand: BrandView, ref: str) -> customers.CustomerView:
+    return await customers.find(brand.id, ref)
+
+
+@post("/customers", status_code=200)
+async def upsert_customer(request: Request, brand: BrandView, data: Identity) -> Response[bytes]:
+    """Create a customer, or update the one these identifiers point to."""
+    customer, created = await db.write(lambda: customers.upsert(brand.id, data, now=now_of(request)))
+    return _json(msgspec.to_builtins(customer), 201 if created else 200)
+
+
+@get("/customers/{ref:str}/balance")
+async def customer_balance(request: Request, brand: BrandView, ref: FromPath[str]) -> Response[bytes]:
+    """Available, pending and soon-expiring cashback; `ref` is cpf:, email:, phone:, ext: or the id."""
+    customer = await _customer(brand, ref)
+    balance = await ledger.balance(brand=brand, customer_id=customer.id, now=now_of(request))
+    return _json(msgspec.structs.asdict(balance))
+
+
+@get("/customers/{ref:str}/statement")
+async def customer_statement(
+    request: Request,
+    brand: BrandView,
+    ref: FromPath[str],
+    limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Parameter(query="cursor")] = None,
+) -> Response[bytes]:
+    """Movements newest first; pass `next_cursor` back as `cursor` for the next page."""
+    customer = await _customer(brand, ref)
+    entries, next_cursor = await ledger.statement(
+        brand_id=brand.id, customer_id=customer.id, now=now_of(request), limit=limit, cursor=cursor
+    )
+    return _json({"entries": entries, "next_cursor": next_cursor})
+
+
+@post("/sales", status_code=201)
+async def post_sale(request: Request, brand: BrandView, data: SaleIn) -> Response[bytes]:
+    """Record a sale (idempotent by order_id: a retry gets 200 and the same body)."""
+    body, created = await ledger.record_sale(brand=brand, sale=data, now=now_of(request))
+    return _json(body, 201 if created else 200)
+
+
+class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
+    refund_id: str
+    amount: int
+
+
+@post("/sales/{order_id:str}/refunds", status_code=201)
+async def post_refund(
+    request: Request, brand: BrandView, order_id: FromPath[str], data: RefundIn
+) -> Response[bytes]:
+    """Refund part of a sale; cashback is taken back in proportion (idempotent by refund_id)."""
+    body, created = await ledger.refund(
+        brand=brand, order_id=order_id, refund_id=data.refund_id, amount=data.amount, now=now_of(request)
+    )
+    return _json(body, 201 if created else 200)
+
+
+@post("/sales/{order_id:str}/cancel", status_code=200)
+async def cancel_sale(request: Request, brand: BrandView, order_id: FromPath[str]) -> Response[bytes]:
+    """Cancel a sale: its cashback is taken back and redemptions on that order are cancelled."""
+    return _json(await ledger.cancel_sale(brand=brand, order_id=order_id, now=now_of(request)))
+
+
+class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    customer: Identity | None = None
+    total: int
+    shipping: int = 0
+    items: list[Item] | None = None
+
+
+@post("/checkout/quote", status_code=200)
+async def checkout_quote(request: Request, brand: BrandView, data: QuoteIn) -> Response[bytes]:
+    """What the cart earns and how much cashback the shopper may use on it."""
+    return _json(
+        await ledger.quote(
+            brand=brand,
+            identity=data.customer,
+            total=data.total,
+            shipping=data.shipping,
+            items=data.items,
+            now=now_of(request),
+        )
+    )
+
+
+@post("/redemptions", status_code=201)
+async def post_redemption(request: Request, brand: BrandView, data: RedemptionIn) -> Response[bytes]:
+    """Pay part of an order with cashback (idempotent by redemption_id); 422 with a reason if not allowed."""
+    body, created = await ledger.redeem(brand=brand, request=data, now=now_of(request))
+    return _json(body, 201 if created else 200)
+
+
+@post("/redemptions/{redemption_id:str}/cancel", status_code=200)
+async def cancel_redemption(
+    request: Request, brand: BrandView, redemption_id: FromPath[str]
+) -> Response[bytes]:
+    """Give a redemption back: the same amounts return to the same credits, with their expiry."""
+    return _json(
+        await ledger.cancel_redemption(brand=brand, redemption_id=redemption_id, now=now_of(request))
+    )
+
+
+router = Router(
+    path="/api/v1",
+    guards=[requires_platform_host],
+    dependencies={"brand": Provide(api_brand)},
+    route_handlers=[
+        upsert_customer,
+        customer_balance,
+        customer_statement,
+        post_sale,
+        post_refund,
+        cancel_sale,
+        checkout_quote,
+        post_redemption,
+        cancel_redemption,
+    ],
+    tags=["integration"],
+)

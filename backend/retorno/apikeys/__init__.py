@@ -1,0 +1,1 @@
+"""API keys: how a brand's e-commerce, ERP and POS prove who they are to the integration API."""

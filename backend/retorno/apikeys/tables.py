@@ -1,0 +1,16 @@
+from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.table import Table
+
+from retorno.brands.tables import Brand
+
+
+class ApiKey(Table, tablename="api_keys"):
+    """A key is shown once; only its SHA-256 is kept (the key is 256 random bits, so no slow hash)."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False, index=True)
+    name = Varchar(length=100, default="")
+    prefix = Varchar(length=16, unique=True, index=True)  # public part, to find the row
+    secret_hash = Varchar(length=64)
+    created_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)

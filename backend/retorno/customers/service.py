@@ -1,0 +1,187 @@
+"""Customers: identifiers normalised and checked, lookup by reference, upsert on first sight."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import msgspec
+
+from retorno.customers.tables import Customer
+from retorno.errors import Conflict, Invalid, NotFound
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SEGMENT = re.compile(r"^[a-z0-9_-]{0,40}$")
+IDENTIFIERS = ("external_id", "cpf", "email", "phone")
+
+
+class Identity(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Who a customer is, as an outside system says it; any one identifier is enough."""
+
+    external_id: str | None = None
+    cpf: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    name: str | None = None
+    segment: str | None = None
+
+
+class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    brand: int
+    external_id: str | None
+    cpf: str | None
+    email: str | None
+    phone: str | None
+    name: str
+    segment: str
+
+
+_COLUMNS = (
+    Customer.id,
+    Customer.brand,
+    Customer.external_id,
+    Customer.cpf,
+    Customer.email,
+    Customer.phone,
+    Customer.name,
+    Customer.segment,
+)
+
+
+def normalize_cpf(value: str) -> str:
+    """11 digits with valid check digits; punctuation (123.456.789-09) is dropped."""
+    digits = re.sub(r"[.\-\s/]", "", value)
+    if not re.fullmatch(r"[0-9]{11}", digits) or len(set(digits)) == 1:
+        raise Invalid(f"cpf: {value!r} is not a CPF (11 digits)")
+    for position in (9, 10):
+        total = sum(int(d) * w for d, w in zip(digits[:position], range(position + 1, 1, -1), strict=True))
+        check = (total * 10) % 11 % 10
+        if int(digits[position]) != check:
+            raise Invalid(f"cpf: {value!r} has wrong check digits")
+    return digits
+
+
+def normalize_email(value: str) -> str:
+    email = value.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise Invalid(f"email: {value!r} is not an e-mail address")
+    return email
+
+
+def normalize_phone(value: str) -> str:
+    """E.164; a number without a country code is Brazilian (+55)."""
+    raw = value.strip()
+    digits = re.sub(r"[^0-9]", "", raw)
+    if raw.startswith("+"):
+        phone = "+" + digits
+    elif raw.startswith("00"):
+        phone = "+" + digits[2:]
+    else:
+        phone = "+55" + digits.lstrip("0")
+    if not re.fullmatch(r"\+[1-9][0-9]{7,14}", phone):
+        raise Invalid(f"phone: {value!r} is not a phone number")
+    return phone
+
+
+def normalize(identity: Identity) -> Identity:
+    """Every identifier in its stored form; raises Invalid naming the bad field."""
+    external_id = identity.external_id.strip() if identity.external_id else None
+    if external_id is not None and len(external_id) > 100:
+        raise Invalid("external_id: at most 100 characters")
+    segment = identity.segment.strip().lower() if identity.segment is not None else None
+    if segment is not None and not _SEGMENT.match(segment):
+        raise Invalid(f"segment: {identity.segment!r} uses a-z, 0-9, _ and - only")
+    name = identity.name.strip()[:200] if identity.name is not None else None
+    return Identity(
+        external_id=external_id or None,
+        cpf=normalize_cpf(identity.cpf) if identity.cpf else None,
+        email=normalize_email(identity.email) if identity.email else None,
+        phone=normalize_phone(identity.phone) if identity.phone else None,
+        name=name,
+        segment=segment,
+    )
+
+
+def parse_ref(ref: str) -> tuple[str, str | int]:
+    """`cpf:...`, `email:...`, `phone:...`, `ext:...` or a customer id, to (field, stored value)."""
+    kind, _, value = ref.partition(":")
+    if not value:
+        if ref.isdigit():
+            return "id", int(ref)
+        raise Invalid(f"customer reference {ref!r}: use cpf:, email:, phone:, ext: or the customer id")
+    match kind:
+        case "cpf":
+            return "cpf", normalize_cpf(value)
+        case "email":
+            return "email", normalize_email(value)
+        case "phone":
+            return "phone", normalize_phone(value)
+        case "ext":
+            return "external_id", value
+    raise Invalid(f"customer reference {ref!r}: use cpf:, email:, phone:, ext: or the customer id")
+
+
+async def find(brand_id: int, ref: str) -> CustomerView:
+    """A customer of this brand by reference; another brand's customer is simply not found."""
+    field, value = parse_ref(ref)
+    column = getattr(Customer, field)
+    row = await Customer.select(*_COLUMNS).where((Customer.brand == brand_id) & (column == value)).first()
+    if row is None:
+        raise NotFound("no such customer")
+    return msgspec.convert(row, CustomerView)
+
+
+async def get(brand_id: int, customer_id: int) -> CustomerView:
+    row = await (
+        Customer.select(*_COLUMNS).where((Customer.brand == brand_id) & (Customer.id == customer_id)).first()
+    )
+    if row is None:
+        raise NotFound("no such customer")
+    return msgspec.convert(row, CustomerView)
+
+
+async def lookup(brand_id: int, identity: Identity) -> CustomerView | None:
+    """The one customer these identifiers point to, or None; Conflict if they point to two."""
+    identity = normalize(identity)
+    found: dict[int, dict] = {}
+    for field in IDENTIFIERS:
+        value = getattr(identity, field)
+        if value is None:
+            continue
+        row = await (
+            Customer.select(*_COLUMNS)
+            .where((Customer.brand == brand_id) & (getattr(Customer, field) == value))
+            .first()
+        )
+        if row is not None:
+            found[row["id"]] = row
+    if len(found) > 1:
+        raise Conflict("these identifiers belong to different customers")
+    return msgspec.convert(next(iter(found.values())), CustomerView) if found else None
+
+
+async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tuple[CustomerView, bool]:
+    """Find the customer by any identifier and update what changed, or create them.
+
+    E-mail, phone and external id may change (people move); a CPF once set never does.
+
+    Run inside a write transaction. Returns the customer and whether it was created.
+    """
+    identity = normalize(identity)
+    if not any(getattr(identity, f) for f in IDENTIFIERS):
+        raise Invalid("customer: give at least one of external_id, cpf, email or phone")
+    existing = await lookup(brand_id, identity)
+    given = {f: v for f, v in msgspec.structs.asdict(identity).items() if v is not None}
+    if existing is None:
+        inserted = await Customer.insert(Customer(brand=brand_id, created_at=now, updated_at=now, **given))
+        return await get(brand_id, inserted[0]["id"]), True
+    changes = {f: v for f, v in given.items() if getattr(existing, f) != v}
+    if not changes:
+        return existing, False
+    if "cpf" in changes and existing.cpf is not None:  # a CPF is a person's for life: never swapped
+        raise Conflict(f"customer {existing.id} already has a different cpf")
+    await Customer.update(
+        {getattr(Customer, f): v for f, v in changes.items()} | {Customer.updated_at: now}
+    ).where(Customer.id == existing.id)
+    return await get(brand_id, existing.id), False

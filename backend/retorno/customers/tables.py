@@ -1,0 +1,23 @@
+"""A brand's customer: one person as the brand's systems know them."""
+
+from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.constraints import Unique
+from piccolo.table import Table
+
+from retorno.brands.tables import Brand
+
+
+class Customer(Table, tablename="customers"):
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False, index=True)
+    external_id = Varchar(length=100, null=True, default=None)
+    cpf = Varchar(length=11, null=True, default=None)  # 11 digits, check digits verified
+    email = Varchar(length=254, null=True, default=None)  # lower-cased
+    phone = Varchar(length=16, null=True, default=None)  # E.164
+    name = Varchar(length=200, default="")
+    segment = Varchar(length=40, default="")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    unique_external_id = Unique([brand, external_id])
+    unique_cpf = Unique([brand, cpf])
+    unique_email = Unique([brand, email])
+    unique_phone = Unique([brand, phone])

@@ -1,0 +1,895 @@
+"""The cashback ledger: sales earn credit lots; refunds, redemptions and expiry move them.
+
+The design, in brief:
+- Money is integer centavos. Entries (`Entry`) are the shopper's movements and are only ever
+  appended. Credits are lots (`Lot`): `amount` when earned, `remaining` after what later entries
+  took from it or gave back (`Allocation` rows record each of those moves, so
+  `remaining == amount + sum(allocations)` for every lot).
+- A lot is pending before `available_at`, spendable until `expires_at`; balances are computed
+  from lots as of `now`, so an expired lot never counts even before the sweep writes its
+  `expire` entry. Spending takes the lots that expire first.
+- A refund of cashback already spent is written off, or (policy `negative_balance`) carried as
+  a debt on the customer's `Account` that later earnings pay down. Hence, for every customer:
+  sum(entries) == sum(lot remainders) - debt.
+- Every outside write is idempotent: a sale by order_id, a refund by refund_id, a redemption by
+  redemption_id. The first answer is stored and replayed; the same key with other content is a
+  conflict. Each write runs in one transaction that holds the customer's row lock (PostgreSQL) or
+  SQLite's write lock, and writes its domain events to the outbox in that same transaction.
+- Time is always passed in (`now`): nothing here reads the clock, so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+from typing import Any
+
+import msgspec
+from piccolo.query.functions.aggregate import Sum
+from retorno import db
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.customers.tables import Customer
+from retorno.errors import Conflict, Invalid, NotFound
+from retorno.ledger import rules
+from retorno.ledger.rules import Item
+from retorno.ledger.tables import Account, Allocation, Entry, Lot, Redemption, Refund, Sale
+from retorno.outbox import service as outbox
+
+MAX_AMOUNT = 10**11  # R$ 1 billion: beyond any real order, well inside 64-bit sums
+ENTRY_KINDS = ("earn", "redeem", "redemption_cancel", "reverse", "expire", "adjustment", "referral_reward")
+
+
+class SaleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    order_id: str
+    customer: Identity
+    total: int
+    shipping: int = 0
+    items: list[Item] | None = None
+    occurred_at: dt.datetime | None = None
+    channel: str = "api"
+
+
+class RedemptionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    redemption_id: str
+    order_id: str
+    customer: Identity
+    order_total: int
+    amount: int
+
+
+class Balance(msgspec.Struct, kw_only=True):
+    available: int
+    pending: int
+    expiring: list[dict[str, Any]]
+    currency: str
+    debt: int = 0
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+def _key(name: str, value: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= 100 or not value.isprintable():
+        raise Invalid(f"{name}: 1 to 100 printable characters")
+    return value
+
+
+def _amount(name: str, value: int, *, minimum: int = 0) -> int:
+    if not minimum <= value <= MAX_AMOUNT:
+        raise Invalid(f"{name}: must be a whole number of centavos from {minimum} to {MAX_AMOUNT}")
+    return value
+
+
+def _digest(payload: msgspec.Struct) -> str:
+    return hashlib.sha256(msgspec.json.encode(payload)).hexdigest()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return _utc(value).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+# --- balances -----------------------------------------------------------------------------------
+
+
+async def _lock(customer_id: int) -> None:
+    await db.lock_row(Customer._meta.tablename, customer_id)
+
+
+async def _debt(customer_id: int) -> int:
+    row = await Account.select(Account.debt).where(Account.customer == customer_id).first()
+    return row["debt"] if row else 0
+
+
+async def _add_debt(brand_id: int, customer_id: int, delta: int) -> None:
+    row = await Account.select(Account.id, Account.debt).where(Account.customer == customer_id).first()
+    if row is None:
+        await Account.insert(Account(brand=brand_id, customer=customer_id, debt=delta))
+    else:
+        await Account.update({Account.debt: row["debt"] + delta}).where(Account.id == row["id"])
+
+
+def _spendable(customer_id: int, now: dt.datetime):
+    return (
+        (Lot.customer == customer_id)
+        & (Lot.remaining > 0)
+        & (Lot.available_at <= now)
+        & (Lot.expires_at.is_null() | (Lot.expires_at > now))
+    )
+
+
+async def available(customer_id: int, now: dt.datetime) -> int:
+    """Spendable now: unexpired, available lots, less any debt (may be negative)."""
+    row = await Lot.select(Sum(Lot.remaining).as_alias("total")).where(_spendable(customer_id, now)).first()
+    return (row["total"] or 0) - await _debt(customer_id)
+
+
+async def balance(
+    *, brand: BrandView, customer_id: int, now: dt.datetime, expiring_limit: int = 5
+) -> Balance:
+    lots = await Lot.select(Lot.remaining, Lot.available_at, Lot.expires_at).where(
+        (Lot.customer == customer_id)
+        & (Lot.brand == brand.id)
+        & (Lot.remaining > 0)
+        & (Lot.expires_at.is_null() | (Lot.expires_at > now))
+    )
+    avail = sum(lot["remaining"] for lot in lots if lot["available_at"] <= now)
+    pending = sum(lot["remaining"] for lot in lots if lot["available_at"] > now)
+    soonest: dict[dt.datetime, int] = {}
+    for lot in lots:
+        if lot["available_at"] <= now and lot["expires_at"] is not None:
+            soonest[lot["expires_at"]] = soonest.get(lot["expires_at"], 0) + lot["remaining"]
+    expiring = [{"amount": amount, "expires_at": _iso(at)} for at, amount in sorted(soonest.items())]
+    debt = await _debt(customer_id)
+    return Balance(
+        available=avail - debt,
+        pending=pending,
+        expiring=expiring[:expiring_limit],
+        currency=brand.currency,
+        debt=debt,
+    )
+
+
+# --- writing entries ----------------------------------------------------------------------------
+
+
+async def _entry(
+    *,
+    brand_id: int,
+    customer_id: int,
+    kind: str,
+    amount: int,
+    at: dt.datetime,
+    now: dt.datetime,
+    allocations: list[tuple[int, int]] = (),
+    **links: Any,
+) -> int:
+    """Append an entry and apply its allocations [(lot id, signed amount)] to the lots."""
+    inserted = await Entry.insert(
+        Entry(
+            brand=brand_id,
+            customer=customer_id,
+            kind=kind,
+            amount=amount,
+            occurred_at=at,
+            created_at=now,
+            **links,
+        )
+    )
+    entry_id = inserted[0]["id"]
+    for lot_id, delta in allocations:
+        await Allocation.insert(Allocation(entry=entry_id, lot=lot_id, amount=delta))
+        # Guarded so a bug can never take a lot below zero: the update then changes no row.
+        changed = await (
+            Lot.update({Lot.remaining: Lot.remaining + delta})
+            .where((Lot.id == lot_id) & (Lot.remaining >= -delta))
+            .returning(Lot.id)
+        )
+        if not changed:
+            raise RuntimeError(f"lot {lot_id} would go below zero")
+    return entry_id
+
+
+async def _credit(
+    *,
+    brand: BrandView,
+    customer_id: int,
+    amount: int,
+    source: str,
+    at: dt.datetime,
+    now: dt.datetime,
+    kind: str,
+    breakdown: dict[str, Any],
+    sale_id: int | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """A new lot (pending for the return window, then valid for expiry_days) and its entry."""
+    cashback = brand.rules().cashback
+    available_at = _utc(at) + dt.timedelta(days=cashback.pending_days)
+    expires_at = available_at + dt.timedelta(days=cashback.expiry_days) if cashback.expiry_days else None
+    inserted = await Lot.insert(
+        Lot(
+            brand=brand.id,
+            customer=customer_id,
+            sale=sale_id,
+            source=source,
+            amount=amount,
+            remaining=amount,
+            available_at=available_at,
+            expires_at=expires_at,
+            breakdown=msgspec.json.encode(breakdown).decode(),
+            created_at=now,
+        )
+    )
+    lot_id = inserted[0]["id"]
+    debt = await _debt(customer_id)
+    paid = min(debt, amount)
+    await _entry(
+        brand_id=brand.id,
+        customer_id=customer_id,
+        kind=kind,
+        amount=amount,
+        at=_utc(at),
+        now=now,
+        allocations=[(lot_id, -paid)] if paid else [],
+        lot=lot_id,
+        sale=sale_id,
+        note=note,
+    )
+    if paid:  # later earnings pay down a negative balance
+        await _add_debt(brand.id, customer_id, -paid)
+    await outbox.emit(
+        brand_id=brand.id,
+        kind="cashback.credited",
+        now=now,
+        payload={
+            "customer_id": customer_id,
+            "lot_id": lot_id,
+            "amount": amount,
+            "source": source,
+            "available_at": _iso(available_at),
+            "expires_at": _iso(expires_at),
+        },
+    )
+    return {"lot_id": lot_id, "available_at": available_at, "expires_at": expires_at}
+
+
+# --- sales --------------------------------------------------------------------------------------
+
+
+def _check_sale(sale: SaleIn) -> None:
+    _key("order_id", sale.order_id)
+    _amount("total", sale.total)
+    _amount("shipping", sale.shipping)
+    if sale.shipping > sale.total:
+        raise Invalid("shipping: cannot be more than the total")
+    if sale.occurred_at is not None and sale.occurred_at.tzinfo is None:
+        raise Invalid("occurred_at: give an offset (2026-11-27T15:04:05-03:00 or ...Z)")
+    if sale.items is not None:
+        for i, item in enumerate(sale.items):
+            _amount(f"items[{i}].amount", item.amount)
+            if not 1 <= item.quantity <= 100_000:
+                raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
+        lines = sum(item.line_total for item in sale.items)
+        if sale.items and lines != sale.total - sale.shipping:
+            raise Invalid(
+                f"items add up to {lines} centavos, but total minus shipping is {sale.total - sale.shipping}"
+            )
+
+
+async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[dict[str, Any], bool]:
+    """Record a sale and credit its cashback. Returns (the answer, whether it was created now)."""
+    _check_sale(sale)
+    digest = _digest(sale)
+
+    async def work() -> tuple[dict[str, Any], bool]:
+        existing = await (
+            Sale.select(Sale.request_digest, Sale.response)
+            .where((Sale.brand == brand.id) & (Sale.order_id == sale.order_id))
+            .first()
+        )
+        if existing is not None:
+            if existing["request_digest"] != digest:
+                raise Conflict(f"order {sale.order_id} was already recorded with other content")
+            return msgspec.json.decode(existing["response"]), False
+        customer, _ = await customers.upsert(brand.id, sale.customer, now=now)
+        await _lock(customer.id)
+        at = _utc(sale.occurred_at or now)
+        earning = rules.earn(
+            brand.rules().cashback,
+            items=sale.items,
+            total=sale.total,
+            shipping=sale.shipping,
+            segment=customer.segment,
+            at=at,
+        )
+        inserted = await Sale.insert(
+            Sale(
+                brand=brand.id,
+                customer=customer.id,
+                order_id=sale.order_id,
+                total=sale.total,
+                shipping=sale.shipping,
+                items=msgspec.json.encode(sale.items or []).decode(),
+                channel=sale.channel,
+                occurred_at=at,
+                request_digest=digest,
+                cashback=earning.amount,
+                created_at=now,
+            )
+        )
+        sale_id = inserted[0]["id"]
+        cashback: dict[str, Any] = {
+            "amount": earning.amount,
+            "breakdown": msgspec.to_builtins(earning.breakdown),
+        }
+        if earning.amount > 0:
+            lot = await _credit(
+                brand=brand,
+                customer_id=customer.id,
+                amount=earning.amount,
+                source="sale",
+                at=at,
+                now=now,
+                kind="earn",
+                sale_id=sale_id,
+                breakdown={
+                    "order_id": sale.order_id,
+                    "capped": earning.capped,
+                    "items": cashback["breakdown"],
+                },
+            )
+            cashback |= {
+                "status": "pending" if lot["available_at"] > now else "available",
+                "available_at": _iso(lot["available_at"]),
+                "expires_at": _iso(lot["expires_at"]),
+                "capped": earning.capped,
+            }
+        else:
+            cashback |= {
+                "status": "none",
+                "reason": "below_min_purchase" if earning.below_min_purchase else None,
+            }
+        body = {
+            "sale_id": sale_id,
+            "order_id": sale.order_id,
+            "customer_id": customer.id,
+            "cashback": cashback,
+        }
+        await Sale.update({Sale.response: msgspec.json.encode(body).decode()}).where(Sale.id == sale_id)
+        return body, True
+
+    return await db.write(work)
+
+
+async def _sale(brand_id: int, order_id: str) -> dict[str, Any]:
+    row = await (
+        Sale.select(Sale.id, Sale.customer, Sale.order_id, Sale.total, Sale.cashback, Sale.cancelled_at)
+        .where((Sale.brand == brand_id) & (Sale.order_id == order_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no sale with order_id {order_id!r}")
+    return row
+
+
+async def _reverse(
+    *, brand: BrandView, sale: dict[str, Any], amount: int, refund_id: str | None, now: dt.datetime
+) -> dict[str, Any]:
+    """Take back the cashback of `amount` refunded, in proportion; the sale's own lot first."""
+    previous = await Refund.select(Refund.amount, Refund.reversed, Refund.written_off).where(
+        Refund.sale == sale["id"]
+    )
+    refunded = sum(r["amount"] for r in previous)
+    if refunded + amount > sale["total"]:
+        raise Invalid(
+            f"refund of {amount} centavos exceeds what remains of the sale "
+            f"({sale['total'] - refunded} centavos)"
+        )
+    settled = sum(r["reversed"] + r["written_off"] for r in previous)
+    # Cumulative, so partial refunds that add up to the total take back exactly all the cashback.
+    due = (
+        rules.half_even(sale["cashback"] * (refunded + amount), sale["total"]) - settled
+        if sale["total"]
+        else 0
+    )
+    lot = await Lot.select(Lot.id, Lot.remaining).where(Lot.sale == sale["id"]).first()
+    from_lot = min(due, lot["remaining"]) if lot else 0
+    rest = due - from_lot
+    negative = brand.rules().cashback.refund_policy == "negative_balance"
+    carried, written_off = (rest, 0) if negative else (0, rest)
+    inserted = await Refund.insert(
+        Refund(
+            brand=brand.id,
+            sale=sale["id"],
+            refund_id=refund_id,
+            amount=amount,
+            reversed=from_lot + carried,
+            written_off=written_off,
+            created_at=now,
+        )
+    )
+    if from_lot + carried:
+        await _entry(
+            brand_id=brand.id,
+            customer_id=sale["customer"],
+            kind="reverse",
+            amount=-(from_lot + carried),
+            at=now,
+            now=now,
+            allocations=[(lot["id"], -from_lot)] if from_lot else [],
+            sale=sale["id"],
+            refund=inserted[0]["id"],
+            lot=lot["id"] if lot else None,
+        )
+        if carried:
+            await _add_debt(brand.id, sale["customer"], carried)
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="cashback.reversed",
+            now=now,
+            payload={
+                "customer_id": sale["customer"],
+                "order_id": sale["order_id"],
+                "amount": from_lot + carried,
+            },
+        )
+    return {
+        "order_id": sale["order_id"],
+        "amount": amount,
+        "cashback_reversed": from_lot + carried,
+        "cashback_written_off": written_off,
+    }
+
+
+async def refund(
+    *, brand: BrandView, order_id: str, refund_id: str, amount: int, now: dt.datetime
+) -> tuple[dict[str, Any], bool]:
+    """Refund part of a sale; idempotent by refund_id. Returns (the answer, created now)."""
+    _key("refund_id", refund_id)
+    _amount("amount", amount, minimum=1)
+
+    async def work() -> tuple[dict[str, Any], bool]:
+        sale = await _sale(brand.id, order_id)
+        existing = await (
+            Refund.select(Refund.sale, Refund.amount, Refund.reversed, Refund.written_off)
+            .where((Refund.brand == brand.id) & (Refund.refund_id == refund_id))
+            .first()
+        )
+        if existing is not None:
+            if existing["sale"] != sale["id"] or existing["amount"] != amount:
+                raise Conflict(f"refund {refund_id} was already recorded with other content")
+            return {
+                "refund_id": refund_id,
+                "order_id": order_id,
+                "amount": amount,
+                "cashback_reversed": existing["reversed"],
+                "cashback_written_off": existing["written_off"],
+            }, False
+        if sale["cancelled_at"] is not None:
+            raise Conflict(f"order {order_id} is cancelled")
+        await _lock(sale["customer"])
+        return {"refund_id": refund_id} | await _reverse(
+            brand=brand, sale=sale, amount=amount, refund_id=refund_id, now=now
+        ), True
+
+    return await db.write(work)
+
+
+async def cancel_sale(*, brand: BrandView, order_id: str, now: dt.datetime) -> dict[str, Any]:
+    """Cancel a sale: refund what is left of it and cancel the redemptions made on that order."""
+
+    async def work() -> dict[str, Any]:
+        sale = await _sale(brand.id, order_id)
+        await _lock(sale["customer"])
+        if sale["cancelled_at"] is None:
+            refunded = sum(
+                r["amount"] for r in await Refund.select(Refund.amount).where(Refund.sale == sale["id"])
+            )
+            if sale["total"] - refunded > 0:
+                await _reverse(
+                    brand=brand, sale=sale, amount=sale["total"] - refunded, refund_id=None, now=now
+                )
+            await Sale.update({Sale.cancelled_at: now}).where(Sale.id == sale["id"])
+            for r in await Redemption.select(Redemption.redemption_id).where(
+                (Redemption.brand == brand.id)
+                & (Redemption.order_id == order_id)
+                & Redemption.cancelled_at.is_null()
+            ):
+                await _cancel_redemption(brand=brand, redemption_id=r["redemption_id"], now=now)
+        reversed_total = sum(
+            r["reversed"] for r in await Refund.select(Refund.reversed).where(Refund.sale == sale["id"])
+        )
+        cancelled = await Redemption.select(Redemption.redemption_id).where(
+            (Redemption.brand == brand.id)
+            & (Redemption.order_id == order_id)
+            & Redemption.cancelled_at.is_not_null()
+        )
+        return {
+            "order_id": order_id,
+            "status": "cancelled",
+            "cashback_reversed": reversed_total,
+            "redemptions_cancelled": sorted(r["redemption_id"] for r in cancelled),
+        }
+
+    return await db.write(work)
+
+
+# --- redemption ---------------------------------------------------------------------------------
+
+
+async def quote(
+    *,
+    brand: BrandView,
+    identity: Identity | None,
+    total: int,
+    shipping: int = 0,
+    items: list[Item] | None = None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """What an order would earn and how much of it the shopper may pay with cashback."""
+    _check_sale(
+        SaleIn(order_id="quote", customer=identity or Identity(), total=total, shipping=shipping, items=items)
+    )
+    customer = await customers.lookup(brand.id, identity) if identity else None
+    earning = rules.earn(
+        brand.rules().cashback,
+        items=items,
+        total=total,
+        shipping=shipping,
+        segment=customer.segment if customer else "",
+        at=now,
+    )
+    spendable = await available(customer.id, now) if customer else 0
+    allowed = rules.redeemable(brand.rules().redemption, order_total=total, available=spendable)
+    return {
+        "customer_id": customer.id if customer else None,
+        "earn": {"amount": earning.amount, "breakdown": msgspec.to_builtins(earning.breakdown)},
+        "redeemable": msgspec.to_builtins(allowed),
+        "available": spendable,
+        "currency": brand.currency,
+    }
+
+
+REASONS = {
+    "no_balance": "the customer has no available cashback",
+    "below_min_order": "this order is below the minimum order for using cashback",
+    "max_share": "the amount is more than the share of the order that cashback may pay",
+    "balance": "the amount is more than the available cashback",
+}
+
+
+class NotRedeemable(Invalid):
+    def __init__(self, reason: str, max_amount: int) -> None:
+        super().__init__(f"{REASONS[reason]} (at most {max_amount} centavos)")
+        self.reason, self.max_amount = reason, max_amount
+
+
+async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -> tuple[dict[str, Any], bool]:
+    """Pay part of an order with cashback, from the lots that expire first; idempotent by redemption_id."""
+    _key("redemption_id", request.redemption_id)
+    _key("order_id", request.order_id)
+    _amount("order_total", request.order_total, minimum=1)
+    _amount("amount", request.amount, minimum=1)
+    digest = _digest(request)
+
+    async def work() -> tuple[dict[str, Any], bool]:
+        existing = await (
+            Redemption.select(
+                Redemption.id, Redemption.request_digest, Redemption.customer, Redemption.cancelled_at
+            )
+            .where((Redemption.brand == brand.id) & (Redemption.redemption_id == request.redemption_id))
+            .first()
+        )
+        if existing is not None:
+            if existing["request_digest"] != digest:
+                raise Conflict(f"redemption {request.redemption_id} was already recorded with other content")
+            return _redemption_answer(request, existing["cancelled_at"]), False
+        customer = await customers.lookup(brand.id, request.customer)
+        if customer is None:
+            raise NotFound("no such customer")
+        await _lock(customer.id)
+        spendable = await available(customer.id, now)
+        allowed = rules.redeemable(
+            brand.rules().redemption, order_total=request.order_total, available=spendable
+        )
+        if request.amount > allowed.max_amount:
+            reason = (
+                allowed.reason
+                if allowed.reason in ("no_balance", "below_min_order", "max_share")
+                else "balance"
+            )
+            raise NotRedeemable(reason, allowed.max_amount)
+        lots = await (
+            Lot.select(Lot.id, Lot.remaining, Lot.expires_at)
+            .where(_spendable(customer.id, now) & (Lot.brand == brand.id))
+            .order_by(Lot.available_at)
+            .order_by(Lot.id)
+        )
+        # Spend what expires first; a lot that never expires goes last.
+        lots.sort(key=lambda lot: (lot["expires_at"] is None, lot["expires_at"] or now))
+        allocations, left = [], request.amount
+        for lot in lots:
+            take = min(left, lot["remaining"])
+            if take:
+                allocations.append((lot["id"], -take))
+                left -= take
+            if not left:
+                break
+        if left:  # the debt made `available` smaller than the lots: already refused above
+            raise NotRedeemable("balance", request.amount - left)
+        inserted = await Redemption.insert(
+            Redemption(
+                brand=brand.id,
+                customer=customer.id,
+                redemption_id=request.redemption_id,
+                order_id=request.order_id,
+                order_total=request.order_total,
+                amount=request.amount,
+                request_digest=digest,
+                created_at=now,
+            )
+        )
+        await _entry(
+            brand_id=brand.id,
+            customer_id=customer.id,
+            kind="redeem",
+            amount=-request.amount,
+            at=now,
+            now=now,
+            allocations=allocations,
+            redemption=inserted[0]["id"],
+        )
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="cashback.redeemed",
+            now=now,
+            payload={"customer_id": customer.id, "order_id": request.order_id, "amount": request.amount},
+        )
+        return _redemption_answer(request, None), True
+
+    return await db.write(work)
+
+
+def _redemption_answer(request: RedemptionIn, cancelled_at: dt.datetime | None) -> dict[str, Any]:
+    return {
+        "redemption_id": request.redemption_id,
+        "order_id": request.order_id,
+        "amount": request.amount,
+        "status": "cancelled" if cancelled_at else "committed",
+    }
+
+
+async def _cancel_redemption(*, brand: BrandView, redemption_id: str, now: dt.datetime) -> dict[str, Any]:
+    row = await (
+        Redemption.select(
+            Redemption.id,
+            Redemption.customer,
+            Redemption.order_id,
+            Redemption.amount,
+            Redemption.cancelled_at,
+        )
+        .where((Redemption.brand == brand.id) & (Redemption.redemption_id == redemption_id))
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no redemption {redemption_id!r}")
+    answer = {
+        "redemption_id": redemption_id,
+        "order_id": row["order_id"],
+        "amount": row["amount"],
+        "status": "cancelled",
+    }
+    if row["cancelled_at"] is not None:
+        return answer
+    await _lock(row["customer"])
+    redeem_entry = (
+        await Entry.select(Entry.id).where((Entry.redemption == row["id"]) & (Entry.kind == "redeem")).first()
+    )
+    moves = await Allocation.select(Allocation.lot, Allocation.amount).where(
+        Allocation.entry == redeem_entry["id"]
+    )
+    # The same amounts go back to the same lots, so they keep their original expiry.
+    await _entry(
+        brand_id=brand.id,
+        customer_id=row["customer"],
+        kind="redemption_cancel",
+        amount=row["amount"],
+        at=now,
+        now=now,
+        allocations=[(m["lot"], -m["amount"]) for m in moves],
+        redemption=row["id"],
+    )
+    await Redemption.update({Redemption.cancelled_at: now}).where(Redemption.id == row["id"])
+    return answer
+
+
+async def cancel_redemption(*, brand: BrandView, redemption_id: str, now: dt.datetime) -> dict[str, Any]:
+    return await db.write(lambda: _cancel_redemption(brand=brand, redemption_id=redemption_id, now=now))
+
+
+# --- the statement ------------------------------------------------------------------------------
+
+
+def _cursor(at: dt.datetime, entry_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_utc(at).isoformat()}|{entry_id}".encode()).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, entry_id = text.split("|")
+        return dt.datetime.fromisoformat(at), int(entry_id)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("cursor: not a cursor this API gave out") from None
+
+
+async def statement(
+    *,
+    brand_id: int,
+    customer_id: int,
+    now: dt.datetime,
+    limit: int = 20,
+    cursor: str | None = None,
+    kinds: list[str] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Movements newest first, a page at a time (keyset pagination: stable while entries arrive)."""
+    if not 1 <= limit <= 100:
+        raise Invalid("limit: from 1 to 100")
+    query = Entry.select(
+        Entry.id,
+        Entry.kind,
+        Entry.amount,
+        Entry.occurred_at,
+        Entry.note,
+        Entry.sale.order_id.as_alias("order_id"),
+        Entry.lot.available_at.as_alias("available_at"),
+        Entry.lot.expires_at.as_alias("expires_at"),
+        Entry.lot.breakdown.as_alias("breakdown"),
+    ).where((Entry.brand == brand_id) & (Entry.customer == customer_id))
+    if kinds:
+        query = query.where(Entry.kind.is_in(kinds))
+    if cursor:
+        at, entry_id = _parse_cursor(cursor)
+        query = query.where((Entry.occurred_at < at) | ((Entry.occurred_at == at) & (Entry.id < entry_id)))
+    rows = await query.order_by(Entry.occurred_at, Entry.id, ascending=False).limit(limit + 1)
+    page = [_statement_line(row, now) for row in rows[:limit]]
+    more = len(rows) > limit
+    return page, _cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["id"]) if more else None
+
+
+def _statement_line(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    line = {
+        "id": row["id"],
+        "kind": row["kind"],
+        "amount": row["amount"],
+        "occurred_at": _iso(row["occurred_at"]),
+        "order_id": row["order_id"],
+    }
+    if row["kind"] in ("earn", "referral_reward", "adjustment") and row["available_at"] is not None:
+        expires = row["expires_at"]
+        status = (
+            "expired"
+            if expires is not None and expires <= now
+            else "pending"
+            if row["available_at"] > now
+            else "available"
+        )
+        line |= {
+            "status": status,
+            "available_at": _iso(row["available_at"]),
+            "expires_at": _iso(expires),
+            "breakdown": msgspec.json.decode(row["breakdown"] or "{}"),
+        }
+    if row["note"]:
+        line["note"] = row["note"]
+    return line
+
+
+# --- time passing -------------------------------------------------------------------------------
+
+
+class SweepResult(msgspec.Struct):
+    expired: int = 0
+    available: int = 0
+    reminders: int = 0
+
+
+async def sweep(*, brands: list[BrandView], now: dt.datetime) -> SweepResult:
+    """Expire what is left of expired lots, announce lots that became available, remind of expiry.
+
+    Idempotent: running it twice at the same time changes nothing the second time.
+    """
+    result = SweepResult()
+    for brand in brands:
+        expired = await Lot.select(Lot.id).where(
+            (Lot.brand == brand.id)
+            & (Lot.remaining > 0)
+            & Lot.expires_at.is_not_null()
+            & (Lot.expires_at <= now)
+        )
+        for lot in expired:
+            result.expired += await db.write(functools.partial(_expire_lot, brand, lot["id"], now))
+        result.available += await db.write(functools.partial(_announce_available, brand, now))
+        result.reminders += await db.write(functools.partial(_remind_expiring, brand, now))
+    return result
+
+
+async def _expire_lot(brand: BrandView, lot_id: int, now: dt.datetime) -> int:
+    lot = await Lot.select(Lot.customer, Lot.remaining, Lot.expires_at).where(Lot.id == lot_id).first()
+    await _lock(lot["customer"])
+    lot = await Lot.select(Lot.customer, Lot.remaining, Lot.expires_at).where(Lot.id == lot_id).first()
+    if lot["remaining"] <= 0:
+        return 0
+    await _entry(
+        brand_id=brand.id,
+        customer_id=lot["customer"],
+        kind="expire",
+        amount=-lot["remaining"],
+        at=lot["expires_at"],
+        now=now,
+        allocations=[(lot_id, -lot["remaining"])],
+        lot=lot_id,
+    )
+    return 1
+
+
+async def _announce_available(brand: BrandView, now: dt.datetime) -> int:
+    ready = await Lot.select(Lot.id, Lot.customer, Lot.remaining, Lot.expires_at).where(
+        (Lot.brand == brand.id)
+        & (Lot.announced == False)  # noqa: E712 - a SQL comparison
+        & (Lot.available_at <= now)
+        & (Lot.remaining > 0)
+        & (Lot.expires_at.is_null() | (Lot.expires_at > now))
+    )
+    for lot in ready:
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="cashback.available",
+            now=now,
+            payload={
+                "customer_id": lot["customer"],
+                "lot_id": lot["id"],
+                "amount": lot["remaining"],
+                "expires_at": _iso(lot["expires_at"]),
+            },
+        )
+    if ready:
+        await Lot.update({Lot.announced: True}).where(Lot.id.is_in([lot["id"] for lot in ready]))
+    return len(ready)
+
+
+async def _remind_expiring(brand: BrandView, now: dt.datetime) -> int:
+    days = sorted(brand.rules().notifications.expiry_reminder_days)
+    if not days:
+        return 0
+    soon = await Lot.select(Lot.id, Lot.customer, Lot.remaining, Lot.expires_at).where(
+        (Lot.brand == brand.id)
+        & (Lot.remaining > 0)
+        & (Lot.available_at <= now)
+        & (Lot.expires_at > now)
+        & (Lot.expires_at <= now + dt.timedelta(days=days[-1]))
+    )
+    sent = 0
+    for lot in soon:
+        # Only the nearest reminder: a lot first seen a day before expiry gets the 1-day notice only.
+        day = next(d for d in days if lot["expires_at"] <= now + dt.timedelta(days=d))
+        sent += await outbox.emit(
+            brand_id=brand.id,
+            kind="cashback.expiring",
+            now=now,
+            dedupe_key=f"expiring:{lot['id']}:{day}",
+            payload={
+                "customer_id": lot["customer"],
+                "lot_id": lot["id"],
+                "amount": lot["remaining"],
+                "expires_at": _iso(lot["expires_at"]),
+                "days": day,
+            },
+        )
+    return sent

@@ -1,0 +1,98 @@
+"""Sales, credit lots, entries and how entries moved lots, refunds, redemptions, debts."""
+
+from piccolo.columns import JSONB, Boolean, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.constraints import Unique
+from piccolo.table import Table
+from retorno.brands.tables import Brand
+from retorno.customers.tables import Customer
+
+
+class Sale(Table, tablename="sales"):
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
+    order_id = Varchar(length=100)
+    total = Integer()  # centavos, shipping included
+    shipping = Integer(default=0)
+    items = JSONB(default="[]")
+    channel = Varchar(length=40, default="api")
+    occurred_at = Timestamptz()
+    request_digest = Varchar(length=64)  # the same order_id with other content is a conflict
+    cashback = Integer(default=0)
+    response = JSONB(default="{}")  # the first answer, replayed to retries
+    cancelled_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    unique_order = Unique([brand, order_id])
+
+
+class Lot(Table, tablename="ledger_lots"):
+    """A credit: pending until available_at, spendable until expires_at (None: never expires)."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
+    sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
+    source = Varchar(length=20)  # sale | adjustment | referral
+    amount = Integer()
+    remaining = Integer()  # amount + the sum of this lot's allocations; never below zero
+    available_at = Timestamptz()
+    expires_at = Timestamptz(null=True, default=None)
+    breakdown = JSONB(default="{}")
+    announced = Boolean(default=False)  # the "cashback.available" event was written
+    created_at = Timestamptz()
+
+
+class Refund(Table, tablename="sale_refunds"):
+    """A refund (refund_id set) or a cancellation (refund_id None) of a sale."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=False, index=True)
+    refund_id = Varchar(length=100, null=True, default=None)
+    amount = Integer()
+    reversed = Integer(default=0)  # cashback taken back (from the lot, or carried as debt)
+    written_off = Integer(default=0)  # cashback already spent that the brand chose not to reclaim
+    created_at = Timestamptz()
+    unique_refund = Unique([brand, refund_id])
+
+
+class Redemption(Table, tablename="redemptions"):
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
+    redemption_id = Varchar(length=100)
+    order_id = Varchar(length=100, index=True)
+    order_total = Integer()
+    amount = Integer()
+    request_digest = Varchar(length=64)
+    cancelled_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    unique_redemption = Unique([brand, redemption_id])
+
+
+class Entry(Table, tablename="ledger_entries"):
+    """A movement of a customer's balance. Never updated, never deleted: corrections are entries."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False)
+    kind = Varchar(length=24)
+    amount = Integer()  # signed centavos
+    lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=True, default=None)
+    sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
+    refund = ForeignKey(Refund, on_delete=OnDelete.restrict, null=True, default=None)
+    redemption = ForeignKey(Redemption, on_delete=OnDelete.restrict, null=True, default=None)
+    note = Text(default="")
+    occurred_at = Timestamptz()
+    created_at = Timestamptz()
+
+
+class Allocation(Table, tablename="ledger_allocations"):
+    """How much an entry took from (negative) or gave back to (positive) one lot."""
+
+    entry = ForeignKey(Entry, on_delete=OnDelete.restrict, null=False, index=True)
+    lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=False, index=True)
+    amount = Integer()
+
+
+class Account(Table, tablename="ledger_accounts"):
+    """What a customer owes after a refund of spent cashback (negative_balance policy)."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, unique=True)
+    debt = Integer(default=0)

@@ -1,0 +1,19 @@
+"""One row per domain event; a worker claims and processes them (see the push domain)."""
+
+from piccolo.columns import JSONB, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.table import Table
+
+from retorno.brands.tables import Brand
+
+
+class OutboxEvent(Table, tablename="outbox_events"):
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    kind = Varchar(length=40, index=True)
+    payload = JSONB(default="{}")
+    # Events that must happen once (a reminder per credit and day) carry a key the database keeps unique.
+    dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
+    created_at = Timestamptz()
+    run_after = Timestamptz()
+    attempts = Integer(default=0)
+    locked_until = Timestamptz(null=True, default=None)
+    done_at = Timestamptz(null=True, default=None, index=True)
