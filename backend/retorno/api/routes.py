@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.di import Provide
-from litestar.params import FromPath, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from retorno import db
 from retorno.apikeys import service as apikeys
@@ -20,6 +20,8 @@ from retorno.ledger import service as ledger
 from retorno.ledger.rules import Item
 from retorno.ledger.service import RedemptionIn, SaleIn
 from retorno.platform.routes import requires_platform_host
+
+ApiBrand = NamedDependency[BrandView]
 
 
 def now_of(request: Request) -> dt.datetime:
@@ -41,19 +43,19 @@ def _json(body: Any, status: int = 200) -> Response[bytes]:
     return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
 
 
-async def _customer(brand: BrandView, ref: str) -> customers.CustomerView:
+async def _customer(brand: ApiBrand, ref: str) -> customers.CustomerView:
     return await customers.find(brand.id, ref)
 
 
 @post("/customers", status_code=200)
-async def upsert_customer(request: Request, brand: BrandView, data: Identity) -> Response[bytes]:
+async def upsert_customer(request: Request, brand: ApiBrand, data: JSONBody[Identity]) -> Response[bytes]:
     """Create a customer, or update the one these identifiers point to."""
     customer, created = await db.write(lambda: customers.upsert(brand.id, data, now=now_of(request)))
     return _json(msgspec.to_builtins(customer), 201 if created else 200)
 
 
 @get("/customers/{ref:str}/balance")
-async def customer_balance(request: Request, brand: BrandView, ref: FromPath[str]) -> Response[bytes]:
+async def customer_balance(request: Request, brand: ApiBrand, ref: FromPath[str]) -> Response[bytes]:
     """Available, pending and soon-expiring cashback; `ref` is cpf:, email:, phone:, ext: or the id."""
     customer = await _customer(brand, ref)
     balance = await ledger.balance(brand=brand, customer_id=customer.id, now=now_of(request))
@@ -63,10 +65,10 @@ async def customer_balance(request: Request, brand: BrandView, ref: FromPath[str
 @get("/customers/{ref:str}/statement")
 async def customer_statement(
     request: Request,
-    brand: BrandView,
+    brand: ApiBrand,
     ref: FromPath[str],
-    limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Parameter(query="cursor")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """Movements newest first; pass `next_cursor` back as `cursor` for the next page."""
     customer = await _customer(brand, ref)
@@ -77,7 +79,7 @@ async def customer_statement(
 
 
 @post("/sales", status_code=201)
-async def post_sale(request: Request, brand: BrandView, data: SaleIn) -> Response[bytes]:
+async def post_sale(request: Request, brand: ApiBrand, data: JSONBody[SaleIn]) -> Response[bytes]:
     """Record a sale (idempotent by order_id: a retry gets 200 and the same body)."""
     body, created = await ledger.record_sale(brand=brand, sale=data, now=now_of(request))
     return _json(body, 201 if created else 200)
@@ -90,7 +92,7 @@ class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
 
 @post("/sales/{order_id:str}/refunds", status_code=201)
 async def post_refund(
-    request: Request, brand: BrandView, order_id: FromPath[str], data: RefundIn
+    request: Request, brand: ApiBrand, order_id: FromPath[str], data: JSONBody[RefundIn]
 ) -> Response[bytes]:
     """Refund part of a sale; cashback is taken back in proportion (idempotent by refund_id)."""
     body, created = await ledger.refund(
@@ -100,7 +102,7 @@ async def post_refund(
 
 
 @post("/sales/{order_id:str}/cancel", status_code=200)
-async def cancel_sale(request: Request, brand: BrandView, order_id: FromPath[str]) -> Response[bytes]:
+async def cancel_sale(request: Request, brand: ApiBrand, order_id: FromPath[str]) -> Response[bytes]:
     """Cancel a sale: its cashback is taken back and redemptions on that order are cancelled."""
     return _json(await ledger.cancel_sale(brand=brand, order_id=order_id, now=now_of(request)))
 
@@ -113,7 +115,7 @@ class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 @post("/checkout/quote", status_code=200)
-async def checkout_quote(request: Request, brand: BrandView, data: QuoteIn) -> Response[bytes]:
+async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[QuoteIn]) -> Response[bytes]:
     """What the cart earns and how much cashback the shopper may use on it."""
     return _json(
         await ledger.quote(
@@ -128,7 +130,7 @@ async def checkout_quote(request: Request, brand: BrandView, data: QuoteIn) -> R
 
 
 @post("/redemptions", status_code=201)
-async def post_redemption(request: Request, brand: BrandView, data: RedemptionIn) -> Response[bytes]:
+async def post_redemption(request: Request, brand: ApiBrand, data: JSONBody[RedemptionIn]) -> Response[bytes]:
     """Pay part of an order with cashback (idempotent by redemption_id); 422 with a reason if not allowed."""
     body, created = await ledger.redeem(brand=brand, request=data, now=now_of(request))
     return _json(body, 201 if created else 200)
@@ -136,7 +138,7 @@ async def post_redemption(request: Request, brand: BrandView, data: RedemptionIn
 
 @post("/redemptions/{redemption_id:str}/cancel", status_code=200)
 async def cancel_redemption(
-    request: Request, brand: BrandView, redemption_id: FromPath[str]
+    request: Request, brand: ApiBrand, redemption_id: FromPath[str]
 ) -> Response[bytes]:
     """Give a redemption back: the same amounts return to the same credits, with their expiry."""
     return _json(

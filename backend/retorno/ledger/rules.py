@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
+
 from retorno.brands.pack import CashbackRules, RedemptionRules
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 from piccolo.query.functions.aggregate import Sum
+
 from retorno import db
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers

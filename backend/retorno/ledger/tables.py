@@ -3,6 +3,7 @@
 from piccolo.columns import JSONB, Boolean, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
+
 from retorno.brands.tables import Brand
 from retorno.customers.tables import Customer
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 from babel.numbers import format_percent
 from litestar import Request, Response, Router, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import i18n
@@ -73,7 +72,7 @@ class LanguageForm(msgspec.Struct):
 
 @post("/lang", name="portal:lang", status_code=303)
 async def choose_language(
-    data: Annotated[LanguageForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    data: URLEncodedBody[LanguageForm],
 ) -> Redirect:
     """Remember the shopper's language; only a path on this host is followed back."""
     target = urlsplit(data.next)
