@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 from piccolo.engine.postgres import PostgresEngine
+
 from retorno import db
 from retorno.brands import service as brands
 from retorno.brands.pack import Pack, read_pack

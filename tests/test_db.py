@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from retorno import db
 from retorno.app import create_app
 from retorno.brands.tables import Brand, BrandHost
-
 from tests.conftest import PG_URL, brand_url
 
 BACKEND = Path(db.__file__).parent

@@ -5,9 +5,9 @@ import hashlib
 import httpx
 import msgspec
 import pytest
+
 from retorno.app import create_app
 from retorno.brands import service as brands
-
 from tests.conftest import brand_url, demo_pack, import_demo, make_settings, platform_url
 
 OTHER = {"bella": "mare", "mare": "bella"}

@@ -7,8 +7,8 @@ from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
 from jinja2.ext import babel_extract
-from retorno import i18n
 
+from retorno import i18n
 from tests.conftest import brand_url
 
 BACKEND = Path(i18n.__file__).parent

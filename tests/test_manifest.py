@@ -5,9 +5,9 @@ import io
 import msgspec
 import pytest
 from PIL import Image
+
 from retorno.brands import images
 from retorno.brands import service as brands
-
 from tests.conftest import brand_url, demo_pack
 
 EXPECTED_ICONS = {("192x192", "any"): 192, ("512x512", "any"): 512, ("512x512", "maskable"): 512}

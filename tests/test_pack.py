@@ -8,12 +8,12 @@ import tomllib
 import pytest
 import tomli_w
 from PIL import Image
+
 from retorno import cli
 from retorno.brands import service as brands
 from retorno.brands.pack import read_pack, write_pack
 from retorno.brands.tables import Brand, BrandAsset, Regulations
 from retorno.errors import Invalid
-
 from tests.conftest import BRANDING
 
 

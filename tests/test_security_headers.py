@@ -4,8 +4,8 @@ import re
 
 import httpx
 import pytest
-from retorno.app import create_app
 
+from retorno.app import create_app
 from tests.conftest import brand_url, make_settings, platform_url
 
 URLS = [

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+
 from retorno.settings import DEV_SECRET, SettingsError, load_settings
 
 
