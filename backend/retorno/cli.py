@@ -168,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
 
     mm = sub.add_parser("makemigrations", help="generate a domain's next migration (PostgreSQL)")
     mm.add_argument("domain")
-    mm.add_argument("--desc", default="")
+    mm.add_argument("--desc", default="changes")
     mm.set_defaults(func=cmd_makemigrations)
 
     d = sub.add_parser("demo", help="migrate, then import the demo brand packs")

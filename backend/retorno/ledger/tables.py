@@ -19,7 +19,7 @@ class Sale(Table, tablename="sales"):
     occurred_at = Timestamptz()
     request_digest = Varchar(length=64)  # the same order_id with other content is a conflict
     cashback = Integer(default=0)
-    response = JSONB(default="{}")  # the first answer, replayed to retries
+    response = Text(default="{}")  # the first answer, replayed byte for byte (JSONB would reorder it)
     cancelled_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     unique_order = Unique([brand, order_id])

@@ -1358,8 +1358,8 @@ async def forwards():
         tablename="sales",
         column_name="response",
         db_column_name="response",
-        column_class_name="JSONB",
-        column_class=JSONB,
+        column_class_name="Text",
+        column_class=Text,
         params={
             "default": "{}",
             "null": False,
