@@ -10,6 +10,11 @@ class DomainError(Exception):
         self.detail = detail
 
 
+class BadRequest(DomainError):
+    status_code = 400
+    title = "Bad request"
+
+
 class NotFound(DomainError):
     status_code = 404
     title = "Not found"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -15,13 +15,14 @@ from retorno.apikeys import service as apikeys
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import Unauthorized
+from retorno.errors import BadRequest, Unauthorized
 from retorno.ledger import service as ledger
 from retorno.ledger.rules import Item
 from retorno.ledger.service import RedemptionIn, SaleIn
 from retorno.platform.routes import requires_platform_host
 
 ApiBrand = NamedDependency[BrandView]
+T = TypeVar("T")
 
 
 def now_of(request: Request) -> dt.datetime:
@@ -39,6 +40,15 @@ async def api_brand(request: Request) -> BrandView:
     return brand
 
 
+async def strict(request: Request, kind: type[T]) -> T:
+    """The body decoded strictly. Litestar converts bodies leniently, so "150.00" would become 150
+    centavos; money must arrive as JSON integers, and anything else is refused with a 400."""
+    try:
+        return msgspec.json.decode(await request.body(), type=kind)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body does not match the schema: {exc}") from None
+
+
 def _json(body: Any, status: int = 200) -> Response[bytes]:
     return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
 
@@ -50,6 +60,7 @@ async def _customer(brand: ApiBrand, ref: str) -> customers.CustomerView:
 @post("/customers", status_code=200)
 async def upsert_customer(request: Request, brand: ApiBrand, data: JSONBody[Identity]) -> Response[bytes]:
     """Create a customer, or update the one these identifiers point to."""
+    data = await strict(request, Identity)
     customer, created = await db.write(lambda: customers.upsert(brand.id, data, now=now_of(request)))
     return _json(msgspec.to_builtins(customer), 201 if created else 200)
 
@@ -81,6 +92,7 @@ async def customer_statement(
 @post("/sales", status_code=201)
 async def post_sale(request: Request, brand: ApiBrand, data: JSONBody[SaleIn]) -> Response[bytes]:
     """Record a sale (idempotent by order_id: a retry gets 200 and the same body)."""
+    data = await strict(request, SaleIn)
     body, created = await ledger.record_sale(brand=brand, sale=data, now=now_of(request))
     return _json(body, 201 if created else 200)
 
@@ -95,6 +107,7 @@ async def post_refund(
     request: Request, brand: ApiBrand, order_id: FromPath[str], data: JSONBody[RefundIn]
 ) -> Response[bytes]:
     """Refund part of a sale; cashback is taken back in proportion (idempotent by refund_id)."""
+    data = await strict(request, RefundIn)
     body, created = await ledger.refund(
         brand=brand, order_id=order_id, refund_id=data.refund_id, amount=data.amount, now=now_of(request)
     )
@@ -117,6 +130,7 @@ class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 @post("/checkout/quote", status_code=200)
 async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[QuoteIn]) -> Response[bytes]:
     """What the cart earns and how much cashback the shopper may use on it."""
+    data = await strict(request, QuoteIn)
     return _json(
         await ledger.quote(
             brand=brand,
@@ -132,6 +146,7 @@ async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[Quote
 @post("/redemptions", status_code=201)
 async def post_redemption(request: Request, brand: ApiBrand, data: JSONBody[RedemptionIn]) -> Response[bytes]:
     """Pay part of an order with cashback (idempotent by redemption_id); 422 with a reason if not allowed."""
+    data = await strict(request, RedemptionIn)
     body, created = await ledger.redeem(brand=brand, request=data, now=now_of(request))
     return _json(body, 201 if created else 200)
 

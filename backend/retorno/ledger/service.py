@@ -489,6 +489,13 @@ async def cancel_sale(*, brand: BrandView, order_id: str, now: dt.datetime) -> d
         sale = await _sale(brand.id, order_id)
         await _lock(sale["customer"])
         if sale["cancelled_at"] is None:
+            # Redemptions first: what they give back returns to its lots before the reversal takes.
+            for r in await Redemption.select(Redemption.redemption_id).where(
+                (Redemption.brand == brand.id)
+                & (Redemption.order_id == order_id)
+                & Redemption.cancelled_at.is_null()
+            ):
+                await _cancel_redemption(brand=brand, redemption_id=r["redemption_id"], now=now)
             refunded = sum(
                 r["amount"] for r in await Refund.select(Refund.amount).where(Refund.sale == sale["id"])
             )
@@ -497,12 +504,6 @@ async def cancel_sale(*, brand: BrandView, order_id: str, now: dt.datetime) -> d
                     brand=brand, sale=sale, amount=sale["total"] - refunded, refund_id=None, now=now
                 )
             await Sale.update({Sale.cancelled_at: now}).where(Sale.id == sale["id"])
-            for r in await Redemption.select(Redemption.redemption_id).where(
-                (Redemption.brand == brand.id)
-                & (Redemption.order_id == order_id)
-                & Redemption.cancelled_at.is_null()
-            ):
-                await _cancel_redemption(brand=brand, redemption_id=r["redemption_id"], now=now)
         reversed_total = sum(
             r["reversed"] for r in await Refund.select(Refund.reversed).where(Refund.sale == sale["id"])
         )
