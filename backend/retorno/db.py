@@ -30,6 +30,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, dict_factory
 from piccolo.querystring import QueryString
 
+from retorno import cache
 from retorno.settings import Settings
 
 # Piccolo's migration runner finds its engine through this module (see piccolo_conf.py).
@@ -194,6 +195,7 @@ def use(engine: Engine) -> Engine:
     """Point every table (and Piccolo's migration runner) at this engine."""
     global _current
     _current = engine
+    cache.clear_all()
     for table in table_classes():
         table._meta.db = engine
     return engine

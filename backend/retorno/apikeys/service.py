@@ -12,6 +12,7 @@ import msgspec
 from retorno.apikeys.tables import ApiKey
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
+from retorno.cache import TTLCache
 from retorno.errors import NotFound
 
 LAST_USED_GRANULARITY = dt.timedelta(minutes=5)  # no write on every request
@@ -35,8 +36,20 @@ async def create(*, brand_id: int, name: str, now: dt.datetime) -> Created:
     return Created(id=inserted[0]["id"], key=f"rk_{prefix}_{secret}")
 
 
+_checked = TTLCache()  # sha256(key) -> brand slug or None; a revoked key stops within cache.SECONDS
+
+
 async def authenticate(key: str, *, now: dt.datetime) -> BrandView | None:
     """The brand a key belongs to, or None for a malformed, unknown or revoked key."""
+    fingerprint = _hash(key)
+    slug = _checked.get(fingerprint, "")
+    if slug == "":
+        slug = await _check(key, now)
+        _checked.put(fingerprint, slug)
+    return await brands.get_brand(slug) if slug else None
+
+
+async def _check(key: str, now: dt.datetime) -> str | None:
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != "rk":
         return None
@@ -57,7 +70,7 @@ async def authenticate(key: str, *, now: dt.datetime) -> BrandView | None:
         return None
     if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_GRANULARITY:
         await ApiKey.update({ApiKey.last_used_at: now}).where(ApiKey.id == row["id"])
-    return await brands.get_brand(row["slug"])
+    return row["slug"]
 
 
 async def revoke(*, brand_id: int, key_id: int, now: dt.datetime) -> None:
@@ -68,6 +81,7 @@ async def revoke(*, brand_id: int, key_id: int, now: dt.datetime) -> None:
     )
     if not changed:
         raise NotFound("no such active key")
+    _checked.clear()
 
 
 async def list_keys(brand_id: int) -> list[dict]:

@@ -9,10 +9,11 @@ import msgspec
 import nh3
 from markdown_it import MarkdownIt
 
-from retorno import db
+from retorno import cache, db
 from retorno.brands import images
 from retorno.brands.pack import Contact, Pack, Rules, Theme
 from retorno.brands.tables import Brand, BrandAsset, BrandHost, Regulations
+from retorno.cache import TTLCache
 from retorno.errors import Invalid, NotFound
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -118,9 +119,26 @@ def _bare(host: str) -> str:
     return host.split(":", 1)[0]
 
 
+_MISSING = object()
+_by_host = TTLCache()
+_by_slug = TTLCache()
+
+
 async def brand_for_host(host: str, *, base_host: str) -> BrandView | None:
-    """`<slug>.<BASE_HOST>` or a custom host to its brand; None for the platform or an unknown host."""
+    """`<slug>.<BASE_HOST>` or a custom host to its brand; None for an unknown host.
+
+    Every request on a brand host asks this, so answers are kept a few seconds (see cache.py).
+    """
     host = host.strip().lower()
+    cached = _by_host.get((host, base_host), _MISSING)
+    if cached is not _MISSING:
+        return cached
+    brand = await _brand_for_host(host, base_host)
+    _by_host.put((host, base_host), brand)
+    return brand
+
+
+async def _brand_for_host(host: str, base_host: str) -> BrandView | None:
     suffix = "." + base_host
     if host.endswith(suffix):
         slug = host.removesuffix(suffix)
@@ -135,9 +153,13 @@ async def brand_for_host(host: str, *, base_host: str) -> BrandView | None:
 
 
 async def get_brand(slug: str) -> BrandView:
+    cached = _by_slug.get(slug)
+    if cached is not None:
+        return cached
     row = await Brand.select(*_VIEW_COLUMNS).where(Brand.slug == slug).first()
     if row is None:
         raise NotFound(f"no brand with the slug {slug!r}")
+    _by_slug.put(slug, _view(row))
     return _view(row)
 
 
@@ -271,6 +293,7 @@ async def import_pack(pack: Pack, *, base_host: str, now: dt.datetime | None = N
                         published_at=now,
                     )
                 )
+    cache.clear_all()  # this process sees the change at once; others within cache.SECONDS
     return ImportResult(pack.slug, status)
 
 

@@ -12,7 +12,7 @@ from retorno.brands import service as brands
 from retorno.web import brand_of, lang_of
 
 
-def requires_platform_host(connection: Any, _: Any) -> None:
+async def requires_platform_host(connection: Any, _: Any) -> None:
     if brand_of(connection) is not None:
         raise NotFoundException()
 

@@ -29,7 +29,7 @@ STATIC_SHELL = ("css/app.css", "js/app.js")
 YEAR = "public, max-age=31536000, immutable"
 
 
-def requires_brand(connection: Any, _: Any) -> None:
+async def requires_brand(connection: Any, _: Any) -> None:
     """Guard: these routes exist only on a brand's host."""
     if brand_of(connection) is None:
         raise NotFoundException()
@@ -155,7 +155,7 @@ async def service_worker(request: Request) -> Response[bytes]:
     body = b"self.RETORNO = " + config + b";\n" + SERVICE_WORKER.read_bytes()
     return Response(
         body,
-        media_type="text/javascript; charset=utf-8",
+        media_type="text/javascript",
         headers={"cache-control": "no-cache", "service-worker-allowed": "/"},
     )
 
@@ -175,7 +175,7 @@ async def theme(request: Request) -> Response[str]:
     versioned = request.query_params.get("v") == str(brand.app_version)
     return Response(
         css,
-        media_type="text/css; charset=utf-8",
+        media_type="text/css",
         headers={"cache-control": YEAR if versioned else "no-cache"},
     )
 

@@ -1,0 +1,200 @@
+"""What the benchmarks share: a throw-away server pinned to one core, and wrk pinned to the other.
+
+Figures are ratios to a trivial endpoint of the same server measured moments before, the median
+of three rounds: these machines are too noisy for absolute numbers to mean much.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_TOTAL = re.compile(r"^\s*(\d+) requests in ", re.M)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\b", re.M)
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int = 0
+
+
+@dataclass
+class Server:
+    port: int
+    env: dict[str, str]
+    python: str
+    tmp: Path
+    process: subprocess.Popen | None = field(default=None)
+    key: str = ""  # an integration API key, where a benchmark made one
+
+    @property
+    def platform_host(self) -> str:
+        return f"localhost:{self.port}"
+
+    def brand_host(self, slug: str) -> str:
+        return f"{slug}.localhost:{self.port}"
+
+    def cli(self, *args: str) -> str:
+        """Run `retorno <args>` against this server's database; its standard output."""
+        done = subprocess.run(
+            [self.python, "-m", "retorno", *args],
+            env=self.env,
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
+
+    def get(self, host: str, path: str, headers: dict[str, str] | None = None) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", headers={"Host": host, **(headers or {})}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                response.read()
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def wrk(
+        self,
+        host: str,
+        path: str,
+        seconds: int,
+        *,
+        connections: int = 16,
+        headers: dict[str, str] | None = None,
+        script: Path | None = None,
+        script_args: list[str] | None = None,
+        latency: bool = False,
+    ) -> Result:
+        """Requests per second (and latency percentiles); raises on any error response or socket error."""
+        cmd = [
+            "taskset",
+            "-c",
+            LOAD_CPU,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-H",
+            f"Host: {host}",
+        ]
+        for name, value in (headers or {}).items():
+            cmd += ["-H", f"{name}: {value}"]
+        if latency:
+            cmd.append("--latency")
+        if script is not None:
+            cmd += ["-s", str(script)]
+        cmd.append(f"http://127.0.0.1:{self.port}{path}")
+        if script_args:
+            cmd += ["--", *script_args]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        text = out.stdout + out.stderr
+        if out.returncode != 0:
+            raise BenchError(f"wrk exited with {out.returncode} on {host}{path}:\n{text}")
+        rps, total = _RPS.search(text), _TOTAL.search(text)
+        if rps is None or total is None or int(total.group(1)) == 0:
+            raise BenchError(f"no requests completed on {host}{path}:\n{text}")
+        errors = 0
+        if non_2xx := _NON_2XX.search(text):
+            errors += int(non_2xx.group(1))
+        if sock := _SOCKET.search(text):
+            errors += sum(int(n) for n in sock.groups())
+        percentiles = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(text)}
+        return Result(float(rps.group(1)), percentiles.get("50"), percentiles.get("99"), errors)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def sqlite_server(python: str = sys.executable, prepare=None) -> Iterator[Server]:
+    """`retorno demo` on a fresh SQLite file, `prepare(server)` for seeding, then `retorno serve` on CPU 0."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="retorno-bench-") as tmp:
+        env = {
+            **os.environ,
+            "RETORNO_DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
+            "RETORNO_BASE_HOST": f"localhost:{port}",
+            "RETORNO_ENV": "development",
+        }
+        server = Server(port=port, env=env, python=python, tmp=Path(tmp))
+        server.cli("demo")
+        if prepare is not None:
+            prepare(server)
+        log_path = Path(tmp) / "server.log"
+        with log_path.open("wb") as log:
+            server.process = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    SERVER_CPU,
+                    python,
+                    "-m",
+                    "retorno",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--quiet",
+                ],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                _wait_ready(server)
+                yield server
+            except BaseException:
+                log.flush()
+                sys.stderr.write(f"--- server log ---\n{log_path.read_text(errors='replace')[-4000:]}\n")
+                raise
+            finally:
+                server.process.terminate()
+                try:
+                    server.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+                    server.process.wait()
+
+
+def _wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process is not None and server.process.poll() is not None:
+            raise BenchError(f"the server exited with code {server.process.returncode} before answering")
+        with contextlib.suppress(OSError):
+            if server.get(server.platform_host, "/healthz") == 200:
+                return
+        time.sleep(0.2)
+    raise BenchError(f"no 200 from /healthz on port {server.port} within {timeout:.0f} s")
