@@ -325,7 +325,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert sum(e["amount"] for e in entries) == sum(lot["remaining"] for lot in own) - debt
             balance = self.run(ledger.balance(brand=self.bella, customer_id=customer, now=self.now))
             assert balance.available == self.spendable(customer)
-            assert self.run(ledger.available(customer, self.now)) == balance.available
+            assert self.run(ledger.available(customer, self.now, brand_id=self.bella.id)) == balance.available
             assert balance.pending == sum(
                 lot["remaining"]
                 for lot in own

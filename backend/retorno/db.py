@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import functools
 import io
 import os
 import re
@@ -40,6 +42,18 @@ BUSY_RETRY_SECONDS = 10.0
 T = TypeVar("T")
 _ADD_UNIQUE = re.compile(r'^ALTER TABLE ("?\w+"?) ADD CONSTRAINT "?(\w+)"? UNIQUE (\(.*\))$', re.S)
 _current: Engine | None = None
+
+
+def _timestamptz(value: bytes) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value.decode())
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+# Piccolo's converters decode every INTEGER and TIMESTAMPTZ through a generic wrapper and always
+# re-set the time zone; these give the same values at about a third of the cost, which is most of
+# what reading a statement page costs. (sqlite3 converters are process-wide; same results.)
+sqlite3.register_converter("INTEGER", int)
+sqlite3.register_converter("TIMESTAMPTZ", _timestamptz)
 
 
 class LocalSQLiteEngine(SQLiteEngine):
@@ -232,6 +246,26 @@ async def write(work: Callable[[], Awaitable[T]], *, attempts: int = 5) -> T:
             if not is_unique_violation(exc) or attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """A hand-written query with `{}` placeholders, for hot paths: building one costs more than running it.
+
+    Piccolo takes about 250 µs to build a SELECT here and SQLite 20 µs to run it (bench/README.md).
+    """
+    return await current().run_querystring(QueryString(sql, *args))
+
+
+@functools.cache
+def _insert_sql(tablename: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{tablename}" ({names}) VALUES ({", ".join("{}" for _ in columns)}) RETURNING id'  # noqa: S608
+
+
+async def insert(table: type, **values: Any) -> int:
+    """Insert one row into a Piccolo table, its id back; the hot-path twin of `Table.insert()`."""
+    rows = await fetch(_insert_sql(table._meta.tablename, tuple(values)), *values.values())
+    return rows[0]["id"]
 
 
 async def lock_row(tablename: str, row_id: int) -> None:

@@ -7,6 +7,7 @@ import re
 
 import msgspec
 
+from retorno import db
 from retorno.customers.tables import Customer
 from retorno.errors import Conflict, Invalid, NotFound
 
@@ -37,6 +38,7 @@ class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
     segment: str
 
 
+_FIND = "SELECT id, brand, external_id, cpf, email, phone, name, segment FROM customers WHERE brand = {}"
 _COLUMNS = (
     Customer.id,
     Customer.brand,
@@ -124,12 +126,11 @@ def parse_ref(ref: str) -> tuple[str, str | int]:
 
 async def find(brand_id: int, ref: str) -> CustomerView:
     """A customer of this brand by reference; another brand's customer is simply not found."""
-    field, value = parse_ref(ref)
-    column = getattr(Customer, field)
-    row = await Customer.select(*_COLUMNS).where((Customer.brand == brand_id) & (column == value)).first()
-    if row is None:
+    field, value = parse_ref(ref)  # field is one of a fixed few column names
+    rows = await db.fetch(f"{_FIND} AND {field} = {{}}", brand_id, value)
+    if not rows:
         raise NotFound("no such customer")
-    return msgspec.convert(row, CustomerView)
+    return msgspec.convert(rows[0], CustomerView)
 
 
 async def get(brand_id: int, customer_id: int) -> CustomerView:
@@ -144,21 +145,15 @@ async def get(brand_id: int, customer_id: int) -> CustomerView:
 async def lookup(brand_id: int, identity: Identity) -> CustomerView | None:
     """The one customer these identifiers point to, or None; Conflict if they point to two."""
     identity = normalize(identity)
-    found: dict[int, dict] = {}
-    for field in IDENTIFIERS:
-        value = getattr(identity, field)
-        if value is None:
-            continue
-        row = await (
-            Customer.select(*_COLUMNS)
-            .where((Customer.brand == brand_id) & (getattr(Customer, field) == value))
-            .first()
-        )
-        if row is not None:
-            found[row["id"]] = row
-    if len(found) > 1:
+    given = [(f, getattr(identity, f)) for f in IDENTIFIERS if getattr(identity, f) is not None]
+    if not given:
+        return None
+    # One query for any of the identifiers (fixed column names; values are parameters).
+    where = " OR ".join(f"{field} = {{}}" for field, _ in given)
+    rows = await db.fetch(f"{_FIND} AND ({where}) LIMIT 2", brand_id, *(value for _, value in given))
+    if len(rows) > 1:
         raise Conflict("these identifiers belong to different customers")
-    return msgspec.convert(next(iter(found.values())), CustomerView) if found else None
+    return msgspec.convert(rows[0], CustomerView) if rows else None
 
 
 async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tuple[CustomerView, bool]:
@@ -174,8 +169,16 @@ async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tupl
     existing = await lookup(brand_id, identity)
     given = {f: v for f, v in msgspec.structs.asdict(identity).items() if v is not None}
     if existing is None:
-        inserted = await Customer.insert(Customer(brand=brand_id, created_at=now, updated_at=now, **given))
-        return await get(brand_id, inserted[0]["id"]), True
+        customer_id = await db.insert(
+            Customer, brand=brand_id, created_at=now, updated_at=now, **({"name": "", "segment": ""} | given)
+        )
+        return msgspec.convert(
+            {f: None for f in IDENTIFIERS}
+            | {"name": "", "segment": ""}
+            | given
+            | {"id": customer_id, "brand": brand_id},
+            CustomerView,
+        ), True
     changes = {f: v for f, v in given.items() if getattr(existing, f) != v}
     if not changes:
         return existing, False

@@ -27,7 +27,6 @@ import hashlib
 from typing import Any
 
 import msgspec
-from piccolo.query.functions.aggregate import Sum
 
 from retorno import db
 from retorno.brands.service import BrandView
@@ -103,8 +102,8 @@ async def _lock(customer_id: int) -> None:
 
 
 async def _debt(customer_id: int) -> int:
-    row = await Account.select(Account.debt).where(Account.customer == customer_id).first()
-    return row["debt"] if row else 0
+    rows = await db.fetch("SELECT debt FROM ledger_accounts WHERE customer = {}", customer_id)
+    return rows[0]["debt"] if rows else 0
 
 
 async def _add_debt(brand_id: int, customer_id: int, delta: int) -> None:
@@ -124,39 +123,49 @@ def _spendable(customer_id: int, now: dt.datetime):
     )
 
 
-async def available(customer_id: int, now: dt.datetime) -> int:
+_SUMS = """
+SELECT COALESCE(SUM(CASE WHEN available_at <= {} THEN remaining END), 0) AS available,
+       COALESCE(SUM(CASE WHEN available_at > {} THEN remaining END), 0) AS pending,
+       COALESCE((SELECT debt FROM ledger_accounts WHERE customer = {}), 0) AS debt
+FROM ledger_lots
+WHERE customer = {} AND brand = {} AND remaining > 0 AND (expires_at IS NULL OR expires_at > {})
+"""
+_EXPIRING = """
+SELECT expires_at, SUM(remaining) AS amount FROM ledger_lots
+WHERE customer = {} AND brand = {} AND remaining > 0 AND available_at <= {} AND expires_at > {}
+GROUP BY expires_at ORDER BY expires_at LIMIT {}
+"""
+
+
+async def _sums(brand_id: int, customer_id: int, now: dt.datetime) -> dict[str, int]:
+    rows = await db.fetch(_SUMS, now, now, customer_id, customer_id, brand_id, now)
+    return rows[0]
+
+
+async def available(customer_id: int, now: dt.datetime, *, brand_id: int) -> int:
     """Spendable now: unexpired, available lots, less any debt (may be negative)."""
-    row = await Lot.select(Sum(Lot.remaining).as_alias("total")).where(_spendable(customer_id, now)).first()
-    return (row["total"] or 0) - await _debt(customer_id)
+    sums = await _sums(brand_id, customer_id, now)
+    return sums["available"] - sums["debt"]
 
 
 async def balance(
     *, brand: BrandView, customer_id: int, now: dt.datetime, expiring_limit: int = 5
 ) -> Balance:
-    lots = await Lot.select(Lot.remaining, Lot.available_at, Lot.expires_at).where(
-        (Lot.customer == customer_id)
-        & (Lot.brand == brand.id)
-        & (Lot.remaining > 0)
-        & (Lot.expires_at.is_null() | (Lot.expires_at > now))
-    )
-    avail = sum(lot["remaining"] for lot in lots if lot["available_at"] <= now)
-    pending = sum(lot["remaining"] for lot in lots if lot["available_at"] > now)
-    soonest: dict[dt.datetime, int] = {}
-    for lot in lots:
-        if lot["available_at"] <= now and lot["expires_at"] is not None:
-            soonest[lot["expires_at"]] = soonest.get(lot["expires_at"], 0) + lot["remaining"]
-    expiring = [{"amount": amount, "expires_at": _iso(at)} for at, amount in sorted(soonest.items())]
-    debt = await _debt(customer_id)
+    """Computed from the lots as of `now`: what expired or is still pending is never available."""
+    sums = await _sums(brand.id, customer_id, now)
+    soonest = await db.fetch(_EXPIRING, customer_id, brand.id, now, now, expiring_limit)
     return Balance(
-        available=avail - debt,
-        pending=pending,
-        expiring=expiring[:expiring_limit],
+        available=sums["available"] - sums["debt"],
+        pending=sums["pending"],
+        expiring=[{"amount": r["amount"], "expires_at": _iso(r["expires_at"])} for r in soonest],
         currency=brand.currency,
-        debt=debt,
+        debt=sums["debt"],
     )
 
 
 # --- writing entries ----------------------------------------------------------------------------
+
+_MOVE_LOT = "UPDATE ledger_lots SET remaining = remaining + {} WHERE id = {} AND remaining >= {} RETURNING id"
 
 
 async def _entry(
@@ -171,26 +180,20 @@ async def _entry(
     **links: Any,
 ) -> int:
     """Append an entry and apply its allocations [(lot id, signed amount)] to the lots."""
-    inserted = await Entry.insert(
-        Entry(
-            brand=brand_id,
-            customer=customer_id,
-            kind=kind,
-            amount=amount,
-            occurred_at=at,
-            created_at=now,
-            **links,
-        )
+    entry_id = await db.insert(
+        Entry,
+        brand=brand_id,
+        customer=customer_id,
+        kind=kind,
+        amount=amount,
+        occurred_at=at,
+        created_at=now,
+        **{k: v for k, v in links.items() if v is not None},
     )
-    entry_id = inserted[0]["id"]
     for lot_id, delta in allocations:
-        await Allocation.insert(Allocation(entry=entry_id, lot=lot_id, amount=delta))
+        await db.insert(Allocation, entry=entry_id, lot=lot_id, amount=delta)
         # Guarded so a bug can never take a lot below zero: the update then changes no row.
-        changed = await (
-            Lot.update({Lot.remaining: Lot.remaining + delta})
-            .where((Lot.id == lot_id) & (Lot.remaining >= -delta))
-            .returning(Lot.id)
-        )
+        changed = await db.fetch(_MOVE_LOT, delta, lot_id, -delta)
         if not changed:
             raise RuntimeError(f"lot {lot_id} would go below zero")
     return entry_id
@@ -213,21 +216,20 @@ async def _credit(
     cashback = brand.rules().cashback
     available_at = _utc(at) + dt.timedelta(days=cashback.pending_days)
     expires_at = available_at + dt.timedelta(days=cashback.expiry_days) if cashback.expiry_days else None
-    inserted = await Lot.insert(
-        Lot(
-            brand=brand.id,
-            customer=customer_id,
-            sale=sale_id,
-            source=source,
-            amount=amount,
-            remaining=amount,
-            available_at=available_at,
-            expires_at=expires_at,
-            breakdown=msgspec.json.encode(breakdown).decode(),
-            created_at=now,
-        )
+    lot_id = await db.insert(
+        Lot,
+        brand=brand.id,
+        customer=customer_id,
+        sale=sale_id,
+        source=source,
+        amount=amount,
+        remaining=amount,
+        available_at=available_at,
+        expires_at=expires_at,
+        breakdown=msgspec.json.encode(breakdown).decode(),
+        announced=False,
+        created_at=now,
     )
-    lot_id = inserted[0]["id"]
     debt = await _debt(customer_id)
     paid = min(debt, amount)
     await _entry(
@@ -289,12 +291,13 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
     digest = _digest(sale)
 
     async def work() -> tuple[dict[str, Any], bool]:
-        existing = await (
-            Sale.select(Sale.request_digest, Sale.response)
-            .where((Sale.brand == brand.id) & (Sale.order_id == sale.order_id))
-            .first()
+        found = await db.fetch(
+            "SELECT request_digest, response FROM sales WHERE brand = {} AND order_id = {}",
+            brand.id,
+            sale.order_id,
         )
-        if existing is not None:
+        if found:
+            existing = found[0]
             if existing["request_digest"] != digest:
                 raise Conflict(f"order {sale.order_id} was already recorded with other content")
             return msgspec.json.decode(existing["response"]), False
@@ -309,22 +312,20 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
             segment=customer.segment,
             at=at,
         )
-        inserted = await Sale.insert(
-            Sale(
-                brand=brand.id,
-                customer=customer.id,
-                order_id=sale.order_id,
-                total=sale.total,
-                shipping=sale.shipping,
-                items=msgspec.json.encode(sale.items or []).decode(),
-                channel=sale.channel,
-                occurred_at=at,
-                request_digest=digest,
-                cashback=earning.amount,
-                created_at=now,
-            )
+        sale_id = await db.insert(
+            Sale,
+            brand=brand.id,
+            customer=customer.id,
+            order_id=sale.order_id,
+            total=sale.total,
+            shipping=sale.shipping,
+            items=msgspec.json.encode(sale.items or []).decode(),
+            channel=sale.channel,
+            occurred_at=at,
+            request_digest=digest,
+            cashback=earning.amount,
+            created_at=now,
         )
-        sale_id = inserted[0]["id"]
         cashback: dict[str, Any] = {
             "amount": earning.amount,
             "breakdown": msgspec.to_builtins(earning.breakdown),
@@ -362,7 +363,9 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
             "customer_id": customer.id,
             "cashback": cashback,
         }
-        await Sale.update({Sale.response: msgspec.json.encode(body).decode()}).where(Sale.id == sale_id)
+        await db.fetch(
+            "UPDATE sales SET response = {} WHERE id = {}", msgspec.json.encode(body).decode(), sale_id
+        )
         return body, True
 
     return await db.write(work)
@@ -547,7 +550,7 @@ async def quote(
         segment=customer.segment if customer else "",
         at=now,
     )
-    spendable = await available(customer.id, now) if customer else 0
+    spendable = await available(customer.id, now, brand_id=brand.id) if customer else 0
     allowed = rules.redeemable(brand.rules().redemption, order_total=total, available=spendable)
     return {
         "customer_id": customer.id if customer else None,
@@ -596,7 +599,7 @@ async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -
         if customer is None:
             raise NotFound("no such customer")
         await _lock(customer.id)
-        spendable = await available(customer.id, now)
+        spendable = await available(customer.id, now, brand_id=brand.id)
         allowed = rules.redeemable(
             brand.rules().redemption, order_total=request.order_total, available=spendable
         )
@@ -731,6 +734,15 @@ def _parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
         raise Invalid("cursor: not a cursor this API gave out") from None
 
 
+_STATEMENT = """
+SELECT e.id, e.kind, e.amount, e.occurred_at, e.note, s.order_id AS order_id,
+       l.available_at AS available_at, l.expires_at AS expires_at, l.breakdown AS breakdown
+FROM ledger_entries e
+LEFT JOIN sales s ON s.id = e.sale
+LEFT JOIN ledger_lots l ON l.id = e.lot
+WHERE e.brand = {} AND e.customer = {}"""
+
+
 async def statement(
     *,
     brand_id: int,
@@ -743,50 +755,44 @@ async def statement(
     """Movements newest first, a page at a time (keyset pagination: stable while entries arrive)."""
     if not 1 <= limit <= 100:
         raise Invalid("limit: from 1 to 100")
-    query = Entry.select(
-        Entry.id,
-        Entry.kind,
-        Entry.amount,
-        Entry.occurred_at,
-        Entry.note,
-        Entry.sale.order_id.as_alias("order_id"),
-        Entry.lot.available_at.as_alias("available_at"),
-        Entry.lot.expires_at.as_alias("expires_at"),
-        Entry.lot.breakdown.as_alias("breakdown"),
-    ).where((Entry.brand == brand_id) & (Entry.customer == customer_id))
+    sql, args = _STATEMENT, [brand_id, customer_id]
     if kinds:
-        query = query.where(Entry.kind.is_in(kinds))
+        unknown = set(kinds) - set(ENTRY_KINDS)
+        if unknown:
+            raise Invalid(f"kind: {sorted(unknown)[0]!r} is not one of {', '.join(ENTRY_KINDS)}")
+        sql += " AND e.kind IN (" + ", ".join("{}" for _ in kinds) + ")"
+        args += kinds
     if cursor:
         at, entry_id = _parse_cursor(cursor)
-        query = query.where((Entry.occurred_at < at) | ((Entry.occurred_at == at) & (Entry.id < entry_id)))
-    rows = await query.order_by(Entry.occurred_at, Entry.id, ascending=False).limit(limit + 1)
+        sql += " AND (e.occurred_at < {} OR (e.occurred_at = {} AND e.id < {}))"
+        args += [at, at, entry_id]
+    rows = await db.fetch(sql + " ORDER BY e.occurred_at DESC, e.id DESC LIMIT {}", *args, limit + 1)
     page = [_statement_line(row, now) for row in rows[:limit]]
     more = len(rows) > limit
     return page, _cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["id"]) if more else None
 
 
 def _statement_line(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """One movement for the API (datetimes and the stored breakdown go out as they are: msgspec
+    writes UTC datetimes as ...Z and embeds the breakdown's JSON without decoding it)."""
     line = {
         "id": row["id"],
         "kind": row["kind"],
         "amount": row["amount"],
-        "occurred_at": _iso(row["occurred_at"]),
+        "occurred_at": row["occurred_at"],
         "order_id": row["order_id"],
     }
-    if row["kind"] in ("earn", "referral_reward", "adjustment") and row["available_at"] is not None:
+    if row["available_at"] is not None and row["kind"] in ("earn", "referral_reward", "adjustment"):
         expires = row["expires_at"]
-        status = (
-            "expired"
-            if expires is not None and expires <= now
-            else "pending"
-            if row["available_at"] > now
-            else "available"
-        )
+        if expires is not None and expires <= now:
+            status = "expired"
+        else:
+            status = "pending" if row["available_at"] > now else "available"
         line |= {
             "status": status,
-            "available_at": _iso(row["available_at"]),
-            "expires_at": _iso(expires),
-            "breakdown": msgspec.json.decode(row["breakdown"] or "{}"),
+            "available_at": row["available_at"],
+            "expires_at": expires,
+            "breakdown": msgspec.Raw(row["breakdown"] or "{}"),
         }
     if row["note"]:
         line["note"] = row["note"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from retorno import db
 from retorno.outbox.tables import OutboxEvent
 
 KINDS = (
@@ -22,17 +23,19 @@ async def emit(
     *, brand_id: int, kind: str, payload: dict[str, Any], now: dt.datetime, dedupe_key: str | None = None
 ) -> bool:
     """Record an event; with a dedupe key, a second event of the same key is not written."""
-    if dedupe_key is not None and await OutboxEvent.exists().where(OutboxEvent.dedupe_key == dedupe_key):
+    if dedupe_key is not None and await db.fetch(
+        "SELECT id FROM outbox_events WHERE dedupe_key = {}", dedupe_key
+    ):
         return False
-    await OutboxEvent.insert(
-        OutboxEvent(
-            brand=brand_id,
-            kind=kind,
-            payload=msgspec.json.encode(payload).decode(),
-            dedupe_key=dedupe_key,
-            created_at=now,
-            run_after=now,
-        )
+    await db.insert(
+        OutboxEvent,
+        brand=brand_id,
+        kind=kind,
+        payload=msgspec.json.encode(payload).decode(),
+        dedupe_key=dedupe_key,
+        created_at=now,
+        run_after=now,
+        attempts=0,
     )
     return True
 

@@ -17,7 +17,8 @@ async def forwards():
             "ON ledger_entries (customer, occurred_at DESC, id DESC)"
         )
         await engine.run_ddl(
-            "CREATE INDEX IF NOT EXISTS ledger_lots_spendable ON ledger_lots (customer, remaining, available_at)"
+            "CREATE INDEX IF NOT EXISTS ledger_lots_spendable "
+            "ON ledger_lots (customer, remaining, available_at, expires_at)"
         )
 
     manager.add_raw(create_indexes)
