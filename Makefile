@@ -38,7 +38,10 @@ migrate: $(VENV)/.installed
 	$(BIN)/retorno migrate
 
 bench: $(VENV)/.installed-test
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/engine.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache

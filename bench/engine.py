@@ -35,7 +35,7 @@ WARMUP = 20
 
 
 async def page() -> None:
-    brand = await service.brand_for_host(HOST, base_host=BASE_HOST)
+    brand = await service._brand_for_host(HOST, BASE_HOST)  # uncached: the query itself
     assert brand is not None and brand.slug == "bella", brand
     found = await service.asset(brand.id, "icon-192.png")
     assert found is not None and found[1] == "image/png", found
