@@ -10,15 +10,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from retorno import db
-from retorno.errors import Invalid, NotFound
+from retorno.errors import DomainError, Invalid
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 DEMO_PACKS = [PROJECT_ROOT / "branding" / "bella", PROJECT_ROOT / "branding" / "mare"]
 
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    """Run a command's work on the configured database; a domain error is one line and exit 1."""
     async with db.connected(db.make_engine(settings)):
-        return await work()
+        try:
+            return await work()
+        except DomainError as exc:
+            print(f"retorno: {exc.detail}", file=sys.stderr)
+            return 1
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -60,11 +65,7 @@ def cmd_brands_export(settings: Settings, args: argparse.Namespace) -> int:
     from retorno.brands.pack import write_pack
 
     async def work() -> int:
-        try:
-            pack = await service.export_pack(args.slug)
-        except NotFound as exc:
-            print(exc.detail, file=sys.stderr)
-            return 1
+        pack = await service.export_pack(args.slug)
         write_pack(pack, Path(args.folder))
         print(f"exported {args.slug} to {args.folder}")
         return 0
@@ -77,11 +78,7 @@ def cmd_apikeys_create(settings: Settings, args: argparse.Namespace) -> int:
     from retorno.brands import service as brands
 
     async def work() -> int:
-        try:
-            brand = await brands.get_brand(args.slug)
-        except NotFound as exc:
-            print(exc.detail, file=sys.stderr)
-            return 1
+        brand = await brands.get_brand(args.slug)
         created = await apikeys.create(brand_id=brand.id, name=args.name, now=dt.datetime.now(dt.UTC))
         print(f"API key for {brand.slug} (shown once; keep it in your integration's secrets):")
         print(created.key)
