@@ -172,6 +172,20 @@ async def api(app, api_keys) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+async def post_form(
+    client: httpx.AsyncClient, url: str, data: dict, page: str | None = None
+) -> httpx.Response:
+    """POST a form as a browser does: first a page that sets the CSRF cookie, then its token."""
+    await client.get(page or url.rsplit("/", 1)[0] + "/")
+    host = urlsplit(url).hostname
+    token = next(
+        c.value
+        for c in client.cookies.jar
+        if c.name.endswith("csrftoken") and c.domain.lstrip(".") in (host, f"{host}.local")
+    )
+    return await client.post(url, data={**data, "_csrf_token": token})
+
+
 def brand_url(slug: str, path: str = "/") -> str:
     return f"http://{slug}.{BASE_HOST}{path}"
 

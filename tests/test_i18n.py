@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from jinja2.ext import babel_extract
 
 from retorno import i18n
-from tests.conftest import brand_url
+from tests.conftest import brand_url, post_form
 
 BACKEND = Path(i18n.__file__).parent
 
@@ -43,7 +43,7 @@ def test_money_is_exact_for_any_amount_of_centavos(centavos):
 async def test_pages_are_in_portuguese_by_default_and_english_on_request(client, demo):
     page = await client.get(brand_url("bella"))
     assert '<html lang="pt-BR">' in page.text and "Como funciona" in page.text
-    switched = await client.post(brand_url("bella", "/lang"), data={"lang": "en", "next": "/offline"})
+    switched = await post_form(client, brand_url("bella", "/lang"), {"lang": "en", "next": "/offline"})
     assert switched.status_code == 303 and switched.headers["location"] == "/offline"
     cookie = switched.cookies["lang"]
     assert cookie == "en" and "httponly" in switched.headers["set-cookie"].lower()
@@ -58,7 +58,7 @@ async def test_pages_are_in_portuguese_by_default_and_english_on_request(client,
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "javascript:alert(1)"])
 async def test_the_language_switch_only_returns_to_this_host(client, demo, target):
-    response = await client.post(brand_url("bella", "/lang"), data={"lang": "en", "next": target})
+    response = await post_form(client, brand_url("bella", "/lang"), {"lang": "en", "next": target})
     assert response.headers["location"] == "/"
 
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from retorno.app import create_app
-from tests.conftest import brand_url, make_settings, platform_url
+from tests.conftest import brand_url, make_settings, platform_url, post_form
 
 URLS = [
     brand_url("bella"),
@@ -47,7 +47,7 @@ async def test_every_response_is_protected(client, url):
 
 
 async def test_the_language_form_answer_is_protected_too(client):
-    response = await client.post(brand_url("bella", "/lang"), data={"lang": "en", "next": "/"})
+    response = await post_form(client, brand_url("bella", "/lang"), {"lang": "en", "next": "/"})
     assert response.status_code == 303
     assert_protected(response)
 

@@ -11,21 +11,27 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from piccolo.engine.base import Engine
 
 from retorno import db, i18n, web
+from retorno.admin import routes as admin
 from retorno.api import routes as api
+from retorno.auth.guards import SignInRequired
+from retorno.auth.service import TooManyRequests
 from retorno.errors import DomainError, Invalid, Unauthorized
 from retorno.ledger.service import NotRedeemable
+from retorno.mail import make_mailer
 from retorno.platform import routes as platform
+from retorno.portal import account
 from retorno.portal import routes as portal
 from retorno.settings import Settings, load_settings
 
@@ -34,6 +40,7 @@ TEMPLATE_DIRS = [
     Path(__file__).parent / "templates",
     Path(__file__).parent / "portal" / "templates",
     Path(__file__).parent / "platform" / "templates",
+    Path(__file__).parent / "admin" / "templates",
 ]
 
 
@@ -94,6 +101,10 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def domain_error(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, SignInRequired):
+        return Redirect(exc.location, status_code=303)
+    if isinstance(exc, TooManyRequests):
+        return _error(request, 429, exc.title, exc.detail, {"retry-after": str(exc.retry_after)})
     extra: dict[str, Any] = {}
     if isinstance(exc, Invalid) and len(exc.problems) > 1:
         extra["problems"] = exc.problems
@@ -113,7 +124,10 @@ def _utcnow() -> dt.datetime:
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, clock: Callable[[], dt.datetime] = _utcnow
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+    mailer: Any = None,
 ) -> Litestar:
     """The app; tests pass their own engine (already connected) and clock."""
     settings = settings or load_settings()
@@ -132,7 +146,21 @@ def create_app(
         cache_control=CacheControlHeader(max_age=31536000, public=True),
     )
     app = web.RetornoApp(
-        route_handlers=[root, portal.router, platform.router, api.router, static],
+        route_handlers=[
+            root,
+            portal.router,
+            account.router,
+            platform.router,
+            admin.router,
+            api.router,
+            static,
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name=settings.cookie_prefix + "csrftoken",
+            cookie_secure=settings.production,
+            exclude=["/api/"],  # the integration API authenticates with a bearer key, not a cookie
+        ),
         lifespan=[lifespan],
         template_config=TemplateConfig(
             directory=TEMPLATE_DIRS,
@@ -155,7 +183,7 @@ def create_app(
             security=[{"apiKey": []}],
             components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")}),
         ),
-        state=State({"clock": clock}),
+        state=State({"clock": clock, "mailer": mailer or make_mailer(settings)}),
         debug=False,
     )
     app.settings = settings

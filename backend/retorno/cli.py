@@ -87,6 +87,32 @@ def cmd_apikeys_create(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Give someone access to the admin: a role on a brand, or the whole platform."""
+    from retorno.auth import service as auth
+    from retorno.brands import service as brands
+
+    if not args.platform_admin and not (args.brand and args.role):
+        print("retorno: give --brand and --role, or --platform-admin", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        brand = await brands.get_brand(args.brand) if args.brand else None
+        await auth.add_staff(
+            email=args.email,
+            brand_id=brand.id if brand else None,
+            role=args.role,
+            platform_admin=args.platform_admin,
+            now=dt.datetime.now(dt.UTC),
+        )
+        held = [f"{args.role} of {brand.slug}"] if brand else []
+        held += ["platform admin"] if args.platform_admin else []
+        print(f"staff {args.email}: {', '.join(held)}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Expire credits, announce available ones and queue expiry reminders (idempotent)."""
     from retorno.brands import service as brands
@@ -176,6 +202,14 @@ def parser() -> argparse.ArgumentParser:
     kc.add_argument("slug")
     kc.add_argument("--name", default="")
     kc.set_defaults(func=cmd_apikeys_create)
+
+    st = sub.add_parser("staff", help="admin users").add_subparsers(dest="action", required=True)
+    sa = st.add_parser("add", help="add a staff member (signs in at /admin/login with an e-mail code)")
+    sa.add_argument("email")
+    sa.add_argument("--brand")
+    sa.add_argument("--role", choices=["owner", "manager", "operator"])
+    sa.add_argument("--platform-admin", action="store_true")
+    sa.set_defaults(func=cmd_staff_add)
 
     sw = sub.add_parser("sweep", help="expire credits and queue availability and expiry notices")
     sw.set_defaults(func=cmd_sweep)

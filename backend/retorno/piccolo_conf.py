@@ -13,6 +13,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.outbox.piccolo_app",
         "retorno.ledger.piccolo_app",
         "retorno.apikeys.piccolo_app",
+        "retorno.auth.piccolo_app",
     ]
 )
 

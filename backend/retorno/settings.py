@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -26,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     env: str = "development"
     trusted_proxies: tuple[str, ...] = ()
     var_dir: str = str(PROJECT_ROOT / "var")
+    smtp_url: str = ""  # empty: mail is kept in memory (and shown at /dev/mailbox in development)
+    mail_from: str = ""
 
     @property
     def production(self) -> bool:
@@ -39,6 +42,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def scheme(self) -> str:
         """Brand origins are https in production; *.localhost is a secure context over http."""
         return "https" if self.production else "http"
+
+    @property
+    def cookie_prefix(self) -> str:
+        """__Host- cookies (Secure, no Domain, Path=/) in production; plain names over http."""
+        return "__Host-" if self.production else ""
 
     def __repr__(self) -> str:  # the secret never reaches a log
         return f"Settings(env={self.env!r}, base_host={self.base_host!r}, engine={self.engine!r})"
@@ -78,6 +86,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not re.match(r"^[0-9a-fA-F:.]+$", proxy):
             raise SettingsError(f"RETORNO_TRUSTED_PROXIES: {proxy!r} is not an IP address")
 
+    smtp_url = env.get("RETORNO_SMTP_URL", "").strip()
+    if smtp_url:
+        parts = urlsplit(smtp_url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise SettingsError(
+                "RETORNO_SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465"
+            )
+    mail_from = env.get("RETORNO_MAIL_FROM", "").strip() or f"nao-responda@{base_host.split(':')[0]}"
+    if "@" not in mail_from:
+        raise SettingsError(f"RETORNO_MAIL_FROM must be an e-mail address, not {mail_from!r}")
+
     return Settings(
         database_url=url,
         base_host=base_host,
@@ -85,4 +104,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env=mode,
         trusted_proxies=proxies,
         var_dir=var_dir,
+        smtp_url=smtp_url,
+        mail_from=mail_from,
     )

@@ -1,6 +1,6 @@
 """A brand's customer: one person as the brand's systems know them."""
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -21,3 +21,14 @@ class Customer(Table, tablename="customers"):
     unique_cpf = Unique([brand, cpf])
     unique_email = Unique([brand, email])
     unique_phone = Unique([brand, phone])
+
+
+class Consent(Table, tablename="consents"):
+    """Each change of a consent is a new row: what was accepted, which version, when."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, index=True)
+    kind = Varchar(length=20)  # regulations | marketing
+    granted = Boolean(default=True)
+    version = Integer(null=True, default=None)  # the regulations version accepted
+    at = Timestamptz()

@@ -37,4 +37,21 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-router = Router(path="/", guards=[requires_platform_host], route_handlers=[health], include_in_schema=False)
+@get("/dev/mailbox", name="platform:mailbox")
+async def mailbox(request: Request) -> Template:
+    """The messages kept in memory, so a developer can read a sign-in code: development only."""
+    if request.app.settings.env != "development" or not hasattr(request.app.state.mailer, "messages"):
+        raise NotFoundException()
+    return Template(
+        "platform/mailbox.html",
+        context={
+            "brand": None,
+            "lang": lang_of(request),
+            "messages": list(request.app.state.mailer.messages),
+        },
+    )
+
+
+router = Router(
+    path="/", guards=[requires_platform_host], route_handlers=[health, mailbox], include_in_schema=False
+)

@@ -1,0 +1,124 @@
+"""Staff sign in on the platform host with an e-mail code, and see their brands and roles."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.params import URLEncodedBody
+from litestar.response import Redirect, Template
+
+from retorno import i18n
+from retorno.auth import service as auth
+from retorno.auth.guards import (
+    clear_session_cookie,
+    client_address,
+    requires_staff,
+    session_cookie,
+    session_of,
+    set_session_cookie,
+)
+from retorno.customers import service as customers
+from retorno.errors import Invalid
+from retorno.mail import Message
+from retorno.platform.routes import requires_platform_host
+from retorno.web import lang_of
+
+
+def _context(request: Request, **extra) -> dict:
+    return {"brand": None, "lang": lang_of(request), **extra}
+
+
+class EmailForm(msgspec.Struct):
+    email: str
+
+
+class CodeForm(msgspec.Struct):
+    email: str
+    code: str
+
+
+@get("/login")
+async def login_page(request: Request) -> Template:
+    return Template("admin/login.html", context=_context(request))
+
+
+@post("/login", status_code=200)
+async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Template:
+    """A code for a staff address; the same answer for any other address."""
+    now = request.app.state.clock()
+    try:
+        email = customers.normalize_email(data.email)
+    except Invalid as exc:
+        return Template("admin/login.html", status_code=422, context=_context(request, error=exc.detail))
+    await auth.hit("code-request:addr", client_address(request), now=now)
+    await auth.hit("code-request:email", f"staff:{email}", now=now)
+    if await auth.staff_by_email(email) is not None:
+        code = await auth.new_code(
+            brand_id=None, email=email, purpose="staff", secret=request.app.settings.secret_key, now=now
+        )
+        lang = lang_of(request)
+        text = i18n.gettext(
+            lang, "Your code to sign in to the Retorno admin is %(code)s. It is valid for 10 minutes."
+        )
+        text %= {"code": code}
+        await request.app.state.mailer.send(
+            Message(
+                to=email,
+                subject=i18n.gettext(lang, "Your sign-in code: %(code)s") % {"code": code},
+                text=text,
+                html=f"<p>{text}</p>",
+                sender_name="Retorno",
+                sent_at=now,
+            )
+        )
+    return Template("admin/verify.html", context=_context(request, email=email))
+
+
+@post("/login/verify", status_code=303)
+async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Response:
+    settings, now = request.app.settings, request.app.state.clock()
+    await auth.hit("code-attempt:addr", client_address(request), now=now)
+    try:
+        email = customers.normalize_email(data.email)
+        await auth.use_code(brand_id=None, email=email, code=data.code, secret=settings.secret_key, now=now)
+        staff = await auth.staff_by_email(email)
+        if staff is None:
+            raise auth.WrongCode()
+    except Invalid as exc:
+        return Template(
+            "admin/verify.html",
+            status_code=422,
+            context=_context(request, email=data.email, error=exc.detail),
+        )
+    token = await auth.start_session(
+        brand_id=None, staff_id=staff["id"], now=now, replacing=request.cookies.get(session_cookie(settings))
+    )
+    response = Redirect("/admin", status_code=303)
+    set_session_cookie(response, settings, token, int(auth.STAFF_SESSION.total_seconds()))
+    return response
+
+
+@post("/logout", status_code=303)
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(session_cookie(request.app.settings))
+    if token:
+        await auth.end_session(token)
+    response = Redirect("/admin/login", status_code=303, headers={"clear-site-data": '"cache"'})
+    clear_session_cookie(response, request.app.settings)
+    return response
+
+
+@get("/", guards=[requires_staff()])
+async def home(request: Request) -> Template:
+    session = await session_of(request)
+    return Template(
+        "admin/home.html", context=_context(request, staff=await auth.staff_member(session["staff"]))
+    )
+
+
+router = Router(
+    path="/admin",
+    guards=[requires_platform_host],
+    include_in_schema=False,
+    route_handlers=[login_page, request_code, verify_code, logout, home],
+)

@@ -1,0 +1,1 @@
+"""Signing in without passwords: e-mail codes, then passkeys; sessions, rate limits, staff."""

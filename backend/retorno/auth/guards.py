@@ -1,0 +1,93 @@
+"""Who is signed in on this request, and the guards that keep pages to the right people."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+
+from retorno.auth import service as auth
+from retorno.errors import DomainError
+from retorno.settings import Settings
+from retorno.web import brand_of
+
+SESSION_COOKIE = "retorno_session"
+
+
+class SignInRequired(DomainError):
+    """Answered with a redirect to the sign-in page of this host (see app.py)."""
+
+    status_code = 303
+    title = "Sign in"
+
+    def __init__(self, login_path: str, next_path: str) -> None:
+        super().__init__("Sign in to continue.")
+        self.location = f"{login_path}?next={quote(next_path)}"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    title = "Not allowed"
+
+
+def session_cookie(settings: Settings) -> str:
+    return settings.cookie_prefix + SESSION_COOKIE
+
+
+async def session_of(connection: ASGIConnection) -> dict | None:
+    """This request's session, if its cookie names a live one for this very host's brand."""
+    state = connection.scope["state"]
+    if "session" not in state:
+        token = connection.cookies.get(session_cookie(connection.app.settings))
+        found = await auth.session_for(token, now=connection.app.state.clock()) if token else None
+        brand = brand_of(connection)
+        if found is not None and found["brand"] != (brand.id if brand else None):
+            found = None  # a session of one brand is worthless on another brand's host
+        state["session"] = found
+    return state["session"]
+
+
+async def requires_customer(connection: ASGIConnection, _: Any) -> None:
+    session = await session_of(connection)
+    if session is None or session["customer"] is None:
+        raise SignInRequired("/login", connection.url.path)
+
+
+def requires_staff(role: str | None = None):
+    """A guard for the admin: a signed-in staff member (with at least `role` on some brand)."""
+
+    async def guard(connection: ASGIConnection, _: Any) -> None:
+        session = await session_of(connection)
+        if session is None or session["staff"] is None:
+            raise SignInRequired("/admin/login", connection.url.path)
+        if role is not None:
+            member = await auth.staff_member(session["staff"])
+            if not member["platform_admin"] and not any(
+                auth.role_allows(r["role"], role) for r in member["roles"]
+            ):
+                raise Forbidden("Your role does not allow this page.")
+
+    return guard
+
+
+def set_session_cookie(response: Any, settings: Settings, token: str, max_age: int) -> None:
+    response.set_cookie(
+        session_cookie(settings),
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.production,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Any, settings: Settings) -> None:
+    response.delete_cookie(session_cookie(settings), path="/")
+
+
+def client_address(request: Request) -> str:
+    """The peer's address; uvicorn already replaced it from X-Forwarded-For for trusted proxies only."""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,537 @@
+"""Signing in without passwords.
+
+- A 6-digit code by e-mail proves an address: stored as an HMAC (keyed with the secret key, so a
+  stolen table cannot be brute-forced offline), valid 10 minutes, used once, dead after 5 wrong
+  tries. The same answer is given whether or not an address has an account.
+- Passkeys (WebAuthn, py_webauthn) then sign a shopper in. The relying party is the brand's host,
+  so a passkey made at one brand is useless at another. Challenges are 32 random bytes kept
+  server-side (found by their hash), used once, valid 5 minutes.
+- A session is a random 256-bit token in a cookie; the database keeps only its SHA-256, with the
+  brand it belongs to (None for the platform host) and the customer or staff member.
+- Rate limits are fixed-window counters in the database, so every app process shares them.
+Nothing here logs a code, a token or key material.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from typing import Any
+
+import msgspec
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from retorno import db
+from retorno.auth.tables import Challenge, LoginCode, Passkey, RateLimit, Session, Staff, StaffRole
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.customers.tables import Consent
+from retorno.errors import DomainError, Invalid, NotFound
+
+log = logging.getLogger("retorno.auth")
+
+CODE_TTL = dt.timedelta(minutes=10)
+CODE_TRIES = 5
+CHALLENGE_TTL = dt.timedelta(minutes=5)
+SHOPPER_SESSION = dt.timedelta(days=60)
+STAFF_SESSION = dt.timedelta(hours=12)
+ROLES = ("owner", "manager", "operator")  # each includes the ones after it
+
+# (limit, window) per kind of attempt; keys name an e-mail or a client address.
+LIMITS = {
+    "code-request:email": (5, dt.timedelta(minutes=15)),
+    "code-request:addr": (30, dt.timedelta(minutes=15)),
+    "code-attempt:addr": (30, dt.timedelta(minutes=15)),
+    "passkey:addr": (60, dt.timedelta(minutes=5)),
+}
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many attempts. Wait a few minutes and try again.")
+        self.retry_after = retry_after
+
+
+class WrongCode(Invalid):
+    def __init__(self) -> None:
+        super().__init__("The code is wrong or has expired. Ask for a new one.")
+
+
+class PasskeyRefused(Invalid):
+    def __init__(self) -> None:
+        super().__init__("This passkey could not be verified.")
+
+
+def _sha256(value: str | bytes) -> str:
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
+
+
+def _code_hash(secret: str, email: str, code: str) -> str:
+    return hmac.new(secret.encode(), f"{email}\n{code}".encode(), hashlib.sha256).hexdigest()
+
+
+# --- rate limits --------------------------------------------------------------------------------
+
+
+async def hit(kind: str, subject: str, *, now: dt.datetime) -> None:
+    """Count one attempt; TooManyRequests (with the seconds to wait) past the kind's limit."""
+    limit, window = LIMITS[kind]
+    key = f"{kind}:{subject}"[:300]
+
+    async def work() -> int:
+        rows = await db.fetch("SELECT id, window_start, count FROM rate_limits WHERE key = {}", key)
+        if not rows:
+            await db.insert(RateLimit, key=key, window_start=now, count=1)
+            return 0
+        row = rows[0]
+        if now >= row["window_start"] + window:
+            await db.fetch(
+                "UPDATE rate_limits SET window_start = {}, count = 1 WHERE id = {}", now, row["id"]
+            )
+            return 0
+        if row["count"] >= limit:
+            return max(1, int((row["window_start"] + window - now).total_seconds()) + 1)
+        await db.fetch("UPDATE rate_limits SET count = count + 1 WHERE id = {}", row["id"])
+        return 0
+
+    wait = await db.write(work)
+    if wait:
+        raise TooManyRequests(wait)
+
+
+# --- e-mail codes -------------------------------------------------------------------------------
+
+
+async def new_code(
+    *,
+    brand_id: int | None,
+    email: str,
+    purpose: str,
+    secret: str,
+    now: dt.datetime,
+    data: dict[str, Any] | None = None,
+) -> str:
+    """A fresh code for this address (earlier unused ones stop working); the caller mails it."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+
+    async def work() -> None:
+        await db.fetch(
+            "UPDATE login_codes SET used_at = {} WHERE email = {} AND used_at IS NULL "
+            "AND COALESCE(brand, 0) = {}",
+            now,
+            email,
+            brand_id or 0,  # 0: the platform host's staff codes
+        )
+        await db.insert(
+            LoginCode,
+            brand=brand_id,
+            email=email,
+            code_hash=_code_hash(secret, email, code),
+            purpose=purpose,
+            data=msgspec.json.encode(data or {}).decode(),
+            attempts=0,
+            created_at=now,
+            expires_at=now + CODE_TTL,
+        )
+
+    await db.write(work)
+    return code
+
+
+async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, now: dt.datetime) -> dict:
+    """The code's row if `code` is the live code for this address; WrongCode otherwise.
+
+    A wrong try is counted in its own transaction, so it sticks even though we then refuse.
+    """
+    rows = await db.fetch(
+        "SELECT id, code_hash, purpose, data, attempts FROM login_codes WHERE email = {} AND used_at IS NULL "
+        "AND expires_at > {} AND COALESCE(brand, 0) = {} ORDER BY id DESC LIMIT 1",
+        email,
+        now,
+        brand_id or 0,
+    )
+    if not rows or rows[0]["attempts"] >= CODE_TRIES:
+        raise WrongCode()
+    row = rows[0]
+    if not hmac.compare_digest(row["code_hash"], _code_hash(secret, email, code.strip())):
+        await db.write(
+            lambda: db.fetch("UPDATE login_codes SET attempts = attempts + 1 WHERE id = {}", row["id"])
+        )
+        raise WrongCode()
+    used = await db.write(
+        lambda: db.fetch(
+            "UPDATE login_codes SET used_at = {} WHERE id = {} AND used_at IS NULL RETURNING id",
+            now,
+            row["id"],
+        )
+    )
+    if not used:
+        raise WrongCode()
+    return {"purpose": row["purpose"], "data": msgspec.json.decode(row["data"] or "{}")}
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+async def start_session(
+    *,
+    brand_id: int | None,
+    now: dt.datetime,
+    customer_id: int | None = None,
+    staff_id: int | None = None,
+    replacing: str | None = None,
+) -> str:
+    """A new session (the old one, if any, is destroyed: the token changes at every sign-in)."""
+    token = secrets.token_urlsafe(32)
+    lifetime = STAFF_SESSION if staff_id else SHOPPER_SESSION
+
+    async def work() -> None:
+        if replacing:
+            await db.fetch("DELETE FROM sessions WHERE token_hash = {}", _sha256(replacing))
+        await db.insert(
+            Session,
+            token_hash=_sha256(token),
+            brand=brand_id,
+            customer=customer_id,
+            staff=staff_id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+
+    await db.write(work)
+    return token
+
+
+async def session_for(token: str, *, now: dt.datetime) -> dict | None:
+    rows = await db.fetch(
+        "SELECT id, brand, customer, staff, expires_at FROM sessions WHERE token_hash = {} "
+        "AND expires_at > {}",
+        _sha256(token),
+        now,
+    )
+    return rows[0] if rows else None
+
+
+async def end_session(token: str) -> None:
+    await db.write(lambda: db.fetch("DELETE FROM sessions WHERE token_hash = {}", _sha256(token)))
+
+
+async def end_all_sessions(*, customer_id: int | None = None, staff_id: int | None = None) -> None:
+    column, value = ("customer", customer_id) if customer_id is not None else ("staff", staff_id)
+    await db.write(lambda: db.fetch(f"DELETE FROM sessions WHERE {column} = {{}}", value))  # noqa: S608
+
+
+# --- shoppers -----------------------------------------------------------------------------------
+
+
+class JoinData(msgspec.Struct, kw_only=True):
+    name: str
+    marketing: bool = False
+    regulations_version: int | None = None
+
+
+async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: str, now: dt.datetime) -> int:
+    """The customer a correct code signs in: an existing one, or one /join asked to create (or claim)."""
+    email = customers.normalize_email(email)
+    used = await use_code(brand_id=brand.id, email=email, code=code, secret=secret, now=now)
+
+    async def work() -> int:
+        if used["purpose"] == "join":
+            join = msgspec.convert(used["data"], JoinData)
+            existing = await customers.lookup(brand.id, Identity(email=email))
+            identity = Identity(email=email, name=join.name if not (existing and existing.name) else None)
+            customer, _ = await customers.upsert(brand.id, identity, now=now)
+            if join.regulations_version is not None:
+                await db.insert(
+                    Consent,
+                    brand=brand.id,
+                    customer=customer.id,
+                    kind="regulations",
+                    granted=True,
+                    version=join.regulations_version,
+                    at=now,
+                )
+            await db.insert(
+                Consent,
+                brand=brand.id,
+                customer=customer.id,
+                kind="marketing",
+                granted=join.marketing,
+                at=now,
+            )
+            return customer.id
+        customer = await customers.lookup(brand.id, Identity(email=email))
+        if customer is None:  # codes are only sent for known addresses; a deleted one lands here
+            raise WrongCode()
+        return customer.id
+
+    return await db.write(work)
+
+
+# --- passkeys -----------------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+async def _new_challenge(*, brand_id: int, customer_id: int | None, purpose: str, now: dt.datetime) -> bytes:
+    challenge = secrets.token_bytes(32)
+    await db.write(
+        lambda: db.insert(
+            Challenge,
+            brand=brand_id,
+            customer=customer_id,
+            purpose=purpose,
+            challenge_hash=_sha256(challenge),
+            created_at=now,
+            expires_at=now + CHALLENGE_TTL,
+        )
+    )
+    return challenge
+
+
+async def _take_challenge(
+    credential: dict, *, brand_id: int, purpose: str, now: dt.datetime
+) -> tuple[bytes, dict]:
+    """The challenge this response answers, consumed: unknown, used, expired or foreign ones are refused."""
+    try:
+        client_data = json.loads(_unb64url(credential["response"]["clientDataJSON"]))
+        challenge = _unb64url(client_data["challenge"])
+    except (KeyError, TypeError, ValueError):
+        raise PasskeyRefused() from None
+    rows = await db.write(
+        lambda: db.fetch(
+            "UPDATE webauthn_challenges SET used_at = {} WHERE challenge_hash = {} AND used_at IS NULL "
+            "AND expires_at > {} AND brand = {} AND purpose = {} RETURNING customer",
+            now,
+            _sha256(challenge),
+            now,
+            brand_id,
+            purpose,
+        )
+    )
+    if not rows:
+        log.info("passkey %s refused: unknown, used or expired challenge", purpose)
+        raise PasskeyRefused()
+    return challenge, rows[0]
+
+
+def rp_id_of(origin: str) -> str:
+    """The relying party id: the brand's host without scheme or port."""
+    return origin.split("://", 1)[-1].split(":", 1)[0]
+
+
+async def registration_options(*, brand: BrandView, customer_id: int, origin: str, now: dt.datetime) -> str:
+    customer = await customers.get(brand.id, customer_id)
+    existing = await db.fetch("SELECT credential_id FROM passkeys WHERE customer = {}", customer_id)
+    challenge = await _new_challenge(brand_id=brand.id, customer_id=customer_id, purpose="register", now=now)
+    options = generate_registration_options(
+        rp_id=rp_id_of(origin),
+        rp_name=brand.name,
+        user_id=str(customer_id).encode(),
+        user_name=customer.email or f"cliente-{customer_id}",
+        user_display_name=customer.name or customer.email or "",
+        challenge=challenge,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[
+            PublicKeyCredentialDescriptor(id=_unb64url(r["credential_id"])) for r in existing
+        ],
+    )
+    return options_to_json(options)
+
+
+async def register_passkey(
+    *, brand: BrandView, customer_id: int, credential: dict, origin: str, now: dt.datetime, name: str = ""
+) -> int:
+    challenge, row = await _take_challenge(credential, brand_id=brand.id, purpose="register", now=now)
+    if row["customer"] != customer_id:
+        raise PasskeyRefused()
+    try:
+        verified = verify_registration_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id_of(origin),
+            expected_origin=origin,
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        log.info("passkey registration refused: %s", type(exc).__name__)
+        raise PasskeyRefused() from None
+    return await db.write(
+        lambda: db.insert(
+            Passkey,
+            brand=brand.id,
+            customer=customer_id,
+            credential_id=_b64url(verified.credential_id),
+            public_key=verified.credential_public_key,
+            sign_count=verified.sign_count,
+            name=(name or "Passkey")[:60],
+            created_at=now,
+        )
+    )
+
+
+async def authentication_options(*, brand: BrandView, origin: str, now: dt.datetime) -> str:
+    challenge = await _new_challenge(brand_id=brand.id, customer_id=None, purpose="authenticate", now=now)
+    options = generate_authentication_options(
+        rp_id=rp_id_of(origin), challenge=challenge, user_verification=UserVerificationRequirement.REQUIRED
+    )
+    return options_to_json(options)
+
+
+async def authenticate_passkey(*, brand: BrandView, credential: dict, origin: str, now: dt.datetime) -> int:
+    """The customer whose passkey (of this brand) signed this challenge."""
+    challenge, _ = await _take_challenge(credential, brand_id=brand.id, purpose="authenticate", now=now)
+    rows = await db.fetch(
+        "SELECT id, customer, public_key, sign_count FROM passkeys WHERE credential_id = {} AND brand = {}",
+        str(credential.get("rawId") or credential.get("id") or ""),
+        brand.id,
+    )
+    if not rows:
+        raise PasskeyRefused()
+    key = rows[0]
+    handle = (credential.get("response") or {}).get("userHandle")
+    if handle and _unb64url(handle) != str(key["customer"]).encode():
+        raise PasskeyRefused()
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id_of(origin),
+            expected_origin=origin,
+            credential_public_key=bytes(key["public_key"]),
+            credential_current_sign_count=key["sign_count"],
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        if "sign count" in str(exc):
+            log.warning("passkey %s: sign counter did not increase (a cloned authenticator?)", key["id"])
+        else:
+            log.info("passkey sign-in refused: %s", type(exc).__name__)
+        raise PasskeyRefused() from None
+    await db.write(
+        lambda: db.fetch(
+            "UPDATE passkeys SET sign_count = {}, last_used_at = {} WHERE id = {}",
+            verified.new_sign_count,
+            now,
+            key["id"],
+        )
+    )
+    return key["customer"]
+
+
+async def passkeys_of(customer_id: int) -> list[dict]:
+    return await db.fetch(
+        "SELECT id, name, created_at, last_used_at FROM passkeys WHERE customer = {} ORDER BY id", customer_id
+    )
+
+
+async def rename_passkey(*, customer_id: int, passkey_id: int, name: str) -> None:
+    name = name.strip()[:60]
+    if not name:
+        raise Invalid("Give the passkey a name.")
+    if not await db.write(
+        lambda: db.fetch(
+            "UPDATE passkeys SET name = {} WHERE id = {} AND customer = {} RETURNING id",
+            name,
+            passkey_id,
+            customer_id,
+        )
+    ):
+        raise NotFound("no such passkey")
+
+
+async def remove_passkey(*, customer_id: int, passkey_id: int) -> None:
+    if not await db.write(
+        lambda: db.fetch(
+            "DELETE FROM passkeys WHERE id = {} AND customer = {} RETURNING id", passkey_id, customer_id
+        )
+    ):
+        raise NotFound("no such passkey")
+
+
+# --- staff --------------------------------------------------------------------------------------
+
+
+async def add_staff(
+    *,
+    email: str,
+    now: dt.datetime,
+    brand_id: int | None = None,
+    role: str | None = None,
+    platform_admin: bool = False,
+    name: str = "",
+) -> int:
+    email = customers.normalize_email(email)
+    if role is not None and role not in ROLES:
+        raise Invalid(f"role: one of {', '.join(ROLES)}")
+
+    async def work() -> int:
+        rows = await db.fetch("SELECT id, platform_admin FROM staff WHERE email = {}", email)
+        staff_id = (
+            rows[0]["id"]
+            if rows
+            else await db.insert(Staff, email=email, name=name, platform_admin=platform_admin, created_at=now)
+        )
+        if rows and platform_admin and not rows[0]["platform_admin"]:
+            await db.fetch("UPDATE staff SET platform_admin = {} WHERE id = {}", True, staff_id)
+        if brand_id is not None and role is not None:
+            await db.fetch("DELETE FROM staff_roles WHERE staff = {} AND brand = {}", staff_id, brand_id)
+            await db.insert(StaffRole, staff=staff_id, brand=brand_id, role=role)
+        return staff_id
+
+    return await db.write(work)
+
+
+async def staff_by_email(email: str) -> dict | None:
+    rows = await db.fetch(
+        "SELECT id, email, name, platform_admin FROM staff WHERE email = {}", customers.normalize_email(email)
+    )
+    return rows[0] if rows else None
+
+
+async def staff_member(staff_id: int) -> dict:
+    rows = await db.fetch("SELECT id, email, name, platform_admin FROM staff WHERE id = {}", staff_id)
+    if not rows:
+        raise NotFound("no such staff member")
+    roles = await db.fetch(
+        "SELECT b.slug AS slug, b.name AS brand_name, r.role AS role FROM staff_roles r "
+        "JOIN brands b ON b.id = r.brand WHERE r.staff = {} ORDER BY b.name",
+        staff_id,
+    )
+    return rows[0] | {"roles": roles}
+
+
+def role_allows(held: str, needed: str) -> bool:
+    """owner > manager > operator: a role may do what the roles after it may."""
+    return ROLES.index(held) <= ROLES.index(needed)
