@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -120,5 +121,6 @@ router = Router(
     path="/admin",
     guards=[requires_platform_host],
     include_in_schema=False,
+    cache_control=CacheControlHeader(no_store=True, private=True),
     route_handlers=[login_page, request_code, verify_code, logout, home],
 )

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -337,6 +338,8 @@ router = Router(
     path="/",
     guards=[requires_brand],
     include_in_schema=False,
+    # Nothing here may be kept by a browser or the service worker: it is someone's account.
+    cache_control=CacheControlHeader(no_store=True, private=True),
     route_handlers=[
         login_page,
         request_login_code,
