@@ -387,18 +387,25 @@ async def register_passkey(
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         log.info("passkey registration refused: %s", type(exc).__name__)
         raise PasskeyRefused() from None
-    return await db.write(
-        lambda: db.insert(
+    credential_id = _b64url(verified.credential_id)
+
+    async def work() -> int:
+        # A credential id names one credential: one already registered (here or at another brand) is refused.
+        if await db.fetch("SELECT id FROM passkeys WHERE credential_id = {}", credential_id):
+            log.info("passkey registration refused: the credential id is already registered")
+            raise PasskeyRefused()
+        return await db.insert(
             Passkey,
             brand=brand.id,
             customer=customer_id,
-            credential_id=_b64url(verified.credential_id),
+            credential_id=credential_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
             name=(name or "Passkey")[:60],
             created_at=now,
         )
-    )
+
+    return await db.write(work)
 
 
 async def authentication_options(*, brand: BrandView, origin: str, now: dt.datetime) -> str:
@@ -421,8 +428,13 @@ async def authenticate_passkey(*, brand: BrandView, credential: dict, origin: st
         raise PasskeyRefused()
     key = rows[0]
     handle = (credential.get("response") or {}).get("userHandle")
-    if handle and _unb64url(handle) != str(key["customer"]).encode():
-        raise PasskeyRefused()
+    if handle is not None:
+        try:
+            owner = _unb64url(handle) if isinstance(handle, str) else None
+        except ValueError:
+            owner = None
+        if owner != str(key["customer"]).encode():
+            raise PasskeyRefused()
     try:
         verified = verify_authentication_response(
             credential=credential,
