@@ -52,10 +52,22 @@ async function createPasskey() {
   location.reload();
 }
 
+// Browser autofill keeps one request pending until the shopper picks a passkey; a browser allows
+// one request at a time, so the button first cancels the autofill request.
+let autofill = null;
+
 async function signIn(mediation) {
+  let signal;
+  if (mediation === "conditional") {
+    if (!autofill || autofill.signal.aborted) return;
+    signal = autofill.signal;
+  } else if (autofill) {
+    autofill.abort();
+  }
   const options = await post("/passkeys/authenticate/options");
+  if (signal?.aborted) return;
   const credential = await navigator.credentials.get({
-    mediation,
+    mediation, signal,
     publicKey: { ...options, challenge: b64.decode(options.challenge),
                  allowCredentials: (options.allowCredentials || []).map((c) => ({ ...c, id: b64.decode(c.id) })) },
   });
@@ -70,12 +82,15 @@ if (window.PublicKeyCredential) {
     create.hidden = false;
     create.addEventListener("click", () => createPasskey().catch(showError));
   }
+  if (document.querySelector("[data-passkey-autofill]") && PublicKeyCredential.isConditionalMediationAvailable) {
+    autofill = new AbortController();  // before the check resolves, so an early click cancels it too
+    PublicKeyCredential.isConditionalMediationAvailable().then((yes) => {
+      if (yes) signIn("conditional").catch((error) => { if (!autofill?.signal.aborted) showError(error); });
+    });
+  }
   const button = document.getElementById("passkey-sign-in");
   if (button) {
     button.hidden = false;
     button.addEventListener("click", () => signIn("optional").catch(showError));
-  }
-  if (document.querySelector("[data-passkey-autofill]") && PublicKeyCredential.isConditionalMediationAvailable) {
-    PublicKeyCredential.isConditionalMediationAvailable().then((yes) => { if (yes) signIn("conditional").catch(showError); });
   }
 }
