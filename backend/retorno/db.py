@@ -253,7 +253,8 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
 
     Piccolo takes about 250 µs to build a SELECT here and SQLite 20 µs to run it (bench/README.md).
     """
-    return await current().run_querystring(QueryString(sql, *args))
+    rows = await current().run_querystring(QueryString(sql, *args))
+    return rows if not rows or isinstance(rows[0], dict) else [dict(r) for r in rows]  # asyncpg Records
 
 
 @functools.cache

@@ -24,7 +24,7 @@ class SignInRequired(DomainError):
 
     def __init__(self, login_path: str, next_path: str) -> None:
         super().__init__("Sign in to continue.")
-        self.location = f"{login_path}?next={quote(next_path)}"
+        self.location = f"{login_path}?next={quote(next_path, safe='')}"
 
 
 class Forbidden(DomainError):
