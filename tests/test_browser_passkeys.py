@@ -208,9 +208,9 @@ class Journey:
         assert page.url == self.url("/"), page.url
         set_presence(self.cdp, self.authenticator, False)
         page.goto(self.url("/account/security"))
-        assert page.url == self.url("/login?next=/account/security"), page.url
+        assert page.url == self.url("/login?next=%2Faccount%2Fsecurity"), page.url
         page.wait_for_timeout(500)
-        assert page.url == self.url("/login?next=/account/security"), self.log
+        assert page.url == self.url("/login?next=%2Faccount%2Fsecurity"), self.log
 
     def assert_signed_in_with_passkey(self) -> None:
         page = self.page

@@ -563,3 +563,78 @@ async def test_a_body_that_is_not_a_credential_is_refused(client):
         )
         assert response.status_code == 422, response.status_code
         assert session_set(response) is None
+
+
+# --- staff, on the platform host -----------------------------------------------------------------
+
+PLATFORM = f"http://{BASE_HOST}"
+
+
+async def staff_call(client: httpx.AsyncClient, path: str, body: dict | None = None) -> httpx.Response:
+    if not any(
+        c.name == "csrftoken" and "bella" not in c.domain and "mare" not in c.domain
+        for c in client.cookies.jar
+    ):
+        await client.get(f"{PLATFORM}/admin/login")
+    token = next(
+        c.value
+        for c in client.cookies.jar
+        if c.name == "csrftoken" and "bella" not in c.domain and "mare" not in c.domain
+    )
+    return await client.post(f"{PLATFORM}{path}", json=body or {}, headers={"x-csrftoken": token})
+
+
+async def test_staff_register_and_sign_in_with_a_passkey_on_the_platform_host(client, app, demo, clock):
+    from retorno.auth import service as auth
+
+    await auth.add_staff(
+        email="gerente@bella.example", brand_id=demo["bella"].id, role="manager", now=clock()
+    )
+    sent = await post_form(
+        client, f"{PLATFORM}/admin/login", {"email": "gerente@bella.example"}, page=f"{PLATFORM}/admin/login"
+    )
+    assert sent.status_code == 200
+    code = re.search(r"\b\d{6}\b", app.state.mailer.messages[0].text).group()
+    verified = await post_form(
+        client,
+        f"{PLATFORM}/admin/login/verify",
+        {"email": "gerente@bella.example", "code": code},
+        page=f"{PLATFORM}/admin/login",
+    )
+    assert verified.status_code == 303 and verified.headers["location"] == "/admin"
+
+    authenticator = SoftAuthenticator()
+    options = await staff_call(client, "/admin/passkeys/register/options")
+    assert options.status_code == 200 and options.json()["rp"]["id"] == "localhost"
+    assert unb64url(options.json()["user"]["id"]).startswith(b"staff:")  # never a shopper's handle
+    created = authenticator.create(options.json(), origin=PLATFORM)
+    assert (await staff_call(client, "/admin/passkeys/register", created)).status_code == 201
+    page = await client.get(f"{PLATFORM}/admin/account/security")
+    assert page.status_code == 200 and "Nenhuma passkey ainda" not in page.text
+
+    await post_form(client, f"{PLATFORM}/admin/logout", {}, page=f"{PLATFORM}/admin/login")
+    assert (await client.get(f"{PLATFORM}/admin")).status_code == 303
+    options = await staff_call(client, "/admin/passkeys/authenticate/options")
+    answer = await staff_call(
+        client,
+        "/admin/passkeys/authenticate",
+        authenticator.get(options.json(), origin=PLATFORM) | {"next": "/admin"},
+    )
+    assert answer.status_code == 200 and answer.json()["redirect"] == "/admin"
+    home = await client.get(f"{PLATFORM}/admin")
+    assert home.status_code == 200 and "Bella Cosméticos" in home.text
+
+    # The staff passkey is worthless on a brand host, and a shopper's on the platform host.
+    options = await call(client, "bella", "/passkeys/authenticate/options")
+    refused = await call(
+        client,
+        "bella",
+        "/passkeys/authenticate",
+        authenticator.get(
+            options.json(),
+            origin=origin("bella"),
+            rp_id="bella.localhost",
+            credential=authenticator.credentials[0],
+        ),
+    )
+    assert_refused(refused)

@@ -1,6 +1,8 @@
 // Passkeys: create one on /account/security, sign in with one on /login (a button, and browser
 // autofill where supported). The server keeps the challenges; this only relays the ceremony.
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+// "" on a brand host (the shopper's passkeys), "/admin" on the platform host (staff passkeys).
+const base = document.querySelector("[data-passkey-base]")?.dataset.passkeyBase || "";
 
 const b64 = {
   decode: (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0)),
@@ -41,14 +43,14 @@ function credentialJSON(credential, extra = {}) {
 }
 
 async function createPasskey() {
-  const options = await post("/passkeys/register/options");
+  const options = await post(`${base}/passkeys/register/options`);
   const credential = await navigator.credentials.create({ publicKey: {
     ...options,
     challenge: b64.decode(options.challenge),
     user: { ...options.user, id: b64.decode(options.user.id) },
     excludeCredentials: (options.excludeCredentials || []).map((c) => ({ ...c, id: b64.decode(c.id) })),
   } });
-  await post("/passkeys/register", credentialJSON(credential, { name: navigator.platform || "Passkey" }));
+  await post(`${base}/passkeys/register`, credentialJSON(credential, { name: navigator.platform || "Passkey" }));
   location.reload();
 }
 
@@ -64,7 +66,7 @@ async function signIn(mediation) {
   } else if (autofill) {
     autofill.abort();
   }
-  const options = await post("/passkeys/authenticate/options");
+  const options = await post(`${base}/passkeys/authenticate/options`);
   if (signal?.aborted) return;
   const credential = await navigator.credentials.get({
     mediation, signal,
@@ -72,7 +74,7 @@ async function signIn(mediation) {
                  allowCredentials: (options.allowCredentials || []).map((c) => ({ ...c, id: b64.decode(c.id) })) },
   });
   const next = document.querySelector("[data-next]")?.dataset.next || "/";
-  const result = await post("/passkeys/authenticate", credentialJSON(credential, { next }));
+  const result = await post(`${base}/passkeys/authenticate`, credentialJSON(credential, { next }));
   location.assign(result.redirect);
 }
 

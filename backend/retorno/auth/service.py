@@ -293,6 +293,31 @@ async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: 
 # --- passkeys -----------------------------------------------------------------------------------
 
 
+class Owner(msgspec.Struct, frozen=True):
+    """Whose passkeys: a shopper of a brand (on its host), or a staff member (on the platform host)."""
+
+    brand_id: int | None = None
+    customer_id: int | None = None
+    staff_id: int | None = None
+
+    @property
+    def column(self) -> str:
+        return "customer" if self.customer_id is not None else "staff"
+
+    @property
+    def id(self) -> int:
+        return self.customer_id if self.customer_id is not None else self.staff_id  # type: ignore[return-value]
+
+    @property
+    def user_handle(self) -> bytes:
+        """WebAuthn's user.id: no personal data, and a staff handle never equals a shopper's."""
+        return (
+            str(self.customer_id).encode()
+            if self.customer_id is not None
+            else f"staff:{self.staff_id}".encode()
+        )
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
@@ -301,13 +326,16 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-async def _new_challenge(*, brand_id: int, customer_id: int | None, purpose: str, now: dt.datetime) -> bytes:
+async def _new_challenge(
+    *, brand_id: int | None, purpose: str, now: dt.datetime, owner: Owner | None = None
+) -> bytes:
     challenge = secrets.token_bytes(32)
     await db.write(
         lambda: db.insert(
             Challenge,
             brand=brand_id,
-            customer=customer_id,
+            customer=owner.customer_id if owner else None,
+            staff=owner.staff_id if owner else None,
             purpose=purpose,
             challenge_hash=_sha256(challenge),
             created_at=now,
@@ -318,22 +346,22 @@ async def _new_challenge(*, brand_id: int, customer_id: int | None, purpose: str
 
 
 async def _take_challenge(
-    credential: dict, *, brand_id: int, purpose: str, now: dt.datetime
+    credential: dict, *, brand_id: int | None, purpose: str, now: dt.datetime
 ) -> tuple[bytes, dict]:
     """The challenge this response answers, consumed: unknown, used, expired or foreign ones are refused."""
     try:
         client_data = json.loads(_unb64url(credential["response"]["clientDataJSON"]))
         challenge = _unb64url(client_data["challenge"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise PasskeyRefused() from None
     rows = await db.write(
         lambda: db.fetch(
             "UPDATE webauthn_challenges SET used_at = {} WHERE challenge_hash = {} AND used_at IS NULL "
-            "AND expires_at > {} AND brand = {} AND purpose = {} RETURNING customer",
+            "AND expires_at > {} AND COALESCE(brand, 0) = {} AND purpose = {} RETURNING customer, staff",
             now,
             _sha256(challenge),
             now,
-            brand_id,
+            brand_id or 0,
             purpose,
         )
     )
@@ -344,20 +372,21 @@ async def _take_challenge(
 
 
 def rp_id_of(origin: str) -> str:
-    """The relying party id: the brand's host without scheme or port."""
+    """The relying party id: the host without scheme or port."""
     return origin.split("://", 1)[-1].split(":", 1)[0]
 
 
-async def registration_options(*, brand: BrandView, customer_id: int, origin: str, now: dt.datetime) -> str:
-    customer = await customers.get(brand.id, customer_id)
-    existing = await db.fetch("SELECT credential_id FROM passkeys WHERE customer = {}", customer_id)
-    challenge = await _new_challenge(brand_id=brand.id, customer_id=customer_id, purpose="register", now=now)
+async def registration_options(
+    *, owner: Owner, rp_name: str, user_name: str, display_name: str, origin: str, now: dt.datetime
+) -> str:
+    existing = await db.fetch(f"SELECT credential_id FROM passkeys WHERE {owner.column} = {{}}", owner.id)  # noqa: S608
+    challenge = await _new_challenge(brand_id=owner.brand_id, purpose="register", now=now, owner=owner)
     options = generate_registration_options(
         rp_id=rp_id_of(origin),
-        rp_name=brand.name,
-        user_id=str(customer_id).encode(),
-        user_name=customer.email or f"cliente-{customer_id}",
-        user_display_name=customer.name or customer.email or "",
+        rp_name=rp_name,
+        user_id=owner.user_handle,
+        user_name=user_name,
+        user_display_name=display_name,
         challenge=challenge,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
@@ -370,11 +399,25 @@ async def registration_options(*, brand: BrandView, customer_id: int, origin: st
     return options_to_json(options)
 
 
+async def shopper_registration_options(
+    *, brand: BrandView, customer_id: int, origin: str, now: dt.datetime
+) -> str:
+    customer = await customers.get(brand.id, customer_id)
+    return await registration_options(
+        owner=Owner(brand_id=brand.id, customer_id=customer_id),
+        rp_name=brand.name,
+        user_name=customer.email or f"cliente-{customer_id}",
+        display_name=customer.name or customer.email or "",
+        origin=origin,
+        now=now,
+    )
+
+
 async def register_passkey(
-    *, brand: BrandView, customer_id: int, credential: dict, origin: str, now: dt.datetime, name: str = ""
+    *, owner: Owner, credential: dict, origin: str, now: dt.datetime, name: str = ""
 ) -> int:
-    challenge, row = await _take_challenge(credential, brand_id=brand.id, purpose="register", now=now)
-    if row["customer"] != customer_id:
+    challenge, row = await _take_challenge(credential, brand_id=owner.brand_id, purpose="register", now=now)
+    if (row["customer"], row["staff"]) != (owner.customer_id, owner.staff_id):
         raise PasskeyRefused()
     try:
         verified = verify_registration_response(
@@ -390,14 +433,15 @@ async def register_passkey(
     credential_id = _b64url(verified.credential_id)
 
     async def work() -> int:
-        # A credential id names one credential: one already registered (here or at another brand) is refused.
+        # A credential id names one credential: one already registered (here or elsewhere) is refused.
         if await db.fetch("SELECT id FROM passkeys WHERE credential_id = {}", credential_id):
             log.info("passkey registration refused: the credential id is already registered")
             raise PasskeyRefused()
         return await db.insert(
             Passkey,
-            brand=brand.id,
-            customer=customer_id,
+            brand=owner.brand_id,
+            customer=owner.customer_id,
+            staff=owner.staff_id,
             credential_id=credential_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
@@ -408,32 +452,36 @@ async def register_passkey(
     return await db.write(work)
 
 
-async def authentication_options(*, brand: BrandView, origin: str, now: dt.datetime) -> str:
-    challenge = await _new_challenge(brand_id=brand.id, customer_id=None, purpose="authenticate", now=now)
+async def authentication_options(*, brand_id: int | None, origin: str, now: dt.datetime) -> str:
+    challenge = await _new_challenge(brand_id=brand_id, purpose="authenticate", now=now)
     options = generate_authentication_options(
         rp_id=rp_id_of(origin), challenge=challenge, user_verification=UserVerificationRequirement.REQUIRED
     )
     return options_to_json(options)
 
 
-async def authenticate_passkey(*, brand: BrandView, credential: dict, origin: str, now: dt.datetime) -> int:
-    """The customer whose passkey (of this brand) signed this challenge."""
-    challenge, _ = await _take_challenge(credential, brand_id=brand.id, purpose="authenticate", now=now)
+async def authenticate_passkey(
+    *, brand_id: int | None, credential: dict, origin: str, now: dt.datetime
+) -> Owner:
+    """Whose passkey (registered on this very host) signed this challenge."""
+    challenge, _ = await _take_challenge(credential, brand_id=brand_id, purpose="authenticate", now=now)
     rows = await db.fetch(
-        "SELECT id, customer, public_key, sign_count FROM passkeys WHERE credential_id = {} AND brand = {}",
+        "SELECT id, customer, staff, public_key, sign_count FROM passkeys WHERE credential_id = {} "
+        "AND COALESCE(brand, 0) = {}",
         str(credential.get("rawId") or credential.get("id") or ""),
-        brand.id,
+        brand_id or 0,
     )
     if not rows:
         raise PasskeyRefused()
     key = rows[0]
+    owner = Owner(brand_id=brand_id, customer_id=key["customer"], staff_id=key["staff"])
     handle = (credential.get("response") or {}).get("userHandle")
     if handle is not None:
         try:
-            owner = _unb64url(handle) if isinstance(handle, str) else None
+            claimed = _unb64url(handle) if isinstance(handle, str) else None
         except ValueError:
-            owner = None
-        if owner != str(key["customer"]).encode():
+            claimed = None
+        if claimed != owner.user_handle:
             raise PasskeyRefused()
     try:
         verified = verify_authentication_response(
@@ -459,36 +507,28 @@ async def authenticate_passkey(*, brand: BrandView, credential: dict, origin: st
             key["id"],
         )
     )
-    return key["customer"]
+    return owner
 
 
-async def passkeys_of(customer_id: int) -> list[dict]:
+async def passkeys_of(owner: Owner) -> list[dict]:
     return await db.fetch(
-        "SELECT id, name, created_at, last_used_at FROM passkeys WHERE customer = {} ORDER BY id", customer_id
+        f"SELECT id, name, created_at, last_used_at FROM passkeys WHERE {owner.column} = {{}} ORDER BY id",  # noqa: S608
+        owner.id,
     )
 
 
-async def rename_passkey(*, customer_id: int, passkey_id: int, name: str) -> None:
+async def rename_passkey(*, owner: Owner, passkey_id: int, name: str) -> None:
     name = name.strip()[:60]
     if not name:
         raise Invalid("Give the passkey a name.")
-    if not await db.write(
-        lambda: db.fetch(
-            "UPDATE passkeys SET name = {} WHERE id = {} AND customer = {} RETURNING id",
-            name,
-            passkey_id,
-            customer_id,
-        )
-    ):
+    sql = f"UPDATE passkeys SET name = {{}} WHERE id = {{}} AND {owner.column} = {{}} RETURNING id"  # noqa: S608
+    if not await db.write(lambda: db.fetch(sql, name, passkey_id, owner.id)):
         raise NotFound("no such passkey")
 
 
-async def remove_passkey(*, customer_id: int, passkey_id: int) -> None:
-    if not await db.write(
-        lambda: db.fetch(
-            "DELETE FROM passkeys WHERE id = {} AND customer = {} RETURNING id", passkey_id, customer_id
-        )
-    ):
+async def remove_passkey(*, owner: Owner, passkey_id: int) -> None:
+    sql = f"DELETE FROM passkeys WHERE id = {{}} AND {owner.column} = {{}} RETURNING id"  # noqa: S608
+    if not await db.write(lambda: db.fetch(sql, passkey_id, owner.id)):
         raise NotFound("no such passkey")
 
 

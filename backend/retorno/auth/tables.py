@@ -48,8 +48,11 @@ class LoginCode(Table, tablename="login_codes"):
 
 
 class Passkey(Table, tablename="passkeys"):
-    brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False)
-    customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, index=True)
+    """A shopper's (brand set) or a staff member's (platform host: brand None) passkey."""
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=True, default=None)
+    customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=True, default=None, index=True)
+    staff = ForeignKey(Staff, on_delete=OnDelete.cascade, null=True, default=None, index=True)
     credential_id = Varchar(length=1400, unique=True)  # base64url
     public_key = Bytea()
     sign_count = Integer(default=0)
@@ -61,8 +64,9 @@ class Passkey(Table, tablename="passkeys"):
 class Challenge(Table, tablename="webauthn_challenges"):
     """32 random bytes given to one ceremony: found by its hash, used once, within 5 minutes."""
 
-    brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False)
+    brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=True, default=None)  # None: platform host
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=True, default=None)
+    staff = ForeignKey(Staff, on_delete=OnDelete.cascade, null=True, default=None)
     purpose = Varchar(length=12)  # register | authenticate
     challenge_hash = Varchar(length=64, unique=True)
     created_at = Timestamptz()

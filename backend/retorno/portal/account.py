@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit
-
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
@@ -13,6 +10,7 @@ from litestar.response import Redirect, Template
 
 from retorno import i18n
 from retorno.auth import service as auth
+from retorno.auth.ceremonies import now_of, origin_of, owner_of, passkey_router, safe_next
 from retorno.auth.guards import (
     clear_session_cookie,
     client_address,
@@ -31,26 +29,11 @@ from retorno.portal.routes import page_context, requires_brand
 from retorno.web import brand_of, lang_of
 
 
-def _now(request: Request):
-    return request.app.state.clock()
-
-
-def _origin(request: Request) -> str:
-    return f"{request.app.settings.scheme}://{request.headers.get('host', '')}"
-
-
-def _safe_next(path: str | None) -> str:
-    """Only a path on this host is followed after signing in."""
-    if not path or not path.startswith("/") or path.startswith("//") or urlsplit(path).netloc:
-        return "/"
-    return path
-
-
 async def _mail_code(request: Request, brand: BrandView, email: str, code: str | None) -> None:
     """The code, or (for an address with no account) a note saying how to join; same for the asker."""
     lang = lang_of(request)
     _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
-    origin = _origin(request)
+    origin = origin_of(request)
     if code is not None:
         subject = _("Your sign-in code: %(code)s") % {"code": code}
         text = _(
@@ -66,7 +49,7 @@ async def _mail_code(request: Request, brand: BrandView, email: str, code: str |
     html = f"<p>{text.replace('&', '&amp;').replace('<', '&lt;')}</p>"
     await request.app.state.mailer.send(
         Message(
-            to=email, subject=subject, text=text, html=html, sender_name=brand.name, sent_at=_now(request)
+            to=email, subject=subject, text=text, html=html, sender_name=brand.name, sent_at=now_of(request)
         )
     )
 
@@ -102,7 +85,7 @@ def _verify_page(
 @get("/login")
 async def login_page(request: Request) -> Template:
     return Template(
-        "portal/login.html", context=page_context(request, next=_safe_next(request.query_params.get("next")))
+        "portal/login.html", context=page_context(request, next=safe_next(request.query_params.get("next")))
     )
 
 
@@ -116,9 +99,9 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
         return Template(
             "portal/login.html",
             status_code=422,
-            context=page_context(request, next=_safe_next(data.next), error=exc.detail),
+            context=page_context(request, next=safe_next(data.next), error=exc.detail),
         )
-    now = _now(request)
+    now = now_of(request)
     await auth.hit("code-request:addr", client_address(request), now=now)
     await auth.hit("code-request:email", f"{brand.id}:{email}", now=now)
     customer = await customers.lookup(brand.id, Identity(email=email))
@@ -128,31 +111,29 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
             brand_id=brand.id, email=email, purpose="login", secret=request.app.settings.secret_key, now=now
         )
     await _mail_code(request, brand, email, code)
-    return _verify_page(request, email, _safe_next(data.next))
+    return _verify_page(request, email, safe_next(data.next))
 
 
 @post("/login/verify", status_code=303)
 async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) -> Response:
     brand = brand_of(request)
-    settings, now = request.app.settings, _now(request)
+    settings, now = request.app.settings, now_of(request)
     await auth.hit("code-attempt:addr", client_address(request), now=now)
     try:
         customer_id = await auth.sign_in_with_code(
             brand=brand, email=data.email, code=data.code, secret=settings.secret_key, now=now
         )
     except Invalid as exc:
-        return _verify_page(request, data.email, _safe_next(data.next), exc.detail, status=422)
+        return _verify_page(request, data.email, safe_next(data.next), exc.detail, status=422)
     token = await auth.start_session(
         brand_id=brand.id,
         customer_id=customer_id,
         now=now,
         replacing=request.cookies.get(session_cookie(settings)),
     )
-    has_passkey = bool(await auth.passkeys_of(customer_id))
+    has_passkey = bool(await auth.passkeys_of(auth.Owner(brand_id=brand.id, customer_id=customer_id)))
     # After the first sign-in by code, offer a passkey for the next ones.
-    response = Redirect(
-        _safe_next(data.next) if has_passkey else "/account/security?offer=1", status_code=303
-    )
+    response = Redirect(safe_next(data.next) if has_passkey else "/account/security?offer=1", status_code=303)
     set_session_cookie(response, settings, token, int(auth.SHOPPER_SESSION.total_seconds()))
     return response
 
@@ -180,7 +161,7 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
             status_code=422,
             context=page_context(request, regulations=regulations, error=exc.detail, form=data),
         )
-    now = _now(request)
+    now = now_of(request)
     await auth.hit("code-request:addr", client_address(request), now=now)
     await auth.hit("code-request:email", f"{brand.id}:{email}", now=now)
     join_data = {
@@ -214,8 +195,7 @@ async def logout(request: Request) -> Response:
 
 @get("/account/security", guards=[requires_customer])
 async def security_page(request: Request) -> Template:
-    session = await session_of(request)
-    keys = await auth.passkeys_of(session["customer"])
+    keys = await auth.passkeys_of(await owner_of(request))
     return Template(
         "portal/security.html",
         context=page_context(
@@ -232,15 +212,13 @@ class RenameForm(msgspec.Struct):
 async def rename_passkey(
     request: Request, passkey_id: FromPath[int], data: URLEncodedBody[RenameForm]
 ) -> Redirect:
-    session = await session_of(request)
-    await auth.rename_passkey(customer_id=session["customer"], passkey_id=passkey_id, name=data.name)
+    await auth.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
     return Redirect("/account/security", status_code=303)
 
 
 @post("/account/passkeys/{passkey_id:int}/remove", guards=[requires_customer], status_code=303)
 async def remove_passkey(request: Request, passkey_id: FromPath[int]) -> Redirect:
-    session = await session_of(request)
-    await auth.remove_passkey(customer_id=session["customer"], passkey_id=passkey_id)
+    await auth.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
     return Redirect("/account/security", status_code=303)
 
 
@@ -251,87 +229,6 @@ async def sign_out_everywhere(request: Request) -> Response:
     response = Redirect("/", status_code=303, headers={"clear-site-data": '"cache"'})
     clear_session_cookie(response, request.app.settings)
     return response
-
-
-# --- passkey ceremonies (JSON, called by passkey.js with the CSRF header) ------------------------
-
-
-def _json(body: str | bytes | dict[str, Any], status: int = 200) -> Response[bytes]:
-    raw = (
-        body.encode()
-        if isinstance(body, str)
-        else body
-        if isinstance(body, bytes)
-        else msgspec.json.encode(body)
-    )
-    return Response(
-        raw, status_code=status, media_type="application/json", headers={"cache-control": "no-store"}
-    )
-
-
-@post("/passkeys/register/options", guards=[requires_customer], status_code=200)
-async def passkey_register_options(request: Request) -> Response[bytes]:
-    session = await session_of(request)
-    await auth.hit("passkey:addr", client_address(request), now=_now(request))
-    return _json(
-        await auth.registration_options(
-            brand=brand_of(request),
-            customer_id=session["customer"],
-            origin=_origin(request),
-            now=_now(request),
-        )
-    )
-
-
-@post("/passkeys/register", guards=[requires_customer], status_code=201)
-async def passkey_register(request: Request) -> Response[bytes]:
-    session = await session_of(request)
-    credential = await _credential(request)
-    passkey_id = await auth.register_passkey(
-        brand=brand_of(request),
-        customer_id=session["customer"],
-        credential=credential,
-        origin=_origin(request),
-        now=_now(request),
-        name=str(credential.get("name") or request.headers.get("user-agent", ""))[:60],
-    )
-    return _json({"id": passkey_id}, 201)
-
-
-@post("/passkeys/authenticate/options", status_code=200)
-async def passkey_authenticate_options(request: Request) -> Response[bytes]:
-    await auth.hit("passkey:addr", client_address(request), now=_now(request))
-    return _json(
-        await auth.authentication_options(brand=brand_of(request), origin=_origin(request), now=_now(request))
-    )
-
-
-@post("/passkeys/authenticate", status_code=200)
-async def passkey_authenticate(request: Request) -> Response[bytes]:
-    brand, settings, now = brand_of(request), request.app.settings, _now(request)
-    credential = await _credential(request)
-    customer_id = await auth.authenticate_passkey(
-        brand=brand, credential=credential, origin=_origin(request), now=now
-    )
-    token = await auth.start_session(
-        brand_id=brand.id,
-        customer_id=customer_id,
-        now=now,
-        replacing=request.cookies.get(session_cookie(settings)),
-    )
-    response = _json({"redirect": _safe_next(str(credential.get("next") or "/"))})
-    set_session_cookie(response, settings, token, int(auth.SHOPPER_SESSION.total_seconds()))
-    return response
-
-
-async def _credential(request: Request) -> dict[str, Any]:
-    try:
-        body = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        raise Invalid("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise Invalid("the body is not a credential")
-    return body
 
 
 router = Router(
@@ -351,9 +248,6 @@ router = Router(
         rename_passkey,
         remove_passkey,
         sign_out_everywhere,
-        passkey_register_options,
-        passkey_register,
-        passkey_authenticate_options,
-        passkey_authenticate,
+        passkey_router(path="/passkeys", signed_in=requires_customer, host_guard=requires_brand),
     ],
 )

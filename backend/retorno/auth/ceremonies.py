@@ -1,0 +1,152 @@
+"""The passkey ceremonies over HTTP, shared by the shopper's app (brand host) and the admin (platform host).
+
+passkey.js calls four JSON routes under a prefix (`/passkeys` or `/admin/passkeys`) with the
+CSRF header; the only differences between the two hosts are whose passkeys they are and which
+session a sign-in opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import Request, Response, Router, post
+from litestar.datastructures import CacheControlHeader
+
+from retorno.auth import service as auth
+from retorno.auth.guards import client_address, session_cookie, session_of, set_session_cookie
+from retorno.customers import service as customers
+from retorno.errors import Invalid
+from retorno.web import brand_of
+
+
+def now_of(request: Request):
+    return request.app.state.clock()
+
+
+def origin_of(request: Request) -> str:
+    """This host's origin: a passkey belongs to the exact host it was made on."""
+    return f"{request.app.settings.scheme}://{request.headers.get('host', '')}"
+
+
+def safe_next(path: str | None) -> str:
+    """Only a path on this host is followed after signing in."""
+    if not path or not path.startswith("/") or path.startswith("//") or urlsplit(path).netloc:
+        return "/"
+    return path
+
+
+def json_response(body: str | bytes | dict[str, Any], status: int = 200) -> Response[bytes]:
+    raw = (
+        body.encode()
+        if isinstance(body, str)
+        else body
+        if isinstance(body, bytes)
+        else msgspec.json.encode(body)
+    )
+    return Response(raw, status_code=status, media_type="application/json")
+
+
+async def owner_of(request: Request) -> auth.Owner:
+    """The signed-in shopper (brand host) or staff member (platform host) of this request."""
+    session = await session_of(request)
+    brand = brand_of(request)
+    if brand is not None:
+        return auth.Owner(brand_id=brand.id, customer_id=session["customer"])
+    return auth.Owner(staff_id=session["staff"])
+
+
+async def _credential(request: Request) -> dict[str, Any]:
+    try:
+        body = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        raise Invalid("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise Invalid("the body is not a credential")
+    return body
+
+
+@post("/register/options", status_code=200)
+async def register_options(request: Request) -> Response[bytes]:
+    owner, now = await owner_of(request), now_of(request)
+    await auth.hit("passkey:addr", client_address(request), now=now)
+    brand = brand_of(request)
+    if brand is not None:
+        customer = await customers.get(brand.id, owner.customer_id)
+        rp_name, user = brand.name, (customer.email or f"cliente-{customer.id}", customer.name or "")
+    else:
+        staff = await auth.staff_member(owner.staff_id)
+        rp_name, user = "Retorno", (staff["email"], staff["name"] or staff["email"])
+    return json_response(
+        await auth.registration_options(
+            owner=owner,
+            rp_name=rp_name,
+            user_name=user[0],
+            display_name=user[1],
+            origin=origin_of(request),
+            now=now,
+        )
+    )
+
+
+@post("/register", status_code=201)
+async def register(request: Request) -> Response[bytes]:
+    credential = await _credential(request)
+    passkey_id = await auth.register_passkey(
+        owner=await owner_of(request),
+        credential=credential,
+        origin=origin_of(request),
+        now=now_of(request),
+        name=str(credential.get("name") or request.headers.get("user-agent", ""))[:60],
+    )
+    return json_response({"id": passkey_id}, 201)
+
+
+@post("/authenticate/options", status_code=200)
+async def authenticate_options(request: Request) -> Response[bytes]:
+    await auth.hit("passkey:addr", client_address(request), now=now_of(request))
+    brand = brand_of(request)
+    return json_response(
+        await auth.authentication_options(
+            brand_id=brand.id if brand else None, origin=origin_of(request), now=now_of(request)
+        )
+    )
+
+
+@post("/authenticate", status_code=200)
+async def authenticate(request: Request) -> Response[bytes]:
+    """Sign in with a passkey made on this host; the session starts anew (the token changes)."""
+    brand, settings, now = brand_of(request), request.app.settings, now_of(request)
+    credential = await _credential(request)
+    owner = await auth.authenticate_passkey(
+        brand_id=brand.id if brand else None, credential=credential, origin=origin_of(request), now=now
+    )
+    token = await auth.start_session(
+        brand_id=owner.brand_id,
+        customer_id=owner.customer_id,
+        staff_id=owner.staff_id,
+        now=now,
+        replacing=request.cookies.get(session_cookie(settings)),
+    )
+    lifetime = auth.STAFF_SESSION if owner.staff_id else auth.SHOPPER_SESSION
+    default = "/admin" if owner.staff_id else "/"
+    response = json_response({"redirect": safe_next(str(credential.get("next") or default))})
+    set_session_cookie(response, settings, token, int(lifetime.total_seconds()))
+    return response
+
+
+def passkey_router(*, path: str, signed_in: Any, host_guard: Any) -> Router:
+    """The four ceremony routes; registering needs `signed_in`, signing in does not."""
+    routes: Sequence[Any] = [register_options, register, authenticate_options, authenticate]
+    protected = {register_options, register}
+    return Router(
+        path=path,
+        guards=[host_guard],
+        include_in_schema=False,
+        cache_control=CacheControlHeader(no_store=True, private=True),
+        route_handlers=[
+            Router(path="/", guards=[signed_in] if h in protected else [], route_handlers=[h]) for h in routes
+        ],
+    )
