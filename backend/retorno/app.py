@@ -188,3 +188,18 @@ def create_app(
     )
     app.settings = settings
     return app
+
+
+def asgi(settings: Settings | None = None, **kwargs: Any) -> Any:
+    """What the server runs: the app, behind uvicorn's proxy-header middleware only for trusted proxies.
+
+    A client's address (rate limits) and scheme come from X-Forwarded-For/-Proto only when the
+    connection comes from an address in RETORNO_TRUSTED_PROXIES; from anyone else they are ignored.
+    """
+    settings = settings or load_settings()
+    app = create_app(settings, **kwargs)
+    if not settings.trusted_proxies:
+        return app
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))

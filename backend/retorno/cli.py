@@ -138,9 +138,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from retorno.app import create_app
+    from retorno.app import asgi
 
-    app = create_app(settings)
+    app = asgi(settings)
     if args.urls:
         scheme, base = settings.scheme, settings.base_host
         print(f"\nRetorno is up on {scheme}://{base}/ (platform)")
@@ -152,8 +152,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="warning" if args.quiet else "info",
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        proxy_headers=False,  # asgi() trusts X-Forwarded-* from RETORNO_TRUSTED_PROXIES only
     )
     return 0
 
