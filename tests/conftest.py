@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -129,6 +131,49 @@ class Clock:
     def advance(self, **delta: float) -> dt.datetime:
         self.now += dt.timedelta(**delta)
         return self.now
+
+
+class Records(logging.Handler):
+    """Keeps every log record it is given (the suite may run without pytest's logging plugin)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def texts(self) -> list[str]:
+        return [f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in self.records]
+
+
+APP_LOGGERS = ("retorno", "litestar", "uvicorn", "piccolo")
+
+
+@pytest.fixture(autouse=True)
+def app_log(request) -> Iterator[Records]:
+    """Every test's log, at DEBUG; afterwards no sign-in code or session token of that test is in it."""
+    handler = Records()
+    loggers = [logging.getLogger(name) for name in APP_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    secrets = set()
+    app = request.node.funcargs.get("app")
+    for message in getattr(getattr(getattr(app, "state", None), "mailer", None), "messages", []):
+        secrets.update(re.findall(r"\b\d{6}\b", message.text))
+    client = request.node.funcargs.get("client")
+    if client is not None:
+        secrets.update(c.value for c in client.cookies.jar if c.name.endswith("retorno_session"))
+    leaked = [t for t in handler.texts() for secret in secrets if secret in t]
+    assert not leaked, f"a code or session token reached the log: {leaked[:3]}"
 
 
 @pytest.fixture

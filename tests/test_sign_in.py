@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 import hashlib
 import html
-import logging
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
 from retorno import cli, db, i18n
 from retorno.app import create_app
@@ -666,33 +664,7 @@ async def test_the_mailbox_exists_only_in_development(app, client, demo, databas
 # --- logs ----------------------------------------------------------------------------------------
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def log_records(request) -> list[logging.LogRecord]:
-    """Every record at DEBUG and up, whether or not pytest's logging plugin (caplog) is loaded."""
-    with contextlib.suppress(pytest.FixtureLookupError):
-        request.getfixturevalue("caplog").set_level(logging.DEBUG)
-    handler = Records()
-    loggers = [logging.getLogger(), logging.getLogger("litestar")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    yield handler.records
-    for lg, level in zip(loggers, levels, strict=True):
-        lg.removeHandler(handler)
-        lg.setLevel(level)
-
-
-async def test_no_code_token_or_mail_body_reaches_the_log(app, client, demo, clock, log_records):
+async def test_no_code_token_or_mail_body_reaches_the_log(app, client, demo, clock, app_log):
     joined = await form(
         client, brand_url("bella", "/join"), {"name": "Bia", "email": "bia@example.com", "accept": "yes"}
     )
@@ -708,9 +680,9 @@ async def test_no_code_token_or_mail_body_reaches_the_log(app, client, demo, clo
 
     secrets = {join_code, login_code, set_cookie(first, SESSION)[0], set_cookie(second, SESSION)[0]}
     secrets |= {m.text for m in app.state.mailer.messages} | {m.html for m in app.state.mailer.messages}
-    assert log_records, "the app logs something (the capture works)"
+    assert app_log.records, "the app logs something (the capture works)"
     leaks = []
-    for record in log_records:
+    for record in app_log.records:
         seen = [str(record.msg), record.getMessage(), repr(record.args)]
         for secret in secrets:
             if any(secret in text for text in seen):
