@@ -5,20 +5,19 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import i18n
 from retorno.auth import service as auth
-from retorno.auth.ceremonies import owner_of, passkey_router
 from retorno.auth.guards import (
-    clear_session_cookie,
     client_address,
     requires_staff,
     session_cookie,
     session_of,
     set_session_cookie,
 )
+from retorno.auth.routes import account_routes, owner_of, passkey_router
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.mail import Message
@@ -100,16 +99,6 @@ async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Respo
     return response
 
 
-@post("/logout", status_code=303)
-async def logout(request: Request) -> Response:
-    token = request.cookies.get(session_cookie(request.app.settings))
-    if token:
-        await auth.end_session(token)
-    response = Redirect("/admin/login", status_code=303, headers={"clear-site-data": '"cache"'})
-    clear_session_cookie(response, request.app.settings)
-    return response
-
-
 @get("/", guards=[requires_staff()])
 async def home(request: Request) -> Template:
     session = await session_of(request)
@@ -124,33 +113,6 @@ async def security_page(request: Request) -> Template:
     return Template("admin/security.html", context=_context(request, passkeys=keys))
 
 
-class RenameForm(msgspec.Struct):
-    name: str
-
-
-@post("/account/passkeys/{passkey_id:int}/rename", guards=[requires_staff()], status_code=303)
-async def rename_passkey(
-    request: Request, passkey_id: FromPath[int], data: URLEncodedBody[RenameForm]
-) -> Redirect:
-    await auth.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
-    return Redirect("/admin/account/security", status_code=303)
-
-
-@post("/account/passkeys/{passkey_id:int}/remove", guards=[requires_staff()], status_code=303)
-async def remove_passkey(request: Request, passkey_id: FromPath[int]) -> Redirect:
-    await auth.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
-    return Redirect("/admin/account/security", status_code=303)
-
-
-@post("/account/sign-out-everywhere", guards=[requires_staff()], status_code=303)
-async def sign_out_everywhere(request: Request) -> Response:
-    session = await session_of(request)
-    await auth.end_all_sessions(staff_id=session["staff"])
-    response = Redirect("/admin/login", status_code=303, headers={"clear-site-data": '"cache"'})
-    clear_session_cookie(response, request.app.settings)
-    return response
-
-
 router = Router(
     path="/admin",
     guards=[requires_platform_host],
@@ -160,12 +122,9 @@ router = Router(
         login_page,
         request_code,
         verify_code,
-        logout,
         home,
         security_page,
-        rename_passkey,
-        remove_passkey,
-        sign_out_everywhere,
+        *account_routes(signed_in=requires_staff()),
         passkey_router(path="/passkeys", signed_in=requires_staff(), host_guard=requires_platform_host),
     ],
 )

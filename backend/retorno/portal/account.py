@@ -5,20 +5,18 @@ from __future__ import annotations
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import i18n
 from retorno.auth import service as auth
-from retorno.auth.ceremonies import now_of, origin_of, owner_of, passkey_router, safe_next
 from retorno.auth.guards import (
-    clear_session_cookie,
     client_address,
     requires_customer,
     session_cookie,
-    session_of,
     set_session_cookie,
 )
+from retorno.auth.routes import account_routes, now_of, origin_of, owner_of, passkey_router, safe_next
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
@@ -181,18 +179,6 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
     return _verify_page(request, email, "/")
 
 
-@post("/logout", status_code=303)
-async def logout(request: Request) -> Response:
-    """Sign out here: the session dies on the server, and the browser drops its cached pages."""
-    settings = request.app.settings
-    token = request.cookies.get(session_cookie(settings))
-    if token:
-        await auth.end_session(token)
-    response = Redirect("/", status_code=303, headers={"clear-site-data": '"cache"'})
-    clear_session_cookie(response, settings)
-    return response
-
-
 @get("/account/security", guards=[requires_customer])
 async def security_page(request: Request) -> Template:
     keys = await auth.passkeys_of(await owner_of(request))
@@ -202,33 +188,6 @@ async def security_page(request: Request) -> Template:
             request, passkeys=keys, offer=request.query_params.get("offer") == "1" and not keys
         ),
     )
-
-
-class RenameForm(msgspec.Struct):
-    name: str
-
-
-@post("/account/passkeys/{passkey_id:int}/rename", guards=[requires_customer], status_code=303)
-async def rename_passkey(
-    request: Request, passkey_id: FromPath[int], data: URLEncodedBody[RenameForm]
-) -> Redirect:
-    await auth.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
-    return Redirect("/account/security", status_code=303)
-
-
-@post("/account/passkeys/{passkey_id:int}/remove", guards=[requires_customer], status_code=303)
-async def remove_passkey(request: Request, passkey_id: FromPath[int]) -> Redirect:
-    await auth.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
-    return Redirect("/account/security", status_code=303)
-
-
-@post("/account/sign-out-everywhere", guards=[requires_customer], status_code=303)
-async def sign_out_everywhere(request: Request) -> Response:
-    session = await session_of(request)
-    await auth.end_all_sessions(customer_id=session["customer"])
-    response = Redirect("/", status_code=303, headers={"clear-site-data": '"cache"'})
-    clear_session_cookie(response, request.app.settings)
-    return response
 
 
 router = Router(
@@ -243,11 +202,8 @@ router = Router(
         verify_login_code,
         join_page,
         join,
-        logout,
         security_page,
-        rename_passkey,
-        remove_passkey,
-        sign_out_everywhere,
+        *account_routes(signed_in=requires_customer),
         passkey_router(path="/passkeys", signed_in=requires_customer, host_guard=requires_brand),
     ],
 )

@@ -1,8 +1,8 @@
-"""The passkey ceremonies over HTTP, shared by the shopper's app (brand host) and the admin (platform host).
+"""Sign-in routes both hosts share: the shopper's app (brand host) and the admin (platform host).
 
-passkey.js calls four JSON routes under a prefix (`/passkeys` or `/admin/passkeys`) with the
-CSRF header; the only differences between the two hosts are whose passkeys they are and which
-session a sign-in opens.
+passkey.js calls four JSON routes under `/passkeys` or `/admin/passkeys` with the CSRF header;
+the account forms (rename or remove a passkey, sign out everywhere) and signing out are the same
+too. What differs between the hosts is whose passkeys they are (`owner_of`) and where to go next.
 """
 
 from __future__ import annotations
@@ -14,9 +14,17 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.datastructures import CacheControlHeader
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect
 
 from retorno.auth import service as auth
-from retorno.auth.guards import client_address, session_cookie, session_of, set_session_cookie
+from retorno.auth.guards import (
+    clear_session_cookie,
+    client_address,
+    session_cookie,
+    session_of,
+    set_session_cookie,
+)
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.web import brand_of
@@ -135,6 +143,66 @@ async def authenticate(request: Request) -> Response[bytes]:
     response = json_response({"redirect": safe_next(str(credential.get("next") or default))})
     set_session_cookie(response, settings, token, int(lifetime.total_seconds()))
     return response
+
+
+def base_of(request: Request) -> str:
+    """ "" on a brand host, "/admin" on the platform host."""
+    return "" if brand_of(request) is not None else "/admin"
+
+
+def signed_out(request: Request, token: str | None = None) -> Redirect:
+    """The answer to signing out: the cookie goes, and the browser drops its cached pages."""
+    response = Redirect(
+        f"{base_of(request)}/" if brand_of(request) else "/admin/login",
+        status_code=303,
+        headers={"clear-site-data": '"cache"'},
+    )
+    clear_session_cookie(response, request.app.settings)
+    return response
+
+
+@post("/logout", status_code=303)
+async def logout(request: Request) -> Response:
+    """Sign out here: the session dies on the server too."""
+    token = request.cookies.get(session_cookie(request.app.settings))
+    if token:
+        await auth.end_session(token)
+    return signed_out(request)
+
+
+class RenameForm(msgspec.Struct):
+    name: str
+
+
+@post("/account/passkeys/{passkey_id:int}/rename", status_code=303)
+async def rename_passkey(
+    request: Request, passkey_id: FromPath[int], data: URLEncodedBody[RenameForm]
+) -> Redirect:
+    await auth.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
+    return Redirect(f"{base_of(request)}/account/security", status_code=303)
+
+
+@post("/account/passkeys/{passkey_id:int}/remove", status_code=303)
+async def remove_passkey(request: Request, passkey_id: FromPath[int]) -> Redirect:
+    await auth.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
+    return Redirect(f"{base_of(request)}/account/security", status_code=303)
+
+
+@post("/account/sign-out-everywhere", status_code=303)
+async def sign_out_everywhere(request: Request) -> Response:
+    owner = await owner_of(request)
+    await auth.end_all_sessions(customer_id=owner.customer_id, staff_id=owner.staff_id)
+    return signed_out(request)
+
+
+def account_routes(*, signed_in: Any) -> list[Any]:
+    """Signing out, and the account forms (these need `signed_in`)."""
+    return [
+        logout,
+        Router(
+            path="/", guards=[signed_in], route_handlers=[rename_passkey, remove_passkey, sign_out_everywhere]
+        ),
+    ]
 
 
 def passkey_router(*, path: str, signed_in: Any, host_guard: Any) -> Router:
