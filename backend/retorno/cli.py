@@ -146,6 +146,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\nRetorno is up on {scheme}://{base}/ (platform)")
         for folder in DEMO_PACKS:
             print(f"  {folder.name}: {scheme}://{folder.name}.{base}/")
+        print(f"  admin: {scheme}://{base}/admin/login (retorno staff add <email> --platform-admin)")
+        if settings.env == "development":
+            print(f"  sign-in codes (development): {scheme}://{base}/dev/mailbox")
         print()
     uvicorn.run(
         app,
