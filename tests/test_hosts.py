@@ -20,6 +20,10 @@ BRAND_PATHS = [
     "/assets/logo.png",
     "/assets/icon-192.png",
     "/assets/icon-512.png",
+    "/regulations",
+    "/help",
+    "/login",
+    "/join",
     "/assets/icon-maskable-512.png",
     "/assets/apple-touch-icon.png",
 ]

@@ -31,7 +31,7 @@ from retorno.errors import DomainError, Invalid, Unauthorized
 from retorno.ledger.service import NotRedeemable
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
-from retorno.portal import account
+from retorno.portal import account, pages
 from retorno.portal import routes as portal
 from retorno.settings import Settings, load_settings
 
@@ -49,7 +49,7 @@ async def root(request: Request) -> Template:
     """One path, two hosts: a brand's home on its host, the landing page on the platform's."""
     if web.brand_of(request) is None:
         return await platform.landing_page(request)
-    return await portal.home_page(request)
+    return await pages.home_page(request)
 
 
 def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None, **extra: Any) -> Response:
@@ -150,6 +150,7 @@ def create_app(
             root,
             portal.router,
             account.router,
+            pages.router,
             platform.router,
             admin.router,
             api.router,

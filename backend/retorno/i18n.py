@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import zoneinfo
 from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
@@ -56,10 +57,13 @@ def money(centavos: int, *, lang: str, currency: str = "BRL") -> str:
 
 
 def date(
-    value: dt.date | dt.datetime, *, lang: str, tz: str = "America/Sao_Paulo", fmt: str = "short"
+    value: dt.date | dt.datetime | str, *, lang: str, tz: str = "America/Sao_Paulo", fmt: str = "short"
 ) -> str:
+    """A day as the shopper reads it (10/05/2026 in pt-BR); instants are taken in the brand's time zone."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if isinstance(value, dt.datetime):
-        return format_datetime(value, format=fmt, tzinfo=tz, locale=babel_locale(lang))
+        value = value.astimezone(zoneinfo.ZoneInfo(tz)).date() if value.tzinfo else value.date()
     return format_date(value, format=fmt, locale=babel_locale(lang))
 
 

@@ -166,6 +166,12 @@ def setup_jinja(env: Environment) -> None:
         brand = brand_of(ctx["request"])
         return i18n.money(centavos, lang=lang_of(ctx["request"]), currency=brand.currency if brand else "BRL")
 
+    @pass_context
+    def date(ctx: Any, value: Any, fmt: str = "short") -> str:
+        brand = brand_of(ctx["request"])
+        return i18n.date(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC", fmt=fmt)
+
+    env.filters["date"] = date
     env.globals.update(
         gettext=gettext, ngettext=ngettext, _=gettext, static_url=static_url, languages=i18n.LANGUAGE_NAMES
     )

@@ -163,6 +163,18 @@ async def balance(
     )
 
 
+async def next_available(*, brand_id: int, customer_id: int, now: dt.datetime) -> dt.datetime | None:
+    """When the next pending credit becomes usable."""
+    rows = await db.fetch(
+        "SELECT available_at FROM ledger_lots WHERE customer = {} AND brand = {} "
+        "AND remaining > 0 AND available_at > {} ORDER BY available_at LIMIT 1",
+        customer_id,
+        brand_id,
+        now,
+    )
+    return rows[0]["available_at"] if rows else None
+
+
 # --- writing entries ----------------------------------------------------------------------------
 
 _MOVE_LOT = "UPDATE ledger_lots SET remaining = remaining + {} WHERE id = {} AND remaining >= {} RETURNING id"

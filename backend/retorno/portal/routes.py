@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from babel.numbers import format_percent
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
@@ -37,27 +36,6 @@ async def requires_brand(connection: Any, _: Any) -> None:
 
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
     return {"brand": brand_of(request), "lang": lang_of(request), **extra}
-
-
-def _percent(bp: int, lang: str) -> str:
-    return format_percent(bp / 10000, locale=i18n.babel_locale(lang), decimal_quantization=False)
-
-
-async def home_page(request: Request) -> Template:
-    """The brand's home; app.py routes "/" here on a brand host (the platform host shares "/")."""
-    brand = brand_of(request)
-    assert brand is not None
-    cashback = brand.rules().cashback
-    lang = lang_of(request)
-    return Template(
-        "portal/home.html",
-        context=page_context(
-            request,
-            rate_bp=cashback.rate_bp,
-            rate=_percent(cashback.rate_bp, lang),
-            pending_days=cashback.pending_days,
-        ),
-    )
 
 
 @get("/offline", name="portal:offline")

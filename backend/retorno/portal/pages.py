@@ -1,0 +1,275 @@
+"""The shopper's pages: the signed-in home, the statement (and its CSV), regulations and help."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import msgspec
+from babel.numbers import format_percent
+from litestar import Request, Response, Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.response import Template
+from markupsafe import Markup
+
+from retorno import i18n
+from retorno.auth.guards import requires_customer, session_of
+from retorno.auth.routes import now_of
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.errors import Invalid
+from retorno.ledger import service as ledger
+from retorno.portal.routes import page_context, requires_brand
+from retorno.web import brand_of, lang_of
+
+KINDS = ("earn", "redeem", "reverse", "expire", "redemption_cancel", "adjustment", "referral_reward")
+
+
+def _percent(bp: int) -> str:
+    return f"{bp // 100}" if bp % 100 == 0 else f"{bp / 100:.2f}".rstrip("0").replace(".", ",")
+
+
+def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
+    """A movement in plain words, from what the ledger stored (the breakdown of a credit)."""
+    _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
+    money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
+    kind = line["kind"]
+    if kind == "earn":
+        breakdown = line.get("breakdown") or {}
+        parts = []
+        for item in breakdown.get("items", []):
+            text = _("%(rate)s%% of %(amount)s") % {
+                "rate": _percent(item["rate_bp"]),
+                "amount": money(item["amount"]),
+            }
+            if item.get("category"):
+                text += " " + _("in %(category)s") % {
+                    "category": item["category"].replace("_", " ").capitalize()
+                }
+            if item.get("campaign"):
+                text += "; " + _("campaign %(name)s x%(times)s") % {
+                    "name": item["campaign"],
+                    "times": _percent(item["multiplier_x100"]),
+                }
+            parts.append(text)
+        words = _("Cashback on order %(order)s") % {"order": line.get("order_id") or ""}
+        return f"{words}: {'; '.join(parts)}" if parts else words
+    texts = {
+        "redeem": _("Used as a discount"),
+        "reverse": _("Taken back: order %(order)s was returned or cancelled"),
+        "expire": _("Expired: not used in time"),
+        "redemption_cancel": _("Given back: a purchase using cashback was cancelled"),
+        "adjustment": _("Adjustment by the store"),
+        "referral_reward": _("Reward for an invitation"),
+    }
+    text = texts.get(kind, kind) % {"order": line.get("order_id") or ""}
+    return f"{text} ({line['note']})" if line.get("note") else text
+
+
+def _status(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
+    date = lambda value: i18n.date(value, lang=lang, tz=brand.timezone)  # noqa: E731
+    status = line.get("status")
+    if status == "pending":
+        return i18n.gettext(lang, "pending until %(date)s") % {"date": date(line["available_at"])}
+    if status == "available" and line.get("expires_at"):
+        return i18n.gettext(lang, "available until %(date)s") % {"date": date(line["expires_at"])}
+    if status == "available":
+        return i18n.gettext(lang, "available")
+    if status == "expired":
+        return i18n.gettext(lang, "expired")
+    return ""
+
+
+def _lines(entries: list[dict[str, Any]], *, lang: str, brand: BrandView) -> list[dict[str, Any]]:
+    out = []
+    for entry in entries:
+        line = dict(entry)
+        if isinstance(line.get("breakdown"), msgspec.Raw):
+            line["breakdown"] = msgspec.json.decode(line["breakdown"])
+        line["explanation"] = explain(line, lang=lang, brand=brand)
+        line["status_text"] = _status(line, lang=lang, brand=brand)
+        out.append(line)
+    return out
+
+
+async def home_page(request: Request) -> Template:
+    """The brand's home (app.py routes "/" here on a brand host): the pitch, or the shopper's balance."""
+    brand, lang = brand_of(request), lang_of(request)
+    cashback = brand.rules().cashback
+    context = page_context(
+        request,
+        rate_bp=cashback.rate_bp,
+        rate=_percent_label(cashback.rate_bp, lang),
+        pending_days=cashback.pending_days,
+    )
+    return Template("portal/home.html", context=await _signed_in_home(request, context))
+
+
+def _percent_label(bp: int, lang: str) -> str:
+    return format_percent(bp / 10000, locale=i18n.babel_locale(lang), decimal_quantization=False)
+
+
+async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    """What the home shows a signed-in shopper: balance, what becomes usable and expires, latest moves."""
+    session = await session_of(request)
+    if session is None or session["customer"] is None:
+        return context
+    brand, now, lang = brand_of(request), now_of(request), lang_of(request)
+    balance = await ledger.balance(brand=brand, customer_id=session["customer"], now=now, expiring_limit=1)
+    entries, _ = await ledger.statement(brand_id=brand.id, customer_id=session["customer"], now=now, limit=5)
+    pending_until = await ledger.next_available(brand_id=brand.id, customer_id=session["customer"], now=now)
+    return context | {
+        "signed_in": True,
+        "balance": balance,
+        "pending_until": pending_until,
+        "latest": _lines(entries, lang=lang, brand=brand),
+        "min_order": brand.rules().redemption.min_order,
+    }
+
+
+@get("/statement", guards=[requires_customer])
+async def statement_page(request: Request) -> Template:
+    brand, lang = brand_of(request), lang_of(request)
+    session = await session_of(request)
+    kind = request.query_params.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise Invalid("unknown kind of movement")
+    entries, next_cursor = await ledger.statement(
+        brand_id=brand.id,
+        customer_id=session["customer"],
+        now=now_of(request),
+        limit=20,
+        cursor=request.query_params.get("cursor") or None,
+        kinds=[kind] if kind else None,
+    )
+    return Template(
+        "portal/statement.html",
+        context=page_context(
+            request,
+            lines=_lines(entries, lang=lang, brand=brand),
+            next_cursor=next_cursor,
+            kind=kind,
+            kinds=KINDS,
+        ),
+    )
+
+
+@get("/statement.csv", guards=[requires_customer])
+async def statement_csv(request: Request) -> Response[bytes]:
+    """The whole statement, newest first, one row per movement (amounts in reais with a dot)."""
+    brand, lang, now = brand_of(request), lang_of(request), now_of(request)
+    session = await session_of(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["date", "kind", "amount", "status", "available_at", "expires_at", "order_id", "explanation"]
+    )
+    cursor = None
+    while True:
+        entries, cursor = await ledger.statement(
+            brand_id=brand.id, customer_id=session["customer"], now=now, limit=100, cursor=cursor
+        )
+        for line in _lines(entries, lang=lang, brand=brand):
+            amount = line["amount"]
+            writer.writerow(
+                [
+                    line["occurred_at"].isoformat(),
+                    line["kind"],
+                    f"{'-' if amount < 0 else ''}{abs(amount) // 100}.{abs(amount) % 100:02d}",
+                    line.get("status", ""),
+                    _iso(line.get("available_at")),
+                    _iso(line.get("expires_at")),
+                    line.get("order_id") or "",
+                    line["explanation"],
+                ]
+            )
+        if cursor is None:
+            break
+    return Response(
+        out.getvalue().encode(),
+        media_type="text/csv",
+        headers={"content-disposition": f'attachment; filename="extrato-{brand.slug}.csv"'},
+    )
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+@get("/regulations")
+async def regulations_page(request: Request) -> Template:
+    current = await brands.current_regulations(brand_of(request).id)
+    return Template(
+        "portal/regulations.html",
+        # The HTML was rendered from Markdown and sanitised by nh3 when it was saved.
+        context=page_context(request, regulations=current, html=Markup(current["html"]) if current else None),  # noqa: S704
+    )
+
+
+@get("/help")
+async def help_page(request: Request) -> Template:
+    """Contacts, and a short FAQ written from the brand's own rules."""
+    brand, lang = brand_of(request), lang_of(request)
+    rules = brand.rules()
+    money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
+    _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
+    cashback = rules.cashback
+    faq = [
+        (
+            _("How much cashback do I get?"),
+            _("%(rate)s%% of what you spend, on every purchase.") % {"rate": _percent(cashback.rate_bp)},
+        )
+    ]
+    if cashback.min_purchase:
+        faq.append(
+            (
+                _("Is there a minimum purchase?"),
+                _("Purchases from %(amount)s earn cashback.") % {"amount": money(cashback.min_purchase)},
+            )
+        )
+    faq.append(
+        (
+            _("When can I use it?"),
+            _("%(days)s days after the purchase, once the return window is over.")
+            % {"days": cashback.pending_days},
+        )
+    )
+    faq.append(
+        (
+            _("Does it expire?"),
+            _("Yes, %(days)s days after it becomes available.") % {"days": cashback.expiry_days}
+            if cashback.expiry_days
+            else _("No, it does not expire."),
+        )
+    )
+    redemption = rules.redemption
+    use = _("You can pay up to %(share)s%% of a purchase with cashback.") % {
+        "share": _percent(redemption.max_share_bp)
+    }
+    if redemption.min_order:
+        use += " " + _("Purchases from %(amount)s can use it.") % {"amount": money(redemption.min_order)}
+    faq.append((_("How do I use it?"), use))
+    whatsapp = brand.contact_whatsapp.lstrip("+")
+    return Template(
+        "portal/help.html",
+        context=page_context(
+            request, faq=faq, whatsapp_url=f"https://wa.me/{whatsapp}" if whatsapp else None
+        ),
+    )
+
+
+router = Router(
+    path="/",
+    guards=[requires_brand],
+    include_in_schema=False,
+    route_handlers=[
+        regulations_page,
+        help_page,
+        Router(
+            path="/",
+            cache_control=CacheControlHeader(no_store=True, private=True),
+            route_handlers=[statement_page, statement_csv],
+        ),
+    ],
+)
