@@ -84,6 +84,7 @@ async def test_home_shows_the_balance_and_the_statement_explains_every_entry(cli
     home = norm((await client.get(brand_url("bella", "/"))).text)
     # 15% of R$ 150,00 + 10% of R$ 100,00 = R$ 32,50; a fifth refunded takes back R$ 6,50 -> R$ 26,00
     assert 'id="balance-available">R$ 26,00' in home
+    assert "no-store" in (await client.get(brand_url("bella", "/"))).headers["cache-control"]
     statement = norm((await client.get(brand_url("bella", "/statement"))).text)
     assert "15% de R$ 150,00 em Maquiagem" in statement and "10% de R$ 100,00" in statement
     assert (

@@ -103,7 +103,11 @@ async def home_page(request: Request) -> Template:
         rate=_percent_label(cashback.rate_bp, lang),
         pending_days=cashback.pending_days,
     )
-    return Template("portal/home.html", context=await _signed_in_home(request, context))
+    context = await _signed_in_home(request, context)
+    # A signed-in home is someone's balance: no browser or service-worker cache may keep it (yet:
+    # offline reading with a purge at sign-out is the next step of the shopper's app).
+    private = {"cache-control": "no-store, private"} if context.get("signed_in") else {}
+    return Template("portal/home.html", context=context, headers=private)
 
 
 def _percent_label(bp: int, lang: str) -> str:
