@@ -5,9 +5,12 @@ import io
 
 import pytest
 
+from retorno import db
 from retorno.auth import service as auth
+from retorno.auth.tables import Session
+from retorno.customers.tables import Consent
 from retorno.ledger import service as ledger
-from tests.conftest import brand_url
+from tests.conftest import brand_url, post_form
 
 
 def norm(text: str) -> str:
@@ -153,3 +156,115 @@ async def test_a_session_of_one_brand_sees_nothing_at_another(client, api, clock
     assert response.status_code == 303
     home = (await client.get(brand_url("mare", "/"))).text
     assert "balance-available" not in home
+
+
+# --- the account and data rights ------------------------------------------------------------------
+
+
+async def _shopper_with_history(api, clock, email: str, cpf: str, phone: str, name: str, order: str) -> None:
+    customer = {"email": email, "cpf": cpf, "phone": phone, "name": name}
+    assert (
+        await api.post("/sales", json={"order_id": order, "customer": customer, "total": 30000})
+    ).status_code == 201
+
+
+async def test_the_account_page_masks_the_cpf_and_records_consent_changes(client, api, clock, demo):
+    await _shopper_with_history(
+        api, clock, "ana@example.com", "52998224725", "11988887777", "Ana Souza", "A-1"
+    )
+    await signed_in(client, api, clock)
+    page = (await client.get(brand_url("bella", "/account"))).text
+    assert "***.982.***-25" in page and "52998224725" not in page and "Ana Souza" in page
+    for granted, value in ((True, "yes"), (False, "")):
+        clock.advance(minutes=5)
+        answer = await post_form(client, brand_url("bella", "/account/consents"), {"marketing": value})
+        assert answer.status_code == 303
+        rows = await Consent.select().where(Consent.kind == "marketing").order_by(Consent.id)
+        assert rows[-1]["granted"] is granted and rows[-1]["at"] == clock()
+
+
+async def test_the_export_holds_everything_of_the_shopper_and_nothing_of_another(client, api, clock, demo):
+    await _shopper_with_history(
+        api, clock, "ana@example.com", "52998224725", "11988887777", "Ana Souza", "A-1"
+    )
+    await _shopper_with_history(
+        api, clock, "bia@example.com", "11144477735", "11977776666", "Bia Lima", "B-1"
+    )
+    clock.advance(days=8)
+    await api.post(
+        "/redemptions",
+        json={
+            "redemption_id": "R-A",
+            "order_id": "A-2",
+            "customer": {"email": "ana@example.com"},
+            "order_total": 10000,
+            "amount": 500,
+        },
+    )
+    await signed_in(client, api, clock)
+    response = await client.get(brand_url("bella", "/account/data.json"))
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    data = response.json()
+    assert set(data) >= {
+        "profile",
+        "consents",
+        "sales",
+        "ledger_entries",
+        "redemptions",
+        "vouchers",
+        "referrals",
+        "devices",
+    }
+    assert data["profile"]["email"] == "ana@example.com" and data["profile"]["cpf"] == "52998224725"
+    assert [s["order_id"] for s in data["sales"]] == ["A-1"]
+    assert [e["kind"] for e in data["ledger_entries"]] == ["earn", "redeem"]
+    assert [r["redemption_id"] for r in data["redemptions"]] == ["R-A"]
+    text = response.text
+    for other in ("bia@example.com", "11144477735", "Bia Lima", "B-1"):
+        assert other not in text
+
+
+async def _dump() -> str:
+    rows = []
+    for table in db.table_classes():
+        rows.extend(await table.select())
+    return repr(rows)
+
+
+async def _sums() -> dict:
+    entries = await db.fetch("SELECT customer, SUM(amount) AS total FROM ledger_entries GROUP BY customer")
+    lots = await db.fetch("SELECT customer, SUM(remaining) AS total FROM ledger_lots GROUP BY customer")
+    return {
+        "entries": sorted((r["customer"], r["total"]) for r in entries),
+        "lots": sorted((r["customer"], r["total"]) for r in lots),
+    }
+
+
+async def test_deleting_the_account_erases_the_person_and_keeps_the_money_records(client, api, clock, demo):
+    await _shopper_with_history(
+        api, clock, "ana@example.com", "52998224725", "11988887777", "Ana Souza", "A-1"
+    )
+    await _shopper_with_history(
+        api, clock, "bia@example.com", "11144477735", "11977776666", "Bia Lima", "B-1"
+    )
+    await post_form(
+        client, brand_url("bella", "/login"), {"email": "ana@example.com"}
+    )  # a code row with her e-mail
+    customer_id = await signed_in(client, api, clock)
+    before = await _sums()
+    balance_before = await ledger.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
+
+    refused = await post_form(client, brand_url("bella", "/account/delete"), {})
+    assert refused.status_code == 422
+    deleted = await post_form(client, brand_url("bella", "/account/delete"), {"confirm": "yes"})
+    assert deleted.status_code == 303 and "cache" in deleted.headers["clear-site-data"]
+
+    dump = await _dump()
+    for personal in ("ana@example.com", "52998224725", "+5511988887777", "Ana Souza"):
+        assert personal not in dump, personal
+    assert "bia@example.com" in dump  # only her data went
+    assert await _sums() == before  # every ledger sum unchanged
+    after = await ledger.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
+    assert (after.available, after.pending) == (balance_before.available, balance_before.pending)
+    assert (await client.get(brand_url("bella", "/account"))).status_code == 303  # signed out everywhere
+    assert await Session.count().where(Session.customer == customer_id) == 0

@@ -532,6 +532,22 @@ async def remove_passkey(*, owner: Owner, passkey_id: int) -> None:
         raise NotFound("no such passkey")
 
 
+async def forget_customer(*, brand_id: int, customer_id: int, email: str | None) -> None:
+    """Everything sign-in kept about a shopper who deleted their account: sessions, passkeys, codes."""
+
+    async def work() -> None:
+        await db.fetch("DELETE FROM sessions WHERE customer = {}", customer_id)
+        await db.fetch("DELETE FROM passkeys WHERE customer = {}", customer_id)
+        await db.fetch("DELETE FROM webauthn_challenges WHERE customer = {}", customer_id)
+        if email:
+            await db.fetch("DELETE FROM login_codes WHERE brand = {} AND email = {}", brand_id, email)
+            await db.fetch(
+                "DELETE FROM rate_limits WHERE key = {}", f"code-request:email:{brand_id}:{email}"[:300]
+            )
+
+    await db.write(work)
+
+
 # --- staff --------------------------------------------------------------------------------------
 
 

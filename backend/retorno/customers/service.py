@@ -8,7 +8,7 @@ import re
 import msgspec
 
 from retorno import db
-from retorno.customers.tables import Customer
+from retorno.customers.tables import Consent, Customer
 from retorno.errors import Conflict, Invalid, NotFound
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -188,3 +188,49 @@ async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tupl
         {getattr(Customer, f): v for f, v in changes.items()} | {Customer.updated_at: now}
     ).where(Customer.id == existing.id)
     return await get(brand_id, existing.id), False
+
+
+async def consents(brand_id: int, customer_id: int) -> list[dict]:
+    return await db.fetch(
+        "SELECT kind, granted, version, at FROM consents WHERE brand = {} AND customer = {} ORDER BY id",
+        brand_id,
+        customer_id,
+    )
+
+
+async def marketing_consent(brand_id: int, customer_id: int) -> dict | None:
+    """The latest marketing choice (granted, and when), if the shopper ever made one."""
+    rows = await db.fetch(
+        "SELECT granted, at FROM consents WHERE brand = {} AND customer = {} AND kind = {} "
+        "ORDER BY id DESC LIMIT 1",
+        brand_id,
+        customer_id,
+        "marketing",
+    )
+    return rows[0] if rows else None
+
+
+async def set_marketing(brand_id: int, customer_id: int, *, granted: bool, now: dt.datetime) -> None:
+    await db.write(
+        lambda: db.insert(
+            Consent, brand=brand_id, customer=customer_id, kind="marketing", granted=granted, at=now
+        )
+    )
+
+
+async def forget(brand_id: int, customer_id: int, *, now: dt.datetime) -> None:
+    """Erase who the customer is (LGPD): identifiers and name go; the id stays for the money records."""
+
+    async def work() -> None:
+        await db.fetch(
+            "UPDATE customers SET external_id = NULL, cpf = NULL, email = NULL, phone = NULL, name = {}, "
+            "segment = {}, forgotten_at = {}, updated_at = {} WHERE id = {} AND brand = {}",
+            "",
+            "",
+            now,
+            now,
+            customer_id,
+            brand_id,
+        )
+
+    await db.write(work)

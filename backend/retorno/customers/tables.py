@@ -17,6 +17,8 @@ class Customer(Table, tablename="customers"):
     segment = Varchar(length=40, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # Set when the shopper deleted their account: identifiers and name are gone, money records stay.
+    forgotten_at = Timestamptz(null=True, default=None)
     unique_external_id = Unique([brand, external_id])
     unique_cpf = Unique([brand, cpf])
     unique_email = Unique([brand, email])

@@ -811,6 +811,31 @@ def _statement_line(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return line
 
 
+async def history(*, brand_id: int, customer_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every sale, movement and redemption of a customer, for their data export."""
+    return {
+        "sales": await db.fetch(
+            "SELECT order_id, total, shipping, items, channel, occurred_at, cashback, cancelled_at "
+            "FROM sales "
+            "WHERE brand = {} AND customer = {} ORDER BY id",
+            brand_id,
+            customer_id,
+        ),
+        "ledger_entries": await db.fetch(
+            "SELECT kind, amount, occurred_at, note FROM ledger_entries WHERE brand = {} AND customer = {} "
+            "ORDER BY id",
+            brand_id,
+            customer_id,
+        ),
+        "redemptions": await db.fetch(
+            "SELECT redemption_id, order_id, order_total, amount, created_at, cancelled_at FROM redemptions "
+            "WHERE brand = {} AND customer = {} ORDER BY id",
+            brand_id,
+            customer_id,
+        ),
+    }
+
+
 # --- time passing -------------------------------------------------------------------------------
 
 

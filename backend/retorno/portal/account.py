@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 from retorno import i18n
 from retorno.auth import service as auth
 from retorno.auth.guards import (
+    clear_session_cookie,
     client_address,
     requires_customer,
     session_cookie,
@@ -22,6 +23,7 @@ from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Invalid
+from retorno.ledger import service as ledger
 from retorno.mail import Message
 from retorno.portal.routes import page_context, requires_brand
 from retorno.web import brand_of, lang_of
@@ -190,6 +192,91 @@ async def security_page(request: Request) -> Template:
     )
 
 
+# --- the account and the shopper's data rights (LGPD) ----------------------------------------------
+
+
+def _mask_cpf(cpf: str | None) -> str:
+    return f"***.{cpf[3:6]}.***-{cpf[9:]}" if cpf else ""
+
+
+@get("/account", guards=[requires_customer])
+async def account_page(request: Request) -> Template:
+    brand, owner = brand_of(request), await owner_of(request)
+    customer = await customers.get(brand.id, owner.customer_id)
+    return Template(
+        "portal/account.html",
+        context=page_context(
+            request,
+            customer=customer,
+            cpf=_mask_cpf(customer.cpf),
+            marketing=await customers.marketing_consent(brand.id, customer.id),
+        ),
+    )
+
+
+class ConsentForm(msgspec.Struct):
+    marketing: str = ""
+
+
+@post("/account/consents", guards=[requires_customer], status_code=303)
+async def change_consents(request: Request, data: URLEncodedBody[ConsentForm]) -> Redirect:
+    owner = await owner_of(request)
+    await customers.set_marketing(
+        owner.brand_id, owner.customer_id, granted=data.marketing == "yes", now=now_of(request)
+    )
+    return Redirect("/account", status_code=303)
+
+
+@get("/account/data.json", guards=[requires_customer])
+async def export_data(request: Request) -> Response[bytes]:
+    """Everything the programme holds about the shopper, in one file."""
+    brand, owner = brand_of(request), await owner_of(request)
+    customer = await customers.get(brand.id, owner.customer_id)
+    devices = await auth.passkeys_of(owner)
+    data = {
+        "brand": brand.name,
+        "exported_at": now_of(request),
+        "profile": {k: v for k, v in msgspec.structs.asdict(customer).items() if k not in ("id", "brand")},
+        "consents": await customers.consents(brand.id, customer.id),
+        **await ledger.history(brand_id=brand.id, customer_id=customer.id),
+        "vouchers": [],
+        "referrals": [],
+        "devices": [{"kind": "passkey", **d} for d in devices],
+    }
+    return Response(
+        msgspec.json.encode(data),
+        media_type="application/json",
+        headers={"content-disposition": f'attachment; filename="meus-dados-{brand.slug}.json"'},
+    )
+
+
+@get("/account/delete", guards=[requires_customer])
+async def delete_page(request: Request) -> Template:
+    return Template("portal/delete.html", context=page_context(request))
+
+
+class DeleteForm(msgspec.Struct):
+    confirm: str = ""
+
+
+@post("/account/delete", guards=[requires_customer], status_code=303)
+async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> Response:
+    """Erase the person at once; keep the money records without them (what was earned and spent)."""
+    if data.confirm != "yes":
+        return Template(
+            "portal/delete.html",
+            status_code=422,
+            context=page_context(request, error=i18n.gettext(lang_of(request), "Tick the box to confirm.")),
+        )
+    brand, owner = brand_of(request), await owner_of(request)
+    customer = await customers.get(brand.id, owner.customer_id)
+    await auth.forget_customer(brand_id=brand.id, customer_id=customer.id, email=customer.email)
+    await customers.forget(brand.id, customer.id, now=now_of(request))
+    response = Redirect("/?deleted=1", status_code=303, headers={"clear-site-data": '"cache"'})
+    clear_session_cookie(response, request.app.settings)
+    return response
+
+
 router = Router(
     path="/",
     guards=[requires_brand],
@@ -203,6 +290,11 @@ router = Router(
         join_page,
         join,
         security_page,
+        account_page,
+        change_consents,
+        export_data,
+        delete_page,
+        delete_account,
         *account_routes(signed_in=requires_customer),
         passkey_router(path="/passkeys", signed_in=requires_customer, host_guard=requires_brand),
     ],
