@@ -6,7 +6,6 @@ fails instead (as in tests/test_browser.py, whose launch settings it shares).
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, TIMEOUT_MS, _missing_browser, first_page, screenshot
+from tests.test_browser import (  # noqa: F401 - require_browser is an autouse fixture here too
+    ARGS,
+    CHROMIUM,
+    TIMEOUT_MS,
+    first_page,
+    require_browser,
+    screenshot,
+)
 
 try:
     from playwright.sync_api import BrowserContext, CDPSession, Page, sync_playwright
@@ -56,19 +62,8 @@ WEBAUTHN_PROBE = """
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def require_browser() -> None:
-    """Skip without Chromium; fail instead when RETORNO_REQUIRE_BROWSER=1 (as in CI)."""
-    reason = _missing_browser()
-    if reason is None:
-        return
-    if os.environ.get("RETORNO_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"RETORNO_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
-    pytest.skip(f"browser tests skipped: {reason}")
-
-
 @pytest.fixture
-def context(require_browser: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             user_data_dir=str(tmp_path_factory.mktemp("chromium-passkeys")),
