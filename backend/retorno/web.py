@@ -130,6 +130,11 @@ def _static_version(relative: str) -> str:
     return hashlib.sha256((FRONTEND_DIR / relative).read_bytes()).hexdigest()[:10]
 
 
+@functools.cache
+def service_worker_source() -> bytes:
+    return SERVICE_WORKER.read_bytes()
+
+
 def static_url(relative: str) -> str:
     """A static asset's URL carries its content hash, so caches may keep it for a year."""
     return f"/static/{relative}?v={_static_version(relative)}"
@@ -139,6 +144,7 @@ def static_urls(*relatives: str) -> list[str]:
     return [static_url(r) for r in relatives]
 
 
+@functools.cache  # once per process, like static_url: files change with a deploy, not under it
 def assets_version() -> str:
     """Changes whenever a static file or the service worker changes; part of cache names."""
     digest = hashlib.sha256()

@@ -17,10 +17,10 @@ from retorno.brands.images import text_on
 from retorno.brands.service import BrandView
 from retorno.web import (
     LANG_COOKIE,
-    SERVICE_WORKER,
     assets_version,
     brand_of,
     lang_of,
+    service_worker_source,
     static_urls,
 )
 
@@ -130,7 +130,7 @@ async def service_worker(request: Request) -> Response[bytes]:
             "offline": "/offline",
         }
     )
-    body = b"self.RETORNO = " + config + b";\n" + SERVICE_WORKER.read_bytes()
+    body = b"self.RETORNO = " + config + b";\n" + service_worker_source()
     return Response(
         body,
         media_type="text/javascript",
