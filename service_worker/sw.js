@@ -4,6 +4,10 @@ const { brand, version, precache, offline } = self.RETORNO;
 const PREFIX = `retorno-${brand}-`;
 const SHELL = `${PREFIX}shell-${version}`;
 const PAGES = `${PREFIX}pages-${version}`;
+// A signed-in shopper's home and statement, kept for reading offline; emptied at sign-out.
+const PRIVATE = `${PREFIX}private-${version}`;
+// Posting to these ends the session on this device: nothing private may outlive it.
+const SIGN_OUTS = ["/logout", "/account/sign-out-everywhere", "/account/delete"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -17,7 +21,7 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     caches.keys()
       .then((names) => Promise.all(
-        names.filter((n) => n.startsWith(PREFIX) && n !== SHELL && n !== PAGES)
+        names.filter((n) => n.startsWith(PREFIX) && ![SHELL, PAGES, PRIVATE].includes(n))
              .map((n) => caches.delete(n))
       ))
       .then(() => self.clients.claim())
@@ -28,22 +32,35 @@ self.addEventListener("message", (event) => {
   if (event.data === "skip-waiting") self.skipWaiting();
 });
 
-// HTML: network first, so a shopper sees fresh numbers; the cached copy or the offline page
-// when the network is gone.
+// HTML: network first, so a shopper sees fresh numbers; the saved copy or the offline page
+// when the network is gone. The server says what may be kept: `Retorno-Offline: private` for a
+// signed-in page (kept apart, purged at sign-out), `signed-out` when no one is signed in any more;
+// other pages are kept unless they are `no-store`.
 async function networkFirst(request) {
   try {
     const response = await fetch(request);
-    if (response.ok && response.headers.get("cache-control")?.includes("no-store") !== true) {
-      const cache = await caches.open(PAGES);
-      cache.put(request, response.clone());
+    const offline = response.headers.get("retorno-offline");
+    if (offline === "signed-out") await caches.delete(PRIVATE);
+    if (response.ok && offline === "private") {
+      await (await caches.open(PRIVATE)).put(request, response.clone());
+    } else if (response.ok && response.headers.get("cache-control")?.includes("no-store") !== true) {
+      await (await caches.open(PAGES)).put(request, response.clone());
     }
     return response;
   } catch (error) {
-    const cached = (await caches.match(request, { ignoreVary: true })) ||
-      (await caches.match(offline));
-    if (cached) return cached;
+    const saved = (await (await caches.open(PRIVATE)).match(request, { ignoreVary: true })) ||
+      (await (await caches.open(PAGES)).match(request, { ignoreVary: true }));
+    if (saved) return fromCache(saved);
+    const fallback = await caches.match(offline);
+    if (fallback) return fallback;
     throw error;
   }
+}
+
+// A page read from the cache says so: <html data-source="cache"> shows its "saved on" banner.
+async function fromCache(response) {
+  const html = (await response.text()).replace('data-source="network"', 'data-source="cache"');
+  return new Response(html, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 // Versioned assets (?v=...) never change under the same URL: cache first.
@@ -58,7 +75,12 @@ async function cacheFirst(request) {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
-  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (url.origin !== self.location.origin) return;
+  if (request.method === "POST" && SIGN_OUTS.includes(url.pathname)) {
+    event.waitUntil(caches.delete(PRIVATE));
+    return;
+  }
+  if (request.method !== "GET") return;
   if (url.pathname.startsWith("/api/") || url.pathname === "/sw.js") return;
   if (request.mode === "navigate" || request.headers.get("accept")?.includes("text/html")) {
     event.respondWith(networkFirst(request));

@@ -249,12 +249,58 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, port: int, env: dict[str, str]) -> None:
-        self.port, self.env = port, env
+    """`retorno serve` in a process of its own; stop() and start() again keep its database."""
+
+    def __init__(self, port: int, env: dict[str, str], log_path: Path) -> None:
+        self.port, self.env, self.log_path = port, env, log_path
+        self.process: subprocess.Popen | None = None
 
     def url(self, slug: str | None = None, path: str = "/") -> str:
         host = f"{slug}.localhost:{self.port}" if slug else f"localhost:{self.port}"
         return f"http://{host}{path}"
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "retorno", "serve", "--port", str(self.port), "--quiet"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(
+                    f"http://127.0.0.1:{self.port}/healthz",
+                    headers={"host": f"localhost:{self.port}"},
+                    timeout=1,
+                )
+                if health.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """The server is gone: the browser's requests fail as they do without a network."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def cli(self, *args: str) -> str:
+        """A `retorno` command against the server's database (e.g. `apikeys create bella`)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "retorno", *args], env=self.env, check=True, capture_output=True, text=True
+        )
+        return done.stdout
 
 
 def _live_database(tmp: Path) -> tuple[str, callable]:
@@ -288,38 +334,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "RETORNO_ENV": "development",
         "RETORNO_VAR_DIR": str(tmp),
     }
-    subprocess.run([sys.executable, "-m", "retorno", "demo"], env=env, check=True, capture_output=True)
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retorno", "serve", "--port", str(port), "--quiet"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    server = LiveServer(port, env)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if (
-                httpx.get(
-                    f"http://127.0.0.1:{port}/healthz", headers={"host": f"localhost:{port}"}, timeout=1
-                ).status_code
-                == 200
-            ):
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the server did not start: {(tmp / 'server.log').read_text()}")
-        time.sleep(0.1)
-    server.process = proc  # type: ignore[attr-defined]
+    server = LiveServer(port, env, tmp / "server.log")
+    server.cli("demo")
+    server.start()
     try:
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
         drop()

@@ -1,6 +1,7 @@
 """The shopper's pages so far: home with the balance, the statement and its CSV, regulations, help."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
@@ -268,3 +269,107 @@ async def test_deleting_the_account_erases_the_person_and_keeps_the_money_record
     assert (after.available, after.pending) == (balance_before.available, balance_before.pending)
     assert (await client.get(brand_url("bella", "/account"))).status_code == 303  # signed out everywhere
     assert await Session.count().where(Session.customer == customer_id) == 0
+
+
+# --- every page, for both brands and both languages ---------------------------------------------
+
+HEADINGS = {
+    "/": ("Cashback em todas as compras", "Cashback on every purchase"),
+    "/statement": ("Extrato", "Statement"),
+    "/account": ("Sua conta", "Your account"),
+    "/account/security": ("Acesso e segurança", "Sign-in and security"),
+    "/account/delete": ("Excluir minha conta", "Delete my account"),
+    "/regulations": ("Regulamento", "Regulations"),
+    "/help": ("Ajuda", "Help"),
+    "/offline": ("Você está sem conexão", "You are offline"),
+}
+PUBLIC_ONLY = {"/login": ("Entrar", "Sign in"), "/join": ("Participe do programa", "Join the")}
+
+
+def _written(centavos: int, lang: str) -> str:
+    """Money as each locale writes it, by hand (not through Babel, which the app uses)."""
+    reais, cents = divmod(centavos, 100)
+    return (
+        f"R$ {reais:,}".replace(",", ".") + f",{cents:02d}" if lang == "pt-BR" else f"R${reais:,}.{cents:02d}"
+    )
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "en"])
+@pytest.mark.parametrize("slug", ["bella", "mare"])
+async def test_every_page_in_both_brands_and_languages(client, clock, demo, slug, lang):
+    from retorno.customers.service import Identity
+
+    brand, other = demo[slug], demo["mare" if slug == "bella" else "bella"]
+    sale = ledger.SaleIn(order_id="L-1", customer=Identity(email="ana@example.com"), total=123456)
+    await ledger.record_sale(brand=brand, sale=sale, now=clock())
+    client.cookies.set("lang", lang)
+    which = 0 if lang == "pt-BR" else 1
+
+    for path, words in PUBLIC_ONLY.items():
+        page = await client.get(brand_url(slug, path))
+        assert page.status_code == 200, path
+        assert f'<html lang="{lang}"' in page.text and words[which] in page.text, path
+    customer_id = await signed_in(client, None, clock, slug)
+    balance = await ledger.balance(brand=brand, customer_id=customer_id, now=clock())
+    available_on = await ledger.next_available(brand_id=brand.id, customer_id=customer_id, now=clock())
+    local_day = available_on.astimezone(dt.timezone(dt.timedelta(hours=-3))).date()
+    day = f"{local_day:%d/%m/%Y}" if lang == "pt-BR" else f"{local_day.month}/{local_day.day}/{local_day:%y}"
+    for path, words in HEADINGS.items():
+        page = await client.get(brand_url(slug, path))
+        assert page.status_code == 200, path
+        text = norm(page.text)
+        assert f'<html lang="{lang}"' in text, path
+        assert words[which] in text, (path, words[which])
+        assert brand.name in text and other.name not in text, path
+        assert "{{" not in text and "%(" not in text, path  # nothing left untranslated or unfilled
+    home = norm((await client.get(brand_url(slug, "/"))).text)
+    assert balance.pending > 0 and _written(balance.pending, lang) in home
+    assert day in home  # "usable from" the day the return window ends, in the locale's format
+    statement = norm((await client.get(brand_url(slug, "/statement"))).text)
+    assert _written(balance.pending, lang) in statement and _written(123456, lang) in statement
+    assert day in statement
+
+
+@pytest.mark.parametrize("lang", ["pt-BR", "en"])
+async def test_every_kind_of_movement_has_a_plain_explanation(demo, lang):
+    """Kinds that no flow produces yet (adjustment, referral_reward) are explained all the same."""
+    from retorno.portal.pages import KINDS, explain
+
+    breakdown = {"items": [{"rate_bp": 1500, "amount": 15000, "category": "maquiagem"}]}
+    texts = {}
+    for kind in KINDS:
+        line = {"kind": kind, "order_id": "P-9", "breakdown": breakdown if kind == "earn" else None}
+        if kind == "adjustment":
+            line["note"] = "troca de produto"
+        texts[kind] = norm(explain(line, lang=lang, brand=demo["bella"]))
+    assert len(set(texts.values())) == len(KINDS), texts  # no two kinds read alike
+    for kind, text in texts.items():
+        assert kind not in text and "%(" not in text, (kind, text)
+    assert "troca de produto" in texts["adjustment"]  # the reason staff gave
+    assert "P-9" in texts["earn"] and "P-9" in texts["reverse"]
+    assert ("15% de R$ 150,00 em Maquiagem" if lang == "pt-BR" else "15% of R$150.00 in Maquiagem") in texts[
+        "earn"
+    ]
+
+
+async def test_only_signed_in_home_and_statement_are_kept_offline_and_a_signed_out_home_says_so(
+    client, api, clock, demo
+):
+    """The service worker keeps `Retorno-Offline: private` pages apart and empties them on `signed-out`;
+    the browser's HTTP cache keeps none of them (no-store)."""
+    public = await client.get(brand_url("bella", "/"))
+    assert public.headers["retorno-offline"] == "signed-out"
+    assert "no-store" not in public.headers.get("cache-control", "")
+    await _history(api, clock)
+    await signed_in(client, api, clock)
+    for path in ("/", "/statement", "/statement?kind=earn"):
+        page = await client.get(brand_url("bella", path))
+        assert page.headers["retorno-offline"] == "private", path
+        assert "no-store" in page.headers["cache-control"], path
+        assert 'data-source="network"' in page.text and "Esta página foi salva em 18/11/2026 12:00" in norm(
+            page.text
+        ), path
+    for path in ("/account", "/account/security", "/statement.csv", "/account/data.json"):
+        page = await client.get(brand_url("bella", path))
+        assert "retorno-offline" not in page.headers, path
+        assert "no-store" in page.headers["cache-control"], path

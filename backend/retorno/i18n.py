@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency
@@ -65,6 +65,11 @@ def date(
     if isinstance(value, dt.datetime):
         value = value.astimezone(zoneinfo.ZoneInfo(tz)).date() if value.tzinfo else value.date()
     return format_date(value, format=fmt, locale=babel_locale(lang))
+
+
+def moment(value: dt.datetime, *, lang: str, tz: str = "America/Sao_Paulo") -> str:
+    """A date and time in the brand's time zone (23/11/2026 01:02 in pt-BR)."""
+    return format_datetime(value.astimezone(zoneinfo.ZoneInfo(tz)), format="short", locale=babel_locale(lang))
 
 
 def choose(requested: str | None, default: str) -> str:

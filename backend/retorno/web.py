@@ -177,7 +177,13 @@ def setup_jinja(env: Environment) -> None:
         brand = brand_of(ctx["request"])
         return i18n.date(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC", fmt=fmt)
 
+    @pass_context
+    def moment(ctx: Any, value: Any) -> str:
+        brand = brand_of(ctx["request"])
+        return i18n.moment(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC")
+
     env.filters["date"] = date
+    env.filters["moment"] = moment
     env.globals.update(
         gettext=gettext, ngettext=ngettext, _=gettext, static_url=static_url, languages=i18n.LANGUAGE_NAMES
     )

@@ -27,8 +27,9 @@ const isIos = /iphone|ipad|ipod/i.test(navigator.userAgent);
 const standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone;
 if (iosHint && isIos && !standalone) iosHint.hidden = false;
 
-// A page the service worker served from its cache says so.
-const showOffline = () => { if (offlineBanner) offlineBanner.hidden = navigator.onLine; };
+// A page the service worker served from its cache (data-source="cache") says so, with its time.
+const fromCache = document.documentElement.dataset.source === "cache";
+const showOffline = () => { if (offlineBanner) offlineBanner.hidden = navigator.onLine && !fromCache; };
 window.addEventListener("online", showOffline);
 window.addEventListener("offline", showOffline);
 showOffline();

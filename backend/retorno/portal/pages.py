@@ -23,6 +23,11 @@ from retorno.ledger import service as ledger
 from retorno.portal.routes import page_context, requires_brand
 from retorno.web import brand_of, lang_of
 
+# What the service worker may keep for reading offline (service_worker/sw.js): a signed-in page goes
+# to a private cache that sign-out empties; the browser's HTTP cache keeps none of it (no-store).
+PRIVATE_OFFLINE = {"cache-control": "no-store, private", "retorno-offline": "private"}
+SIGNED_OUT = {"retorno-offline": "signed-out"}
+
 KINDS = ("earn", "redeem", "reverse", "expire", "redemption_cancel", "adjustment", "referral_reward")
 
 
@@ -104,10 +109,8 @@ async def home_page(request: Request) -> Template:
         pending_days=cashback.pending_days,
     )
     context = await _signed_in_home(request, context)
-    # A signed-in home is someone's balance: no browser or service-worker cache may keep it (yet:
-    # offline reading with a purge at sign-out is the next step of the shopper's app).
-    private = {"cache-control": "no-store, private"} if context.get("signed_in") else {}
-    return Template("portal/home.html", context=context, headers=private)
+    headers = PRIVATE_OFFLINE if context.get("signed_in") else SIGNED_OUT
+    return Template("portal/home.html", context=context, headers=headers)
 
 
 def _percent_label(bp: int, lang: str) -> str:
@@ -125,6 +128,7 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     pending_until = await ledger.next_available(brand_id=brand.id, customer_id=session["customer"], now=now)
     return context | {
         "signed_in": True,
+        "fetched_at": now,
         "balance": balance,
         "pending_until": pending_until,
         "latest": _lines(entries, lang=lang, brand=brand),
@@ -155,7 +159,9 @@ async def statement_page(request: Request) -> Template:
             next_cursor=next_cursor,
             kind=kind,
             kinds=KINDS,
+            fetched_at=now_of(request),
         ),
+        headers=PRIVATE_OFFLINE,
     )
 
 

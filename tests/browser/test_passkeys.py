@@ -1,40 +1,20 @@
-"""Headless Chromium with CDP's virtual authenticator: join, create a passkey, sign out, sign back in.
-
-Skipped when /usr/bin/chromium is missing, unless RETORNO_REQUIRE_BROWSER=1 is set, in which case it
-fails instead (as in tests/test_browser.py, whose launch settings it shares).
-"""
+"""Headless Chromium with CDP's virtual authenticator: join, create a passkey, sign out, sign back in."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import BrowserContext, CDPSession, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.test_browser import (  # noqa: F401 - require_browser is an autouse fixture here too
-    ARGS,
-    CHROMIUM,
-    TIMEOUT_MS,
-    first_page,
-    require_browser,
-    screenshot,
-)
-
-try:
-    from playwright.sync_api import BrowserContext, CDPSession, Page, sync_playwright
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # pragma: no cover - reported by the fixture below
-    sync_playwright = None  # type: ignore[assignment]
-
-pytestmark = pytest.mark.browser
+from tests.browser.helpers import TIMEOUT_MS, first_page, newest_code, screenshot
 
 SLUG = "bella"
 RP_ID = "bella.localhost"
 NO_PASSKEY = "Nenhuma passkey ainda."
 LAST_USED_NEVER = "Último uso: nunca"
-CODE = re.compile(r"\b(\d{6})\b")
 CONDITIONAL_START = "log: webauthn get conditional start"
 NO_AUTOFILL = (
     "if (window.PublicKeyCredential) PublicKeyCredential.isConditionalMediationAvailable = undefined;"
@@ -63,20 +43,8 @@ WEBAUTHN_PROBE = """
 
 
 @pytest.fixture
-def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path_factory.mktemp("chromium-passkeys")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=ARGS,
-            viewport={"width": 412, "height": 900},
-        )
-        ctx.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+def context(open_context) -> BrowserContext:
+    return open_context("passkeys")
 
 
 def virtual_authenticator(cdp: CDPSession) -> str:
@@ -94,21 +62,6 @@ def virtual_authenticator(cdp: CDPSession) -> str:
             }
         },
     )["authenticatorId"]
-
-
-def newest_code(context: BrowserContext, mailbox_url: str, email: str) -> str:
-    """The code in the newest mail to email, read from the development mailbox in another page."""
-    mailbox = context.new_page()
-    try:
-        mailbox.goto(mailbox_url)
-        mails = mailbox.locator("article.mail").filter(has=mailbox.locator(".mail-to", has_text=email))
-        assert mails.count() > 0, f"no mail to {email} in the development mailbox"
-        text = mails.first.locator(".mail-text").inner_text()  # newest first
-        found = CODE.search(text)
-        assert found, f"no 6-digit code in the mail to {email}: {text!r}"
-        return found.group(1)
-    finally:
-        mailbox.close()
 
 
 def click_and_wait_for_navigation(page: Page, selector: str, log: list[str]) -> None:
