@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt migrate demo bench clean
+.PHONY: run test lint fmt migrate demo bench lighthouse clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# axe-core, which the browser tests inject into Chromium (package.json; nothing of it is served).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+bench/lighthouse/node_modules/.package-lock.json: bench/lighthouse/package.json bench/lighthouse/package-lock.json
+	cd bench/lighthouse && npm ci --no-audit --no-fund --loglevel=error
+
 run: $(VENV)/.installed  ## migrate the SQLite database, import the demo brands, serve on :8000
 	$(BIN)/retorno demo
 	$(BIN)/retorno serve --host $(HOST) --port $(PORT) --urls
 
-test: $(VENV)/.installed-test  ## the whole suite (RETORNO_TEST_DATABASE_URL=postgresql://... for PostgreSQL)
+test: $(VENV)/.installed-test node_modules/.package-lock.json  ## the whole suite (RETORNO_TEST_DATABASE_URL=postgresql://... for PostgreSQL)
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
@@ -43,5 +50,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/engine.py
 
+lighthouse: $(VENV)/.installed bench/lighthouse/node_modules/.package-lock.json  ## performance, accessibility, best practices
+	$(BIN)/python bench/lighthouse.py
+
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules bench/lighthouse/node_modules var/*.sqlite3* .pytest_cache .ruff_cache

@@ -13,12 +13,10 @@ Needs `wrk` and `taskset` on the PATH (Debian: apt-get install wrk).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import datetime as dt
 import statistics
 import sys
 
-from harness import BenchError, Result, Server, sqlite_server
+from harness import BenchError, Result, Server, seed_history, sqlite_server
 
 ROUNDS = 3
 HEAVY = "email:heavy@example.com"
@@ -37,32 +35,8 @@ init = function(args) prefix = args[1] end
 
 
 def seed(entries: int):
-    """Give one customer `entries` sales (each one credit entry), straight through the ledger service."""
-
     def prepare(server: Server) -> None:
-        from retorno import db
-        from retorno.brands import service as brands
-        from retorno.ledger import service as ledger
-        from retorno.settings import load_settings
-
-        async def work() -> None:
-            async with db.connected(db.make_engine(load_settings(server.env))):
-                bella = await brands.get_brand("bella")
-                start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-                for i in range(entries):
-                    at = start + dt.timedelta(minutes=i)
-                    sale = ledger.SaleIn(
-                        order_id=f"seed-{i}",
-                        customer=ledger.Identity(email="heavy@example.com"),
-                        total=1000 + i % 5000,
-                        occurred_at=at,
-                    )
-                    await ledger.record_sale(brand=bella, sale=sale, now=at)
-
-        asyncio.run(work())
-        server.cli(
-            "sweep"
-        )  # as the worker does: what expired is written off, so balances read live lots only
+        seed_history(server, "heavy@example.com", entries)
         server.key = server.cli("apikeys", "create", "bella", "--name", "bench").strip().splitlines()[-1]
 
     return prepare

@@ -131,6 +131,60 @@ class Server:
         return Result(float(rps.group(1)), percentiles.get("50"), percentiles.get("99"), errors)
 
 
+def seed_history(server: Server, email: str, entries: int, slug: str = "bella") -> None:
+    """Give one customer `entries` sales (each one credit entry), straight through the ledger service,
+    then run `retorno sweep` as the worker would (expired credits are written off)."""
+    import asyncio
+    import datetime as dt
+
+    from retorno import db
+    from retorno.brands import service as brands
+    from retorno.ledger import service as ledger
+    from retorno.settings import load_settings
+
+    async def work() -> None:
+        async with db.connected(db.make_engine(load_settings(server.env))):
+            brand = await brands.get_brand(slug)
+            start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+            for i in range(entries):
+                at = start + dt.timedelta(minutes=i)
+                sale = ledger.SaleIn(
+                    order_id=f"seed-{email}-{i}",
+                    customer=ledger.Identity(email=email),
+                    total=1000 + i % 5000,
+                    occurred_at=at,
+                )
+                await ledger.record_sale(brand=brand, sale=sale, now=at)
+
+    asyncio.run(work())
+    server.cli("sweep")
+
+
+def session_cookie(server: Server, email: str, slug: str = "bella") -> str:
+    """A `Cookie` header signing `email` in on `slug`'s host (a session made as sign-in makes one)."""
+    import asyncio
+    import datetime as dt
+
+    from retorno import db
+    from retorno.auth import service as auth
+    from retorno.auth.guards import session_cookie as cookie_name
+    from retorno.brands import service as brands
+    from retorno.customers import service as customers
+    from retorno.settings import load_settings
+
+    settings = load_settings(server.env)
+
+    async def work() -> str:
+        async with db.connected(db.make_engine(settings)):
+            brand = await brands.get_brand(slug)
+            customer = await customers.lookup(brand.id, customers.Identity(email=email))
+            return await auth.start_session(
+                brand_id=brand.id, customer_id=customer.id, now=dt.datetime.now(dt.UTC)
+            )
+
+    return f"{cookie_name(settings)}={asyncio.run(work())}"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,10 @@ CPU 1 (see harness.py). Each of three rounds measures the baseline (`/healthz` o
 host) and then every page on a brand host, so each ratio pairs a page with a baseline measured
 moments before. The table shows the median of the three ratios and the median requests per second.
 
-    .venv/bin/python bench/pages.py [--seconds 5]      (or: make bench)
+Signed-in pages are measured for a shopper with 10 ledger entries and one with 10,000: the two
+ratios should match, as home and statement read only the newest entries and live credits.
+
+    .venv/bin/python bench/pages.py [--seconds 5] [--entries 10000]      (or: make bench)
 """
 
 from __future__ import annotations
@@ -14,50 +17,67 @@ import argparse
 import statistics
 import sys
 
-from harness import BenchError, Server, sqlite_server
+from harness import BenchError, Server, seed_history, session_cookie, sqlite_server
 
 ROUNDS = 3
 BRAND = "bella"
 BASELINE = ("JSON hello `/healthz` (platform host, no query)", "/healthz")
+LIGHT, HEAVY = "light@example.com", "heavy@example.com"
 PAGES = [
-    ("home `/` (brand by host + Jinja page)", "/"),
+    ("home `/` signed out (brand by host + Jinja page)", "/"),
+    ("home `/` signed in, 10 entries", "/", LIGHT),
+    ("home `/` signed in, 10,000 entries", "/", HEAVY),
+    ("`/statement` signed in, 10 entries", "/statement", LIGHT),
+    ("`/statement` signed in, 10,000 entries", "/statement", HEAVY),
     ("`/manifest.webmanifest` (JSON)", "/manifest.webmanifest"),
     ("`/assets/icon-192.png?v=1` (a query + PNG)", "/assets/icon-192.png?v=1"),
     ("`/theme.css?v=1` (CSS)", "/theme.css?v=1"),
 ]
 
 
+def prepare(entries: int):
+    """Two shoppers of bella: one with 10 sales, one with `entries` (each sale is one ledger entry)."""
+
+    def seed(server: Server) -> None:
+        seed_history(server, LIGHT, 10)
+        seed_history(server, HEAVY, entries)
+
+    return seed
+
+
 def measure(server: Server, seconds: int) -> str:
     platform, brand = server.platform_host, server.brand_host(BRAND)
-    for path in [p for _, p in PAGES]:  # each page answers 200 before it is measured, then a warm-up
-        if (status := server.get(brand, path)) != 200:
-            raise BenchError(f"{brand}{path} answered {status}, not 200")
-        server.wrk(brand, path, 1)
+    cookies = {email: {"Cookie": session_cookie(server, email)} for email in (LIGHT, HEAVY)}
+    pages = [(label, path, cookies[who[0]] if who else {}) for label, path, *who in PAGES]
+    for label, path, headers in pages:  # each page answers 200 before it is measured, then a warm-up
+        if (status := server.get(brand, path, headers)) != 200:
+            raise BenchError(f"{brand}{path} ({label}) answered {status}, not 200")
+        server.wrk(brand, path, 1, headers=headers)
     server.wrk(platform, BASELINE[1], 1)
 
-    rps: dict[str, list[float]] = {path: [] for path in [BASELINE[1], *(p for _, p in PAGES)]}
-    ratios: dict[str, list[float]] = {path: [] for _, path in PAGES}
+    rps: dict[str, list[float]] = {label: [] for label in [BASELINE[0], *(p[0] for p in pages)]}
+    ratios: dict[str, list[float]] = {label: [] for label, _, _ in pages}
     for round_no in range(1, ROUNDS + 1):
         base = server.wrk(platform, BASELINE[1], seconds).rps
-        rps[BASELINE[1]].append(base)
-        for _, path in PAGES:
-            page = server.wrk(brand, path, seconds)
+        rps[BASELINE[0]].append(base)
+        for label, path, headers in pages:
+            page = server.wrk(brand, path, seconds, headers=headers)
             if page.errors:
-                raise BenchError(f"{page.errors} errors on {brand}{path}")
-            rps[path].append(page.rps)
-            ratios[path].append(page.rps / base)
+                raise BenchError(f"{page.errors} errors on {brand}{path} ({label})")
+            rps[label].append(page.rps)
+            ratios[label].append(page.rps / base)
         print(f"round {round_no}: baseline {base:,.0f} req/s", file=sys.stderr)
 
     lines = [
         "| path | ratio to baseline (median of 3) | per-round ratios | req/s (median) |",
         "|---|---:|---|---:|",
-        f"| {BASELINE[0]} | 1.00 | — | {statistics.median(rps[BASELINE[1]]):,.0f} |",
+        f"| {BASELINE[0]} | 1.00 | — | {statistics.median(rps[BASELINE[0]]):,.0f} |",
     ]
-    for label, path in PAGES:
-        per_round = ", ".join(f"{r:.2f}" for r in ratios[path])
+    for label, _, _ in pages:
+        per_round = ", ".join(f"{r:.2f}" for r in ratios[label])
         lines.append(
-            f"| {label} | {statistics.median(ratios[path]):.2f} | {per_round} | "
-            f"{statistics.median(rps[path]):,.0f} |"
+            f"| {label} | {statistics.median(ratios[label]):.2f} | {per_round} | "
+            f"{statistics.median(rps[label]):,.0f} |"
         )
     return "\n".join(lines)
 
@@ -65,8 +85,9 @@ def measure(server: Server, seconds: int) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=5, help="length of each measurement (default 5)")
+    p.add_argument("--entries", type=int, default=10_000, help="ledger entries of the heavy shopper")
     args = p.parse_args()
-    with sqlite_server() as server:
+    with sqlite_server(prepare=prepare(args.entries)) as server:
         print(measure(server, args.seconds))
     return 0
 

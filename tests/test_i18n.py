@@ -42,13 +42,13 @@ def test_money_is_exact_for_any_amount_of_centavos(centavos):
 
 async def test_pages_are_in_portuguese_by_default_and_english_on_request(client, demo):
     page = await client.get(brand_url("bella"))
-    assert '<html lang="pt-BR">' in page.text and "Como funciona" in page.text
+    assert '<html lang="pt-BR" data-source="network">' in page.text and "Como funciona" in page.text
     switched = await post_form(client, brand_url("bella", "/lang"), {"lang": "en", "next": "/offline"})
     assert switched.status_code == 303 and switched.headers["location"] == "/offline"
     cookie = switched.cookies["lang"]
     assert cookie == "en" and "httponly" in switched.headers["set-cookie"].lower()
     english = await client.get(brand_url("bella"), headers={"cookie": "lang=en"})
-    assert '<html lang="en">' in english.text and "How it works" in english.text
+    assert '<html lang="en" data-source="network">' in english.text and "How it works" in english.text
     manifest = (
         await client.get(brand_url("bella", "/manifest.webmanifest"), headers={"cookie": "lang=en"})
     ).json()
@@ -63,7 +63,7 @@ async def test_the_language_switch_only_returns_to_this_host(client, demo, targe
 
 async def test_an_unknown_language_falls_back_to_the_brand_language(client, demo):
     page = await client.get(brand_url("mare"), headers={"cookie": "lang=xx"})
-    assert '<html lang="pt-BR">' in page.text
+    assert '<html lang="pt-BR" data-source="network">' in page.text
 
 
 def test_every_template_message_has_a_portuguese_translation():

@@ -58,7 +58,7 @@ async def test_import_is_idempotent(settings):
     assert (first.status, second.status) == ("created", "unchanged")
     assert await Brand.count() == 1
     assert await Regulations.count() == 1
-    assert await BrandAsset.count() == 5  # the logo and four icons
+    assert await BrandAsset.count() == 6  # the logo, its small copy for the app bar, four icons
     assert (await brands.get_brand("bella")).app_version == 1
 
 
@@ -286,3 +286,14 @@ def test_the_export_command_writes_a_pack(tmp_path, database_url, monkeypatch, c
     assert cli.main(["brands", "export", "mare", str(tmp_path / "out")]) == 0
     assert read_pack(tmp_path / "out").name == "Maré Moda"
     assert cli.main(["brands", "export", "nobody", str(tmp_path / "x")]) == 1
+
+
+async def test_a_new_kind_of_image_reimports_an_unchanged_pack(settings, monkeypatch):
+    """Existing deployments get images added in a new release (images.VERSION) on their next import."""
+    from retorno.brands import images
+
+    await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    monkeypatch.setattr(images, "VERSION", images.VERSION + "-next")
+    again = await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    assert again.status == "updated"
+    assert (await brands.get_brand("bella")).app_version == 2  # installed apps fetch the new images

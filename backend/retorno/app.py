@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException, ValidationException
@@ -163,6 +164,9 @@ def create_app(
             exclude=["/api/"],  # the integration API authenticates with a bearer key, not a cookie
         ),
         lifespan=[lifespan],
+        # Pages, CSS, JS and JSON go out gzipped (a phone on 3G feels every kilobyte); images are
+        # already compressed. Level 6: nearly level 9's size for a fraction of its time.
+        compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6, exclude=["/assets/"]),
         template_config=TemplateConfig(
             directory=TEMPLATE_DIRS,
             engine=JinjaTemplateEngine,

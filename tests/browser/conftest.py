@@ -38,7 +38,8 @@ def require_browser() -> None:
     pytest.skip(f"browser tests skipped: {reason}")
 
 
-@pytest.fixture(scope="session")
+# Module scope: a live sync Playwright keeps an event loop running, which asyncio.run elsewhere refuses.
+@pytest.fixture(scope="module")
 def playwright(require_browser: None) -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p

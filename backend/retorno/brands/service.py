@@ -216,7 +216,7 @@ async def _put_asset(brand_id: int, name: str, data: bytes, content_type: str) -
 async def import_pack(pack: Pack, *, base_host: str, now: dt.datetime | None = None) -> ImportResult:
     """Create or update a brand from a checked pack, all or nothing; unchanged packs change nothing."""
     now = now or dt.datetime.now(dt.UTC)
-    digest = pack.digest()
+    digest = hashlib.sha256(f"{pack.digest()}:{images.VERSION}".encode()).hexdigest()
     for host in pack.hosts:
         if _bare(host) == _bare(base_host) or host.endswith("." + _bare(base_host)):
             raise Invalid(

@@ -111,7 +111,7 @@ def precache_list(brand: BrandView) -> list[str]:
         "/",
         "/offline",
         f"/theme.css?v={v}",
-        f"/assets/logo.png?v={v}",
+        f"/assets/logo-120.png?v={v}",
         f"/assets/icon-192.png?v={v}",
         *static_urls(*STATIC_SHELL),
     ]

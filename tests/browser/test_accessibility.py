@@ -1,0 +1,111 @@
+"""Every page of the shopper's app, for both demo brands, through axe-core in Chromium: no serious or
+critical violation (WCAG 2.2 A/AA and axe's best practices), touch targets of at least 44 px, and a
+visible focus ring on everything the keyboard reaches.
+
+axe-core comes from the npm registry (package.json at the top; `make test` runs `npm ci`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright
+
+from tests.browser.helpers import ARGS, BRANDS, CHROMIUM, TIMEOUT_MS, join_with_code, sales_for
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+PUBLIC = ["/", "/login", "/join", "/regulations", "/help", "/offline", "/nao-existe"]
+SIGNED_IN = ["/", "/statement", "/statement?kind=earn", "/account", "/account/security", "/account/delete"]
+
+# Controls a finger must hit: at least 44 x 44 CSS px (links inside running text are exempt).
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    'button, select, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), .button, nav a')]
+  .filter(el => el.offsetParent !== null)
+  .map(el => [el.outerHTML.slice(0, 80), el.getBoundingClientRect()])
+  .filter(([, r]) => r.width < 44 || r.height < 44)
+  .map(([html, r]) => `${html} is ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+
+# What the keyboard reaches must show where it is: an outline or a box shadow while focused.
+NO_FOCUS_RING = """() => {
+  const focusable = [...document.querySelectorAll('a[href], button, select, input:not([type=hidden])')]
+    .filter(el => el.offsetParent !== null);
+  return focusable.filter(el => {
+    el.focus({ focusVisible: true });
+    const style = getComputedStyle(el);
+    return document.activeElement === el && style.outlineStyle === 'none' && style.boxShadow === 'none';
+  }).map(el => el.outerHTML.slice(0, 80));
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (make test does)")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    yield browser
+    browser.close()
+
+
+def audit(page: Page, url: str | None = None) -> list[str]:
+    """What is wrong with the page at url (or the page as it is), one line per problem."""
+    if url is not None:
+        response = page.goto(url)
+        assert response is not None and response.status in (200, 404), (url, response and response.status)
+    url = url or f"{page.url} (after a form)"
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })",
+        TAGS,
+    )
+    problems = [
+        f"{url}: {v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    problems += [f"{url}: small touch target: {t}" for t in page.evaluate(SMALL_TARGETS)]
+    problems += [f"{url}: no visible focus: {t}" for t in page.evaluate(NO_FOCUS_RING)]
+    return problems
+
+
+@pytest.mark.parametrize("slug", list(BRANDS))
+def test_every_page_passes_axe_with_large_targets_and_visible_focus(slug, browser, live_server) -> None:
+    # bypass_csp: the page's CSP rightly refuses the injected axe script.
+    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    problems: list[str] = []
+    try:
+        for path in PUBLIC:
+            problems += audit(page, live_server.url(slug, path))
+        page.goto(live_server.url(slug, "/login"))
+        page.fill("#email", "ninguem@example.com")
+        page.click('form[action="/login"] button[type="submit"]')
+        page.wait_for_selector("#code")
+        problems += audit(page)  # the page asking for the code
+        email = f"a11y-{uuid.uuid4().hex[:8]}@example.com"
+        sales_for(live_server, slug, email, f"A11Y-{slug}")
+        join_with_code(page, live_server, slug, "Ana Acessível", email)
+        for path in SIGNED_IN:
+            problems += audit(page, live_server.url(slug, path))
+        context.add_cookies([{"name": "lang", "value": "en", "url": live_server.url(slug, "/")}])
+        for path in ("/", "/statement", "/help"):
+            problems += audit(page, live_server.url(slug, path))
+    finally:
+        context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_admin_sign_in_passes_axe(browser, live_server) -> None:
+    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        problems = audit(page, live_server.url(None, "/admin/login")) + audit(
+            page, live_server.url(None, "/")
+        )
+    finally:
+        context.close()
+    assert problems == [], "\n".join(problems)
