@@ -40,6 +40,27 @@ def test_money_is_exact_for_any_amount_of_centavos(centavos):
     assert int(digits) == centavos
 
 
+@given(
+    st.integers(min_value=-(10**13), max_value=10**13),
+    st.sampled_from(i18n.LANGUAGES),
+    st.sampled_from(["BRL", "USD", "EUR"]),
+)
+def test_money_reads_exactly_as_babel_writes_it(centavos, lang, currency):
+    """money() reuses the shape of one Babel rendering; it must match Babel for every amount."""
+    from decimal import Decimal
+
+    from babel.numbers import format_currency
+
+    expected = format_currency(Decimal(centavos) / 100, currency, locale=i18n.babel_locale(lang))
+    assert i18n.money(centavos, lang=lang, currency=currency) == expected
+
+
+def test_money_falls_back_to_babel_for_a_shape_it_cannot_read():
+    assert i18n._money_shape("pt-BR", "BRL") is not None
+    assert i18n._money_shape("en", "JPY") is None  # no decimals: Babel formats every call
+    assert i18n.money(12345, lang="en", currency="JPY") == "¥123"
+
+
 async def test_pages_are_in_portuguese_by_default_and_english_on_request(client, demo):
     page = await client.get(brand_url("bella"))
     assert '<html lang="pt-BR" data-source="network">' in page.text and "Como funciona" in page.text
