@@ -7,6 +7,7 @@ suite drops and re-creates the schema of that database, so its name must start w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import functools
 import logging
@@ -311,13 +312,16 @@ def _live_database(tmp: Path) -> tuple[str, callable]:
     name = f"{parts.path.lstrip('/')}_live"
     admin = urlunsplit(parts._replace(path="/postgres"))
 
-    async def sql(statement: str) -> None:
-        await PostgresEngine(config={"dsn": admin})._run_in_new_connection(statement)
+    def sql(statement: str) -> None:
+        # In a thread of its own: a browser test's Playwright may hold this thread's event loop.
+        run = PostgresEngine(config={"dsn": admin})._run_in_new_connection
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run(statement)).result()
 
-    asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(sql(f'CREATE DATABASE "{name}"'))
-    return urlunsplit(parts._replace(path=f"/{name}")), lambda: asyncio.run(
-        sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sql(f'DROP DATABASE IF EXISTS "{name}"')
+    sql(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}")), lambda: sql(
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     )
 
 

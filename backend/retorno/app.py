@@ -32,7 +32,7 @@ from retorno.errors import DomainError, Invalid, Unauthorized
 from retorno.ledger.service import NotRedeemable
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
-from retorno.portal import account, pages
+from retorno.portal import account, pages, rewards
 from retorno.portal import routes as portal
 from retorno.settings import Settings, load_settings
 
@@ -111,6 +111,7 @@ def domain_error(request: Request, exc: DomainError) -> Response:
         extra["problems"] = exc.problems
     if isinstance(exc, NotRedeemable):
         extra |= {"reason": exc.reason, "max_amount": exc.max_amount}
+    extra |= getattr(exc, "extra", {})  # e.g. a refused voucher's `reason`
     headers = {"www-authenticate": 'Bearer realm="retorno"'} if isinstance(exc, Unauthorized) else None
     return _error(request, exc.status_code, exc.title, exc.detail, headers, **extra)
 
@@ -152,6 +153,7 @@ def create_app(
             portal.router,
             account.router,
             pages.router,
+            rewards.router,
             platform.router,
             admin.router,
             api.router,

@@ -14,6 +14,8 @@ APP_REGISTRY = AppRegistry(
         "retorno.ledger.piccolo_app",
         "retorno.apikeys.piccolo_app",
         "retorno.auth.piccolo_app",
+        "retorno.vouchers.piccolo_app",
+        "retorno.referrals.piccolo_app",
     ]
 )
 

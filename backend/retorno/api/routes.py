@@ -20,6 +20,7 @@ from retorno.ledger import service as ledger
 from retorno.ledger.rules import Item
 from retorno.ledger.service import RedemptionIn, SaleIn
 from retorno.platform.routes import requires_platform_host
+from retorno.vouchers import service as vouchers
 
 ApiBrand = NamedDependency[BrandView]
 T = TypeVar("T")
@@ -161,6 +162,63 @@ async def cancel_redemption(
     )
 
 
+class VoucherCheckIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    code: str
+    order_total: int
+    customer: Identity | None = None
+
+
+class VoucherUseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    order_id: str
+    order_total: int
+
+
+class VoucherReleaseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    order_id: str
+
+
+@post("/vouchers/validate", status_code=200)
+async def validate_voucher(
+    request: Request, brand: ApiBrand, data: JSONBody[VoucherCheckIn]
+) -> Response[bytes]:
+    """Whether a code applies to this order: `applies`, the `discount`, or the `reason` it does not
+    (`not_found`, `cancelled`, `used`, `expired`, `below_min_order`, `other_customer`)."""
+    data = await strict(request, VoucherCheckIn)
+    ledger.check_amount("order_total", data.order_total)
+    return _json(
+        await vouchers.validate(
+            brand=brand,
+            code=data.code,
+            order_total=data.order_total,
+            identity=data.customer,
+            now=now_of(request),
+        )
+    )
+
+
+@post("/vouchers/{code:str}/redeem", status_code=201)
+async def redeem_voucher(
+    request: Request, brand: ApiBrand, code: FromPath[str], data: JSONBody[VoucherUseIn]
+) -> Response[bytes]:
+    """Use a voucher on an order (idempotent by order_id); 409 if another order already used it."""
+    data = await strict(request, VoucherUseIn)
+    ledger.check_key("order_id", data.order_id)
+    ledger.check_amount("order_total", data.order_total, minimum=1)
+    body, created = await vouchers.redeem(
+        brand=brand, code=code, order_id=data.order_id, order_total=data.order_total, now=now_of(request)
+    )
+    return _json(body, 201 if created else 200)
+
+
+@post("/vouchers/{code:str}/release", status_code=200)
+async def release_voucher(
+    request: Request, brand: ApiBrand, code: FromPath[str], data: JSONBody[VoucherReleaseIn]
+) -> Response[bytes]:
+    """Give a voucher back when the order that used it was cancelled (idempotent)."""
+    data = await strict(request, VoucherReleaseIn)
+    return _json(await vouchers.release(brand=brand, code=code, order_id=data.order_id, now=now_of(request)))
+
+
 router = Router(
     path="/api/v1",
     guards=[requires_platform_host],
@@ -175,6 +233,9 @@ router = Router(
         checkout_quote,
         post_redemption,
         cancel_redemption,
+        validate_voucher,
+        redeem_voucher,
+        release_voucher,
     ],
     tags=["integration"],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -82,6 +83,28 @@ def set_session_cookie(response: Any, settings: Settings, token: str, max_age: i
         secure=settings.production,
         path="/",
     )
+
+
+DEVICE_COOKIE = "retorno_device"
+
+
+def device_of(request: Any, response: Any) -> str:
+    """This browser's device id (a random cookie kept a year), set on `response` if it had none.
+    Referral checks compare its hash between inviters and friends; it identifies no one."""
+    name = request.app.settings.cookie_prefix + DEVICE_COOKIE
+    raw = request.cookies.get(name) or ""
+    if not raw:
+        raw = secrets.token_urlsafe(24)
+        response.set_cookie(
+            name,
+            raw,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=request.app.settings.production,
+            path="/",
+        )
+    return raw
 
 
 def clear_session_cookie(response: Any, settings: Settings) -> None:

@@ -21,12 +21,14 @@ from retorno.auth import service as auth
 from retorno.auth.guards import (
     clear_session_cookie,
     client_address,
+    device_of,
     session_cookie,
     session_of,
     set_session_cookie,
 )
 from retorno.customers import service as customers
 from retorno.errors import Invalid
+from retorno.referrals import service as referrals
 from retorno.web import brand_of
 
 
@@ -142,6 +144,11 @@ async def authenticate(request: Request) -> Response[bytes]:
     default = "/admin" if owner.staff_id else "/"
     response = json_response({"redirect": safe_next(str(credential.get("next") or default))})
     set_session_cookie(response, settings, token, int(lifetime.total_seconds()))
+    if owner.customer_id is not None:
+        device = referrals.device_hash(device_of(request, response))
+        await referrals.note_device(
+            brand_id=owner.brand_id, customer_id=owner.customer_id, device=device, now=now
+        )
     return response
 
 

@@ -46,6 +46,7 @@ from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.customers.tables import Consent
 from retorno.errors import DomainError, Invalid, NotFound
+from retorno.referrals import service as referrals
 
 log = logging.getLogger("retorno.auth")
 
@@ -250,6 +251,8 @@ class JoinData(msgspec.Struct, kw_only=True):
     name: str
     marketing: bool = False
     regulations_version: int | None = None
+    referral: str | None = None  # the invitation code the attribution cookie carried
+    device: str = ""  # the hash of the joining browser's device cookie
 
 
 async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: str, now: dt.datetime) -> int:
@@ -281,6 +284,15 @@ async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: 
                 granted=join.marketing,
                 at=now,
             )
+            if join.referral:
+                await referrals.attach(
+                    brand_id=brand.id,
+                    code=join.referral,
+                    friend_id=customer.id,
+                    existed=existing is not None,
+                    device=join.device,
+                    now=now,
+                )
             return customer.id
         customer = await customers.lookup(brand.id, Identity(email=email))
         if customer is None:  # codes are only sent for known addresses; a deleted one lands here

@@ -38,6 +38,8 @@ from retorno.ledger import rules
 from retorno.ledger.rules import Item
 from retorno.ledger.tables import Account, Allocation, Entry, Lot, Redemption, Refund, Sale
 from retorno.outbox import service as outbox
+from retorno.referrals import service as referrals
+from retorno.vouchers import service as vouchers
 
 MAX_AMOUNT = 10**11  # R$ 1 billion: beyond any real order, well inside 64-bit sums
 ENTRY_KINDS = ("earn", "redeem", "redemption_cancel", "reverse", "expire", "adjustment", "referral_reward")
@@ -73,14 +75,14 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _key(name: str, value: str) -> str:
+def check_key(name: str, value: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= 100 or not value.isprintable():
         raise Invalid(f"{name}: 1 to 100 printable characters")
     return value
 
 
-def _amount(name: str, value: int, *, minimum: int = 0) -> int:
+def check_amount(name: str, value: int, *, minimum: int = 0) -> int:
     if not minimum <= value <= MAX_AMOUNT:
         raise Invalid(f"{name}: must be a whole number of centavos from {minimum} to {MAX_AMOUNT}")
     return value
@@ -211,7 +213,7 @@ async def _entry(
     return entry_id
 
 
-async def _credit(
+async def credit(
     *,
     brand: BrandView,
     customer_id: int,
@@ -274,20 +276,39 @@ async def _credit(
     return {"lot_id": lot_id, "available_at": available_at, "expires_at": expires_at}
 
 
+async def reverse_lot(*, brand_id: int, customer_id: int, lot_id: int, note: str, now: dt.datetime) -> int:
+    """Take back what is left of one credit (e.g. an invitation reward whose purchase was returned)."""
+    rows = await db.fetch("SELECT remaining FROM ledger_lots WHERE id = {}", lot_id)
+    remaining = rows[0]["remaining"] if rows else 0
+    if remaining > 0:
+        await _entry(
+            brand_id=brand_id,
+            customer_id=customer_id,
+            kind="reverse",
+            amount=-remaining,
+            at=now,
+            now=now,
+            allocations=[(lot_id, -remaining)],
+            lot=lot_id,
+            note=note,
+        )
+    return remaining
+
+
 # --- sales --------------------------------------------------------------------------------------
 
 
 def _check_sale(sale: SaleIn) -> None:
-    _key("order_id", sale.order_id)
-    _amount("total", sale.total)
-    _amount("shipping", sale.shipping)
+    check_key("order_id", sale.order_id)
+    check_amount("total", sale.total)
+    check_amount("shipping", sale.shipping)
     if sale.shipping > sale.total:
         raise Invalid("shipping: cannot be more than the total")
     if sale.occurred_at is not None and sale.occurred_at.tzinfo is None:
         raise Invalid("occurred_at: give an offset (2026-11-27T15:04:05-03:00 or ...Z)")
     if sale.items is not None:
         for i, item in enumerate(sale.items):
-            _amount(f"items[{i}].amount", item.amount)
+            check_amount(f"items[{i}].amount", item.amount)
             if not 1 <= item.quantity <= 100_000:
                 raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
         lines = sum(item.line_total for item in sale.items)
@@ -343,7 +364,7 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
             "breakdown": msgspec.to_builtins(earning.breakdown),
         }
         if earning.amount > 0:
-            lot = await _credit(
+            lot = await credit(
                 brand=brand,
                 customer_id=customer.id,
                 amount=earning.amount,
@@ -369,12 +390,21 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
                 "status": "none",
                 "reason": "below_min_purchase" if earning.below_min_purchase else None,
             }
+        purchase = sale.total - sale.shipping
+        issued = await vouchers.issue_for_sale(
+            brand=brand, customer_id=customer.id, sale_id=sale_id, purchase=purchase, now=now
+        )
+        await referrals.on_sale(
+            brand=brand, customer_id=customer.id, sale_id=sale_id, purchase=purchase, at=at, now=now
+        )
         body = {
             "sale_id": sale_id,
             "order_id": sale.order_id,
             "customer_id": customer.id,
             "cashback": cashback,
         }
+        if issued:
+            body["vouchers"] = [v | {"expires_at": _iso(v["expires_at"])} for v in issued]
         await db.fetch(
             "UPDATE sales SET response = {} WHERE id = {}", msgspec.json.encode(body).decode(), sale_id
         )
@@ -455,6 +485,9 @@ async def _reverse(
                 "amount": from_lot + carried,
             },
         )
+    await referrals.on_refund(
+        brand=brand, sale_id=sale["id"], kept=sale["total"] - refunded - amount, now=now
+    )
     return {
         "order_id": sale["order_id"],
         "amount": amount,
@@ -467,8 +500,8 @@ async def refund(
     *, brand: BrandView, order_id: str, refund_id: str, amount: int, now: dt.datetime
 ) -> tuple[dict[str, Any], bool]:
     """Refund part of a sale; idempotent by refund_id. Returns (the answer, created now)."""
-    _key("refund_id", refund_id)
-    _amount("amount", amount, minimum=1)
+    check_key("refund_id", refund_id)
+    check_amount("amount", amount, minimum=1)
 
     async def work() -> tuple[dict[str, Any], bool]:
         sale = await _sale(brand.id, order_id)
@@ -519,6 +552,8 @@ async def cancel_sale(*, brand: BrandView, order_id: str, now: dt.datetime) -> d
                     brand=brand, sale=sale, amount=sale["total"] - refunded, refund_id=None, now=now
                 )
             await Sale.update({Sale.cancelled_at: now}).where(Sale.id == sale["id"])
+            await vouchers.cancel_for_sale(brand_id=brand.id, sale_id=sale["id"], now=now)
+            await vouchers.release_for_order(brand_id=brand.id, order_id=order_id, now=now)
         reversed_total = sum(
             r["reversed"] for r in await Refund.select(Refund.reversed).where(Refund.sale == sale["id"])
         )
@@ -564,11 +599,17 @@ async def quote(
     )
     spendable = await available(customer.id, now, brand_id=brand.id) if customer else 0
     allowed = rules.redeemable(brand.rules().redemption, order_total=total, available=spendable)
+    usable = (
+        await vouchers.applicable(brand_id=brand.id, customer_id=customer.id, order_total=total, now=now)
+        if customer
+        else []
+    )
     return {
         "customer_id": customer.id if customer else None,
         "earn": {"amount": earning.amount, "breakdown": msgspec.to_builtins(earning.breakdown)},
         "redeemable": msgspec.to_builtins(allowed),
         "available": spendable,
+        "vouchers": usable,
         "currency": brand.currency,
     }
 
@@ -589,10 +630,10 @@ class NotRedeemable(Invalid):
 
 async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -> tuple[dict[str, Any], bool]:
     """Pay part of an order with cashback, from the lots that expire first; idempotent by redemption_id."""
-    _key("redemption_id", request.redemption_id)
-    _key("order_id", request.order_id)
-    _amount("order_total", request.order_total, minimum=1)
-    _amount("amount", request.amount, minimum=1)
+    check_key("redemption_id", request.redemption_id)
+    check_key("order_id", request.order_id)
+    check_amount("order_total", request.order_total, minimum=1)
+    check_amount("amount", request.amount, minimum=1)
     digest = _digest(request)
 
     async def work() -> tuple[dict[str, Any], bool]:

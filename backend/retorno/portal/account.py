@@ -8,11 +8,13 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno import i18n
+from retorno import db, i18n
 from retorno.auth import service as auth
 from retorno.auth.guards import (
+    DEVICE_COOKIE,
     clear_session_cookie,
     client_address,
+    device_of,
     requires_customer,
     session_cookie,
     set_session_cookie,
@@ -26,6 +28,8 @@ from retorno.errors import Invalid
 from retorno.ledger import service as ledger
 from retorno.mail import Message
 from retorno.portal.routes import page_context, requires_brand
+from retorno.referrals import service as referrals
+from retorno.vouchers import service as vouchers
 from retorno.web import brand_of, lang_of
 
 
@@ -135,6 +139,8 @@ async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) ->
     # After the first sign-in by code, offer a passkey for the next ones.
     response = Redirect(safe_next(data.next) if has_passkey else "/account/security?offer=1", status_code=303)
     set_session_cookie(response, settings, token, int(auth.SHOPPER_SESSION.total_seconds()))
+    device = referrals.device_hash(device_of(request, response))
+    await referrals.note_device(brand_id=brand.id, customer_id=customer_id, device=device, now=now)
     return response
 
 
@@ -168,6 +174,10 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
         "name": data.name.strip()[:200],
         "marketing": data.marketing == "yes",
         "regulations_version": regulations["version"] if regulations else None,
+        "referral": request.cookies.get(referrals.REF_COOKIE) or None,
+        "device": referrals.device_hash(
+            request.cookies.get(request.app.settings.cookie_prefix + DEVICE_COOKIE)
+        ),
     }
     code = await auth.new_code(
         brand_id=brand.id,
@@ -239,10 +249,18 @@ async def export_data(request: Request) -> Response[bytes]:
         "profile": {k: v for k, v in msgspec.structs.asdict(customer).items() if k not in ("id", "brand")},
         "consents": await customers.consents(brand.id, customer.id),
         **await ledger.history(brand_id=brand.id, customer_id=customer.id),
-        "vouchers": [],
-        "referrals": [],
-        "devices": [{"kind": "passkey", **d} for d in devices],
+        "vouchers": [
+            {k: v for k, v in voucher.items() if k != "raw_code"}
+            for voucher in await vouchers.of_customer(
+                brand_id=brand.id, customer_id=customer.id, now=now_of(request)
+            )
+        ],
     }
+    invitations = await referrals.for_export(brand_id=brand.id, customer_id=customer.id)
+    data["referrals"] = {k: invitations[k] for k in ("referral_code", "friends_invited", "invited_by")}
+    data["devices"] = [{"kind": "passkey", **d} for d in devices] + [
+        {"kind": "browser", **d} for d in invitations["devices"]
+    ]
     return Response(
         msgspec.json.encode(data),
         media_type="application/json",
@@ -270,8 +288,15 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
         )
     brand, owner = brand_of(request), await owner_of(request)
     customer = await customers.get(brand.id, owner.customer_id)
+    now = now_of(request)
     await auth.forget_customer(brand_id=brand.id, customer_id=customer.id, email=customer.email)
-    await customers.forget(brand.id, customer.id, now=now_of(request))
+
+    async def rewards() -> None:
+        await vouchers.cancel_for_customer(customer_id=customer.id, now=now)
+        await referrals.forget(customer_id=customer.id)
+
+    await db.write(rewards)
+    await customers.forget(brand.id, customer.id, now=now)
     response = Redirect("/?deleted=1", status_code=303, headers={"clear-site-data": '"cache"'})
     clear_session_cookie(response, request.app.settings)
     return response

@@ -1,0 +1,115 @@
+"""The shopper's vouchers (with QR codes to show at the counter) and invitations to friends."""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import quote
+
+import segno
+from litestar import Request, Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromPath
+from litestar.response import Template
+from markupsafe import Markup
+
+from retorno import i18n
+from retorno.auth.guards import device_of, requires_customer, session_of
+from retorno.auth.routes import now_of, origin_of
+from retorno.portal.routes import page_context, requires_brand
+from retorno.referrals import service as referrals
+from retorno.vouchers import service as vouchers
+from retorno.web import brand_of, lang_of
+
+
+@functools.lru_cache(maxsize=1024)
+def qr_svg(text: str) -> Markup:
+    """A regular QR code (never Micro QR, which phone cameras do not read) as inline SVG."""
+    svg = segno.make_qr(text, error="m").svg_inline(scale=6, border=4, dark="#000", light="#fff")
+    return Markup(svg)  # noqa: S704 - segno's own SVG; the text is a voucher code of [A-Z0-9-]
+
+
+@get("/vouchers", guards=[requires_customer])
+async def vouchers_page(request: Request) -> Template:
+    brand, session = brand_of(request), await session_of(request)
+    mine = await vouchers.of_customer(brand_id=brand.id, customer_id=session["customer"], now=now_of(request))
+    active = [v | {"qr": qr_svg(v["code"])} for v in mine if v["status"] == "active"]
+    others = [v for v in mine if v["status"] != "active"]
+    return Template(
+        "portal/vouchers.html",
+        context=page_context(request, active=active, others=others),
+    )
+
+
+def _offer(request: Request) -> dict[str, str] | None:
+    """The referral rules in plain words, or None when the brand has no referral programme."""
+    brand, lang = brand_of(request), lang_of(request)
+    rules = brand.rules().referral
+    if rules is None:
+        return None
+    money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
+    return {
+        "referrer": money(rules.referrer_reward),
+        "friend": money(rules.friend_reward),
+        "minimum": money(rules.min_first_purchase),
+    }
+
+
+@get("/invite", guards=[requires_customer])
+async def invite_page(request: Request) -> Template:
+    brand, session, now = brand_of(request), await session_of(request), now_of(request)
+    offer = _offer(request)
+    link = friends = None
+    if offer is not None:
+        code = await referrals.code_of(brand_id=brand.id, customer_id=session["customer"], now=now)
+        link = f"{origin_of(request)}/r/{code}"
+        friends = await referrals.of_referrer(brand_id=brand.id, customer_id=session["customer"])
+    text = (
+        i18n.gettext(lang_of(request), "Join %(brand)s's cashback programme with my invitation: %(link)s")
+        % {"brand": brand.name, "link": link}
+        if link
+        else ""
+    )
+    return Template(
+        "portal/invite.html",
+        context=page_context(
+            request,
+            offer=offer,
+            link=link,
+            friends=friends,
+            share_text=text,
+            whatsapp_url=f"https://wa.me/?text={quote(text)}" if link else None,
+        ),
+    )
+
+
+@get("/r/{code:str}")
+async def referral_landing(request: Request, code: FromPath[str]) -> Template:
+    """An invitation link (public): the friend's offer, a cookie that carries the code to /join."""
+    brand, now = brand_of(request), now_of(request)
+    offer = _offer(request)
+    response = Template("portal/referral.html", context=page_context(request, offer=offer))
+    if offer is None:
+        response.status_code = 404
+        return response
+    device = referrals.device_hash(device_of(request, response))
+    referrer = await referrals.opened(brand_id=brand.id, code=code, device=device, now=now)
+    response.context["inviter"] = (referrer["name"] or "").split(" ")[0]
+    response.set_cookie(
+        referrals.REF_COOKIE,
+        referrals.normalize_code(code),
+        max_age=referrals.REF_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.settings.production,
+        path="/",
+    )
+    return response
+
+
+router = Router(
+    path="/",
+    guards=[requires_brand],
+    include_in_schema=False,
+    cache_control=CacheControlHeader(no_store=True, private=True),
+    route_handlers=[vouchers_page, invite_page, referral_landing],
+)

@@ -1,0 +1,400 @@
+"""Invite a friend: a code per shopper, the friends it brought, rewards with fraud checks.
+
+The life of a referral:
+- `invited`: someone opened `/r/<code>` on a device (its cookie is kept as a hash);
+- `pending`: that person joined; the attribution cookie (30 days) carried the code to `/join`;
+- at the friend's first purchase it is decided:
+  - `rewarded`: both rewards credited as cashback, available with that purchase's return window;
+  - `review` (em análise): held for staff, because the inviter is over `monthly_cap` this month
+    (`monthly_cap`) or the friend used a device the inviter signs in from (`same_device`);
+  - `not_eligible`: the same person (`same_person`: e-mail equal after normalising case, Gmail
+    dots and +tags, the same phone or CPF), a device that already brought another friend of this
+    inviter (`device_reused`), someone who was already a customer (`existing_customer`), or a
+    first purchase below the minimum (`below_minimum`).
+- A refund within the return window that leaves the purchase below the minimum (or a
+  cancellation) takes both rewards back (`not_eligible`, `refunded`).
+Only a customer's first purchase counts, and a friend is referred at most once per brand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import zoneinfo
+from typing import Any
+
+from retorno import db
+from retorno.brands.service import BrandView
+from retorno.errors import NotFound
+from retorno.outbox import service as outbox
+from retorno.referrals.tables import Device, Referral, ReferralCode
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+DEVICE_COOKIE = "retorno_device"
+REF_COOKIE = "retorno_ref"
+REF_DAYS = 30
+STATUSES = ("invited", "pending", "review", "rewarded", "not_eligible")
+GMAIL = {"gmail.com", "googlemail.com"}
+
+
+def device_hash(raw: str | None) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest() if raw else ""
+
+
+def new_device_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def normalize_code(text: str) -> str:
+    return "".join(ch for ch in (text or "").upper() if ch.isalnum())[:CODE_LENGTH]
+
+
+def same_address(a: str | None, b: str | None) -> bool:
+    """Equal after normalising: case, and the +tags and (at Gmail) dots that reach one mailbox."""
+
+    def canonical(email: str) -> str:
+        local, _, domain = email.strip().lower().rpartition("@")
+        local = local.split("+", 1)[0]
+        if domain in GMAIL:
+            local, domain = local.replace(".", ""), "gmail.com"
+        return f"{local}@{domain}"
+
+    return bool(a and b) and canonical(a) == canonical(b)
+
+
+async def code_of(*, brand_id: int, customer_id: int, now: dt.datetime) -> str:
+    """The shopper's referral code, made on first use."""
+    rows = await db.fetch(
+        "SELECT code FROM referral_codes WHERE brand = {} AND customer = {}", brand_id, customer_id
+    )
+    if rows:
+        return rows[0]["code"]
+
+    async def work() -> str:
+        again = await db.fetch(
+            "SELECT code FROM referral_codes WHERE brand = {} AND customer = {}", brand_id, customer_id
+        )
+        if again:
+            return again[0]["code"]
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        await db.insert(ReferralCode, brand=brand_id, customer=customer_id, code=code, created_at=now)
+        return code
+
+    return await db.write(work)
+
+
+async def referrer_of(*, brand_id: int, code: str) -> dict[str, Any]:
+    """Who owns a code at this brand (a code of another brand means nothing here)."""
+    rows = await db.fetch(
+        "SELECT c.id, c.name FROM referral_codes r JOIN customers c ON c.id = r.customer "
+        "WHERE r.brand = {} AND r.code = {} AND c.forgotten_at IS NULL",
+        brand_id,
+        normalize_code(code),
+    )
+    if not rows:
+        raise NotFound("this invitation link is not valid")
+    return rows[0]
+
+
+async def opened(*, brand_id: int, code: str, device: str, now: dt.datetime) -> dict[str, Any]:
+    """Someone opened an invitation on a device: the inviter sees `invited` (once per device)."""
+    referrer = await referrer_of(brand_id=brand_id, code=code)
+
+    async def work() -> None:
+        seen = await db.fetch(
+            "SELECT id FROM referrals WHERE brand = {} AND referrer = {} AND device = {}",
+            brand_id,
+            referrer["id"],
+            device,
+        )
+        if not seen:
+            await db.insert(
+                Referral,
+                brand=brand_id,
+                referrer=referrer["id"],
+                device=device,
+                status="invited",
+                invited_at=now,
+            )
+
+    if device:
+        await db.write(work)
+    return referrer
+
+
+async def note_device(*, brand_id: int, customer_id: int, device: str, now: dt.datetime) -> None:
+    """Remember that a shopper signed in from this device (for the same-device check)."""
+    if not device:
+        return
+
+    async def work() -> None:
+        updated = await db.fetch(
+            "UPDATE customer_devices SET last_seen = {} WHERE customer = {} AND device = {} RETURNING id",
+            now,
+            customer_id,
+            device,
+        )
+        if not updated:
+            await db.insert(
+                Device, brand=brand_id, customer=customer_id, device=device, first_seen=now, last_seen=now
+            )
+
+    await db.write(work)
+
+
+async def attach(
+    *, brand_id: int, code: str, friend_id: int, existed: bool, device: str, now: dt.datetime
+) -> None:
+    """A friend joined through an invitation (in the join's transaction)."""
+    try:
+        referrer = await referrer_of(brand_id=brand_id, code=code)
+    except NotFound:
+        return
+    already = await db.fetch("SELECT id FROM referrals WHERE brand = {} AND friend = {}", brand_id, friend_id)
+    if already:
+        return
+    status, reason = "pending", ""
+    if referrer["id"] == friend_id:
+        status, reason = "not_eligible", "same_person"
+    elif existed:
+        status, reason = "not_eligible", "existing_customer"
+    rows = await db.fetch(
+        "SELECT id FROM referrals WHERE brand = {} AND referrer = {} AND device = {} AND friend IS NULL "
+        "ORDER BY id LIMIT 1",
+        brand_id,
+        referrer["id"],
+        device,
+    )
+    decided = now if status == "not_eligible" else None
+    if rows and device:
+        await db.fetch(
+            "UPDATE referrals SET friend = {}, status = {}, reason = {}, joined_at = {}, decided_at = {} "
+            "WHERE id = {}",
+            friend_id,
+            status,
+            reason,
+            now,
+            decided,
+            rows[0]["id"],
+        )
+    else:
+        await db.insert(
+            Referral,
+            brand=brand_id,
+            referrer=referrer["id"],
+            friend=friend_id,
+            device=device,
+            status=status,
+            reason=reason,
+            invited_at=now,
+            joined_at=now,
+            decided_at=decided,
+        )
+
+
+async def _people(*ids: int) -> dict[int, dict[str, Any]]:
+    marks = ", ".join("{}" for _ in ids)
+    rows = await db.fetch(f"SELECT id, email, phone, cpf FROM customers WHERE id IN ({marks})", *ids)  # noqa: S608
+    return {r["id"]: r for r in rows}
+
+
+async def _verdict(
+    brand: BrandView, referral: dict[str, Any], purchase: int, at: dt.datetime
+) -> tuple[str, str]:
+    rules = brand.rules().referral
+    people = await _people(referral["referrer"], referral["friend"])
+    inviter, friend = people[referral["referrer"]], people[referral["friend"]]
+    if (
+        same_address(inviter["email"], friend["email"])
+        or (inviter["phone"] and inviter["phone"] == friend["phone"])
+        or (inviter["cpf"] and inviter["cpf"] == friend["cpf"])
+    ):
+        return "not_eligible", "same_person"
+    if purchase < rules.min_first_purchase:
+        return "not_eligible", "below_minimum"
+    if referral["device"]:
+        reused = await db.fetch(
+            "SELECT id FROM referrals WHERE brand = {} AND referrer = {} AND device = {} "
+            "AND friend IS NOT NULL AND friend <> {} LIMIT 1",
+            brand.id,
+            referral["referrer"],
+            referral["device"],
+            referral["friend"],
+        )
+        if reused:
+            return "not_eligible", "device_reused"
+        shared = await db.fetch(
+            "SELECT id FROM customer_devices WHERE customer = {} AND device = {}",
+            referral["referrer"],
+            referral["device"],
+        )
+        if shared:
+            return "review", "same_device"
+    if rules.monthly_cap:
+        tz = zoneinfo.ZoneInfo(brand.timezone)
+        local = at.astimezone(tz)
+        month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+        month_end = (month_start.astimezone(tz) + dt.timedelta(days=32)).replace(day=1).astimezone(dt.UTC)
+        rewarded = await db.fetch(
+            "SELECT COUNT(*) AS n FROM referrals WHERE brand = {} AND referrer = {} AND status = 'rewarded' "
+            "AND decided_at >= {} AND decided_at < {}",
+            brand.id,
+            referral["referrer"],
+            month_start,
+            month_end,
+        )
+        if rewarded[0]["n"] >= rules.monthly_cap:
+            return "review", "monthly_cap"
+    return "rewarded", ""
+
+
+async def on_sale(
+    *, brand: BrandView, customer_id: int, sale_id: int, purchase: int, at: dt.datetime, now: dt.datetime
+) -> None:
+    """A sale was recorded (in its transaction): if it is a referred friend's first, decide."""
+    if brand.rules().referral is None:
+        return
+    rows = await db.fetch(
+        "SELECT id, referrer, friend, device FROM referrals "
+        "WHERE brand = {} AND friend = {} AND status = 'pending'",
+        brand.id,
+        customer_id,
+    )
+    if not rows:
+        return
+    earlier = await db.fetch(
+        "SELECT id FROM sales WHERE customer = {} AND id <> {} LIMIT 1", customer_id, sale_id
+    )
+    referral = rows[0]
+    status, reason = (
+        ("not_eligible", "not_first_purchase") if earlier else await _verdict(brand, referral, purchase, at)
+    )
+    await db.fetch(
+        "UPDATE referrals SET status = {}, reason = {}, sale = {}, decided_at = {} WHERE id = {}",
+        status,
+        reason,
+        sale_id,
+        now,
+        referral["id"],
+    )
+    if status == "rewarded":
+        await _reward(brand, referral, at=at, now=now)
+
+
+async def _reward(brand: BrandView, referral: dict[str, Any], *, at: dt.datetime, now: dt.datetime) -> None:
+    from retorno.ledger import service as ledger
+
+    rules = brand.rules().referral
+    lots = {}
+    for role, customer, amount in (
+        ("referrer", referral["referrer"], rules.referrer_reward),
+        ("friend", referral["friend"], rules.friend_reward),
+    ):
+        if amount <= 0:
+            continue
+        # Credited as of the purchase: available when its return window closes, with it.
+        lot = await ledger.credit(
+            brand=brand,
+            customer_id=customer,
+            amount=amount,
+            source="referral",
+            at=at,
+            now=now,
+            kind="referral_reward",
+            breakdown={"referral_id": referral["id"], "role": role},
+        )
+        lots[role] = lot["lot_id"]
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="referral.rewarded",
+            now=now,
+            payload={"customer_id": customer, "amount": amount, "role": role, "referral_id": referral["id"]},
+        )
+    await db.fetch(
+        "UPDATE referrals SET referrer_lot = {}, friend_lot = {} WHERE id = {}",
+        lots.get("referrer"),
+        lots.get("friend"),
+        referral["id"],
+    )
+
+
+async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.datetime) -> None:
+    """A refund or cancellation of a sale (in its transaction): a referral's first purchase that,
+    within its return window, no longer reaches the minimum takes both rewards back."""
+    rules = brand.rules().referral
+    rows = await db.fetch(
+        "SELECT r.id, r.referrer, r.friend, r.status, r.referrer_lot, r.friend_lot, l.available_at "
+        "FROM referrals r LEFT JOIN ledger_lots l ON l.id = COALESCE(r.friend_lot, r.referrer_lot) "
+        "WHERE r.brand = {} AND r.sale = {} AND r.status IN ('rewarded', 'review')",
+        brand.id,
+        sale_id,
+    )
+    if not rows or rules is None or kept >= rules.min_first_purchase:
+        return
+    referral = rows[0]
+    if referral["status"] == "rewarded":
+        if referral["available_at"] is not None and referral["available_at"] <= now:
+            return  # after the return window the rewards are the shoppers'
+        from retorno.ledger import service as ledger
+
+        for customer, lot in (
+            (referral["referrer"], referral["referrer_lot"]),
+            (referral["friend"], referral["friend_lot"]),
+        ):
+            if lot is not None:
+                await ledger.reverse_lot(
+                    brand_id=brand.id, customer_id=customer, lot_id=lot, note="referral", now=now
+                )
+    await db.fetch(
+        "UPDATE referrals SET status = 'not_eligible', reason = 'refunded', decided_at = {} WHERE id = {}",
+        now,
+        referral["id"],
+    )
+
+
+async def of_referrer(*, brand_id: int, customer_id: int) -> list[dict[str, Any]]:
+    """The inviter's friends, newest first: first name only, status and reason."""
+    rows = await db.fetch(
+        "SELECT r.id, r.status, r.reason, r.invited_at, r.joined_at, r.decided_at, c.name AS friend_name "
+        "FROM referrals r LEFT JOIN customers c ON c.id = r.friend "
+        "WHERE r.brand = {} AND r.referrer = {} ORDER BY r.invited_at DESC, r.id DESC",
+        brand_id,
+        customer_id,
+    )
+    for row in rows:
+        row["friend_name"] = (row["friend_name"] or "").split(" ")[0]
+    return rows
+
+
+async def for_export(*, brand_id: int, customer_id: int) -> dict[str, Any]:
+    code = await db.fetch(
+        "SELECT code FROM referral_codes WHERE brand = {} AND customer = {}", brand_id, customer_id
+    )
+    invited_by = await db.fetch(
+        "SELECT status, reason, joined_at, decided_at FROM referrals WHERE brand = {} AND friend = {}",
+        brand_id,
+        customer_id,
+    )
+    devices = await db.fetch(
+        "SELECT first_seen, last_seen FROM customer_devices WHERE brand = {} AND customer = {} ORDER BY id",
+        brand_id,
+        customer_id,
+    )
+    return {
+        "referral_code": code[0]["code"] if code else None,
+        "friends_invited": [
+            {k: v for k, v in r.items() if k != "id"}
+            for r in await of_referrer(brand_id=brand_id, customer_id=customer_id)
+        ],
+        "invited_by": invited_by,
+        "devices": devices,
+    }
+
+
+async def forget(*, customer_id: int) -> None:
+    """Account deletion (in its transaction): the code dies, devices and device hashes go."""
+    await db.fetch("DELETE FROM referral_codes WHERE customer = {}", customer_id)
+    await db.fetch("DELETE FROM customer_devices WHERE customer = {}", customer_id)
+    await db.fetch("UPDATE referrals SET device = '' WHERE friend = {}", customer_id)

@@ -1,0 +1,345 @@
+"""Personal vouchers: issued by the brand's rules (in the sale's own transaction), validated and
+redeemed at the counter or by the API, given back when their order is cancelled.
+
+- A code is 10 characters of an alphabet without look-alikes (no 0/O, 1/I/L), about 49 bits of
+  chance, shown grouped (`K7QM-4XPD-2R`); typed codes are read leniently (case, dashes, spaces).
+- A voucher is used by at most one open use at a time: a unique index on `voucher_uses (voucher)
+  WHERE released_at IS NULL` decides a race, so of fifty concurrent redemptions one wins.
+- Redeeming is idempotent by order: the same code and order again answer as the first time.
+- Status is derived, never stored: cancelled, used (an open use), expired (past `expires_at`),
+  or active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from typing import Any
+
+from retorno import db
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.errors import DomainError, NotFound
+from retorno.ledger import rules
+from retorno.outbox import service as outbox
+from retorno.vouchers.tables import Voucher, VoucherUse
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+LENGTH = 10
+SOURCES = ("rule", "referral", "staff", "campaign")
+
+REASONS = {
+    "not_found": "no voucher has this code",
+    "cancelled": "the voucher was cancelled",
+    "used": "the voucher was already used on another order",
+    "expired": "the voucher has expired",
+    "below_min_order": "the order is below the voucher's minimum order",
+    "other_customer": "the voucher belongs to another customer",
+}
+
+
+class VoucherRefused(DomainError):
+    """Why a voucher cannot be used; `reason` is one of REASONS (and is in the problem+json)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(f"{REASONS[reason]} ({grouped(code)})")
+        self.reason = reason
+        self.extra = {"reason": reason}
+        self.status_code = 409 if reason == "used" else 404 if reason == "not_found" else 422
+        self.title = {409: "Conflict", 404: "Not found", 422: "Invalid input"}[self.status_code]
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+def normalize_code(text: str) -> str:
+    """What a person typed or a scanner read: case, spaces and dashes do not matter."""
+    return re.sub(r"[^0-9A-Za-z]", "", text or "").upper()[:40]
+
+
+def grouped(code: str) -> str:
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}" if len(code) == LENGTH else code
+
+
+def discount_of(voucher: dict[str, Any], order_total: int) -> int:
+    if voucher["amount"] is not None:
+        return min(voucher["amount"], order_total)
+    return min(rules.half_even(order_total * voucher["percent_bp"], 10000), order_total)
+
+
+def status_of(voucher: dict[str, Any], now: dt.datetime) -> str:
+    if voucher["cancelled_at"] is not None:
+        return "cancelled"
+    if voucher.get("open_order") is not None:
+        return "used"
+    if voucher["expires_at"] <= now:
+        return "expired"
+    return "active"
+
+
+_SELECT = (
+    "SELECT v.id, v.brand, v.customer, v.code, v.amount, v.percent_bp, v.min_order, v.source, v.sale, "
+    "v.issued_at, v.expires_at, v.cancelled_at, u.order_id AS open_order, u.discount AS open_discount, "
+    "u.used_at AS used_at FROM vouchers v "
+    "LEFT JOIN voucher_uses u ON u.voucher = v.id AND u.released_at IS NULL "
+)
+
+
+async def _find(brand_id: int, code: str) -> dict[str, Any] | None:
+    rows = await db.fetch(_SELECT + "WHERE v.brand = {} AND v.code = {}", brand_id, normalize_code(code))
+    return rows[0] if rows else None
+
+
+def view(voucher: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A voucher as the API and the shopper's app show it."""
+    return {
+        "code": grouped(voucher["code"]),
+        "status": status_of(voucher, now),
+        "amount": voucher["amount"],
+        "percent": voucher["percent_bp"] / 100 if voucher["percent_bp"] is not None else None,
+        "min_order": voucher["min_order"],
+        "source": voucher["source"],
+        "issued_at": voucher["issued_at"].isoformat(),
+        "expires_at": voucher["expires_at"].isoformat(),
+        "used_on_order": voucher.get("open_order"),
+    }
+
+
+async def issue(
+    *,
+    brand_id: int,
+    customer_id: int,
+    source: str,
+    now: dt.datetime,
+    valid_days: int,
+    amount: int | None = None,
+    percent_bp: int | None = None,
+    min_order: int = 0,
+    sale_id: int | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """A new voucher for a customer, in the caller's transaction (its event goes to the outbox)."""
+    if (amount is None) == (percent_bp is None):
+        raise ValueError("a voucher is either an amount or a percent off")
+    if source not in SOURCES:
+        raise ValueError(f"unknown voucher source {source!r}")
+    code = new_code()
+    expires_at = now + dt.timedelta(days=valid_days)
+    await db.insert(
+        Voucher,
+        brand=brand_id,
+        customer=customer_id,
+        code=code,
+        amount=amount,
+        percent_bp=percent_bp,
+        min_order=min_order,
+        source=source,
+        sale=sale_id,
+        note=note,
+        issued_at=now,
+        expires_at=expires_at,
+    )
+    await outbox.emit(
+        brand_id=brand_id,
+        kind="voucher.issued",
+        now=now,
+        payload={
+            "customer_id": customer_id,
+            "code": code,
+            "amount": amount,
+            "percent_bp": percent_bp,
+            "min_order": min_order,
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    return {"code": grouped(code), "amount": amount, "percent_bp": percent_bp, "expires_at": expires_at}
+
+
+async def issue_for_sale(
+    *, brand: BrandView, customer_id: int, sale_id: int, purchase: int, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The vouchers a sale earns under the brand's rules (purchase: the order without shipping)."""
+    issued = []
+    for rule in brand.rules().vouchers:
+        if purchase >= rule.min_purchase:
+            issued.append(
+                await issue(
+                    brand_id=brand.id,
+                    customer_id=customer_id,
+                    source="rule",
+                    now=now,
+                    valid_days=rule.valid_days,
+                    amount=rule.amount,
+                    percent_bp=rule.percent_bp,
+                    min_order=rule.min_order,
+                    sale_id=sale_id,
+                )
+            )
+    return issued
+
+
+async def cancel_for_sale(*, brand_id: int, sale_id: int, now: dt.datetime) -> int:
+    """A cancelled sale takes back the vouchers it issued that were not used."""
+    rows = await db.fetch(
+        "UPDATE vouchers SET cancelled_at = {} WHERE brand = {} AND sale = {} AND cancelled_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM voucher_uses u "
+        "WHERE u.voucher = vouchers.id AND u.released_at IS NULL) "
+        "RETURNING id",
+        now,
+        brand_id,
+        sale_id,
+    )
+    return len(rows)
+
+
+async def cancel_for_customer(*, customer_id: int, now: dt.datetime) -> None:
+    """A deleted account's unused vouchers can no longer be used by anyone."""
+    await db.fetch(
+        "UPDATE vouchers SET cancelled_at = {} WHERE customer = {} AND cancelled_at IS NULL",
+        now,
+        customer_id,
+    )
+
+
+def _refusal(
+    voucher: dict[str, Any] | None, code: str, order_total: int, now: dt.datetime, customer_id: int | None
+) -> str | None:
+    if voucher is None:
+        return "not_found"
+    if customer_id is not None and voucher["customer"] != customer_id:
+        return "other_customer"
+    state = status_of(voucher, now)
+    if state != "active":
+        return state
+    if order_total < voucher["min_order"]:
+        return "below_min_order"
+    return None
+
+
+async def validate(
+    *, brand: BrandView, code: str, order_total: int, identity: Identity | None, now: dt.datetime
+) -> dict[str, Any]:
+    """Whether a code applies to an order, the discount, or the reason it does not (never raises)."""
+    voucher = await _find(brand.id, code)
+    customer = await customers.lookup(brand.id, identity) if identity else None
+    customer_id = (customer.id if customer else -1) if identity else None
+    reason = _refusal(voucher, code, order_total, now, customer_id)
+    return {
+        "code": grouped(normalize_code(code)),
+        "applies": reason is None,
+        "discount": discount_of(voucher, order_total) if reason is None else 0,
+        "reason": reason,
+        "voucher": view(voucher, now) if voucher is not None and reason != "other_customer" else None,
+    }
+
+
+async def redeem(
+    *, brand: BrandView, code: str, order_id: str, order_total: int, now: dt.datetime
+) -> tuple[dict[str, Any], bool]:
+    """Use a voucher on an order; the same order again gets the same answer (created False)."""
+
+    async def work() -> tuple[dict[str, Any], bool]:
+        voucher = await _find(brand.id, code)
+        if voucher is not None and voucher["open_order"] == order_id:
+            return _use_answer(voucher, order_id, voucher["open_discount"], voucher["used_at"]), False
+        reason = _refusal(voucher, code, order_total, now, None)
+        if reason is not None:
+            raise VoucherRefused(reason, normalize_code(code))
+        discount = discount_of(voucher, order_total)
+        # The partial unique index lets one open use exist; a concurrent winner makes this insert
+        # fail, and db.write runs the work again, which then finds the voucher used.
+        await db.insert(
+            VoucherUse,
+            brand=brand.id,
+            voucher=voucher["id"],
+            order_id=order_id,
+            order_total=order_total,
+            discount=discount,
+            used_at=now,
+        )
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="voucher.used",
+            now=now,
+            payload={"customer_id": voucher["customer"], "code": voucher["code"], "order_id": order_id},
+        )
+        return _use_answer(voucher, order_id, discount, now), True
+
+    return await db.write(work)
+
+
+def _use_answer(voucher: dict[str, Any], order_id: str, discount: int, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "code": grouped(voucher["code"]),
+        "order_id": order_id,
+        "discount": discount,
+        "status": "used",
+        "used_at": at.isoformat(),
+    }
+
+
+async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetime) -> dict[str, Any]:
+    """Give a voucher back when the order that used it was cancelled (idempotent)."""
+
+    async def work() -> dict[str, Any]:
+        voucher = await _find(brand.id, code)
+        if voucher is None:
+            raise VoucherRefused("not_found", normalize_code(code))
+        uses = await db.fetch(
+            "SELECT id, released_at FROM voucher_uses WHERE voucher = {} AND order_id = {} ORDER BY id DESC",
+            voucher["id"],
+            order_id,
+        )
+        if not uses:
+            raise NotFound(f"voucher {grouped(voucher['code'])} was not used on order {order_id!r}")
+        if uses[0]["released_at"] is None:
+            await db.fetch("UPDATE voucher_uses SET released_at = {} WHERE id = {}", now, uses[0]["id"])
+        voucher["open_order"] = None
+        return {"code": grouped(voucher["code"]), "order_id": order_id, "status": status_of(voucher, now)}
+
+    return await db.write(work)
+
+
+async def release_for_order(*, brand_id: int, order_id: str, now: dt.datetime) -> None:
+    """A cancelled order gives back the vouchers it used (in the cancellation's transaction)."""
+    await db.fetch(
+        "UPDATE voucher_uses SET released_at = {} WHERE brand = {} AND order_id = {} AND released_at IS NULL",
+        now,
+        brand_id,
+        order_id,
+    )
+
+
+async def of_customer(*, brand_id: int, customer_id: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """Every voucher of a shopper, active first (soonest to expire first), then the rest, newest first."""
+    rows = await db.fetch(
+        _SELECT + "WHERE v.brand = {} AND v.customer = {} ORDER BY v.expires_at, v.id", brand_id, customer_id
+    )
+    views = [view(r, now) | {"raw_code": r["code"]} for r in rows]
+    active = [v for v in views if v["status"] == "active"]
+    rest = sorted((v for v in views if v["status"] != "active"), key=lambda v: v["issued_at"], reverse=True)
+    return active + rest
+
+
+async def applicable(*, brand_id: int, customer_id: int, order_total: int, now: dt.datetime) -> list[dict]:
+    """The shopper's active vouchers that this cart may use, with the discount each would give."""
+    rows = await db.fetch(
+        _SELECT + "WHERE v.brand = {} AND v.customer = {} AND v.cancelled_at IS NULL AND v.expires_at > {} "
+        "AND v.min_order <= {} ORDER BY v.expires_at, v.id",
+        brand_id,
+        customer_id,
+        now,
+        order_total,
+    )
+    return [
+        {
+            "code": grouped(r["code"]),
+            "discount": discount_of(r, order_total),
+            "expires_at": r["expires_at"].isoformat(),
+        }
+        for r in rows
+        if r["open_order"] is None
+    ]
