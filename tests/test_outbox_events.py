@@ -20,8 +20,11 @@ async def _sale(api, order_id: str, total: int = 15000) -> dict:
 async def test_a_sale_writes_one_credited_event(api, demo):
     sale = await _sale(api, "E-1")
     await _sale(api, "E-1")  # a retry writes nothing more
-    events = await outbox.events(demo["bella"].id)
-    assert [e["kind"] for e in events] == ["cashback.credited"]
+    everything = await outbox.events(demo["bella"].id)
+    # bella's voucher rule (purchases from R$ 20,00) issues a voucher with the same sale
+    assert [e["kind"] for e in everything] == ["cashback.credited", "voucher.issued"]
+    assert everything[1]["customer_id"] == sale["customer_id"]
+    events = everything[:1]
     assert events[0]["amount"] == 1500 and events[0]["customer_id"] == sale["customer_id"]
     assert events[0]["available_at"] == sale["cashback"]["available_at"]
 
@@ -44,7 +47,7 @@ async def test_redemptions_and_reversals_write_their_events(api, demo, clock):
         await api.post("/sales/E-1/refunds", json={"refund_id": "F-1", "amount": 10000})
     ).status_code == 201
     kinds = [e["kind"] for e in await outbox.events(demo["bella"].id)]
-    assert kinds == ["cashback.credited", "cashback.redeemed", "cashback.reversed"]
+    assert kinds == ["cashback.credited", "voucher.issued", "cashback.redeemed", "cashback.reversed"]
     reversed_event = (await outbox.events(demo["bella"].id, "cashback.reversed"))[0]
     assert reversed_event["amount"] == 1000 and reversed_event["order_id"] == "E-1"
 
@@ -68,6 +71,7 @@ async def test_the_sweep_announces_and_reminds_once(api, demo, clock):
     events = await outbox.events(demo["bella"].id)
     assert [e["kind"] for e in events] == [
         "cashback.credited",
+        "voucher.issued",
         "cashback.available",
         "cashback.expiring",
         "cashback.expiring",

@@ -159,6 +159,42 @@ async def test_a_session_of_one_brand_sees_nothing_at_another(client, api, clock
     assert "balance-available" not in home
 
 
+async def test_every_brand_page_on_another_brand_shows_nothing_of_the_shopper(app, client, api, clock, demo):
+    """Built from the app's routes: every GET page of a brand host, asked on mare's host with a bella
+    shopper's session, answers as to a stranger (a sign-in redirect, the public page or a 404)."""
+    await _shopper_with_history(
+        api, clock, "ana@example.com", "52998224725", "11988887777", "Ana Souza", "A-1"
+    )
+    await signed_in(client, api, clock, slug="bella")
+    code = (await db.fetch("SELECT code FROM vouchers LIMIT 1"))[0]["code"]
+    invite = (await client.get(brand_url("bella", "/invite"))).text
+    referral = invite.split("/r/")[1].split('"')[0]
+    secrets_ = ["ana@example.com", "Ana Souza", "52998224725", "A-1", code[:4], referral, "balance-available"]
+    concrete = {"{name:str}": "logo-120.png", "{code:str}": referral, "{file_path:path}": "css/app.css"}
+    paths = set()
+    for route in app.routes:
+        if "GET" not in getattr(route, "methods", ()) or route.path.startswith(("/api", "/admin", "/dev")):
+            continue
+        path = route.path
+        for param, value in concrete.items():
+            path = path.replace(param, value)
+        paths.add(path)
+    assert {"/", "/statement", "/vouchers", "/invite", "/account/data.json", "/r/" + referral} <= paths
+    for path in sorted(paths):
+        mine = await client.get(brand_url("bella", path))
+        theirs = await client.get(brand_url("mare", path))
+        assert theirs.status_code in (200, 303, 404), (path, theirs.status_code)
+        if (
+            mine.status_code == 200
+            and path not in ("/", "/offline")
+            and "text/html" in mine.headers.get("content-type", "")
+        ):
+            assert theirs.status_code in (303, 404) or "Ana" not in theirs.text, path
+        shown = theirs.text.replace(f'value="{path}"', "")  # the language form echoes the path asked
+        for secret in secrets_:
+            assert secret not in shown, (path, secret)
+
+
 # --- the account and data rights ------------------------------------------------------------------
 
 
@@ -202,7 +238,8 @@ async def test_the_export_holds_everything_of_the_shopper_and_nothing_of_another
             "amount": 500,
         },
     )
-    await signed_in(client, api, clock)
+    ana_id = await signed_in(client, api, clock)
+    await client.get(brand_url("bella", "/invite"))  # makes her referral code
     response = await client.get(brand_url("bella", "/account/data.json"))
     assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
     data = response.json()
@@ -220,8 +257,22 @@ async def test_the_export_holds_everything_of_the_shopper_and_nothing_of_another
     assert [s["order_id"] for s in data["sales"]] == ["A-1"]
     assert [e["kind"] for e in data["ledger_entries"]] == ["earn", "redeem"]
     assert [r["redemption_id"] for r in data["redemptions"]] == ["R-A"]
+    own_codes = await db.fetch("SELECT code FROM vouchers WHERE customer = {}", ana_id)
+    assert own_codes and sorted(v["code"].replace("-", "") for v in data["vouchers"]) == sorted(
+        r["code"] for r in own_codes
+    )
+    [code] = await db.fetch("SELECT code FROM referral_codes WHERE customer = {}", ana_id)
+    assert data["referrals"]["referral_code"] == code["code"]
     text = response.text
-    for other in ("bia@example.com", "11144477735", "Bia Lima", "B-1"):
+    others = await db.fetch("SELECT code FROM vouchers WHERE customer <> {}", ana_id)
+    assert others
+    for other in (
+        "bia@example.com",
+        "11144477735",
+        "Bia Lima",
+        "B-1",
+        *(o["code"][:4] + "-" for o in others),
+    ):
         assert other not in text
 
 
@@ -252,6 +303,8 @@ async def test_deleting_the_account_erases_the_person_and_keeps_the_money_record
         client, brand_url("bella", "/login"), {"email": "ana@example.com"}
     )  # a code row with her e-mail
     customer_id = await signed_in(client, api, clock)
+    await client.get(brand_url("bella", "/invite"))  # she has an invitation link
+    assert await db.fetch("SELECT id FROM referral_codes WHERE customer = {}", customer_id)
     before = await _sums()
     balance_before = await ledger.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
 
@@ -269,6 +322,11 @@ async def test_deleting_the_account_erases_the_person_and_keeps_the_money_record
     assert (after.available, after.pending) == (balance_before.available, balance_before.pending)
     assert (await client.get(brand_url("bella", "/account"))).status_code == 303  # signed out everywhere
     assert await Session.count().where(Session.customer == customer_id) == 0
+    # Her vouchers can no longer be used by anyone, and her invitation link is dead.
+    live = await db.fetch("SELECT id FROM vouchers WHERE customer = {} AND cancelled_at IS NULL", customer_id)
+    assert (
+        live == [] and await db.fetch("SELECT id FROM referral_codes WHERE customer = {}", customer_id) == []
+    )
 
 
 # --- every page, for both brands and both languages ---------------------------------------------

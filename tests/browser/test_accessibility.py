@@ -19,7 +19,16 @@ from tests.browser.helpers import ARGS, BRANDS, CHROMIUM, TIMEOUT_MS, join_with_
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 PUBLIC = ["/", "/login", "/join", "/regulations", "/help", "/offline", "/nao-existe"]
-SIGNED_IN = ["/", "/statement", "/statement?kind=earn", "/account", "/account/security", "/account/delete"]
+SIGNED_IN = [
+    "/",
+    "/statement",
+    "/statement?kind=earn",
+    "/vouchers",
+    "/invite",
+    "/account",
+    "/account/security",
+    "/account/delete",
+]
 
 # Controls a finger must hit: at least 44 x 44 CSS px (links inside running text are exempt).
 SMALL_TARGETS = """() => [...document.querySelectorAll(
@@ -91,6 +100,10 @@ def test_every_page_passes_axe_with_large_targets_and_visible_focus(slug, browse
         join_with_code(page, live_server, slug, "Ana Acessível", email)
         for path in SIGNED_IN:
             problems += audit(page, live_server.url(slug, path))
+        invitation = page.locator("#invite-link")
+        page.goto(live_server.url(slug, "/invite"))
+        if invitation.count():  # brands with a referral programme: the friend's landing page too
+            problems += audit(page, invitation.input_value())
         context.add_cookies([{"name": "lang", "value": "en", "url": live_server.url(slug, "/")}])
         for path in ("/", "/statement", "/help"):
             problems += audit(page, live_server.url(slug, path))

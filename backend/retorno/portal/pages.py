@@ -60,6 +60,8 @@ def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
             parts.append(text)
         words = _("Cashback on order %(order)s") % {"order": line.get("order_id") or ""}
         return f"{words}: {'; '.join(parts)}" if parts else words
+    if kind == "referral_reward" and (line.get("breakdown") or {}).get("role") == "friend":
+        return _("Welcome reward: you joined through an invitation")
     if kind == "reverse" and line.get("note") == "referral":
         return _("Taken back: the invited friend's purchase was returned")
     texts = {

@@ -64,6 +64,16 @@ def same_address(a: str | None, b: str | None) -> bool:
     return bool(a and b) and canonical(a) == canonical(b)
 
 
+def same_person(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """One mailbox, one phone or one CPF. (Within a brand a phone or CPF belongs to one customer,
+    so those two matter when an identifier was moved between accounts.)"""
+    return (
+        same_address(a.get("email"), b.get("email"))
+        or bool(a.get("phone") and a.get("phone") == b.get("phone"))
+        or bool(a.get("cpf") and a.get("cpf") == b.get("cpf"))
+    )
+
+
 async def code_of(*, brand_id: int, customer_id: int, now: dt.datetime) -> str:
     """The shopper's referral code, made on first use."""
     rows = await db.fetch(
@@ -205,23 +215,18 @@ async def _verdict(
 ) -> tuple[str, str]:
     rules = brand.rules().referral
     people = await _people(referral["referrer"], referral["friend"])
-    inviter, friend = people[referral["referrer"]], people[referral["friend"]]
-    if (
-        same_address(inviter["email"], friend["email"])
-        or (inviter["phone"] and inviter["phone"] == friend["phone"])
-        or (inviter["cpf"] and inviter["cpf"] == friend["cpf"])
-    ):
+    if same_person(people[referral["referrer"]], people[referral["friend"]]):
         return "not_eligible", "same_person"
     if purchase < rules.min_first_purchase:
         return "not_eligible", "below_minimum"
     if referral["device"]:
         reused = await db.fetch(
             "SELECT id FROM referrals WHERE brand = {} AND referrer = {} AND device = {} "
-            "AND friend IS NOT NULL AND friend <> {} LIMIT 1",
+            "AND friend IS NOT NULL AND id < {} LIMIT 1",
             brand.id,
             referral["referrer"],
             referral["device"],
-            referral["friend"],
+            referral["id"],
         )
         if reused:
             return "not_eligible", "device_reused"
@@ -318,6 +323,34 @@ async def _reward(brand: BrandView, referral: dict[str, Any], *, at: dt.datetime
         lots.get("friend"),
         referral["id"],
     )
+
+
+async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.datetime) -> str:
+    """Staff decide a referral held for review: rewarded as of its purchase, or not eligible."""
+
+    async def work() -> str:
+        rows = await db.fetch(
+            "SELECT r.id, r.referrer, r.friend, r.status, s.occurred_at FROM referrals r "
+            "JOIN sales s ON s.id = r.sale WHERE r.brand = {} AND r.id = {}",
+            brand.id,
+            referral_id,
+        )
+        if not rows or rows[0]["status"] != "review":
+            raise NotFound("no referral under review with this id")
+        referral = rows[0]
+        status, reason = ("rewarded", "") if approve else ("not_eligible", "rejected")
+        await db.fetch(
+            "UPDATE referrals SET status = {}, reason = {}, decided_at = {} WHERE id = {}",
+            status,
+            reason,
+            now,
+            referral_id,
+        )
+        if approve:
+            await _reward(brand, referral, at=referral["occurred_at"], now=now)
+        return status
+
+    return await db.write(work)
 
 
 async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.datetime) -> None:
