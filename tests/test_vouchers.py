@@ -9,6 +9,8 @@ import re
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from retorno import db
 from retorno.vouchers import service as vouchers
@@ -195,3 +197,19 @@ async def test_the_vouchers_page_shows_active_ones_with_a_qr_and_past_ones_below
     await signed_in(client, api, clock, email="bia@example.com")
     other = (await client.get(brand_url("bella", "/vouchers"))).text
     assert active not in other and used not in other
+
+
+@given(
+    order_total=st.integers(min_value=0, max_value=10**11),
+    amount=st.one_of(st.none(), st.integers(min_value=1, max_value=10**9)),
+    percent_bp=st.integers(min_value=1, max_value=10000),
+)
+def test_a_discount_is_never_negative_nor_more_than_the_order(order_total, amount, percent_bp):
+    voucher = {"amount": amount, "percent_bp": None if amount is not None else percent_bp}
+    discount = vouchers.discount_of(voucher, order_total)
+    assert 0 <= discount <= order_total
+    if amount is not None:
+        assert discount == min(amount, order_total)
+    else:  # percent: rounded once, half-even, to the centavo
+        exact = order_total * percent_bp / 10000
+        assert abs(discount - exact) <= 0.5
