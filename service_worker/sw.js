@@ -88,3 +88,55 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(cacheFirst(request));
   }
 });
+
+// Push: the server sends {title, body, url, tag, icon, badge, lang} (backend/retorno/push).
+// One tag per kind, so a newer notice replaces an older one of the same kind.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch { data = { body: event.data?.text() }; }
+  const title = data.title || self.RETORNO.name || "";
+  event.waitUntil(self.registration.showNotification(title, {
+    body: data.body || "",
+    icon: data.icon,
+    badge: data.badge,
+    tag: data.tag,
+    lang: data.lang,
+    renotify: Boolean(data.tag),
+    data: { url: data.url || "/" },
+  }));
+});
+
+// A tap focuses an open window of the app (on that URL if one is there) or opens the URL.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data?.url || "/", self.location.origin);
+  if (target.origin !== self.location.origin) return;
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const same = windows.find((w) => new URL(w.url).pathname === target.pathname);
+    if (same) return same.focus();
+    if (windows[0] && "navigate" in windows[0]) {
+      const focused = await windows[0].focus();
+      return focused.navigate(target.href);
+    }
+    return self.clients.openWindow(target.href);
+  })());
+});
+
+// The browser replaced the subscription: subscribe again and tell the server (no session needed:
+// the old endpoint proves it is this device).
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil((async () => {
+    const old = event.oldSubscription;
+    const { key } = await (await fetch("/push/key")).json();
+    const raw = Uint8Array.from(atob(key.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((key.length + 3) % 4)), (c) => c.charCodeAt(0));
+    const fresh = event.newSubscription ||
+      await self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: raw });
+    if (!old) return;
+    await fetch("/push/renew", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ old_endpoint: old.endpoint, subscription: fresh.toJSON() }),
+    });
+  })());
+});

@@ -58,7 +58,7 @@ async def test_import_is_idempotent(settings):
     assert (first.status, second.status) == ("created", "unchanged")
     assert await Brand.count() == 1
     assert await Regulations.count() == 1
-    assert await BrandAsset.count() == 6  # the logo, its small copy for the app bar, four icons
+    assert await BrandAsset.count() == 7  # the logo, its app-bar copy, four icons, the push badge
     assert (await brands.get_brand("bella")).app_version == 1
 
 

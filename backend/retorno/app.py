@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -32,7 +33,7 @@ from retorno.errors import DomainError, Invalid, Unauthorized
 from retorno.ledger.service import NotRedeemable
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
-from retorno.portal import account, pages, rewards
+from retorno.portal import account, notifications, pages, rewards
 from retorno.portal import routes as portal
 from retorno.settings import Settings, load_settings
 
@@ -130,15 +131,29 @@ def create_app(
     engine: Engine | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
     mailer: Any = None,
+    worker: bool = False,
 ) -> Litestar:
-    """The app; tests pass their own engine (already connected) and clock."""
+    """The app; tests pass their own engine (already connected) and clock. With `worker`, a push
+    worker (sweeps, outbox, notifications) runs inside the process, as `retorno serve` does."""
     settings = settings or load_settings()
     engine = engine or db.make_engine(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with db.connected(engine):
-            yield
+            if not worker:
+                yield
+                return
+            from retorno.push.worker import Worker
+
+            stop = asyncio.Event()
+            async with Worker(clock=clock) as running:
+                task = asyncio.create_task(running.run(stop))
+                try:
+                    yield
+                finally:
+                    stop.set()
+                    await task
 
     static = create_static_files_router(
         path="/static",
@@ -154,6 +169,7 @@ def create_app(
             account.router,
             pages.router,
             rewards.router,
+            notifications.router,
             platform.router,
             admin.router,
             api.router,
@@ -163,7 +179,9 @@ def create_app(
             secret=settings.secret_key,
             cookie_name=settings.cookie_prefix + "csrftoken",
             cookie_secure=settings.production,
-            exclude=["/api/"],  # the integration API authenticates with a bearer key, not a cookie
+            # The integration API authenticates with a bearer key, not a cookie; /push/renew comes
+            # from the service worker, authorised by the old subscription's endpoint.
+            exclude=["/api/", "/push/renew"],
         ),
         lifespan=[lifespan],
         # Pages, CSS, JS and JSON go out gzipped (a phone on 3G feels every kilobyte); images are

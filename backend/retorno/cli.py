@@ -119,10 +119,14 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     from retorno.ledger import service as ledger
 
     async def work() -> int:
-        result = await ledger.sweep(brands=await brands.list_brands(), now=dt.datetime.now(dt.UTC))
+        from retorno.vouchers import service as vouchers
+
+        every, now = await brands.list_brands(), dt.datetime.now(dt.UTC)
+        result = await ledger.sweep(brands=every, now=now)
+        voucher_reminders = await vouchers.sweep(brands=every, now=now)
         print(
             f"expired {result.expired} credits, announced {result.available}, "
-            f"queued {result.reminders} reminders"
+            f"queued {result.reminders} reminders and {voucher_reminders} voucher reminders"
         )
         return 0
 
@@ -140,7 +144,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from retorno.app import asgi
 
-    app = asgi(settings)
+    app = asgi(settings, worker=not args.no_worker)
     if args.urls:
         scheme, base = settings.scheme, settings.base_host
         print(f"\nRetorno is up on {scheme}://{base}/ (platform)")
@@ -158,6 +162,28 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,  # asgi() trusts X-Forwarded-* from RETORNO_TRUSTED_PROXIES only
     )
     return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """A worker on its own: sweeps, the outbox, push notifications (several may run at once)."""
+    import signal
+
+    from retorno.push.worker import Worker
+
+    async def work() -> int:
+        worker = Worker(lease=args.lease, timeout=args.timeout, batch=args.batch, backoff=args.backoff)
+        async with worker:
+            if args.until_idle:
+                await worker.drain()
+                return 0
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await worker.run(stop)
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
 
 
 def cmd_makemigrations(settings: Settings, args: argparse.Namespace) -> int:
@@ -185,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--quiet", action="store_true", help="log warnings only")
     s.add_argument("--urls", action="store_true", help="print the demo brands' URLs first")
+    s.add_argument("--no-worker", action="store_true", help="do not run the push worker in this process")
     s.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("migrate", help="apply pending database migrations")
@@ -212,6 +239,14 @@ def parser() -> argparse.ArgumentParser:
     sa.add_argument("--role", choices=["owner", "manager", "operator"])
     sa.add_argument("--platform-admin", action="store_true")
     sa.set_defaults(func=cmd_staff_add)
+
+    w = sub.add_parser("worker", help="run a worker: sweeps, the outbox and push notifications")
+    w.add_argument("--batch", type=int, default=100, help="notifications sent at once (default 100)")
+    w.add_argument("--lease", type=float, default=60.0, help="seconds a claimed batch is held (default 60)")
+    w.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a push service (<= 10)")
+    w.add_argument("--backoff", type=float, default=30.0, help="first retry delay in seconds (default 30)")
+    w.add_argument("--until-idle", action="store_true", help="stop when nothing is due")
+    w.set_defaults(func=cmd_worker)
 
     sw = sub.add_parser("sweep", help="expire credits and queue availability and expiry notices")
     sw.set_defaults(func=cmd_sweep)

@@ -221,6 +221,10 @@ def current() -> Engine:
     return _current
 
 
+def is_postgres() -> bool:
+    return isinstance(current(), PostgresEngine)
+
+
 def transaction() -> Any:
     """A write transaction: BEGIN IMMEDIATE on SQLite, a pooled transaction on PostgreSQL."""
     return current().transaction()

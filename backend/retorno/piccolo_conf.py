@@ -16,6 +16,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.auth.piccolo_app",
         "retorno.vouchers.piccolo_app",
         "retorno.referrals.piccolo_app",
+        "retorno.push.piccolo_app",
     ]
 )
 

@@ -18,7 +18,7 @@ MIN_SIDE = 512
 FORMATS = {"PNG", "JPEG", "WEBP"}
 
 # Bump when the images made from a logo change: packs are then imported again even if unchanged.
-VERSION = "2"
+VERSION = "3"
 
 # name -> (size, maskable): what the manifest and the iOS home screen ask for, and the app bar's
 # logo (40 CSS px, sharp up to 3x screens: a few KB instead of the full logo's 100+).
@@ -85,7 +85,18 @@ def make_icons(logo_png: bytes, background: str) -> dict[str, bytes]:
         out = io.BytesIO()
         canvas.convert("RGB").save(out, format="PNG", optimize=True)
         icons[name] = out.getvalue()
+    icons["badge-96.png"] = _badge()
     return icons
+
+
+def _badge(size: int = 96) -> bytes:
+    """The small monochrome mark Android shows in the status bar for a notification: only its
+    alpha counts, so a white disc on transparency."""
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(img).ellipse((8, 8, size - 8, size - 8), fill=(255, 255, 255, 255))
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _luminance(colour: str) -> float:

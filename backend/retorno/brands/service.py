@@ -163,6 +163,19 @@ async def get_brand(slug: str) -> BrandView:
     return _view(row)
 
 
+_by_id = TTLCache()
+
+
+async def brand_by_id(brand_id: int) -> BrandView | None:
+    cached = _by_id.get(brand_id, _MISSING)
+    if cached is not _MISSING:
+        return cached
+    row = await Brand.select(*_VIEW_COLUMNS).where(Brand.id == brand_id).first()
+    brand = _view(row) if row else None
+    _by_id.put(brand_id, brand)
+    return brand
+
+
 async def list_brands() -> list[BrandView]:
     rows = await Brand.select(*_VIEW_COLUMNS).order_by(Brand.name)
     return [_view(r) for r in rows]
@@ -264,6 +277,9 @@ async def import_pack(pack: Pack, *, base_host: str, now: dt.datetime | None = N
                 )
             )
             brand_id, status = inserted[0]["id"], "created"
+            from retorno.push import service as push  # a brand's VAPID keys are made with it
+
+            await push.create_keys(brand_id, now)
         else:
             brand_id, status = row["id"], "updated"
             await Brand.update({**values, Brand.app_version: row["app_version"] + 1}).where(

@@ -28,6 +28,7 @@ from retorno.errors import Invalid
 from retorno.ledger import service as ledger
 from retorno.mail import Message
 from retorno.portal.routes import page_context, requires_brand
+from retorno.push import service as push
 from retorno.referrals import service as referrals
 from retorno.vouchers import service as vouchers
 from retorno.web import brand_of, lang_of
@@ -258,9 +259,15 @@ async def export_data(request: Request) -> Response[bytes]:
     }
     invitations = await referrals.for_export(brand_id=brand.id, customer_id=customer.id)
     data["referrals"] = {k: invitations[k] for k in ("referral_code", "friends_invited", "invited_by")}
-    data["devices"] = [{"kind": "passkey", **d} for d in devices] + [
-        {"kind": "browser", **d} for d in invitations["devices"]
-    ]
+    data["devices"] = (
+        [{"kind": "passkey", **d} for d in devices]
+        + [{"kind": "browser", **d} for d in invitations["devices"]]
+        + [
+            {"kind": "notifications", **{k: v for k, v in d.items() if k != "id"}}
+            for d in await push.devices_of(brand.id, customer.id)
+        ]
+    )
+    data["notification_categories"] = await push.categories_of(brand.id, customer.id)
     return Response(
         msgspec.json.encode(data),
         media_type="application/json",
@@ -294,6 +301,7 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
     async def rewards() -> None:
         await vouchers.cancel_for_customer(customer_id=customer.id, now=now)
         await referrals.forget(customer_id=customer.id)
+        await push.forget(customer_id=customer.id)
 
     await db.write(rewards)
     await customers.forget(brand.id, customer.id, now=now)

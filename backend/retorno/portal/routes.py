@@ -128,6 +128,7 @@ async def service_worker(request: Request) -> Response[bytes]:
             "version": f"{brand.app_version}-{assets_version()}",
             "precache": precache_list(brand),
             "offline": "/offline",
+            "name": brand.name,
         }
     )
     body = b"self.RETORNO = " + config + b";\n" + service_worker_source()

@@ -343,3 +343,42 @@ async def applicable(*, brand_id: int, customer_id: int, order_total: int, now: 
         for r in rows
         if r["open_order"] is None
     ]
+
+
+async def sweep(*, brands: list[BrandView], now: dt.datetime) -> int:
+    """Reminders before an unused voucher expires, at the brand's reminder days, once each."""
+    sent = 0
+    for brand in brands:
+        days = sorted(brand.rules().notifications.expiry_reminder_days)
+        if not days:
+            continue
+        rows = await db.fetch(
+            _SELECT
+            + "WHERE v.brand = {} AND v.cancelled_at IS NULL AND v.expires_at > {} AND v.expires_at <= {}",
+            brand.id,
+            now,
+            now + dt.timedelta(days=days[-1]),
+        )
+        for voucher in rows:
+            if voucher["open_order"] is not None:
+                continue
+            day = next(d for d in days if voucher["expires_at"] <= now + dt.timedelta(days=d))
+
+            async def work(
+                voucher: dict[str, Any] = voucher, day: int = day, brand_id: int = brand.id
+            ) -> bool:
+                return await outbox.emit(
+                    brand_id=brand_id,
+                    kind="voucher.expiring",
+                    now=now,
+                    dedupe_key=f"voucher-expiring:{voucher['id']}:{day}",
+                    payload={
+                        "customer_id": voucher["customer"],
+                        "code": voucher["code"],
+                        "expires_at": voucher["expires_at"].isoformat(),
+                        "days": day,
+                    },
+                )
+
+            sent += await db.write(work)
+    return sent

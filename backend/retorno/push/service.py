@@ -1,0 +1,442 @@
+"""Web push for each brand's app: keys, subscriptions, preferences, and turning outbox events into
+deliveries (the worker in push/worker.py sends them).
+
+- Each brand has its own VAPID key pair, made with the brand (or on first use for older brands).
+- A shopper chooses categories; a subscription is one device. Turning every category off, deleting
+  the account or a 404/410 from the push service removes subscriptions.
+- `fan_out` claims outbox events (`FOR UPDATE SKIP LOCKED` on PostgreSQL) and, in the same
+  transaction, writes one delivery per (event, subscription) - a unique pair - and marks the
+  event done. Texts are written here, in the brand's language, with amounts formatted.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid
+
+from retorno import db, i18n
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.errors import Invalid, NotFound
+from retorno.outbox import service as outbox
+from retorno.push.tables import Preference, Subscription, VapidKey
+
+CATEGORIES = ("cashback", "expiry", "vouchers", "referrals", "campaigns")
+DEFAULT_CATEGORIES = CATEGORIES
+MAX_PAYLOAD = 3993  # bytes a push service must accept, with aes128gcm's overhead taken out
+CAMPAIGN = "campaign"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def new_key_pair() -> tuple[str, str]:
+    """(private, public): the raw private value and the uncompressed public point, base64url."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return _b64(private), _b64(public)
+
+
+async def _keys(brand_id: int) -> dict[str, str]:
+    rows = await db.fetch("SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id)
+    if rows:
+        return rows[0]
+
+    async def work() -> dict[str, str]:
+        again = await db.fetch(
+            "SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id
+        )
+        if again:
+            return again[0]
+        private, public = new_key_pair()
+        await db.insert(
+            VapidKey,
+            brand=brand_id,
+            private_key=private,
+            public_key=public,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        return {"private_key": private, "public_key": public}
+
+    return await db.write(work)
+
+
+async def create_keys(brand_id: int, now: dt.datetime) -> None:
+    """A new brand's key pair, in the transaction that creates the brand."""
+    private, public = new_key_pair()
+    await db.insert(VapidKey, brand=brand_id, private_key=private, public_key=public, created_at=now)
+
+
+async def public_key(brand_id: int) -> str:
+    return (await _keys(brand_id))["public_key"]
+
+
+@functools.lru_cache(maxsize=256)
+def _vapid(private_key: str) -> Vapid:
+    return Vapid.from_raw(private_key.encode())
+
+
+async def vapid_of(brand_id: int) -> Vapid:
+    return _vapid((await _keys(brand_id))["private_key"])
+
+
+# --- preferences and subscriptions -----------------------------------------------------------------
+
+
+async def categories_of(brand_id: int, customer_id: int) -> list[str]:
+    rows = await db.fetch(
+        "SELECT categories FROM push_preferences WHERE brand = {} AND customer = {}", brand_id, customer_id
+    )
+    if not rows:
+        return list(DEFAULT_CATEGORIES)
+    return [c for c in rows[0]["categories"].split(",") if c in CATEGORIES]
+
+
+async def set_categories(*, brand_id: int, customer_id: int, categories: list[str], now: dt.datetime) -> None:
+    """Save the shopper's choice; with every category off, this device list is emptied too."""
+    unknown = set(categories) - set(CATEGORIES)
+    if unknown:
+        raise Invalid(f"categories: unknown {sorted(unknown)[0]!r}")
+    chosen = ",".join(c for c in CATEGORIES if c in categories)
+
+    async def work() -> None:
+        updated = await db.fetch(
+            "UPDATE push_preferences SET categories = {}, updated_at = {} WHERE customer = {} RETURNING id",
+            chosen,
+            now,
+            customer_id,
+        )
+        if not updated:
+            await db.insert(
+                Preference, brand=brand_id, customer=customer_id, categories=chosen, updated_at=now
+            )
+        if not chosen:
+            await db.fetch("DELETE FROM push_subscriptions WHERE customer = {}", customer_id)
+
+    await db.write(work)
+
+
+class SubscriptionIn(msgspec.Struct, kw_only=True):
+    endpoint: str
+    keys: dict[str, str]
+    device: str = ""
+
+
+def _origin(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("https", "http") or not parts.netloc or len(endpoint) > 2000:
+        raise Invalid("endpoint: not a push service URL")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _check_keys(keys: dict[str, str]) -> tuple[str, str]:
+    p256dh, auth = keys.get("p256dh", ""), keys.get("auth", "")
+    try:
+        point = base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))
+        secret = base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4))
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except (ValueError, TypeError):
+        raise Invalid("keys: p256dh is not a P-256 public key") from None
+    if len(secret) != 16:
+        raise Invalid("keys: auth must be 16 bytes")
+    return p256dh, auth
+
+
+async def subscribe(*, brand_id: int, customer_id: int, data: SubscriptionIn, now: dt.datetime) -> int:
+    """Store this device's subscription for the shopper (a device that changed hands moves over)."""
+    origin = _origin(data.endpoint)
+    p256dh, auth = _check_keys(data.keys)
+
+    async def work() -> int:
+        await db.fetch("DELETE FROM push_subscriptions WHERE endpoint = {}", data.endpoint)
+        return await db.insert(
+            Subscription,
+            brand=brand_id,
+            customer=customer_id,
+            endpoint=data.endpoint,
+            origin=origin,
+            p256dh=p256dh,
+            auth=auth,
+            device=data.device[:120],
+            created_at=now,
+        )
+
+    return await db.write(work)
+
+
+async def renew(*, brand_id: int, old_endpoint: str, data: SubscriptionIn, now: dt.datetime) -> None:
+    """pushsubscriptionchange: the service worker got a new subscription for the same device.
+    Knowing the old endpoint (a secret URL) is what authorises the swap; no session is needed."""
+    rows = await db.fetch(
+        "SELECT customer FROM push_subscriptions WHERE brand = {} AND endpoint = {}", brand_id, old_endpoint
+    )
+    if not rows:
+        raise NotFound("no such subscription")
+    await db.write(lambda: db.fetch("DELETE FROM push_subscriptions WHERE endpoint = {}", old_endpoint))
+    await subscribe(brand_id=brand_id, customer_id=rows[0]["customer"], data=data, now=now)
+
+
+async def devices_of(brand_id: int, customer_id: int) -> list[dict[str, Any]]:
+    return await db.fetch(
+        "SELECT id, device, created_at, last_sent_at FROM push_subscriptions "
+        "WHERE brand = {} AND customer = {} ORDER BY id",
+        brand_id,
+        customer_id,
+    )
+
+
+async def remove_device(*, brand_id: int, customer_id: int, subscription_id: int) -> None:
+    removed = await db.write(
+        lambda: db.fetch(
+            "DELETE FROM push_subscriptions WHERE id = {} AND brand = {} AND customer = {} RETURNING id",
+            subscription_id,
+            brand_id,
+            customer_id,
+        )
+    )
+    if not removed:
+        raise NotFound("no such device")
+
+
+async def forget(*, customer_id: int) -> None:
+    """Account deletion (in its transaction): every subscription and preference goes."""
+    await db.fetch("DELETE FROM push_subscriptions WHERE customer = {}", customer_id)
+    await db.fetch("DELETE FROM push_preferences WHERE customer = {}", customer_id)
+
+
+async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now: dt.datetime) -> None:
+    """One notification to every shopper of the brand who opted in to campaigns (and to marketing),
+    through the outbox like every other notice."""
+    if not title.strip() or len(title) > 120 or len(body) > 500:
+        raise Invalid("a campaign needs a title (at most 120 characters) and a text of at most 500")
+    if not url.startswith("/") or url.startswith("//"):
+        raise Invalid("url: a path in the app, such as /vouchers")
+
+    async def work() -> None:
+        await outbox.emit(
+            brand_id=brand_id, kind=CAMPAIGN, now=now, payload={"title": title, "body": body, "url": url}
+        )
+
+    await db.write(work)
+
+
+# --- from events to notifications -------------------------------------------------------------------
+
+
+class Notice(msgspec.Struct, kw_only=True):
+    category: str
+    title: str
+    body: str
+    url: str
+    tag: str
+    ttl: int  # seconds the push service keeps it for an offline phone (never 0)
+    urgency: str = "normal"
+    topic: str = ""  # notices with the same topic replace each other at the push service
+
+
+def notice_for(kind: str, event: dict[str, Any], brand: BrandView) -> Notice | None:
+    """What a shopper reads for an event, in the brand's language; None: this event notifies no one."""
+    lang = brand.locale
+    _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
+    money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
+    date = lambda value: i18n.date(value, lang=lang, tz=brand.timezone)  # noqa: E731
+    day = 86400
+    if kind == "cashback.credited":
+        return Notice(
+            category="cashback",
+            title=_("%(amount)s of cashback credited") % {"amount": money(event["amount"])},
+            body=_("You can use it from %(date)s.") % {"date": date(event["available_at"])},
+            url="/statement",
+            tag="cashback",
+            ttl=7 * day,
+            topic="balance",
+        )
+    if kind == "cashback.available":
+        return Notice(
+            category="cashback",
+            title=_("%(amount)s of cashback ready to use") % {"amount": money(event["amount"])},
+            body=_("Use it on your next purchase at %(brand)s.") % {"brand": brand.name},
+            url="/",
+            tag="cashback",
+            ttl=7 * day,
+            topic="balance",
+        )
+    if kind == "cashback.expiring":
+        return Notice(
+            category="expiry",
+            title=_("%(amount)s expire in %(days)s days")
+            % {"amount": money(event["amount"]), "days": event["days"]}
+            if event["days"] != 1
+            else _("%(amount)s expire tomorrow") % {"amount": money(event["amount"])},
+            body=_("Use your cashback by %(date)s.") % {"date": date(event["expires_at"])},
+            url="/",
+            tag="expiring",
+            ttl=day if event["days"] == 1 else 3 * day,
+            urgency="high" if event["days"] == 1 else "normal",
+        )
+    if kind == "voucher.issued":
+        value = (
+            money(event["amount"]) if event.get("amount") is not None else f"{event['percent_bp'] / 100:g}%"
+        )
+        return Notice(
+            category="vouchers",
+            title=_("You got a %(value)s voucher") % {"value": value},
+            body=_("Use it by %(date)s.") % {"date": date(event["expires_at"])},
+            url="/vouchers",
+            tag="voucher",
+            ttl=7 * day,
+        )
+    if kind == "voucher.expiring":
+        return Notice(
+            category="vouchers",
+            title=_("Your voucher expires in %(days)s days") % {"days": event["days"]},
+            body=_("Use it by %(date)s.") % {"date": date(event["expires_at"])},
+            url="/vouchers",
+            tag="voucher",
+            ttl=day,
+        )
+    if kind == "referral.rewarded":
+        friend = event.get("role") == "friend"
+        return Notice(
+            category="referrals",
+            title=(_("Welcome: %(amount)s of cashback") if friend else _("Your invitation earned %(amount)s"))
+            % {"amount": money(event["amount"])},
+            body=_("It becomes usable with the purchase's return window."),
+            url="/statement" if friend else "/invite",
+            tag="referral",
+            ttl=7 * day,
+        )
+    if kind == CAMPAIGN:
+        return Notice(
+            category="campaigns",
+            title=event["title"],
+            body=event["body"],
+            url=event["url"],
+            tag="campaign",
+            ttl=2 * day,
+            urgency="low",
+        )
+    return None
+
+
+def payload_of(notice: Notice, brand: BrandView) -> str:
+    """The JSON the service worker shows; cut to fit a push message."""
+    icon = f"/assets/icon-192.png?v={brand.app_version}"
+    data = {
+        "title": notice.title[:120],
+        "body": notice.body[:500],
+        "url": notice.url,
+        "tag": notice.tag,
+        "icon": icon,
+        "badge": f"/assets/badge-96.png?v={brand.app_version}",
+        "lang": brand.locale,
+    }
+    text = msgspec.json.encode(data).decode()
+    while len(text.encode()) > MAX_PAYLOAD - 100:  # room for the aes128gcm header and padding
+        data["body"] = data["body"][: len(data["body"]) // 2]
+        text = msgspec.json.encode(data).decode()
+    return text
+
+
+_CLAIM_EVENTS = (
+    "SELECT id, brand, kind, payload FROM outbox_events WHERE done_at IS NULL AND run_after <= {} "
+    "ORDER BY id LIMIT {}"
+)
+
+
+async def fan_out(*, now: dt.datetime, limit: int = 200) -> int:
+    """Turn up to `limit` due events into deliveries, in one transaction; the number of events done."""
+
+    async def work() -> int:
+        sql = _CLAIM_EVENTS + (" FOR UPDATE SKIP LOCKED" if db.is_postgres() else "")
+        events = await db.fetch(sql, now, limit)
+        for event in events:
+            brand = await brands.brand_by_id(event["brand"])
+            payload = msgspec.json.decode(event["payload"])
+            notice = notice_for(event["kind"], payload, brand) if brand else None
+            if notice is not None and await _lot_unspent(event["kind"], payload):
+                await _deliveries(event, payload, notice, brand, now)
+        if events:
+            marks = ", ".join("{}" for _ in events)
+            await db.fetch(
+                f"UPDATE outbox_events SET done_at = {{}} WHERE id IN ({marks})",  # noqa: S608
+                now,
+                *(e["id"] for e in events),
+            )
+        return len(events)
+
+    return await db.write(work)
+
+
+async def _lot_unspent(kind: str, payload: dict[str, Any]) -> bool:
+    """An expiry reminder only for what is still unspent when it goes out."""
+    if kind != "cashback.expiring":
+        return True
+    rows = await db.fetch("SELECT remaining FROM ledger_lots WHERE id = {}", payload["lot_id"])
+    return bool(rows) and rows[0]["remaining"] > 0
+
+
+_INSERT_DELIVERIES = (
+    "INSERT INTO push_deliveries (brand, event, subscription, origin, payload, ttl, urgency, topic, "
+    "state, attempts, next_attempt_at, created_at) VALUES {rows} ON CONFLICT DO NOTHING"
+)
+
+
+async def _deliveries(
+    event: dict[str, Any], payload: dict[str, Any], notice: Notice, brand: BrandView, now: dt.datetime
+) -> None:
+    if event["kind"] == CAMPAIGN:
+        # Opted in to campaigns (no preference row: the default, which includes them) and whose
+        # latest marketing consent is a yes.
+        subs = await db.fetch(
+            "SELECT s.id, s.origin FROM push_subscriptions s "
+            "LEFT JOIN push_preferences p ON p.customer = s.customer "
+            "WHERE s.brand = {} AND (p.id IS NULL OR (',' || p.categories || ',') LIKE '%,campaigns,%') "
+            "AND (SELECT c.granted FROM consents c WHERE c.customer = s.customer AND c.kind = 'marketing' "
+            "     ORDER BY c.at DESC, c.id DESC LIMIT 1) = {} "
+            "ORDER BY s.id",
+            brand.id,
+            True,
+        )
+    else:
+        customer = payload.get("customer_id")
+        if customer is None or notice.category not in await categories_of(brand.id, customer):
+            return
+        subs = await db.fetch(
+            "SELECT id, origin FROM push_subscriptions WHERE brand = {} AND customer = {} ORDER BY id",
+            brand.id,
+            customer,
+        )
+    text = payload_of(notice, brand)
+    for start in range(0, len(subs), 200):
+        chunk = subs[start : start + 200]
+        rows = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {})" for _ in chunk)
+        args: list[Any] = []
+        for sub in chunk:
+            args += [
+                brand.id,
+                event["id"],
+                sub["id"],
+                sub["origin"],
+                text,
+                notice.ttl,
+                notice.urgency,
+                notice.topic,
+            ]
+            args += [now, now]
+        await db.fetch(_INSERT_DELIVERIES.format(rows=rows), *args)

@@ -1,0 +1,305 @@
+"""The worker: sweeps, turns outbox events into deliveries, and sends them with pywebpush.
+
+One pass (`Worker.run_once`):
+1. now and then, the time-based work (`retorno sweep`: expiries, availability, reminders);
+2. `push.fan_out`: due outbox events become deliveries;
+3. deliveries that were `sending` when their worker died (lease over) become `unknown`, never
+   sent again: each (event, subscription) goes out at most once;
+4. a batch of due deliveries is claimed (`FOR UPDATE SKIP LOCKED` on PostgreSQL), skipping push
+   services that asked us to wait (429), marked `sending` and committed; then all of them are
+   sent at once through one shared aiohttp session; then the answers are recorded:
+   201 done; 404/410 the subscription is deleted; 429 that service waits `Retry-After`; 5xx and
+   timeouts retried with exponential backoff, a bounded number of times; 400/403/413 given up.
+Every request has an explicit TTL (pywebpush's default, 0, would drop it for an offline phone),
+an Urgency, a Topic where notices replace each other, and a timeout of at most 10 s. VAPID claims
+are a fresh dict for every signature (pywebpush writes into the dict it is given).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from pywebpush import WebPusher
+
+from retorno import db
+from retorno.push import service as push
+
+log = logging.getLogger("retorno.push")
+
+GONE = (404, 410)
+GIVE_UP = (400, 403, 413)
+
+
+_MARK_SENDING = (
+    "UPDATE push_deliveries SET state = 'sending', attempts = attempts + 1, lease_until = {{}} "
+    "WHERE id IN ({marks})"
+)
+_CLAIMED = (
+    "SELECT d.id, d.brand, d.subscription, d.origin, d.payload, d.ttl, d.urgency, d.topic, d.attempts, "
+    "s.endpoint, s.p256dh, s.auth FROM push_deliveries d LEFT JOIN push_subscriptions s "
+    "ON s.id = d.subscription WHERE d.id IN ({marks}) ORDER BY d.id"
+)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        batch: int = 100,
+        lease: float = 60.0,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+        backoff: float = 30.0,
+        sweep_every: float = 60.0,
+        sweep: bool = True,
+    ) -> None:
+        self.clock, self.batch, self.lease = clock, batch, lease
+        self.timeout = min(timeout, 10.0)
+        self.max_attempts, self.backoff = max_attempts, backoff
+        self.sweep_every, self.do_sweep = sweep_every, sweep
+        self._last_sweep = -1e18
+        self._session: aiohttp.ClientSession | None = None
+        self._vapid_headers: dict[tuple[int, str], tuple[float, dict[str, str]]] = {}
+
+    async def __aenter__(self) -> Worker:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            connector=aiohttp.TCPConnector(limit=self.batch * 2),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    async def run_once(self) -> dict[str, int]:
+        counts = {"events": 0, "sent": 0, "unknown": 0}
+        now = self.clock()
+        if self.do_sweep and time.monotonic() - self._last_sweep >= self.sweep_every:
+            await self._sweep(now)
+            self._last_sweep = time.monotonic()
+        while done := await push.fan_out(now=now):
+            counts["events"] += done
+        counts["unknown"] = await self._abandon_stale(now)
+        claimed = await self._claim(now)
+        if claimed:
+            results = await asyncio.gather(*(self._send(d) for d in claimed))
+            await self._record(claimed, results, self.clock())
+            counts["sent"] = sum(1 for status, _ in results if status is not None and status < 300)
+        counts["claimed"] = len(claimed)
+        return counts
+
+    async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
+        """Until `stop` is set; a pass that found nothing to do waits `idle` seconds."""
+        while not stop.is_set():
+            try:
+                counts = await self.run_once()
+            except Exception:  # a bad pass must not end the worker
+                log.exception("push worker pass failed")
+                counts = {"claimed": 0, "events": 0}
+            if not counts["claimed"] and not counts["events"]:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                except TimeoutError:
+                    pass
+
+    async def drain(self) -> None:
+        """Pass after pass until nothing is due (tests, `retorno worker --until-idle`)."""
+        while True:
+            counts = await self.run_once()
+            if not counts["claimed"] and not counts["events"]:
+                return
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    async def _sweep(self, now: dt.datetime) -> None:
+        from retorno.brands import service as brands
+        from retorno.ledger import service as ledger
+        from retorno.vouchers import service as vouchers
+
+        every = await brands.list_brands()
+        await ledger.sweep(brands=every, now=now)
+        await vouchers.sweep(brands=every, now=now)
+
+    async def _abandon_stale(self, now: dt.datetime) -> int:
+        rows = await db.write(
+            lambda: db.fetch(
+                "UPDATE push_deliveries SET state = 'unknown', done_at = {} "
+                "WHERE state = 'sending' AND lease_until < {} RETURNING id",
+                now,
+                now,
+            )
+        )
+        if rows:
+            log.warning("%d deliveries were being sent by a worker that stopped; not sent again", len(rows))
+        return len(rows)
+
+    async def _claim(self, now: dt.datetime) -> list[dict[str, Any]]:
+        lease_until = now + dt.timedelta(seconds=self.lease)
+
+        async def work() -> list[dict[str, Any]]:
+            sql = (
+                "SELECT d.id FROM push_deliveries d WHERE d.state = 'pending' AND d.next_attempt_at <= {} "
+                "AND NOT EXISTS (SELECT 1 FROM push_services ps WHERE ps.origin = d.origin "
+                "AND ps.not_before > {}) ORDER BY d.id LIMIT {}"
+            )
+            if db.is_postgres():
+                sql += " FOR UPDATE SKIP LOCKED"
+            ids = [r["id"] for r in await db.fetch(sql, now, now, self.batch)]
+            if not ids:
+                return []
+            marks = ", ".join("{}" for _ in ids)
+            await db.fetch(_MARK_SENDING.format(marks=marks), lease_until, *ids)
+            return await db.fetch(_CLAIMED.format(marks=marks), *ids)
+
+        return await db.write(work)
+
+    async def _headers(self, brand_id: int, origin: str) -> dict[str, str]:
+        """The VAPID Authorization header for a push service, signed at most once an hour."""
+        cached = self._vapid_headers.get((brand_id, origin))
+        if cached is not None and cached[0] > time.time():
+            return cached[1]
+        from retorno.brands import service as brands
+
+        vapid = await push.vapid_of(brand_id)
+        brand = await brands.brand_by_id(brand_id)
+        contact = brand.contact_email if brand and brand.contact_email else "push@retorno.invalid"
+        claims = {"aud": origin, "exp": int(time.time()) + 12 * 3600, "sub": f"mailto:{contact}"}
+        headers = vapid.sign(claims)  # a fresh dict each time: pywebpush's dicts are written into
+        self._vapid_headers[(brand_id, origin)] = (time.time() + 3600, headers)
+        return headers
+
+    async def _send(self, delivery: dict[str, Any]) -> tuple[int | None, float | None]:
+        """(HTTP status or None for no answer, Retry-After seconds)."""
+        if delivery["endpoint"] is None:  # the subscription went away meanwhile
+            return 410, None
+        headers = dict(await self._headers(delivery["brand"], delivery["origin"]))
+        headers["Urgency"] = delivery["urgency"]
+        if delivery["topic"]:
+            headers["Topic"] = delivery["topic"]
+        subscription = {
+            "endpoint": delivery["endpoint"],
+            "keys": {"p256dh": delivery["p256dh"], "auth": delivery["auth"]},
+        }
+        try:
+            response = await WebPusher(subscription, aiohttp_session=self._session).send_async(
+                data=delivery["payload"],
+                headers=headers,
+                ttl=max(1, delivery["ttl"]),
+                content_encoding="aes128gcm",
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("push to %s: no answer (%s)", delivery["origin"], type(exc).__name__)
+            return None, None
+        retry_after = response.headers.get("Retry-After")
+        return response.status, _seconds(retry_after)
+
+    async def _record(
+        self, claimed: list[dict[str, Any]], results: list[tuple[int | None, float | None]], now: dt.datetime
+    ) -> None:
+        async def work() -> None:
+            for delivery, (status, retry_after) in zip(claimed, results, strict=True):
+                await self._record_one(delivery, status, retry_after, now)
+
+        await db.write(work)
+
+    async def _record_one(
+        self, delivery: dict[str, Any], status: int | None, retry_after: float | None, now: dt.datetime
+    ) -> None:
+        did = delivery["id"]
+        if status is not None and 200 <= status < 300:
+            await db.fetch(
+                "UPDATE push_deliveries SET state = 'sent', last_status = {}, done_at = {} WHERE id = {}",
+                status,
+                now,
+                did,
+            )
+            await db.fetch(
+                "UPDATE push_subscriptions SET last_sent_at = {} WHERE id = {}", now, delivery["subscription"]
+            )
+        elif status in GONE:
+            await db.fetch("DELETE FROM push_subscriptions WHERE id = {}", delivery["subscription"])
+            await db.fetch(
+                "UPDATE push_deliveries SET state = 'gone', last_status = {}, done_at = {} "
+                "WHERE subscription = {} AND state IN ('pending', 'sending')",
+                status,
+                now,
+                delivery["subscription"],
+            )
+        elif status == 429:
+            wait_until = now + dt.timedelta(seconds=retry_after if retry_after is not None else self.backoff)
+            updated = await db.fetch(
+                "UPDATE push_services SET not_before = {} WHERE origin = {} RETURNING id",
+                wait_until,
+                delivery["origin"],
+            )
+            if not updated:
+                await db.fetch(
+                    "INSERT INTO push_services (origin, not_before) VALUES ({}, {}) "
+                    "ON CONFLICT (origin) DO UPDATE SET not_before = excluded.not_before",
+                    delivery["origin"],
+                    wait_until,
+                )
+            # Not the subscription's fault: asked again once the service allows, attempt not counted.
+            await db.fetch(
+                "UPDATE push_deliveries SET state = 'pending', attempts = attempts - 1, last_status = 429, "
+                "next_attempt_at = {}, lease_until = NULL WHERE id = {}",
+                wait_until,
+                did,
+            )
+        elif status in GIVE_UP or (status is not None and 400 <= status < 500):
+            log.warning("push to %s refused with %s; not retried", delivery["origin"], status)
+            await db.fetch(
+                "UPDATE push_deliveries SET state = 'failed', last_status = {}, done_at = {} WHERE id = {}",
+                status,
+                now,
+                did,
+            )
+        elif delivery["attempts"] >= self.max_attempts:  # 5xx or no answer, too many times
+            log.warning(
+                "push to %s failed %d times (last %s)", delivery["origin"], delivery["attempts"], status
+            )
+            await db.fetch(
+                "UPDATE push_deliveries SET state = 'failed', last_status = {}, done_at = {} WHERE id = {}",
+                status,
+                now,
+                did,
+            )
+        else:
+            delay = self.backoff * 2 ** (delivery["attempts"] - 1)
+            await db.fetch(
+                "UPDATE push_deliveries SET state = 'pending', last_status = {}, next_attempt_at = {}, "
+                "lease_until = NULL WHERE id = {}",
+                status,
+                now + dt.timedelta(seconds=delay),
+                did,
+            )
+
+
+def _seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (a number of seconds, or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - dt.datetime.now(dt.UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None

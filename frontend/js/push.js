@@ -1,0 +1,61 @@
+// "Receber avisos": never asked on page load, only when the shopper presses the button; shown only
+// where the browser can receive push (on iOS, only inside the installed app). The server keeps the
+// subscription for this shopper; the service worker shows what arrives.
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+const offers = document.querySelectorAll("[data-push-offer]");
+const statusOf = (el) => el.closest("section, div")?.querySelector("[data-push-status]") ||
+  document.querySelector("[data-push-status]");
+const en = document.documentElement.lang === "en";
+const TEXT = {
+  done: en ? "This device will get notifications." : "Este aparelho vai receber avisos.",
+  denied: en ? "Notifications are blocked in this browser's settings." : "Os avisos estão bloqueados nas configurações do navegador.",
+  failed: en ? "Could not turn notifications on. Try again later." : "Não foi possível ativar os avisos. Tente mais tarde.",
+};
+
+const isIos = /iphone|ipad|ipod/i.test(navigator.userAgent);
+const standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+const supported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window &&
+  (!isIos || standalone);
+
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /edg\//i.test(ua) ? "Edge" : /firefox/i.test(ua) ? "Firefox" : /chrome|crios/i.test(ua) ? "Chrome" : /safari/i.test(ua) ? "Safari" : "Browser";
+  const os = /android/i.test(ua) ? "Android" : isIos ? "iOS" : /windows/i.test(ua) ? "Windows" : /mac os/i.test(ua) ? "macOS" : /linux/i.test(ua) ? "Linux" : "";
+  return os ? `${browser} · ${os}` : browser;
+}
+
+const decode = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0));
+
+async function subscribe(button) {
+  const say = (text) => { const el = statusOf(button); if (el) el.textContent = text; };
+  button.disabled = true;
+  try {
+    if (await Notification.requestPermission() !== "granted") { say(TEXT.denied); return; }
+    const registration = await navigator.serviceWorker.ready;
+    const { key } = await (await fetch("/push/key", { credentials: "same-origin" })).json();
+    const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: decode(key) });
+    const response = await fetch("/push/subscriptions", {
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrftoken": csrf },
+      body: JSON.stringify({ ...subscription.toJSON(), device: deviceName() }),
+    });
+    if (!response.ok) throw new Error(response.statusText);
+    say(TEXT.done);
+    for (const el of document.querySelectorAll("[data-push-subscribe]")) el.hidden = true;
+  } catch {
+    say(TEXT.failed);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+if (supported) {
+  navigator.serviceWorker.ready.then(async (registration) => {
+    const existing = await registration.pushManager.getSubscription();
+    if (existing && Notification.permission === "granted") return; // already on for this device
+    for (const offer of offers) offer.hidden = false;
+  }).catch(() => {});
+  for (const button of document.querySelectorAll("[data-push-subscribe]")) {
+    button.addEventListener("click", () => subscribe(button));
+  }
+}
