@@ -113,11 +113,12 @@ self.addEventListener("notificationclick", (event) => {
   if (target.origin !== self.location.origin) return;
   event.waitUntil((async () => {
     const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    const focus = (w) => w.focus().catch(() => w); // focusing may need the click's user activation
     const same = windows.find((w) => new URL(w.url).pathname === target.pathname);
-    if (same) return same.focus();
+    if (same) return focus(same);
     if (windows[0] && "navigate" in windows[0]) {
-      const focused = await windows[0].focus();
-      return focused.navigate(target.href);
+      const moved = await windows[0].navigate(target.href);
+      return focus(moved || windows[0]);
     }
     return self.clients.openWindow(target.href);
   })());

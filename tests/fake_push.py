@@ -69,6 +69,7 @@ class FakePushService:
         self.devices: dict[str, Device] = {}
         self.scripts: dict[str, list[Any]] = {}
         self.received: list[Received] = []
+        self._verified: set[tuple[str, str]] = set()
         self.hold_after: int | None = None  # answer nothing after this many requests until released
         self._release: asyncio.Event | None = None
         self._closing: asyncio.Event | None = None

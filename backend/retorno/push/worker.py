@@ -63,8 +63,9 @@ class Worker:
         backoff: float = 30.0,
         sweep_every: float = 60.0,
         sweep: bool = True,
+        lanes: int = 2,
     ) -> None:
-        self.clock, self.batch, self.lease = clock, batch, lease
+        self.clock, self.batch, self.lease, self.lanes = clock, batch, lease, lanes
         self.timeout = min(timeout, 10.0)
         self.max_attempts, self.backoff = max_attempts, backoff
         self.sweep_every, self.do_sweep = sweep_every, sweep
@@ -75,7 +76,7 @@ class Worker:
     async def __aenter__(self) -> Worker:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout),
-            connector=aiohttp.TCPConnector(limit=self.batch * 2),
+            connector=aiohttp.TCPConnector(limit=self.batch * self.lanes),
         )
         return self
 
@@ -86,6 +87,8 @@ class Worker:
     # --- one pass ---------------------------------------------------------------------------
 
     async def run_once(self) -> dict[str, int]:
+        """One pass: sweep if due, fan out, then `lanes` batches sent side by side (while one lane
+        waits for push services, another encrypts and records)."""
         counts = {"events": 0, "sent": 0, "unknown": 0}
         now = self.clock()
         if self.do_sweep and time.monotonic() - self._last_sweep >= self.sweep_every:
@@ -94,13 +97,21 @@ class Worker:
         while done := await push.fan_out(now=now):
             counts["events"] += done
         counts["unknown"] = await self._abandon_stale(now)
-        claimed = await self._claim(now)
-        if claimed:
+        lanes = await asyncio.gather(*(self._lane(now) for _ in range(self.lanes)))
+        counts["claimed"] = sum(claimed for claimed, _ in lanes)
+        counts["sent"] = sum(sent for _, sent in lanes)
+        return counts
+
+    async def _lane(self, now: dt.datetime) -> tuple[int, int]:
+        """Claim, send and record batches until none is due; (claimed, sent)."""
+        claimed_total = sent = 0
+        while claimed := await self._claim(now):
             results = await asyncio.gather(*(self._send(d) for d in claimed))
             await self._record(claimed, results, self.clock())
-            counts["sent"] = sum(1 for status, _ in results if status is not None and status < 300)
-        counts["claimed"] = len(claimed)
-        return counts
+            claimed_total += len(claimed)
+            sent += sum(1 for status, _ in results if status is not None and status < 300)
+            now = self.clock()
+        return claimed_total, sent
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Until `stop` is set; a pass that found nothing to do waits `idle` seconds."""

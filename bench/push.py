@@ -1,0 +1,161 @@
+"""Fan-out of one push campaign to 10,000 subscriptions, against the fake push service of the tests
+(tests/fake_push.py: it decrypts every message and verifies its VAPID JWT) answering after 20 ms.
+
+Measures notifications per second (wall clock, from the campaign queued to the last answer
+recorded) and the worker's CPU time per notification. Target: >= 1,000 per second.
+
+    .venv/bin/python bench/push.py [--subscriptions 10000] [--latency 0.02] [--batch 200] [--rounds 3]
+
+The worker is `retorno worker --until-idle` in a process of its own, pinned to CPU 0; the fake
+service runs in this process, pinned to CPU 1. SQLite, a throw-away file per round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import LOAD_CPU, REPO, SERVER_CPU, BenchError
+
+sys.path.insert(0, str(REPO))
+
+from tests.fake_push import ThreadedFakePushService
+
+WORKER = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "retorno", "worker", "--until-idle"]
+
+
+async def _seed(env: dict[str, str], devices: list) -> None:
+    from retorno import db
+    from retorno.brands import service as brands
+    from retorno.push import service as push
+    from retorno.settings import load_settings
+
+    now = dt.datetime.now(dt.UTC)
+    async with db.connected(db.make_engine(load_settings(env))):
+        brand = await brands.get_brand("bella")
+
+        async def work() -> None:
+            for start in range(0, len(devices), 500):
+                chunk = devices[start : start + 500]
+                rows = ", ".join("({}, {}, {}, {}, {})" for _ in chunk)
+                args: list = []
+                for i in range(start, start + len(chunk)):
+                    args += [brand.id, f"c{i}@example.com", f"Cliente {i}", now, now]
+                await db.fetch(
+                    f"INSERT INTO customers (brand, email, name, created_at, updated_at) VALUES {rows}",
+                    *args,
+                )
+            customers = await db.fetch("SELECT id FROM customers WHERE brand = {} ORDER BY id", brand.id)
+            for customer, device in zip(customers, devices, strict=True):
+                await db.fetch(
+                    "INSERT INTO consents (brand, customer, kind, granted, at) "
+                    "VALUES ({}, {}, 'marketing', {}, {})",
+                    brand.id,
+                    customer["id"],
+                    True,
+                    now,
+                )
+                await db.fetch(
+                    "INSERT INTO push_subscriptions (brand, customer, endpoint, origin, p256dh, auth, "
+                    "device, created_at) VALUES ({}, {}, {}, {}, {}, {}, '', {})",
+                    brand.id,
+                    customer["id"],
+                    device.endpoint,
+                    device.endpoint.split("/push/")[0],
+                    device.keys["p256dh"],
+                    device.keys["auth"],
+                    now,
+                )
+
+        await db.write(work)
+        await push.queue_campaign(
+            brand_id=brand.id, title="Black Friday", body="Cashback em dobro até domingo", url="/", now=now
+        )
+
+
+def one_round(count: int, latency: float, batch: int) -> dict[str, float]:
+    fake = ThreadedFakePushService(latency=latency)
+    service = fake.service
+    try:
+        devices = [service.device() for _ in range(count)]
+        with tempfile.TemporaryDirectory(prefix="retorno-push-") as tmp:
+            env = {
+                **os.environ,
+                "RETORNO_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
+                "RETORNO_ENV": "development",
+            }
+            subprocess.run(
+                [sys.executable, "-m", "retorno", "demo"], env=env, check=True, capture_output=True
+            )
+            asyncio.run(_seed(env, devices))
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            done = subprocess.run(
+                [*WORKER, "--batch", str(batch)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise BenchError(f"the worker failed:\n{done.stdout}{done.stderr}")
+        per = {}
+        for received in service.received:
+            per[received.token] = per.get(received.token, 0) + 1
+            if received.problems:
+                raise BenchError(f"the fake push service refused a message: {received.problems}")
+        if len(per) != count or set(per.values()) != {1}:
+            raise BenchError(
+                f"{len(per)} of {count} subscriptions got a notification; counts {set(per.values())}"
+            )
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return {"rate": count / wall, "wall": wall, "cpu_ms": cpu / count * 1000}
+    finally:
+        fake.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subscriptions", type=int, default=10_000)
+    p.add_argument("--latency", type=float, default=0.02, help="the push service's answer delay (s)")
+    p.add_argument("--batch", type=int, default=200, help="notifications in flight at once")
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    os.sched_setaffinity(0, {int(LOAD_CPU)})
+    rounds = []
+    for n in range(1, args.rounds + 1):
+        result = one_round(args.subscriptions, args.latency, args.batch)
+        rounds.append(result)
+        print(
+            f"round {n}: {result['rate']:,.0f} notifications/s, {result['cpu_ms']:.2f} ms CPU each, "
+            f"{result['wall']:.1f} s",
+            file=sys.stderr,
+        )
+    rate = statistics.median(r["rate"] for r in rounds)
+    cpu = statistics.median(r["cpu_ms"] for r in rounds)
+    print(
+        "| subscriptions | push latency | in flight (batch x 2 lanes) | notifications/s (median) "
+        "| worker CPU per notification | target |"
+    )
+    print("|---:|---:|---:|---:|---:|---|")
+    verdict = ">= 1,000/s: " + ("met" if rate >= 1000 else "NOT met")
+    print(
+        f"| {args.subscriptions:,} | {args.latency * 1000:.0f} ms | {args.batch * 2} | {rate:,.0f} | "
+        f"{cpu:.2f} ms | {verdict} |"
+    )
+    return 0 if rate >= 1000 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

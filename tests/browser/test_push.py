@@ -1,0 +1,73 @@
+"""In Chromium: a push delivered to the brand's service worker (CDP ServiceWorker.deliverPushMessage)
+shows a notification with the brand's icon, badge, tag and URL; a click on it opens that URL."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.browser.helpers import TIMEOUT_MS, controlled, eventually, first_page
+
+SLUG = "bella"
+NOTIFICATIONS = """navigator.serviceWorker.ready.then(r => r.getNotifications()).then(list => list.map(n =>
+  ({title: n.title, body: n.body, tag: n.tag, icon: n.icon, badge: n.badge, url: n.data && n.data.url})))"""
+
+
+def test_a_push_shows_a_notification_and_a_click_opens_its_url(
+    live_server, open_context, tmp_path: Path
+) -> None:
+    context = open_context("push")
+    origin = live_server.url(SLUG, "/").rstrip("/")
+    context.grant_permissions(["notifications"], origin=origin)
+    page = first_page(context)
+    controlled(page, live_server.url(SLUG, "/"))
+
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not any(r["scopeURL"].startswith(origin) for r in registrations) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    registration = next(r for r in registrations if r["scopeURL"].startswith(origin) and not r["isDeleted"])
+
+    message = {
+        "title": "R$ 15,00 de cashback creditado",
+        "body": "Você pode usar a partir de 17/11/2026.",
+        "url": "/help",
+        "tag": "cashback",
+        "icon": "/assets/icon-192.png?v=1",
+        "badge": "/assets/badge-96.png?v=1",
+        "lang": "pt-BR",
+    }
+    for title in ("uma mais antiga", message["title"]):  # the same tag: the newer replaces the older
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": origin + "/",
+                "registrationId": registration["registrationId"],
+                "data": json.dumps(message | {"title": title}),
+            },
+        )
+    shown = eventually(
+        page,
+        f"({NOTIFICATIONS}).then(l => l.length === 1 && l[0].title === {json.dumps(message['title'])}"
+        " ? l : null)",
+    )
+    assert shown, page.evaluate(NOTIFICATIONS)
+    [notice] = shown
+    assert notice["body"] == message["body"] and notice["tag"] == "cashback" and notice["url"] == "/help"
+    assert notice["icon"].endswith("/assets/icon-192.png?v=1") and notice["badge"].endswith(
+        "/assets/badge-96.png?v=1"
+    )
+
+    # A click (dispatched in the service worker, as the system would): the app goes to the URL.
+    [worker] = [w for w in context.service_workers if w.url.startswith(origin)]
+    worker.evaluate(
+        "self.registration.getNotifications().then(list => "
+        "self.dispatchEvent(new NotificationEvent('notificationclick', {notification: list[0]})))"
+    )
+    page.wait_for_url(live_server.url(SLUG, "/help"), timeout=TIMEOUT_MS)
+    assert page.locator("h1").inner_text() == "Ajuda"
+    assert eventually(page, f"({NOTIFICATIONS}).then(l => l.length === 0)"), "the notification stayed"
