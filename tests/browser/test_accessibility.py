@@ -28,6 +28,7 @@ SIGNED_IN = [
     "/account",
     "/account/security",
     "/account/delete",
+    "/account/notifications",
 ]
 
 # Controls a finger must hit: at least 44 x 44 CSS px (links inside running text are exempt).
