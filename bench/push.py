@@ -28,7 +28,7 @@ from harness import LOAD_CPU, REPO, SERVER_CPU, BenchError
 
 sys.path.insert(0, str(REPO))
 
-from tests.fake_push import ThreadedFakePushService
+from tests.fake_push import ThreadedFakePushService, seed_audience
 
 WORKER = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "retorno", "worker", "--until-idle"]
 
@@ -42,41 +42,7 @@ async def _seed(env: dict[str, str], devices: list) -> None:
     now = dt.datetime.now(dt.UTC)
     async with db.connected(db.make_engine(load_settings(env))):
         brand = await brands.get_brand("bella")
-
-        async def work() -> None:
-            for start in range(0, len(devices), 500):
-                chunk = devices[start : start + 500]
-                rows = ", ".join("({}, {}, {}, {}, {})" for _ in chunk)
-                args: list = []
-                for i in range(start, start + len(chunk)):
-                    args += [brand.id, f"c{i}@example.com", f"Cliente {i}", now, now]
-                await db.fetch(
-                    f"INSERT INTO customers (brand, email, name, created_at, updated_at) VALUES {rows}",
-                    *args,
-                )
-            customers = await db.fetch("SELECT id FROM customers WHERE brand = {} ORDER BY id", brand.id)
-            for customer, device in zip(customers, devices, strict=True):
-                await db.fetch(
-                    "INSERT INTO consents (brand, customer, kind, granted, at) "
-                    "VALUES ({}, {}, 'marketing', {}, {})",
-                    brand.id,
-                    customer["id"],
-                    True,
-                    now,
-                )
-                await db.fetch(
-                    "INSERT INTO push_subscriptions (brand, customer, endpoint, origin, p256dh, auth, "
-                    "device, created_at) VALUES ({}, {}, {}, {}, {}, {}, '', {})",
-                    brand.id,
-                    customer["id"],
-                    device.endpoint,
-                    device.endpoint.split("/push/")[0],
-                    device.keys["p256dh"],
-                    device.keys["auth"],
-                    now,
-                )
-
-        await db.write(work)
+        await seed_audience(brand.id, devices, now)
         await push.queue_campaign(
             brand_id=brand.id, title="Black Friday", body="Cashback em dobro até domingo", url="/", now=now
         )

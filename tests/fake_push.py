@@ -193,3 +193,44 @@ class ThreadedFakePushService:
 
 async def _call(fn: Any, *args: Any) -> Any:
     return fn(*args)
+
+
+async def seed_audience(brand_id: int, devices: list[Device], now: Any) -> None:
+    """A customer per device, with the marketing consent and that device's subscription: the
+    audience of a campaign (for the kill test and bench/push.py). Written in bulk, in one go."""
+    from retorno import db
+
+    async def work() -> None:
+        for start in range(0, len(devices), 250):
+            chunk = devices[start : start + 250]
+            rows = ", ".join("({}, {}, {}, {}, {})" for _ in chunk)
+            args = []
+            for i, _ in enumerate(chunk, start):
+                args += [brand_id, f"c{i}@example.com", f"Cliente {i}", now, now]
+            await db.fetch(
+                f"INSERT INTO customers (brand, email, name, created_at, updated_at) VALUES {rows}",
+                *args,
+            )
+        customers = await db.fetch("SELECT id FROM customers WHERE brand = {} ORDER BY id", brand_id)
+        for customer, device in zip(customers, devices, strict=True):
+            await db.fetch(
+                "INSERT INTO consents (brand, customer, kind, granted, at) "
+                "VALUES ({}, {}, 'marketing', {}, {})",
+                brand_id,
+                customer["id"],
+                True,
+                now,
+            )
+            await db.fetch(
+                "INSERT INTO push_subscriptions (brand, customer, endpoint, origin, p256dh, auth, device, "
+                "created_at) VALUES ({}, {}, {}, {}, {}, {}, '', {})",
+                brand_id,
+                customer["id"],
+                device.endpoint,
+                device.endpoint.split("/push/")[0],
+                device.keys["p256dh"],
+                device.keys["auth"],
+                now,
+            )
+
+    await db.write(work)

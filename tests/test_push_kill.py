@@ -16,48 +16,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from retorno import db
 from retorno.push import service as push
-from tests.fake_push import ThreadedFakePushService
+from tests.fake_push import ThreadedFakePushService, seed_audience
 
 COUNT = 1000
-
-
-async def _seed(brand_id: int, devices: list, now) -> None:
-    async def work() -> None:
-        for start in range(0, COUNT, 250):
-            chunk = devices[start : start + 250]
-            rows = ", ".join("({}, {}, {}, {}, {})" for _ in chunk)
-            args = []
-            for i, _ in enumerate(chunk, start):
-                args += [brand_id, f"c{i}@example.com", f"Cliente {i}", now, now]
-            await db.fetch(
-                f"INSERT INTO customers (brand, email, name, created_at, updated_at) VALUES {rows}",
-                *args,
-            )
-        customers = await db.fetch("SELECT id FROM customers WHERE brand = {} ORDER BY id", brand_id)
-        for customer, device in zip(customers, devices, strict=True):
-            await db.fetch(
-                "INSERT INTO consents (brand, customer, kind, granted, at) "
-                "VALUES ({}, {}, 'marketing', {}, {})",
-                brand_id,
-                customer["id"],
-                True,
-                now,
-            )
-            await db.fetch(
-                "INSERT INTO push_subscriptions (brand, customer, endpoint, origin, p256dh, auth, device, "
-                "created_at) VALUES ({}, {}, {}, {}, {}, {}, '', {})",
-                brand_id,
-                customer["id"],
-                device.endpoint,
-                device.endpoint.split("/push/")[0],
-                device.keys["p256dh"],
-                device.keys["auth"],
-                now,
-            )
-
-    await db.write(work)
 
 
 def _worker(database_url: str, *args: str) -> subprocess.Popen:
@@ -70,74 +35,72 @@ def _worker(database_url: str, *args: str) -> subprocess.Popen:
     )
 
 
-async def test_a_killed_worker_sends_nothing_twice_and_the_next_one_finishes(database_url, demo, clock):
-    fake = ThreadedFakePushService()
-    service = fake.service
-    try:
-        devices = [service.device() for _ in range(COUNT)]
-        await _seed(demo["bella"].id, devices, clock())
-        await push.queue_campaign(
-            brand_id=demo["bella"].id, title="Black Friday", body="Cashback em dobro", url="/", now=clock()
-        )
-        service.hold_after = 250
-
-        first = _worker(database_url)
-        deadline, seen, still = time.monotonic() + 60, -1, 0.0
-        while time.monotonic() < deadline and first.poll() is None:  # until the held batches are in
-            await asyncio.sleep(0.05)
-            if len(service.received) != seen:
-                seen, still = len(service.received), time.monotonic()
-            elif seen > 250 and time.monotonic() - still > 0.5:
-                break
-        received = len(service.received)
-        assert received > 250, (received, first.poll())
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        rows = await db.fetch("SELECT state, COUNT(*) AS n FROM push_deliveries GROUP BY state")
-        states = {r["state"]: r["n"] for r in rows}
-        in_flight = states.get("sending", 0)
-        # Batches whose answers were all in were recorded; the batches in flight all reached the service.
-        assert in_flight > 0 and states["sent"] + in_flight == received, states
-        assert sum(states.values()) == COUNT, states
-
-        service.hold_after = None
-        fake.call(service.release)
-        second = _worker(database_url, "--until-idle")
-        out, _ = second.communicate(timeout=120)
-        assert second.returncode == 0, out
-        await asyncio.sleep(1.1)  # the killed worker's lease runs out
-        third = _worker(database_url, "--until-idle")
-        out, _ = third.communicate(timeout=60)
-        assert third.returncode == 0, out
-
-        per_device = {d.token: len(service.to(d.token)) for d in devices}
-        assert set(per_device.values()) == {1}, {t: n for t, n in per_device.items() if n != 1}
-        assert all(r.problems == [] for r in service.received)
-        states = {
-            r["state"]: r["n"]
-            for r in await db.fetch("SELECT state, COUNT(*) AS n FROM push_deliveries GROUP BY state")
-        }
-        assert states == {"sent": COUNT - in_flight, "unknown": in_flight}, states
-    finally:
-        fake.close()
-
-
-async def test_two_workers_at_once_share_the_work_and_send_each_once(database_url, demo, clock):
-    """On PostgreSQL the claims use FOR UPDATE SKIP LOCKED; on SQLite writes are serial anyway."""
+@pytest.fixture
+async def campaign(demo, clock):
+    """A fake push service, 1,000 subscribers of bella who opted in, and a campaign queued for them."""
     fake = ThreadedFakePushService(latency=0.01)
-    service = fake.service
+    devices = [fake.service.device() for _ in range(COUNT)]
+    await seed_audience(demo["bella"].id, devices, clock())
+    await push.queue_campaign(
+        brand_id=demo["bella"].id, title="Black Friday", body="Cashback em dobro", url="/", now=clock()
+    )
     try:
-        devices = [service.device() for _ in range(COUNT)]
-        await _seed(demo["bella"].id, devices, clock())
-        await push.queue_campaign(
-            brand_id=demo["bella"].id, title="Black Friday", body="Cashback em dobro", url="/", now=clock()
-        )
-        workers = [_worker(database_url, "--until-idle") for _ in range(2)]
-        for worker in workers:
-            out, _ = worker.communicate(timeout=120)
-            assert worker.returncode == 0, out
-        assert {len(service.to(d.token)) for d in devices} == {1}
-        rows = await db.fetch("SELECT state, COUNT(*) AS n FROM push_deliveries GROUP BY state")
-        assert {r["state"]: r["n"] for r in rows} == {"sent": COUNT}
+        yield fake, devices
     finally:
         fake.close()
+
+
+async def _states() -> dict[str, int]:
+    rows = await db.fetch("SELECT state, COUNT(*) AS n FROM push_deliveries GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}
+
+
+async def test_a_killed_worker_sends_nothing_twice_and_the_next_one_finishes(database_url, campaign):
+    fake, devices = campaign
+    service = fake.service
+    service.hold_after = 250
+
+    first = _worker(database_url)
+    deadline, seen, still = time.monotonic() + 60, -1, 0.0
+    while time.monotonic() < deadline and first.poll() is None:  # until the held batches are in
+        await asyncio.sleep(0.05)
+        if len(service.received) != seen:
+            seen, still = len(service.received), time.monotonic()
+        elif seen > 250 and time.monotonic() - still > 0.5:
+            break
+    received = len(service.received)
+    assert received > 250, (received, first.poll())
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    states = await _states()
+    in_flight = states.get("sending", 0)
+    # Batches whose answers were all in were recorded; the batches in flight all reached the service.
+    assert in_flight > 0 and states["sent"] + in_flight == received, states
+    assert sum(states.values()) == COUNT, states
+
+    service.hold_after = None
+    fake.call(service.release)
+    second = _worker(database_url, "--until-idle")
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out
+    await asyncio.sleep(1.1)  # the killed worker's lease runs out
+    third = _worker(database_url, "--until-idle")
+    out, _ = third.communicate(timeout=60)
+    assert third.returncode == 0, out
+
+    per_device = {d.token: len(service.to(d.token)) for d in devices}
+    assert set(per_device.values()) == {1}, {t: n for t, n in per_device.items() if n != 1}
+    assert all(r.problems == [] for r in service.received)
+    states = await _states()
+    assert states == {"sent": COUNT - in_flight, "unknown": in_flight}, states
+
+
+async def test_two_workers_at_once_share_the_work_and_send_each_once(database_url, campaign):
+    """On PostgreSQL the claims use FOR UPDATE SKIP LOCKED; on SQLite writes are serial anyway."""
+    fake, devices = campaign
+    workers = [_worker(database_url, "--until-idle") for _ in range(2)]
+    for worker in workers:
+        out, _ = worker.communicate(timeout=120)
+        assert worker.returncode == 0, out
+    assert {len(fake.service.to(d.token)) for d in devices} == {1}
+    assert await _states() == {"sent": COUNT}

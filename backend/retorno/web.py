@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from jinja2 import Environment, pass_context
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Receive, Scope, Send
 
 from retorno import i18n
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
+from retorno.errors import BadRequest
 from retorno.settings import PROJECT_ROOT, Settings
 
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
@@ -110,6 +112,30 @@ async def _send_unknown_host(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": _UNKNOWN_HOST_PAGE})
+
+
+T = TypeVar("T")
+
+
+def json_response(body: Any, status: int = 200) -> Response[bytes]:
+    """JSON as given (str or bytes, e.g. a stored answer replayed byte for byte) or encoded."""
+    raw = (
+        body.encode()
+        if isinstance(body, str)
+        else body
+        if isinstance(body, bytes)
+        else msgspec.json.encode(body)
+    )
+    return Response(raw, status_code=status, media_type="application/json")
+
+
+async def decode_body(request: Request, kind: type[T]) -> T:
+    """A JSON body decoded strictly. Litestar converts bodies leniently, so "150.00" would become
+    150 centavos; money must arrive as JSON integers, and anything else is refused with a 400."""
+    try:
+        return msgspec.json.decode(await request.body(), type=kind)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body does not match the schema: {exc}") from None
 
 
 def brand_of(request: Request) -> BrandView | None:

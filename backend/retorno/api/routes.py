@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -15,12 +15,13 @@ from retorno.apikeys import service as apikeys
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import BadRequest, Unauthorized
+from retorno.errors import Unauthorized
 from retorno.ledger import service as ledger
 from retorno.ledger.rules import Item
 from retorno.ledger.service import RedemptionIn, SaleIn
 from retorno.platform.routes import requires_platform_host
 from retorno.vouchers import service as vouchers
+from retorno.web import decode_body, json_response
 
 ApiBrand = NamedDependency[BrandView]
 T = TypeVar("T")
@@ -41,19 +42,6 @@ async def api_brand(request: Request) -> BrandView:
     return brand
 
 
-async def strict(request: Request, kind: type[T]) -> T:
-    """The body decoded strictly. Litestar converts bodies leniently, so "150.00" would become 150
-    centavos; money must arrive as JSON integers, and anything else is refused with a 400."""
-    try:
-        return msgspec.json.decode(await request.body(), type=kind)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body does not match the schema: {exc}") from None
-
-
-def _json(body: Any, status: int = 200) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
-
-
 async def _customer(brand: ApiBrand, ref: str) -> customers.CustomerView:
     return await customers.find(brand.id, ref)
 
@@ -61,9 +49,9 @@ async def _customer(brand: ApiBrand, ref: str) -> customers.CustomerView:
 @post("/customers", status_code=200)
 async def upsert_customer(request: Request, brand: ApiBrand, data: JSONBody[Identity]) -> Response[bytes]:
     """Create a customer, or update the one these identifiers point to."""
-    data = await strict(request, Identity)
+    data = await decode_body(request, Identity)
     customer, created = await db.write(lambda: customers.upsert(brand.id, data, now=now_of(request)))
-    return _json(msgspec.to_builtins(customer), 201 if created else 200)
+    return json_response(msgspec.to_builtins(customer), 201 if created else 200)
 
 
 @get("/customers/{ref:str}/balance")
@@ -71,7 +59,7 @@ async def customer_balance(request: Request, brand: ApiBrand, ref: FromPath[str]
     """Available, pending and soon-expiring cashback; `ref` is cpf:, email:, phone:, ext: or the id."""
     customer = await _customer(brand, ref)
     balance = await ledger.balance(brand=brand, customer_id=customer.id, now=now_of(request))
-    return _json(msgspec.structs.asdict(balance))
+    return json_response(msgspec.structs.asdict(balance))
 
 
 @get("/customers/{ref:str}/statement")
@@ -87,15 +75,15 @@ async def customer_statement(
     entries, next_cursor = await ledger.statement(
         brand_id=brand.id, customer_id=customer.id, now=now_of(request), limit=limit, cursor=cursor
     )
-    return _json({"entries": entries, "next_cursor": next_cursor})
+    return json_response({"entries": entries, "next_cursor": next_cursor})
 
 
 @post("/sales", status_code=201)
 async def post_sale(request: Request, brand: ApiBrand, data: JSONBody[SaleIn]) -> Response[bytes]:
     """Record a sale (idempotent by order_id: a retry gets 200 and the same body)."""
-    data = await strict(request, SaleIn)
+    data = await decode_body(request, SaleIn)
     body, created = await ledger.record_sale(brand=brand, sale=data, now=now_of(request))
-    return _json(body, 201 if created else 200)
+    return json_response(body, 201 if created else 200)
 
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -108,17 +96,17 @@ async def post_refund(
     request: Request, brand: ApiBrand, order_id: FromPath[str], data: JSONBody[RefundIn]
 ) -> Response[bytes]:
     """Refund part of a sale; cashback is taken back in proportion (idempotent by refund_id)."""
-    data = await strict(request, RefundIn)
+    data = await decode_body(request, RefundIn)
     body, created = await ledger.refund(
         brand=brand, order_id=order_id, refund_id=data.refund_id, amount=data.amount, now=now_of(request)
     )
-    return _json(body, 201 if created else 200)
+    return json_response(body, 201 if created else 200)
 
 
 @post("/sales/{order_id:str}/cancel", status_code=200)
 async def cancel_sale(request: Request, brand: ApiBrand, order_id: FromPath[str]) -> Response[bytes]:
     """Cancel a sale: its cashback is taken back and redemptions on that order are cancelled."""
-    return _json(await ledger.cancel_sale(brand=brand, order_id=order_id, now=now_of(request)))
+    return json_response(await ledger.cancel_sale(brand=brand, order_id=order_id, now=now_of(request)))
 
 
 class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -131,8 +119,8 @@ class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 @post("/checkout/quote", status_code=200)
 async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[QuoteIn]) -> Response[bytes]:
     """What the cart earns and how much cashback the shopper may use on it."""
-    data = await strict(request, QuoteIn)
-    return _json(
+    data = await decode_body(request, QuoteIn)
+    return json_response(
         await ledger.quote(
             brand=brand,
             identity=data.customer,
@@ -147,9 +135,9 @@ async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[Quote
 @post("/redemptions", status_code=201)
 async def post_redemption(request: Request, brand: ApiBrand, data: JSONBody[RedemptionIn]) -> Response[bytes]:
     """Pay part of an order with cashback (idempotent by redemption_id); 422 with a reason if not allowed."""
-    data = await strict(request, RedemptionIn)
+    data = await decode_body(request, RedemptionIn)
     body, created = await ledger.redeem(brand=brand, request=data, now=now_of(request))
-    return _json(body, 201 if created else 200)
+    return json_response(body, 201 if created else 200)
 
 
 @post("/redemptions/{redemption_id:str}/cancel", status_code=200)
@@ -157,7 +145,7 @@ async def cancel_redemption(
     request: Request, brand: ApiBrand, redemption_id: FromPath[str]
 ) -> Response[bytes]:
     """Give a redemption back: the same amounts return to the same credits, with their expiry."""
-    return _json(
+    return json_response(
         await ledger.cancel_redemption(brand=brand, redemption_id=redemption_id, now=now_of(request))
     )
 
@@ -183,9 +171,9 @@ async def validate_voucher(
 ) -> Response[bytes]:
     """Whether a code applies to this order: `applies`, the `discount`, or the `reason` it does not
     (`not_found`, `cancelled`, `used`, `expired`, `below_min_order`, `other_customer`)."""
-    data = await strict(request, VoucherCheckIn)
+    data = await decode_body(request, VoucherCheckIn)
     ledger.check_amount("order_total", data.order_total)
-    return _json(
+    return json_response(
         await vouchers.validate(
             brand=brand,
             code=data.code,
@@ -201,13 +189,13 @@ async def redeem_voucher(
     request: Request, brand: ApiBrand, code: FromPath[str], data: JSONBody[VoucherUseIn]
 ) -> Response[bytes]:
     """Use a voucher on an order (idempotent by order_id); 409 if another order already used it."""
-    data = await strict(request, VoucherUseIn)
+    data = await decode_body(request, VoucherUseIn)
     ledger.check_key("order_id", data.order_id)
     ledger.check_amount("order_total", data.order_total, minimum=1)
     body, created = await vouchers.redeem(
         brand=brand, code=code, order_id=data.order_id, order_total=data.order_total, now=now_of(request)
     )
-    return _json(body, 201 if created else 200)
+    return json_response(body, 201 if created else 200)
 
 
 @post("/vouchers/{code:str}/release", status_code=200)
@@ -215,8 +203,10 @@ async def release_voucher(
     request: Request, brand: ApiBrand, code: FromPath[str], data: JSONBody[VoucherReleaseIn]
 ) -> Response[bytes]:
     """Give a voucher back when the order that used it was cancelled (idempotent)."""
-    data = await strict(request, VoucherReleaseIn)
-    return _json(await vouchers.release(brand=brand, code=code, order_id=data.order_id, now=now_of(request)))
+    data = await decode_body(request, VoucherReleaseIn)
+    return json_response(
+        await vouchers.release(brand=brand, code=code, order_id=data.order_id, now=now_of(request))
+    )
 
 
 router = Router(

@@ -29,7 +29,7 @@ from retorno.auth.guards import (
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.referrals import service as referrals
-from retorno.web import brand_of
+from retorno.web import brand_of, json_response
 
 
 def now_of(request: Request):
@@ -46,17 +46,6 @@ def safe_next(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or urlsplit(path).netloc:
         return "/"
     return path
-
-
-def json_response(body: str | bytes | dict[str, Any], status: int = 200) -> Response[bytes]:
-    raw = (
-        body.encode()
-        if isinstance(body, str)
-        else body
-        if isinstance(body, bytes)
-        else msgspec.json.encode(body)
-    )
-    return Response(raw, status_code=status, media_type="application/json")
 
 
 async def owner_of(request: Request) -> auth.Owner:

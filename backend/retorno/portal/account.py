@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, Response, Router, get, post
-from litestar.datastructures import CacheControlHeader
+from litestar import Request, Response, get, post
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -27,7 +26,7 @@ from retorno.customers.service import Identity
 from retorno.errors import Invalid
 from retorno.ledger import service as ledger
 from retorno.mail import Message
-from retorno.portal.routes import page_context, requires_brand
+from retorno.portal.routes import page_context, private_router, requires_brand
 from retorno.push import service as push
 from retorno.referrals import service as referrals
 from retorno.vouchers import service as vouchers
@@ -310,25 +309,19 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
     return response
 
 
-router = Router(
-    path="/",
-    guards=[requires_brand],
-    include_in_schema=False,
-    # Nothing here may be kept by a browser or the service worker: it is someone's account.
-    cache_control=CacheControlHeader(no_store=True, private=True),
-    route_handlers=[
-        login_page,
-        request_login_code,
-        verify_login_code,
-        join_page,
-        join,
-        security_page,
-        account_page,
-        change_consents,
-        export_data,
-        delete_page,
-        delete_account,
-        *account_routes(signed_in=requires_customer),
-        passkey_router(path="/passkeys", signed_in=requires_customer, host_guard=requires_brand),
-    ],
+# Nothing here may be kept by a browser or the service worker: it is someone's account.
+router = private_router(
+    login_page,
+    request_login_code,
+    verify_login_code,
+    join_page,
+    join,
+    security_page,
+    account_page,
+    change_consents,
+    export_data,
+    delete_page,
+    delete_account,
+    *account_routes(signed_in=requires_customer),
+    passkey_router(path="/passkeys", signed_in=requires_customer, host_guard=requires_brand),
 )

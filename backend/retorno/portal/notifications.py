@@ -4,44 +4,31 @@ per-category switches and the list of devices at /account/notifications."""
 from __future__ import annotations
 
 import msgspec
-from litestar import Request, Response, Router, get, post
-from litestar.datastructures import CacheControlHeader
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from retorno.auth.guards import requires_customer, session_of
 from retorno.auth.routes import now_of
-from retorno.errors import BadRequest
-from retorno.portal.routes import page_context, requires_brand
+from retorno.portal.routes import page_context, private_router
 from retorno.push import service as push
-from retorno.web import brand_of
-
-
-def _json(body: object, status: int = 200) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
-
-
-async def _decode(request: Request, kind: type) -> object:
-    try:
-        return msgspec.json.decode(await request.body(), type=kind)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body does not match the schema: {exc}") from None
+from retorno.web import brand_of, decode_body, json_response
 
 
 @get("/push/key")
 async def public_key(request: Request) -> Response[bytes]:
     """The brand's VAPID public key (applicationServerKey); the private key never leaves the server."""
-    return _json({"key": await push.public_key(brand_of(request).id)})
+    return json_response({"key": await push.public_key(brand_of(request).id)})
 
 
 @post("/push/subscriptions", guards=[requires_customer], status_code=201)
 async def subscribe(request: Request) -> Response[bytes]:
-    data = await _decode(request, push.SubscriptionIn)
+    data = await decode_body(request, push.SubscriptionIn)
     session = await session_of(request)
     await push.subscribe(
         brand_id=brand_of(request).id, customer_id=session["customer"], data=data, now=now_of(request)
     )
-    return _json({"subscribed": True}, 201)
+    return json_response({"subscribed": True}, 201)
 
 
 class RenewIn(msgspec.Struct, kw_only=True):
@@ -53,14 +40,14 @@ class RenewIn(msgspec.Struct, kw_only=True):
 async def renew(request: Request) -> Response[bytes]:
     """From the service worker's pushsubscriptionchange: no session nor CSRF token there; knowing
     the old endpoint (an unguessable URL) is what allows the swap."""
-    data = await _decode(request, RenewIn)
+    data = await decode_body(request, RenewIn)
     await push.renew(
         brand_id=brand_of(request).id,
         old_endpoint=data.old_endpoint,
         data=data.subscription,
         now=now_of(request),
     )
-    return _json({"renewed": True})
+    return json_response({"renewed": True})
 
 
 @get("/account/notifications", guards=[requires_customer])
@@ -100,10 +87,4 @@ async def remove_device(request: Request, subscription_id: FromPath[int]) -> Red
     return Redirect("/account/notifications", status_code=303)
 
 
-router = Router(
-    path="/",
-    guards=[requires_brand],
-    include_in_schema=False,
-    cache_control=CacheControlHeader(no_store=True, private=True),
-    route_handlers=[public_key, subscribe, renew, notifications_page, save_notifications, remove_device],
-)
+router = private_router(public_key, subscribe, renew, notifications_page, save_notifications, remove_device)

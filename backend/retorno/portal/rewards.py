@@ -6,8 +6,7 @@ import functools
 from urllib.parse import quote
 
 import segno
-from litestar import Request, Router, get
-from litestar.datastructures import CacheControlHeader
+from litestar import Request, get
 from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
@@ -15,7 +14,7 @@ from markupsafe import Markup
 from retorno import i18n
 from retorno.auth.guards import device_of, requires_customer, session_of
 from retorno.auth.routes import now_of, origin_of
-from retorno.portal.routes import page_context, requires_brand
+from retorno.portal.routes import page_context, private_router
 from retorno.referrals import service as referrals
 from retorno.vouchers import service as vouchers
 from retorno.web import brand_of, lang_of
@@ -106,10 +105,4 @@ async def referral_landing(request: Request, code: FromPath[str]) -> Template:
     return response
 
 
-router = Router(
-    path="/",
-    guards=[requires_brand],
-    include_in_schema=False,
-    cache_control=CacheControlHeader(no_store=True, private=True),
-    route_handlers=[vouchers_page, invite_page, referral_landing],
-)
+router = private_router(vouchers_page, invite_page, referral_landing)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -32,6 +33,17 @@ async def requires_brand(connection: Any, _: Any) -> None:
     """Guard: these routes exist only on a brand's host."""
     if brand_of(connection) is None:
         raise NotFoundException()
+
+
+def private_router(*handlers: Any) -> Router:
+    """Brand-host pages of a signed-in shopper: nothing here may be kept by a browser cache."""
+    return Router(
+        path="/",
+        guards=[requires_brand],
+        include_in_schema=False,
+        cache_control=CacheControlHeader(no_store=True, private=True),
+        route_handlers=list(handlers),
+    )
 
 
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
