@@ -25,6 +25,7 @@ from litestar.template.config import TemplateConfig
 from piccolo.engine.base import Engine
 
 from retorno import db, i18n, web
+from retorno.admin import brand as admin_brand
 from retorno.admin import routes as admin
 from retorno.api import routes as api
 from retorno.auth.guards import SignInRequired
@@ -172,6 +173,7 @@ def create_app(
             notifications.router,
             platform.router,
             admin.router,
+            admin_brand.router,
             api.router,
             static,
         ],

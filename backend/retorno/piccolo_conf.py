@@ -17,6 +17,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.vouchers.piccolo_app",
         "retorno.referrals.piccolo_app",
         "retorno.push.piccolo_app",
+        "retorno.audit.piccolo_app",
     ]
 )
 

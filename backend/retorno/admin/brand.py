@@ -1,0 +1,343 @@
+"""A brand in the admin, under /admin/b/<slug>: today's figures, the store counter, API keys, the
+audit log. Every route names the role it needs; a staff member with no role at that brand gets a
+404 (another brand's objects do not exist for them), one whose role is too low a 403.
+
+Every write at the counter goes through the same idempotent domain functions as the API, keyed by
+an id the form carries (a double tap records one sale), and is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import msgspec
+from litestar import Request, Router, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from retorno import db
+from retorno.apikeys import service as apikeys
+from retorno.audit import service as audit
+from retorno.auth import service as auth
+from retorno.auth.guards import Forbidden, requires_staff, session_of
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.errors import DomainError, Invalid, NotFound
+from retorno.ledger import service as ledger
+from retorno.platform.routes import requires_platform_host
+from retorno.vouchers import service as vouchers
+from retorno.web import lang_of
+
+
+def requires_role(role: str):
+    """A guard: the signed-in staff member holds `role` (or a higher one) at the brand in the path."""
+
+    async def guard(connection: ASGIConnection, _: Any) -> None:
+        await requires_staff()(connection, _)
+        session = await session_of(connection)
+        member = await auth.staff_member(session["staff"])
+        slug = connection.path_params.get("slug", "")
+        held = next((r["role"] for r in member["roles"] if r["slug"] == slug), None)
+        if held is None and not member["platform_admin"]:
+            raise NotFound("no such brand")
+        try:
+            brand = await brands.get_brand(slug)
+        except NotFound:
+            raise NotFound("no such brand") from None
+        if not member["platform_admin"] and not auth.role_allows(held, role):
+            raise Forbidden("Your role does not allow this page.")
+        connection.scope["state"]["admin"] = {"brand": brand, "staff": member, "role": held or "owner"}
+
+    return guard
+
+
+def _admin(request: Request) -> dict[str, Any]:
+    return request.scope["state"]["admin"]
+
+
+def _context(request: Request, **extra: Any) -> dict[str, Any]:
+    admin = _admin(request)
+    return {"brand": None, "lang": lang_of(request), "b": admin["brand"], "role": admin["role"], **extra}
+
+
+def _now(request: Request) -> dt.datetime:
+    return request.app.state.clock()
+
+
+async def figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
+    """Today's key figures (the brand's calendar day) and what the brand owes its shoppers."""
+    import zoneinfo
+
+    local = now.astimezone(zoneinfo.ZoneInfo(brand.timezone))
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+    sales = await db.fetch(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(total), 0) AS total, COALESCE(SUM(cashback), 0) AS cashback "
+        "FROM sales WHERE brand = {} AND occurred_at >= {} AND cancelled_at IS NULL",
+        brand.id,
+        start,
+    )
+    owed = await db.fetch(
+        "SELECT COALESCE(SUM(remaining), 0) AS owed FROM ledger_lots WHERE brand = {} "
+        "AND (expires_at IS NULL OR expires_at > {})",
+        brand.id,
+        now,
+    )
+    shoppers = await db.fetch(
+        "SELECT COUNT(*) AS n FROM customers WHERE brand = {} AND forgotten_at IS NULL", brand.id
+    )
+    return {
+        "sales": sales[0]["n"],
+        "revenue": sales[0]["total"],
+        "cashback": sales[0]["cashback"],
+        "owed": owed[0]["owed"],
+        "shoppers": shoppers[0]["n"],
+    }
+
+
+@get("/", guards=[requires_role("operator")])
+async def brand_home(request: Request, slug: FromPath[str]) -> Template:
+    admin = _admin(request)
+    return Template(
+        "admin/brand_home.html",
+        context=_context(request, figures=await figures(admin["brand"], _now(request))),
+    )
+
+
+# --- the counter --------------------------------------------------------------------------------
+
+
+def _identity(text: str) -> Identity:
+    """What the clerk typed: an e-mail, a CPF (11 digits) or a phone."""
+    text = text.strip()
+    if "@" in text:
+        return Identity(email=text)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) == 11 and not text.startswith("+"):
+        try:
+            return Identity(cpf=customers.normalize_cpf(digits))
+        except Invalid:
+            pass  # 11 digits that are no CPF: a phone with its area code
+    return Identity(phone=text)
+
+
+async def _counter(request: Request, *, status: int = 200, **extra: Any) -> Template:
+    return Template(
+        "admin/counter.html",
+        status_code=status,
+        context=_context(request, form_id=secrets.token_urlsafe(12), **extra),
+    )
+
+
+async def _customer_panel(brand: BrandView, customer_id: int, now: dt.datetime) -> dict[str, Any]:
+    customer = await customers.get(brand.id, customer_id)
+    return {
+        "customer": customer,
+        "balance": await ledger.balance(brand=brand, customer_id=customer_id, now=now),
+        "vouchers": [
+            v
+            for v in await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now)
+            if v["status"] == "active"
+        ],
+    }
+
+
+@get("/counter", guards=[requires_role("operator")])
+async def counter_page(request: Request, slug: FromPath[str]) -> Template:
+    brand, now = _admin(request)["brand"], _now(request)
+    query = request.query_params.get("q", "").strip()
+    if not query:
+        return await _counter(request)
+    try:
+        customer = await customers.lookup(brand.id, customers.normalize(_identity(query)))
+    except Invalid as exc:
+        return await _counter(request, status=422, error=exc.detail, q=query)
+    if customer is None:
+        return await _counter(request, status=404, error="not_found", q=query)
+    return await _counter(request, q=query, **await _customer_panel(brand, customer.id, now))
+
+
+class SaleForm(msgspec.Struct):
+    form_id: str
+    customer: str
+    total: str
+    q: str = ""
+
+
+def _centavos(text: str) -> int:
+    """ "150", "150,00", "1.234,56" or "150.00" to centavos (a clerk types reais)."""
+    text = text.strip().replace("R$", "").strip()
+    if "," in text:
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        value = round(float(text) * 100)
+    except ValueError:
+        raise Invalid(f"total: {text!r} is not an amount in reais") from None
+    if value <= 0 or value > ledger.MAX_AMOUNT:
+        raise Invalid("total: must be more than zero")
+    return value
+
+
+@post("/counter/sale", guards=[requires_role("operator")], status_code=200)
+async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBody[SaleForm]) -> Template:
+    """Record a sale at the till, idempotent by the form's id (a double tap records one sale)."""
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    try:
+        total = _centavos(data.total)
+        sale = ledger.SaleIn(
+            order_id=f"balcao-{data.form_id}",
+            customer=_identity(data.customer),
+            total=total,
+            channel="counter",
+        )
+        body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+    except DomainError as exc:
+        return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q)
+    if created:
+        await db.write(
+            lambda: audit.record(
+                brand_id=brand.id,
+                staff_id=admin["staff"]["id"],
+                action="counter.sale",
+                target=sale.order_id,
+                after={
+                    "total": total,
+                    "cashback": body["cashback"]["amount"],
+                    "customer_id": body["customer_id"],
+                },
+                now=now,
+            )
+        )
+    panel = await _customer_panel(brand, body["customer_id"], now)
+    return await _counter(request, q=data.q or data.customer, recorded=body, **panel)
+
+
+class VoucherForm(msgspec.Struct):
+    form_id: str
+    code: str
+    order_total: str
+    q: str = ""
+
+
+@post("/counter/voucher", guards=[requires_role("operator")], status_code=200)
+async def counter_voucher(
+    request: Request, slug: FromPath[str], data: URLEncodedBody[VoucherForm]
+) -> Template:
+    """Validate and redeem a voucher typed or scanned at the till (idempotent by the form's id)."""
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    try:
+        total = _centavos(data.order_total)
+        used, created = await vouchers.redeem(
+            brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
+        )
+    except DomainError as exc:
+        reason = getattr(exc, "reason", None)
+        status = 422 if exc.status_code == 404 else exc.status_code  # an unknown code, not a missing page
+        return await _counter(request, status=status, error=exc.detail, reason=reason, q=data.q)
+    if created:
+        await db.write(
+            lambda: audit.record(
+                brand_id=brand.id,
+                staff_id=admin["staff"]["id"],
+                action="counter.voucher",
+                target=used["code"],
+                after=used,
+                now=now,
+            )
+        )
+    return await _counter(request, q=data.q, voucher_used=used)
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+@get("/keys", guards=[requires_role("owner")])
+async def keys_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template(
+        "admin/keys.html",
+        context=_context(request, keys=await apikeys.list_keys(_admin(request)["brand"].id)),
+    )
+
+
+class KeyForm(msgspec.Struct):
+    name: str = ""
+
+
+@post("/keys", guards=[requires_role("owner")], status_code=200)
+async def create_key(request: Request, slug: FromPath[str], data: URLEncodedBody[KeyForm]) -> Template:
+    """A new key, shown this once."""
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    name = data.name.strip()[:100]
+    created = await apikeys.create(brand_id=brand.id, name=name, now=now)
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=admin["staff"]["id"],
+            action="apikey.create",
+            target=created.key.split("_")[1] if "_" in created.key else "",
+            after={"name": name},
+            now=now,
+        )
+    )
+    return Template(
+        "admin/keys.html",
+        context=_context(request, keys=await apikeys.list_keys(brand.id), new_key=created.key),
+    )
+
+
+@post("/keys/{key_id:int}/revoke", guards=[requires_role("owner")], status_code=303)
+async def revoke_key(request: Request, slug: FromPath[str], key_id: FromPath[int]) -> Redirect:
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    before = next((k for k in await apikeys.list_keys(brand.id) if k["id"] == key_id), None)
+    if before is None:
+        raise NotFound("no such key")
+    if before["revoked_at"] is not None:  # already revoked: nothing changes
+        return Redirect(f"/admin/b/{slug}/keys", status_code=303)
+    await apikeys.revoke(brand_id=brand.id, key_id=key_id, now=now)
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=admin["staff"]["id"],
+            action="apikey.revoke",
+            target=before["prefix"],
+            before={"name": before["name"], "revoked": False},
+            after={"name": before["name"], "revoked": True},
+            now=now,
+        )
+    )
+    return Redirect(f"/admin/b/{slug}/keys", status_code=303)
+
+
+@get("/audit", guards=[requires_role("owner")])
+async def audit_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template(
+        "admin/audit.html",
+        context=_context(request, events=await audit.events(brand_id=_admin(request)["brand"].id)),
+    )
+
+
+router = Router(
+    path="/admin/b/{slug:str}",
+    guards=[requires_platform_host],
+    include_in_schema=False,
+    cache_control=CacheControlHeader(no_store=True, private=True),
+    route_handlers=[
+        brand_home,
+        counter_page,
+        counter_sale,
+        counter_voucher,
+        keys_page,
+        create_key,
+        revoke_key,
+        audit_page,
+    ],
+)

@@ -1,0 +1,17 @@
+"""Every change a staff member makes: who, when, what, before and after. Never updated or deleted."""
+
+from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from retorno.auth.tables import Staff
+from retorno.brands.tables import Brand
+
+
+class AuditEvent(Table, tablename="audit_events"):
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    staff = ForeignKey(Staff, on_delete=OnDelete.restrict, null=False)
+    action = Varchar(length=60)
+    target = Varchar(length=200, default="")
+    before = Text(default="null")  # JSON
+    after = Text(default="null")  # JSON
+    at = Timestamptz()

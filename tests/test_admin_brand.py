@@ -1,0 +1,184 @@
+"""The admin of a brand (/admin/b/<slug>): a role matrix built from the app's routes, the counter,
+API keys and the audit log."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from retorno import db
+from retorno.auth import service as auth
+from tests.conftest import BASE_HOST, platform_url
+
+ADMIN = "/admin/b/{slug:str}"
+# The role each admin route needs; the matrix test fails when a route is missing here.
+ROUTE_ROLES = {
+    ("GET", ""): "operator",
+    ("GET", "/counter"): "operator",
+    ("POST", "/counter/sale"): "operator",
+    ("POST", "/counter/voucher"): "operator",
+    ("GET", "/keys"): "owner",
+    ("POST", "/keys"): "owner",
+    ("POST", "/keys/{key_id:int}/revoke"): "owner",
+    ("GET", "/audit"): "owner",
+}
+PERSONAS = ["owner", "manager", "operator", "mare-owner", "platform", "stranger"]
+
+
+async def _staff(app, clock, demo, persona: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{BASE_HOST}")
+    if persona == "stranger":
+        return client
+    email = f"{persona}@staff.example"
+    if persona == "platform":
+        staff_id = await auth.add_staff(email=email, platform_admin=True, now=clock())
+    elif persona == "mare-owner":
+        staff_id = await auth.add_staff(email=email, brand_id=demo["mare"].id, role="owner", now=clock())
+    else:
+        staff_id = await auth.add_staff(email=email, brand_id=demo["bella"].id, role=persona, now=clock())
+    token = await auth.start_session(brand_id=None, staff_id=staff_id, now=clock())
+    client.cookies.set("retorno_session", token)
+    return client
+
+
+async def _csrf(client: httpx.AsyncClient) -> str:
+    await client.get(platform_url("/admin/login"))
+    return next(c.value for c in client.cookies.jar if c.name.endswith("csrftoken"))
+
+
+def admin_routes(app) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:
+        if not route.path.startswith(ADMIN):
+            continue
+        for method in set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"}:
+            found.add((method, route.path.removeprefix(ADMIN)))
+    return found
+
+
+def allowed(persona: str, needed: str) -> bool:
+    if persona == "platform":
+        return True
+    return persona in auth.ROLES and auth.role_allows(persona, needed)
+
+
+async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api, demo, clock):
+    assert admin_routes(app) == set(ROUTE_ROLES), admin_routes(app) ^ set(ROUTE_ROLES)
+    key = await api.get("/customers/cpf:52998224725/balance")  # a key exists for bella (api fixture)
+    assert key.status_code == 404
+    [bella_key] = await db.fetch("SELECT id FROM api_keys WHERE brand = {}", demo["bella"].id)
+    [mare_key] = await db.fetch("SELECT id FROM api_keys WHERE brand = {}", demo["mare"].id)
+    outcomes = {}
+    for persona in PERSONAS:
+        client = await _staff(app, clock, demo, persona)
+        token = await _csrf(client)
+        for (method, path), needed in sorted(ROUTE_ROLES.items()):
+            for slug, key_id in (("bella", bella_key["id"]), ("mare", mare_key["id"])):
+                url = (
+                    f"/admin/b/{slug}" + path.replace("{key_id:int}", str(key_id)) + ("/" if not path else "")
+                )
+                data = {"form_id": f"m-{persona}", "customer": "x@example.com", "total": "10", "code": "AAAA"}
+                response = await client.request(
+                    method,
+                    url,
+                    data=data | {"order_total": "10", "_csrf_token": token} if method == "POST" else None,
+                )
+                outcomes[(persona, method, path, slug)] = response.status_code
+                own = slug == ("mare" if persona == "mare-owner" else "bella")
+                held = "owner" if persona in ("mare-owner", "platform") else persona
+                status = response.status_code
+                if persona == "stranger":
+                    assert status == 303 and "/admin/login" in response.headers["location"], url
+                elif persona != "platform" and not own:
+                    assert status == 404, (persona, method, url, status)
+                elif allowed(held, needed):
+                    assert status not in (403, 404), (persona, method, url, status)
+                else:
+                    assert status == 403, (persona, method, url, status)
+        await client.aclose()
+    assert outcomes[("operator", "GET", "/keys", "bella")] == 403
+    assert outcomes[("manager", "GET", "/counter", "bella")] == 200
+    assert outcomes[("owner", "GET", "/counter", "mare")] == 404
+
+
+async def test_the_counter_finds_records_once_and_uses_a_voucher(app, demo, clock):
+    clerk = await _staff(app, clock, demo, "operator")
+    token = await _csrf(clerk)
+    page = await clerk.get("/admin/b/bella/counter")
+    form_id = re.search(r'name="form_id" value="([^"]+)"', page.text).group(1)
+    sale = {"form_id": form_id, "customer": "529.982.247-25", "total": "150,00", "_csrf_token": token}
+    first = await clerk.post("/admin/b/bella/counter/sale", data=sale)
+    again = await clerk.post("/admin/b/bella/counter/sale", data=sale)  # a double tap
+    assert first.status_code == 200 and again.status_code == 200
+    assert "R$\xa015,00" in first.text  # 10% of R$ 150,00
+    sales = await db.fetch("SELECT order_id, total, channel FROM sales")
+    assert [(s["total"], s["channel"]) for s in sales] == [(15000, "counter")]
+    found = await clerk.get("/admin/b/bella/counter", params={"q": "52998224725"})
+    assert found.status_code == 200 and 'id="customer-panel"' in found.text
+    code = re.search(r"<code>([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2})</code>", found.text).group(1)
+    voucher = {"form_id": "v1", "code": code.lower(), "order_total": "80", "_csrf_token": token}
+    used = await clerk.post("/admin/b/bella/counter/voucher", data=voucher)
+    assert used.status_code == 200 and 'id="counter-voucher"' in used.text
+    refused = await clerk.post("/admin/b/bella/counter/voucher", data=voucher | {"form_id": "v2"})
+    assert refused.status_code == 409
+    missing = await clerk.get("/admin/b/bella/counter", params={"q": "ninguem@example.com"})
+    assert missing.status_code == 404
+    bad = await clerk.post("/admin/b/bella/counter/sale", data=sale | {"form_id": "x2", "total": "abc"})
+    assert bad.status_code == 422 and len(await db.fetch("SELECT id FROM sales")) == 1
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
+    assert actions == ["counter.sale", "counter.voucher"]
+    await clerk.aclose()
+
+
+async def test_an_owner_creates_a_key_shown_once_and_revokes_it(app, demo, clock):
+    owner = await _staff(app, clock, demo, "owner")
+    token = await _csrf(owner)
+    created = await owner.post("/admin/b/bella/keys", data={"name": "loja virtual", "_csrf_token": token})
+    key = re.search(r'id="new-key">([^<]+)<', created.text).group(1)
+    listing = (await owner.get("/admin/b/bella/keys")).text
+    assert "loja virtual" in listing and key not in listing  # the secret is shown once
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{BASE_HOST}/api/v1")
+    ok = await api.post(
+        "/customers", json={"email": "a@example.com"}, headers={"authorization": f"Bearer {key}"}
+    )
+    assert ok.status_code in (200, 201)
+    [row] = await db.fetch("SELECT id FROM api_keys WHERE name = 'loja virtual'")
+    revoked = await owner.post(f"/admin/b/bella/keys/{row['id']}/revoke", data={"_csrf_token": token})
+    assert revoked.status_code == 303
+    from retorno import cache
+
+    cache.clear_all()  # this process' 5-second key cache; another process sees it within 5 s
+    gone = await api.post(
+        "/customers", json={"email": "a@example.com"}, headers={"authorization": f"Bearer {key}"}
+    )
+    assert gone.status_code == 401
+    audit_page = (await owner.get("/admin/b/bella/audit")).text
+    assert (
+        "apikey.create" in audit_page
+        and "apikey.revoke" in audit_page
+        and "owner@staff.example" in audit_page
+    )
+    assert key not in audit_page
+    await api.aclose()
+    await owner.aclose()
+
+
+async def test_the_brand_home_shows_todays_figures(app, api, demo, clock):
+    for i in range(3):
+        await api.post(
+            "/sales", json={"order_id": f"F-{i}", "customer": {"email": "a@example.com"}, "total": 10000}
+        )
+    manager = await _staff(app, clock, demo, "manager")
+    page = (await manager.get("/admin/b/bella/")).text
+    assert re.search(r'id="fig-sales">3<', page)
+    assert "R$\xa0300,00" in page and "R$\xa030,00" in page
+    await manager.aclose()
+
+
+@pytest.mark.parametrize("path", ["/admin/b/nope/", "/admin/b/nope/counter"])
+async def test_an_unknown_brand_is_a_404_even_for_the_platform_admin(app, demo, clock, path):
+    admin = await _staff(app, clock, demo, "platform")
+    assert (await admin.get(path)).status_code == 404
+    await admin.aclose()
