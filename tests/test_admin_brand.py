@@ -182,3 +182,22 @@ async def test_an_unknown_brand_is_a_404_even_for_the_platform_admin(app, demo, 
     admin = await _staff(app, clock, demo, "platform")
     assert (await admin.get(path)).status_code == 404
     await admin.aclose()
+
+
+@pytest.mark.parametrize(
+    ("typed", "centavos"),
+    [("150", 15000), ("150,00", 15000), ("1.234,56", 123456), ("R$ 0,10", 10), ("99.90", 9990)],
+)
+def test_the_counter_reads_reais_as_a_clerk_types_them(typed, centavos):
+    from retorno.admin.brand import _centavos
+
+    assert _centavos(typed) == centavos
+
+
+@pytest.mark.parametrize("typed", ["abc", "0", "-5", "1,234", "10,001", "nan", "inf"])
+def test_the_counter_refuses_what_is_not_an_amount(typed):
+    from retorno.admin.brand import _centavos
+    from retorno.errors import Invalid
+
+    with pytest.raises(Invalid):
+        _centavos(typed)

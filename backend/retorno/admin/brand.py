@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -175,9 +176,12 @@ def _centavos(text: str) -> int:
     if "," in text:
         text = text.replace(".", "").replace(",", ".")
     try:
-        value = round(float(text) * 100)
-    except ValueError:
+        amount = Decimal(text)
+    except InvalidOperation:
         raise Invalid(f"total: {text!r} is not an amount in reais") from None
+    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+        raise Invalid(f"total: {text!r} is not an amount in reais and centavos")
+    value = int(amount * 100)
     if value <= 0 or value > ledger.MAX_AMOUNT:
         raise Invalid("total: must be more than zero")
     return value
