@@ -10,6 +10,8 @@ import pytest
 
 from retorno import db
 from retorno.auth import service as auth
+from retorno.ledger import service as ledger
+from retorno.referrals.tables import Referral
 from tests.conftest import BASE_HOST, platform_url
 
 ADMIN = "/admin/b/{slug:str}"
@@ -19,6 +21,11 @@ ROUTE_ROLES = {
     ("GET", "/counter"): "operator",
     ("POST", "/counter/sale"): "operator",
     ("POST", "/counter/voucher"): "operator",
+    ("GET", "/customers"): "manager",
+    ("GET", "/customers/{customer_id:int}"): "manager",
+    ("POST", "/customers/{customer_id:int}/adjust"): "manager",
+    ("GET", "/referrals"): "manager",
+    ("POST", "/referrals/{referral_id:int}/{decision:str}"): "manager",
     ("GET", "/keys"): "owner",
     ("POST", "/keys"): "owner",
     ("POST", "/keys/{key_id:int}/revoke"): "owner",
@@ -70,16 +77,52 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
     assert key.status_code == 404
     [bella_key] = await db.fetch("SELECT id FROM api_keys WHERE brand = {}", demo["bella"].id)
     [mare_key] = await db.fetch("SELECT id FROM api_keys WHERE brand = {}", demo["mare"].id)
+    from retorno.customers import service as customers
+    from retorno.customers.service import Identity
+
+    customers_of = {}
+    for slug in ("bella", "mare"):
+        async with db.transaction():
+            made, _ = await customers.upsert(demo[slug].id, Identity(email=f"m@{slug}.example"), now=clock())
+        customers_of[slug] = made.id
+    referral_of = {}
+    for slug in ("bella", "mare"):  # a referral under review at each brand
+        sale, _ = await ledger.record_sale(
+            brand=demo[slug],
+            sale=ledger.SaleIn(
+                order_id=f"R-{slug}", customer=Identity(email=f"m@{slug}.example"), total=9000
+            ),
+            now=clock(),
+        )
+        referral_of[slug] = await db.write(
+            lambda slug=slug, sale=sale: db.insert(
+                Referral,
+                brand=demo[slug].id,
+                referrer=customers_of[slug],
+                friend=None,
+                status="review",
+                reason="same_device",
+                sale=sale["sale_id"],
+                invited_at=clock(),
+            )
+        )
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
         token = await _csrf(client)
         for (method, path), needed in sorted(ROUTE_ROLES.items()):
             for slug, key_id in (("bella", bella_key["id"]), ("mare", mare_key["id"])):
-                url = (
-                    f"/admin/b/{slug}" + path.replace("{key_id:int}", str(key_id)) + ("/" if not path else "")
-                )
+                ids = {
+                    "{key_id:int}": key_id,
+                    "{customer_id:int}": customers_of[slug],
+                    "{referral_id:int}": referral_of[slug],
+                    "{decision:str}": "approve",
+                }
+                url = f"/admin/b/{slug}" + (path or "/")
+                for param, value in ids.items():
+                    url = url.replace(param, str(value))
                 data = {"form_id": f"m-{persona}", "customer": "x@example.com", "total": "10", "code": "AAAA"}
+                data |= {"amount": "1", "reason": "teste"}
                 response = await client.request(
                     method,
                     url,
@@ -201,3 +244,38 @@ def test_the_counter_refuses_what_is_not_an_amount(typed):
 
     with pytest.raises(Invalid):
         _centavos(typed)
+
+
+async def test_a_manager_finds_a_customer_and_adjusts_the_balance_with_a_reason(app, api, demo, clock):
+    sale = {"order_id": "A-1", "customer": {"email": "ana@example.com", "name": "Ana Souza"}, "total": 10000}
+    await api.post("/sales", json=sale)
+    clock.advance(days=8)
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    found = (await manager.get("/admin/b/bella/customers", params={"q": "souza"})).text
+    customer_id = int(re.search(r"/admin/b/bella/customers/(\d+)", found).group(1))
+    url = f"/admin/b/bella/customers/{customer_id}"
+    page = (await manager.get(url)).text
+    assert "R$\xa010,00" in page
+    adjust = url + "/adjust"
+    no_reason = await manager.post(adjust, data={"amount": "5,00", "reason": " ", "_csrf_token": token})
+    assert no_reason.status_code == 422
+    too_much = await manager.post(adjust, data={"amount": "-50", "reason": "erro", "_csrf_token": token})
+    assert too_much.status_code == 422
+    plus = await manager.post(adjust, data={"amount": "5,00", "reason": "troca", "_csrf_token": token})
+    minus = await manager.post(adjust, data={"amount": "-2,50", "reason": "ajuste", "_csrf_token": token})
+    assert plus.status_code == minus.status_code == 303
+    balance = (await api.get(f"/customers/{customer_id}/balance")).json()
+    assert balance["available"] == 1000 + 500 - 250
+    statement = (await api.get(f"/customers/{customer_id}/statement")).json()["entries"]
+    assert [(e["kind"], e["amount"], e.get("note")) for e in statement[:2]] == [
+        ("adjustment", -250, "ajuste"),
+        ("adjustment", 500, "troca"),
+    ]
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
+    assert actions == ["customer.adjust", "customer.adjust"]
+    # Another brand's customer id means nothing there.
+    mare_owner = await _staff(app, clock, demo, "mare-owner")
+    assert (await mare_owner.get(f"/admin/b/mare/customers/{customer_id}")).status_code == 404
+    await manager.aclose()
+    await mare_owner.aclose()

@@ -225,10 +225,12 @@ async def credit(
     breakdown: dict[str, Any],
     sale_id: int | None = None,
     note: str = "",
+    pending: bool = True,
 ) -> dict[str, Any]:
-    """A new lot (pending for the return window, then valid for expiry_days) and its entry."""
+    """A new lot (pending for the return window unless `pending` is False, then valid for
+    expiry_days) and its entry."""
     cashback = brand.rules().cashback
-    available_at = _utc(at) + dt.timedelta(days=cashback.pending_days)
+    available_at = _utc(at) + dt.timedelta(days=cashback.pending_days if pending else 0)
     expires_at = available_at + dt.timedelta(days=cashback.expiry_days) if cashback.expiry_days else None
     lot_id = await db.insert(
         Lot,
@@ -628,6 +630,73 @@ class NotRedeemable(Invalid):
         self.reason, self.max_amount = reason, max_amount
 
 
+async def _take(brand_id: int, customer_id: int, amount: int, now: dt.datetime) -> tuple[list, int]:
+    """Allocations that take `amount` from the spendable lots, what expires first first (a lot that
+    never expires last); and what could not be taken."""
+    lots = await (
+        Lot.select(Lot.id, Lot.remaining, Lot.expires_at)
+        .where(_spendable(customer_id, now) & (Lot.brand == brand_id))
+        .order_by(Lot.available_at)
+        .order_by(Lot.id)
+    )
+    lots.sort(key=lambda lot: (lot["expires_at"] is None, lot["expires_at"] or now))
+    allocations, left = [], amount
+    for lot in lots:
+        take = min(left, lot["remaining"])
+        if take:
+            allocations.append((lot["id"], -take))
+            left -= take
+        if not left:
+            break
+    return allocations, left
+
+
+async def adjust(*, brand: BrandView, customer_id: int, amount: int, reason: str, now: dt.datetime) -> int:
+    """A manual adjustment by staff, with its reason: a credit usable at once (with the brand's
+    expiry), or a debit from the credits that expire first. The new entry's id."""
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("reason: say why (the shopper sees it in their statement)")
+    if amount == 0 or abs(amount) > MAX_AMOUNT:
+        raise Invalid("amount: not zero, and within R$ 1 billion")
+
+    async def work() -> int:
+        await _lock(customer_id)
+        if amount > 0:
+            await credit(
+                brand=brand,
+                customer_id=customer_id,
+                amount=amount,
+                source="adjustment",
+                at=now,
+                now=now,
+                pending=False,
+                kind="adjustment",
+                breakdown={"reason": reason[:200]},
+                note=reason[:200],
+            )
+        else:
+            if -amount > await available(customer_id, now, brand_id=brand.id):
+                raise Invalid("amount: more than the shopper's available balance")
+            allocations, _ = await _take(brand.id, customer_id, -amount, now)
+            await _entry(
+                brand_id=brand.id,
+                customer_id=customer_id,
+                kind="adjustment",
+                amount=amount,
+                at=now,
+                now=now,
+                allocations=allocations,
+                note=reason[:200],
+            )
+        rows = await db.fetch(
+            "SELECT id FROM ledger_entries WHERE customer = {} ORDER BY id DESC LIMIT 1", customer_id
+        )
+        return rows[0]["id"]
+
+    return await db.write(work)
+
+
 async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -> tuple[dict[str, Any], bool]:
     """Pay part of an order with cashback, from the lots that expire first; idempotent by redemption_id."""
     check_key("redemption_id", request.redemption_id)
@@ -663,22 +732,7 @@ async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -
                 else "balance"
             )
             raise NotRedeemable(reason, allowed.max_amount)
-        lots = await (
-            Lot.select(Lot.id, Lot.remaining, Lot.expires_at)
-            .where(_spendable(customer.id, now) & (Lot.brand == brand.id))
-            .order_by(Lot.available_at)
-            .order_by(Lot.id)
-        )
-        # Spend what expires first; a lot that never expires goes last.
-        lots.sort(key=lambda lot: (lot["expires_at"] is None, lot["expires_at"] or now))
-        allocations, left = [], request.amount
-        for lot in lots:
-            take = min(left, lot["remaining"])
-            if take:
-                allocations.append((lot["id"], -take))
-                left -= take
-            if not left:
-                break
+        allocations, left = await _take(brand.id, customer.id, request.amount, now)
         if left:  # the debt made `available` smaller than the lots: already refused above
             raise NotRedeemable("balance", request.amount - left)
         inserted = await Redemption.insert(
