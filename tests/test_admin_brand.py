@@ -26,6 +26,11 @@ ROUTE_ROLES = {
     ("POST", "/customers/{customer_id:int}/adjust"): "manager",
     ("GET", "/referrals"): "manager",
     ("POST", "/referrals/{referral_id:int}/{decision:str}"): "manager",
+    ("GET", "/campaigns"): "manager",
+    ("POST", "/campaigns"): "manager",
+    ("GET", "/staff"): "owner",
+    ("POST", "/staff"): "owner",
+    ("POST", "/staff/{staff_id:int}/remove"): "owner",
     ("GET", "/keys"): "owner",
     ("POST", "/keys"): "owner",
     ("POST", "/keys/{key_id:int}/revoke"): "owner",
@@ -85,6 +90,11 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
         async with db.transaction():
             made, _ = await customers.upsert(demo[slug].id, Identity(email=f"m@{slug}.example"), now=clock())
         customers_of[slug] = made.id
+    friends_of = {}
+    for slug in ("bella", "mare"):
+        async with db.transaction():
+            made, _ = await customers.upsert(demo[slug].id, Identity(email=f"f@{slug}.example"), now=clock())
+        friends_of[slug] = made.id
     referral_of = {}
     for slug in ("bella", "mare"):  # a referral under review at each brand
         sale, _ = await ledger.record_sale(
@@ -99,13 +109,19 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                 Referral,
                 brand=demo[slug].id,
                 referrer=customers_of[slug],
-                friend=None,
+                friend=friends_of[slug],
                 status="review",
                 reason="same_device",
                 sale=sale["sale_id"],
                 invited_at=clock(),
             )
         )
+    gone_of = {  # a staff member at each brand for the owners to remove
+        slug: await auth.add_staff(
+            email=f"gone@{slug}.example", brand_id=demo[slug].id, role="operator", now=clock()
+        )
+        for slug in ("bella", "mare")
+    }
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
@@ -117,12 +133,18 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{customer_id:int}": customers_of[slug],
                     "{referral_id:int}": referral_of[slug],
                     "{decision:str}": "approve",
+                    "{staff_id:int}": gone_of[slug],
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
                 for param, value in ids.items():
                     url = url.replace(param, str(value))
                 data = {"form_id": f"m-{persona}", "customer": "x@example.com", "total": "10", "code": "AAAA"}
-                data |= {"amount": "1", "reason": "teste"}
+                data |= {"amount": "1", "reason": "teste", "title": "Oi", "email": f"new-{persona}@x.example"}
+                data |= {"role": "operator", "action": "preview"}
+                if path.startswith("/staff/"):  # give the role back, so each persona removes someone
+                    await auth.add_staff(
+                        email=f"gone@{slug}.example", brand_id=demo[slug].id, role="operator", now=clock()
+                    )
                 response = await client.request(
                     method,
                     url,
@@ -279,3 +301,70 @@ async def test_a_manager_finds_a_customer_and_adjusts_the_balance_with_a_reason(
     assert (await mare_owner.get(f"/admin/b/mare/customers/{customer_id}")).status_code == 404
     await manager.aclose()
     await mare_owner.aclose()
+
+
+async def test_a_manager_previews_and_sends_a_campaign_to_those_who_opted_in(app, demo, clock):
+    from retorno.customers import service as customers
+    from retorno.customers.service import Identity
+    from retorno.push import service as push
+    from tests.fake_push import FakePushService
+
+    fake = await FakePushService().start()
+    for i, consent in enumerate((True, True, False)):
+        async with db.transaction():
+            shopper, _ = await customers.upsert(
+                demo["bella"].id, Identity(email=f"s{i}@example.com"), now=clock()
+            )
+        await customers.set_marketing(demo["bella"].id, shopper.id, granted=consent, now=clock())
+        device = fake.device()
+        data = push.SubscriptionIn(endpoint=device.endpoint, keys=device.keys)
+        await push.subscribe(brand_id=demo["bella"].id, customer_id=shopper.id, data=data, now=clock())
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = (await manager.get("/admin/b/bella/campaigns")).text
+    assert re.search(r'id="audience">2 aparelhos', page)
+    form = {"title": "Black Friday", "body": "Cashback em dobro", "url": "/vouchers", "_csrf_token": token}
+    preview = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "preview"})
+    assert 'id="campaign-preview"' in preview.text and "Cashback em dobro" in preview.text
+    assert (
+        await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
+    )  # a preview sends nothing
+    bad = await manager.post(
+        "/admin/b/bella/campaigns", data=form | {"action": "send", "url": "https://evil.example"}
+    )
+    assert bad.status_code == 422
+    sent = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "send"})
+    assert sent.status_code == 303
+    from retorno.push.worker import Worker
+
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {"Black Friday"}
+    listed = (await manager.get("/admin/b/bella/campaigns")).text
+    assert "2 entregues de 2; 0 com falha" in listed
+    await fake.stop()
+    await manager.aclose()
+
+
+async def test_an_owner_gives_changes_and_removes_roles(app, demo, clock):
+    owner = await _staff(app, clock, demo, "owner")
+    token = await _csrf(owner)
+    given = await owner.post(
+        "/admin/b/bella/staff", data={"email": "Gil@Example.com", "role": "operator", "_csrf_token": token}
+    )
+    changed = await owner.post(
+        "/admin/b/bella/staff", data={"email": "gil@example.com", "role": "manager", "_csrf_token": token}
+    )
+    assert given.status_code == changed.status_code == 303
+    member = await auth.staff_by_email("gil@example.com")
+    roles = (await auth.staff_member(member["id"]))["roles"]
+    assert [(r["slug"], r["role"]) for r in roles] == [("bella", "manager")]
+    bad = await owner.post(
+        "/admin/b/bella/staff", data={"email": "x@example.com", "role": "king", "_csrf_token": token}
+    )
+    assert bad.status_code == 422
+    removed = await owner.post(f"/admin/b/bella/staff/{member['id']}/remove", data={"_csrf_token": token})
+    assert removed.status_code == 303 and (await auth.staff_member(member["id"]))["roles"] == []
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
+    assert actions == ["staff.role", "staff.role", "staff.remove"]
+    await owner.aclose()

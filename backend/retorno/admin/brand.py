@@ -390,6 +390,132 @@ async def review_referral(
     return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
 
 
+# --- campaigns ------------------------------------------------------------------------------------
+
+
+async def _campaigns_context(request: Request, **extra: Any) -> dict[str, Any]:
+    from retorno.push import service as push
+
+    brand_id = _admin(request)["brand"].id
+    return _context(
+        request,
+        audience=await push.campaign_audience(brand_id),
+        sent=await push.campaigns_sent(brand_id),
+        **extra,
+    )
+
+
+@get("/campaigns", guards=[requires_role("manager")])
+async def campaigns_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template("admin/campaigns.html", context=await _campaigns_context(request))
+
+
+class CampaignForm(msgspec.Struct):
+    title: str
+    body: str = ""
+    url: str = "/"
+    action: str = "preview"  # preview | send
+
+
+@post("/campaigns", guards=[requires_role("manager")], status_code=200)
+async def send_campaign(request: Request, slug: FromPath[str], data: URLEncodedBody[CampaignForm]) -> Any:
+    """Preview a notification as the phone shows it, or send it to everyone who opted in."""
+    from retorno.push import service as push
+
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    form = {"title": data.title.strip(), "body": data.body.strip(), "url": data.url.strip() or "/"}
+    if data.action != "send":
+        return Template("admin/campaigns.html", context=await _campaigns_context(request, preview=form))
+    try:
+        await push.queue_campaign(brand_id=brand.id, now=now, **form)
+    except Invalid as exc:
+        context = await _campaigns_context(request, preview=form, error=exc.detail)
+        return Template("admin/campaigns.html", status_code=422, context=context)
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id, staff_id=admin["staff"]["id"], action="campaign.send", after=form, now=now
+        )
+    )
+    return Redirect(f"/admin/b/{slug}/campaigns", status_code=303)
+
+
+# --- staff ----------------------------------------------------------------------------------------
+
+
+@get("/staff", guards=[requires_role("owner")])
+async def staff_page(request: Request, slug: FromPath[str]) -> Template:
+    members = await _members(_admin(request)["brand"].id)
+    return Template("admin/staff.html", context=_context(request, members=members, roles=auth.ROLES))
+
+
+async def _members(brand_id: int) -> list[dict[str, Any]]:
+    return await db.fetch(
+        "SELECT s.id, s.email, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff "
+        "WHERE r.brand = {} ORDER BY s.email",
+        brand_id,
+    )
+
+
+class StaffForm(msgspec.Struct):
+    email: str
+    role: str
+
+
+@post("/staff", guards=[requires_role("owner")], status_code=303)
+async def invite_staff(request: Request, slug: FromPath[str], data: URLEncodedBody[StaffForm]) -> Any:
+    """Give someone a role at this brand (or change theirs); they sign in at /admin/login by code."""
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    try:
+        email = customers.normalize_email(data.email)
+        if data.role not in auth.ROLES:
+            raise Invalid(f"role: one of {', '.join(auth.ROLES)}")
+        before = [m for m in await _members(brand.id) if m["email"] == email]
+        await auth.add_staff(email=email, brand_id=brand.id, role=data.role, now=now)
+    except Invalid as exc:
+        context = _context(request, members=await _members(brand.id), roles=auth.ROLES, error=exc.detail)
+        return Template("admin/staff.html", status_code=422, context=context)
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=admin["staff"]["id"],
+            action="staff.role",
+            target=email,
+            before={"role": before[0]["role"]} if before else None,
+            after={"role": data.role},
+            now=now,
+        )
+    )
+    return Redirect(f"/admin/b/{slug}/staff", status_code=303)
+
+
+@post("/staff/{staff_id:int}/remove", guards=[requires_role("owner")], status_code=303)
+async def remove_staff(request: Request, slug: FromPath[str], staff_id: FromPath[int]) -> Redirect:
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    if staff_id == admin["staff"]["id"]:
+        raise Invalid("you cannot remove yourself; ask another owner")
+    removed = await db.write(
+        lambda: db.fetch(
+            "DELETE FROM staff_roles WHERE staff = {} AND brand = {} RETURNING role", staff_id, brand.id
+        )
+    )
+    if not removed:
+        raise NotFound("no such staff member at this brand")
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=admin["staff"]["id"],
+            action="staff.remove",
+            target=str(staff_id),
+            before={"role": removed[0]["role"]},
+            now=now,
+        )
+    )
+    return Redirect(f"/admin/b/{slug}/staff", status_code=303)
+
+
 # --- API keys -----------------------------------------------------------------------------------
 
 
@@ -475,6 +601,11 @@ router = Router(
         adjust_balance,
         referral_queue,
         review_referral,
+        campaigns_page,
+        send_campaign,
+        staff_page,
+        invite_staff,
+        remove_staff,
         keys_page,
         create_key,
         revoke_key,

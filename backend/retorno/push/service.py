@@ -219,6 +219,40 @@ async def forget(*, customer_id: int) -> None:
     await db.fetch("DELETE FROM push_preferences WHERE customer = {}", customer_id)
 
 
+# Subscriptions of shoppers who opted in to campaigns (no preference row: the default, which
+# includes them) and whose latest marketing consent is a yes.
+_CAMPAIGN_AUDIENCE = (
+    "FROM push_subscriptions s LEFT JOIN push_preferences p ON p.customer = s.customer "
+    "WHERE s.brand = {} AND (p.id IS NULL OR (',' || p.categories || ',') LIKE '%,campaigns,%') "
+    "AND (SELECT c.granted FROM consents c WHERE c.customer = s.customer AND c.kind = 'marketing' "
+    "ORDER BY c.at DESC, c.id DESC LIMIT 1) = {}"
+)
+
+
+async def campaign_audience(brand_id: int) -> int:
+    """How many devices a campaign would reach now."""
+    rows = await db.fetch("SELECT COUNT(*) AS n " + _CAMPAIGN_AUDIENCE, brand_id, True)
+    return rows[0]["n"]
+
+
+async def campaigns_sent(brand_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest campaigns with their delivery counts."""
+    rows = await db.fetch(
+        "SELECT e.id, e.payload, e.created_at, COUNT(d.id) AS queued, "
+        "SUM(CASE WHEN d.state = 'sent' THEN 1 ELSE 0 END) AS delivered, "
+        "SUM(CASE WHEN d.state IN ('failed', 'gone') THEN 1 ELSE 0 END) AS failed "
+        "FROM outbox_events e LEFT JOIN push_deliveries d ON d.event = e.id "
+        "WHERE e.brand = {} AND e.kind = 'campaign' GROUP BY e.id, e.payload, e.created_at "
+        "ORDER BY e.id DESC LIMIT {}",
+        brand_id,
+        limit,
+    )
+    for row in rows:
+        row["payload"] = msgspec.json.decode(row["payload"])
+        row["delivered"], row["failed"] = row["delivered"] or 0, row["failed"] or 0
+    return rows
+
+
 async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now: dt.datetime) -> None:
     """One notification to every shopper of the brand who opted in to campaigns (and to marketing),
     through the outbox like every other notice."""
@@ -401,17 +435,8 @@ async def _deliveries(
     event: dict[str, Any], payload: dict[str, Any], notice: Notice, brand: BrandView, now: dt.datetime
 ) -> None:
     if event["kind"] == CAMPAIGN:
-        # Opted in to campaigns (no preference row: the default, which includes them) and whose
-        # latest marketing consent is a yes.
         subs = await db.fetch(
-            "SELECT s.id, s.origin FROM push_subscriptions s "
-            "LEFT JOIN push_preferences p ON p.customer = s.customer "
-            "WHERE s.brand = {} AND (p.id IS NULL OR (',' || p.categories || ',') LIKE '%,campaigns,%') "
-            "AND (SELECT c.granted FROM consents c WHERE c.customer = s.customer AND c.kind = 'marketing' "
-            "     ORDER BY c.at DESC, c.id DESC LIMIT 1) = {} "
-            "ORDER BY s.id",
-            brand.id,
-            True,
+            "SELECT s.id, s.origin " + _CAMPAIGN_AUDIENCE + " ORDER BY s.id", brand.id, True
         )
     else:
         customer = payload.get("customer_id")
