@@ -1,0 +1,117 @@
+"""125 cross-site scripting payloads (tests/xss_corpus.py) through the text fields that the shopper's
+app and the admin show: a customer's name (admin customer page and search, the counter, the
+shopper's account page), an adjustment's reason (the shopper's statement), a campaign's title and
+text, an API key's name. In Chromium: no dialog ever opens, and each payload reads back as text.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.browser.helpers import TIMEOUT_MS, newest_code
+from tests.xss_corpus import payloads
+
+SLUG = "bella"
+
+
+def _dialogs(page) -> list[str]:
+    opened: list[str] = []
+
+    def on_dialog(dialog) -> None:
+        opened.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return opened
+
+
+def _staff_sign_in(page, live_server, email: str) -> None:
+    page.goto(live_server.url(None, "/admin/login"))
+    page.fill("#email", email)
+    page.click('form[action="/admin/login"] button[type="submit"]')
+    page.wait_for_selector("#code")
+    page.fill("#code", newest_code(page.context, live_server.url(None, "/dev/mailbox"), email))
+    with page.expect_navigation():
+        page.click('form[action="/admin/login/verify"] button[type="submit"]')
+
+
+def test_no_payload_runs_anywhere_it_is_shown(live_server, playwright) -> None:
+    from tests.browser.helpers import ARGS, CHROMIUM
+
+    corpus = payloads()
+    assert len(corpus) >= 100
+    key = live_server.cli("apikeys", "create", SLUG).strip().splitlines()[-1]
+    owner = f"owner-{uuid.uuid4().hex[:6]}@staff.example"
+    live_server.cli("staff", "add", owner, "--brand", SLUG, "--role", "owner")
+    api = httpx.Client(
+        base_url=live_server.url(None, "/api/v1"), headers={"authorization": f"Bearer {key}"}, timeout=10
+    )
+    ids = []
+    for i, payload in enumerate(corpus):
+        made = api.post("/customers", json={"email": f"x{i}@xss.example", "name": payload})
+        assert made.status_code in (200, 201), made.text
+        ids.append(made.json()["id"])
+    api.post("/sales", json={"order_id": "XSS-0", "customer": {"email": "x0@xss.example"}, "total": 500000})
+
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    try:
+        context = browser.new_context()
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        opened = _dialogs(page)
+        _staff_sign_in(page, live_server, owner)
+        admin = live_server.url(None, f"/admin/b/{SLUG}")
+
+        for customer_id, payload in zip(ids, corpus, strict=True):  # the admin's customer page
+            page.goto(f"{admin}/customers/{customer_id}")
+            assert page.locator("h1").inner_text() == payload.strip(), customer_id
+        page.goto(f"{admin}/customers?q=xss")  # search results list up to 50 names at once
+        page.goto(f"{admin}/counter?q=x0@xss.example")
+        assert page.locator("#customer-panel h2").inner_text() == corpus[0].strip()
+
+        # Adjustment reasons and campaign texts and key names through the admin's own forms.
+        token = page.evaluate("document.querySelector('meta[name=csrf-token]').content")
+        cookies = {c["name"]: c["value"] for c in context.cookies(live_server.url(None, "/"))}
+        staff = httpx.Client(base_url=admin, cookies=cookies, timeout=10, headers={"x-csrftoken": token})
+        for payload in corpus:
+            response = staff.post(f"/customers/{ids[0]}/adjust", data={"amount": "0,01", "reason": payload})
+            assert response.status_code == 303, response.text
+        for payload in corpus[:20]:
+            response = staff.post(
+                "/campaigns", data={"title": payload[:120], "body": payload, "url": "/", "action": "send"}
+            )
+            assert response.status_code == 303, response.text
+            staff.post("/keys", data={"name": payload[:100]})
+        for path in ("/campaigns", "/keys", "/audit", "/"):
+            page.goto(admin + path)
+        page.goto(f"{admin}/campaigns")
+        shown = page.locator("ul.campaigns").inner_text()
+        assert all(p[:120].strip() in shown for p in corpus[:20])
+
+        # The shopper's side: their account page shows their name, their statement the reasons.
+        shopper = context.new_page()
+        opened_shopper = _dialogs(shopper)
+        shopper.goto(live_server.url(SLUG, "/login"))
+        shopper.fill("#email", "x0@xss.example")
+        shopper.click('form[action="/login"] button[type="submit"]')
+        shopper.wait_for_selector("#code")
+        shopper.fill("#code", newest_code(context, live_server.url(None, "/dev/mailbox"), "x0@xss.example"))
+        with shopper.expect_navigation():
+            shopper.click('form[action="/login/verify"] button[type="submit"]')
+        shopper.goto(live_server.url(SLUG, "/account"))
+        assert corpus[0].strip() in shopper.locator("dl.profile").inner_text()
+        seen = ""
+        shopper.goto(live_server.url(SLUG, "/statement?kind=adjustment"))
+        while True:
+            seen += shopper.locator("ul.movements").inner_text()
+            older = shopper.locator("a", has_text="Mais antigos")
+            if not older.count():
+                break
+            with shopper.expect_navigation():
+                older.click()
+        assert all(p.strip() in seen for p in corpus), "a reason did not read back as text"
+        assert opened == [] and opened_shopper == [], opened + opened_shopper
+    finally:
+        browser.close()
