@@ -368,3 +368,29 @@ async def test_an_owner_gives_changes_and_removes_roles(app, demo, clock):
     actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
     assert actions == ["staff.role", "staff.role", "staff.remove"]
     await owner.aclose()
+
+
+async def test_a_platform_admin_sees_every_brand_and_creates_one(app, demo, clock):
+    admin = await _staff(app, clock, demo, "platform")
+    token = await _csrf(admin)
+    listed = (await admin.get("/admin/brands")).text
+    assert "Bella Cosméticos" in listed and "Maré Moda" in listed
+    created = await admin.post(
+        "/admin/brands", data={"slug": "loja-x", "name": "Loja X", "_csrf_token": token}
+    )
+    assert created.status_code == 303
+    from retorno.brands import service as brands
+
+    brand = await brands.get_brand("loja-x")
+    assert brand.name == "Loja X"
+    assert await db.fetch("SELECT id FROM push_vapid_keys WHERE brand = {}", brand.id)  # keys made with it
+    taken = await admin.post("/admin/brands", data={"slug": "bella", "name": "Outra", "_csrf_token": token})
+    bad = await admin.post("/admin/brands", data={"slug": "X Y!", "name": "Outra", "_csrf_token": token})
+    assert taken.status_code == bad.status_code == 422 and "slug" in bad.text
+    page = await admin.get("http://loja-x.localhost:8000/")
+    assert page.status_code == 200 and "Loja X" in page.text
+    # A brand owner is not a platform administrator.
+    owner = await _staff(app, clock, demo, "owner")
+    assert (await owner.get("/admin/brands")).status_code == 403
+    await admin.aclose()
+    await owner.aclose()

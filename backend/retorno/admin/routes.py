@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno import i18n
+from retorno import db, i18n
 from retorno.auth import service as auth
 from retorno.auth.guards import (
+    Forbidden,
     client_address,
     requires_staff,
     session_cookie,
@@ -18,6 +21,7 @@ from retorno.auth.guards import (
     set_session_cookie,
 )
 from retorno.auth.routes import account_routes, owner_of, passkey_router
+from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.mail import Message
@@ -107,6 +111,77 @@ async def home(request: Request) -> Template:
     )
 
 
+async def requires_platform_admin(connection: Any, _: Any) -> None:
+    """Only the platform's administrators (retorno staff add --platform-admin) see every brand."""
+    await requires_staff()(connection, _)
+    member = await auth.staff_member((await session_of(connection))["staff"])
+    if not member["platform_admin"]:
+        raise Forbidden("Only platform administrators may do this.")
+    connection.scope["state"]["staff_member"] = member
+
+
+async def _brands_page(request: Request, status: int = 200, **extra: Any) -> Template:
+    every = await brands.list_brands()
+    return Template("admin/brands.html", status_code=status, context=_context(request, brands=every, **extra))
+
+
+@get("/brands", guards=[requires_platform_admin])
+async def brands_page(request: Request) -> Template:
+    return await _brands_page(request)
+
+
+class NewBrandForm(msgspec.Struct):
+    slug: str
+    name: str
+
+
+def _pack_for(slug: str, name: str) -> Any:
+    """A new brand's pack (default rules, a monogram logo), checked as any pack is."""
+    import tempfile
+    from pathlib import Path
+
+    import tomli_w
+
+    from retorno.brands.pack import read_pack
+
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "brand.toml").write_text(tomli_w.dumps({"slug": slug, "name": name}))
+        try:
+            return read_pack(Path(folder))
+        except Invalid as exc:
+            problems = [p.replace(folder + "/", "") for p in exc.problems]
+            raise Invalid("; ".join(problems), problems) from None
+
+
+@post("/brands", guards=[requires_platform_admin], status_code=303)
+async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> Any:
+    """A new brand with the default rules and a monogram logo: the same checks as a brand pack."""
+    from retorno.audit import service as audit
+
+    now = request.app.state.clock()
+    slug, name = data.slug.strip().lower(), data.name.strip()
+    try:
+        pack = _pack_for(slug, name)
+        if any(b.slug == slug for b in await brands.list_brands()):
+            raise Invalid(f"slug: {slug!r} is taken")
+        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+    except Invalid as exc:
+        return await _brands_page(request, status=422, error="; ".join(exc.problems), form=data)
+    brand = await brands.get_brand(slug)
+    member = request.scope["state"]["staff_member"]
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=member["id"],
+            action="brand.create",
+            target=slug,
+            after={"name": name},
+            now=now,
+        )
+    )
+    return Redirect("/admin/brands", status_code=303)
+
+
 @get("/account/security", guards=[requires_staff()])
 async def security_page(request: Request) -> Template:
     keys = await auth.passkeys_of(await owner_of(request))
@@ -123,6 +198,8 @@ router = Router(
         request_code,
         verify_code,
         home,
+        brands_page,
+        create_brand,
         security_page,
         *account_routes(signed_in=requires_staff()),
         passkey_router(path="/passkeys", signed_in=requires_staff(), host_guard=requires_platform_host),
