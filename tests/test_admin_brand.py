@@ -26,6 +26,8 @@ ROUTE_ROLES = {
     ("POST", "/customers/{customer_id:int}/adjust"): "manager",
     ("GET", "/referrals"): "manager",
     ("POST", "/referrals/{referral_id:int}/{decision:str}"): "manager",
+    ("GET", "/reports"): "manager",
+    ("GET", "/reports.csv"): "manager",
     ("GET", "/campaigns"): "manager",
     ("POST", "/campaigns"): "manager",
     ("GET", "/staff"): "owner",
@@ -394,3 +396,27 @@ async def test_a_platform_admin_sees_every_brand_and_creates_one(app, demo, cloc
     assert (await owner.get("/admin/brands")).status_code == 403
     await admin.aclose()
     await owner.aclose()
+
+
+async def test_reports_for_a_period_with_a_chart_and_a_csv(app, api, demo, clock):
+    for i in range(3):
+        sale = {"order_id": f"P-{i}", "customer": {"email": f"c{i % 2}@example.com"}, "total": 10000}
+        await api.post("/sales", json=sale)
+        clock.advance(days=1)
+    clock.advance(days=7)
+    spend = {"redemption_id": "R-1", "order_id": "P-9", "customer": {"email": "c0@example.com"}}
+    await api.post("/redemptions", json=spend | {"order_total": 10000, "amount": 500})
+    manager = await _staff(app, clock, demo, "manager")
+    page = await manager.get("/admin/b/bella/reports", params={"start": "2026-11-01", "end": "2026-11-30"})
+    assert page.status_code == 200 and "<svg" in page.text
+    assert re.search(r'id="r-new">2<', page.text) and re.search(r'id="r-repurchase">50.0%<', page.text)
+    assert "R$\xa030,00" in page.text  # earned: 10% of three sales of R$ 100,00
+    csv_text = (
+        await manager.get("/admin/b/bella/reports.csv", params={"start": "2026-11-10", "end": "2026-11-20"})
+    ).text
+    rows = [line.split(",") for line in csv_text.strip().splitlines()]
+    assert rows[0] == ["day", "earned", "used", "reversed", "expired"] and len(rows) == 12
+    assert sum(float(r[1]) for r in rows[1:]) == 30.0 and sum(float(r[2]) for r in rows[1:]) == 5.0
+    bad = await manager.get("/admin/b/bella/reports", params={"start": "2026-12-01", "end": "2026-11-01"})
+    assert bad.status_code == 422
+    await manager.aclose()
