@@ -26,6 +26,8 @@ ROUTE_ROLES = {
     ("POST", "/customers/{customer_id:int}/adjust"): "manager",
     ("GET", "/referrals"): "manager",
     ("POST", "/referrals/{referral_id:int}/{decision:str}"): "manager",
+    ("GET", "/branding"): "manager",
+    ("POST", "/branding"): "manager",
     ("GET", "/reports"): "manager",
     ("GET", "/reports.csv"): "manager",
     ("GET", "/campaigns"): "manager",
@@ -420,3 +422,50 @@ async def test_reports_for_a_period_with_a_chart_and_a_csv(app, api, demo, clock
     bad = await manager.get("/admin/b/bella/reports", params={"start": "2026-12-01", "end": "2026-11-01"})
     assert bad.status_code == 422
     await manager.aclose()
+
+
+async def test_branding_saves_checked_colours_a_logo_and_new_regulations(app, demo, clock, client):
+    import io
+
+    from PIL import Image
+
+    from retorno.brands import service as brands
+
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    url = "/admin/b/bella/branding"
+    form = {
+        "name": "Bella Cosméticos",
+        "short_name": "Bella",
+        "primary": "#7a1f48",
+        "accent": "#f4b942",
+        "background": "#fff8f5",
+        "email": "sac@bella.example",
+        "whatsapp": "+5511999990000",
+        "phone": "+551133330000",
+        "hours": "Seg a sex, 9h às 18h",
+        "regulations": "# Regulamento\n\nVersão nova, <script>alert(1)</script> sem scripts.",
+        "_csrf_token": token,
+    }
+    before = await brands.get_brand("bella")
+    png = io.BytesIO()
+    Image.new("RGB", (600, 600), "#7A1F48").save(png, format="PNG")
+    saved = await manager.post(url, data=form, files={"logo": ("logo.png", png.getvalue(), "image/png")})
+    assert saved.status_code == 303, saved.text
+    after = await brands.get_brand("bella")
+    assert after.primary_color == "#7A1F48" and after.app_version == before.app_version + 1
+    regulations = await brands.current_regulations(after.id)
+    assert regulations["version"] == 2 and "<script>" not in regulations["html"]
+    theme = (await client.get("http://bella.localhost:8000/theme.css?v=2")).text
+    assert "#7A1F48" in theme.upper()
+    # A colour no text reads on is refused with its measured contrast; an SVG "logo" is refused.
+    grey = await manager.post(url, data=form | {"primary": "#777777"})
+    assert grey.status_code == 422 and "4.48:1" in grey.text
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    refused = await manager.post(url, data=form, files={"logo": ("logo.svg", svg, "image/svg+xml")})
+    assert refused.status_code == 422 and "theme.logo" in refused.text
+    assert (await brands.get_brand("bella")).app_version == after.app_version  # nothing saved
+    operator = await _staff(app, clock, demo, "operator")
+    assert (await operator.get(url)).status_code == 403
+    await manager.aclose()
+    await operator.aclose()

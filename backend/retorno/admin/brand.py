@@ -440,6 +440,123 @@ async def send_campaign(request: Request, slug: FromPath[str], data: URLEncodedB
     return Redirect(f"/admin/b/{slug}/campaigns", status_code=303)
 
 
+# --- branding -------------------------------------------------------------------------------------
+
+BRANDING_FIELDS = (
+    "name",
+    "short_name",
+    "primary",
+    "accent",
+    "background",
+    "email",
+    "whatsapp",
+    "phone",
+    "hours",
+)
+AA = 4.5  # WCAG AA contrast for text
+BEST = "at best {ratio:.2f}:1; AA: 4.5:1"
+
+
+def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regulations: str | None) -> Any:
+    """The brand's pack with the form's changes, read back through the pack checks (colours, lengths,
+    the logo by its content); an Invalid lists every problem. Also refuses colours that fail AA."""
+    import tempfile
+    from pathlib import Path
+
+    import tomli_w
+
+    from retorno.brands import images
+    from retorno.brands.pack import read_pack, to_toml, write_pack
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_pack(current, Path(folder))
+        doc = to_toml(current)
+        doc["name"], doc["short_name"] = form["name"], form["short_name"]
+        doc.setdefault("theme", {}).update({k: form[k] for k in ("primary", "accent", "background")})
+        doc.setdefault("contact", {}).update({k: form[k] for k in ("email", "whatsapp", "phone", "hours")})
+        if logo is not None:
+            Path(folder, "upload").write_bytes(logo)
+            doc["theme"]["logo"] = "upload"
+        if regulations is not None:
+            Path(folder, "regulations.md").write_text(regulations, encoding="utf-8")
+            doc["theme"]["regulations"] = "regulations.md"
+        Path(folder, "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
+        try:
+            pack = read_pack(Path(folder))
+        except Invalid as exc:
+            problems = [p.replace(folder + "/", "") for p in exc.problems]
+            raise Invalid("; ".join(problems), problems) from None
+    problems = []
+    for name, colour in (("primary", pack.theme.primary), ("accent", pack.theme.accent)):
+        ratio = images.contrast(colour, images.text_on(colour))
+        if ratio < AA:
+            problems.append(
+                f"theme.{name}: no text colour reads on {colour} (at best {ratio:.2f}:1; AA: 4.5:1)"
+            )
+    ratio = images.contrast(pack.theme.background, "#111111")
+    if ratio < AA:
+        problems.append(
+            f"theme.background: text on {pack.theme.background} has contrast {ratio:.2f}:1, AA needs 4.5:1"
+        )
+    if problems:
+        raise Invalid("; ".join(problems), problems)
+    return pack
+
+
+async def _branding_context(request: Request, **extra: Any) -> dict[str, Any]:
+    brand = _admin(request)["brand"]
+    current = await brands.current_regulations(brand.id)
+    values = extra.pop("values", None) or {
+        "name": brand.name,
+        "short_name": brand.short_name,
+        "primary": brand.primary_color,
+        "accent": brand.accent_color,
+        "background": brand.background_color,
+        "email": brand.contact_email,
+        "whatsapp": brand.contact_whatsapp,
+        "phone": brand.contact_phone,
+        "hours": brand.contact_hours,
+    }
+    return _context(request, values=values, regulations=current, **extra)
+
+
+@get("/branding", guards=[requires_role("manager")])
+async def branding_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template("admin/branding.html", context=await _branding_context(request))
+
+
+@post("/branding", guards=[requires_role("manager")], status_code=303)
+async def save_branding(request: Request, slug: FromPath[str]) -> Any:
+    """Save name, colours, contacts, the logo (PNG, JPEG or WebP) and the regulations (a new version
+    when they change); the app's version goes up, so installed apps fetch the new theme."""
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    form = await request.form()
+    values = {k: str(form.get(k, "")).strip() for k in BRANDING_FIELDS}
+    upload = form.get("logo")
+    logo = await upload.read() if upload is not None and hasattr(upload, "read") else None
+    regulations = str(form.get("regulations", "")).strip() or None
+    try:
+        pack = _branded_pack(await brands.export_pack(slug), values, logo or None, regulations)
+        before = (await _branding_context(request))["values"]
+        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+    except Invalid as exc:
+        context = await _branding_context(request, error=exc.problems, values=values)
+        return Template("admin/branding.html", status_code=422, context=context)
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=admin["staff"]["id"],
+            action="brand.branding",
+            target=slug,
+            before=before,
+            after=values | {"logo": "new" if logo else "kept"},
+            now=now,
+        )
+    )
+    return Redirect(f"/admin/b/{slug}/branding", status_code=303)
+
+
 # --- reports --------------------------------------------------------------------------------------
 
 
@@ -654,6 +771,8 @@ router = Router(
         adjust_balance,
         referral_queue,
         review_referral,
+        branding_page,
+        save_branding,
         reports_page,
         reports_csv,
         campaigns_page,

@@ -198,7 +198,9 @@ async def asset_digests(brand_id: int) -> dict[str, str]:
 
 async def current_regulations(brand_id: int) -> dict | None:
     return await (
-        Regulations.select(Regulations.version, Regulations.html, Regulations.published_at)
+        Regulations.select(
+            Regulations.version, Regulations.html, Regulations.markdown, Regulations.published_at
+        )
         .where(Regulations.brand == brand_id)
         .order_by(Regulations.version, ascending=False)
         .first()
