@@ -26,6 +26,8 @@ ROUTE_ROLES = {
     ("POST", "/customers/{customer_id:int}/adjust"): "manager",
     ("GET", "/referrals"): "manager",
     ("POST", "/referrals/{referral_id:int}/{decision:str}"): "manager",
+    ("GET", "/import"): "manager",
+    ("POST", "/import"): "manager",
     ("GET", "/branding"): "manager",
     ("POST", "/branding"): "manager",
     ("GET", "/reports"): "manager",
@@ -469,3 +471,37 @@ async def test_branding_saves_checked_colours_a_logo_and_new_regulations(app, de
     assert (await operator.get(url)).status_code == 403
     await manager.aclose()
     await operator.aclose()
+
+
+async def test_a_csv_of_past_sales_imports_once_with_a_report_per_row(app, api, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    csv_text = (
+        "order_id,occurred_at,total,shipping,cpf,email,phone,name\n"
+        'H-1,2026-10-01,"150,00",,52998224725,,,Ana\n'
+        "H-2,2026-10-02,80.00,10.00,,bia@example.com,,Bia\n"
+        "H-3,ontem,50,,,cris@example.com,,\n"
+        "H-4,2026-10-03,abc,,,dani@example.com,,\n"
+        "H-5,2026-10-03,30,,,,,\n"
+    )
+    files = {"file": ("vendas.csv", csv_text.encode(), "text/csv")}
+    first = await manager.post("/admin/b/bella/import", data={"_csrf_token": token}, files=files)
+    assert first.status_code == 200
+    assert "2 importadas, 0 já existentes, 3 recusadas." in first.text
+    assert "occurred_at" in first.text and "total" in first.text  # the reasons are shown
+    again = await manager.post("/admin/b/bella/import", data={"_csrf_token": token}, files=files)
+    assert "0 importadas, 2 já existentes, 3 recusadas." in again.text
+    sales = await db.fetch("SELECT order_id, total, shipping, channel FROM sales ORDER BY order_id")
+    assert [(s["order_id"], s["total"], s["shipping"], s["channel"]) for s in sales] == [
+        ("H-1", 15000, 0, "import"),
+        ("H-2", 8000, 1000, "import"),
+    ]
+    balance = (await api.get("/customers/cpf:52998224725/balance")).json()
+    assert balance["available"] + balance["pending"] == 1500
+    wrong = await manager.post(
+        "/admin/b/bella/import",
+        data={"_csrf_token": token},
+        files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")},
+    )
+    assert wrong.status_code == 422 and "order_id" in wrong.text
+    await manager.aclose()
