@@ -505,3 +505,60 @@ async def test_a_csv_of_past_sales_imports_once_with_a_report_per_row(app, api, 
     )
     assert wrong.status_code == 422 and "order_id" in wrong.text
     await manager.aclose()
+
+
+@pytest.mark.parametrize("index", range(35))
+async def test_an_upload_is_stored_only_as_a_re_encoded_raster(app, demo, clock, index):
+    import io
+    import struct
+
+    from PIL import Image
+
+    from retorno.brands import service as brands
+    from tests.upload_corpus import corpus
+
+    files = corpus()
+    assert len(files) >= 30
+    name, content_type, data, is_image = files[index]
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    current = await brands.export_pack("bella")
+    form = {
+        "name": current.name,
+        "short_name": current.short_name,
+        "primary": current.theme.primary,
+        "accent": current.theme.accent,
+        "background": current.theme.background,
+        "email": current.contact.email,
+        "whatsapp": current.contact.whatsapp,
+        "phone": current.contact.phone,
+        "hours": current.contact.hours,
+        "_csrf_token": token,
+    }
+    before = (await brands.asset(demo["bella"].id, "logo.png"))[0]
+    response = await manager.post(
+        "/admin/b/bella/branding", data=form, files={"logo": (name, data, content_type)}
+    )
+    stored = (await brands.asset(demo["bella"].id, "logo.png"))[0]
+    if not data:  # an empty file part is what a browser sends when no file was chosen: logo kept
+        assert response.status_code == 303 and stored == before, name
+    elif not is_image:
+        assert response.status_code == 422, (name, response.status_code)
+        assert stored == before, name
+    else:
+        assert response.status_code == 303, (name, response.text[-500:])
+        assert stored.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(io.BytesIO(stored)) as image:
+            image.load()
+            assert image.format == "PNG" and image.size[0] == image.size[1] >= 512
+        chunks, at = [], 8
+        while at < len(stored):
+            length, kind = struct.unpack(">I4s", stored[at : at + 8])
+            chunks.append(kind)
+            at += 12 + length
+        assert set(chunks) <= {b"IHDR", b"IDAT", b"IEND"}, (name, chunks)  # pixels and nothing else
+    for asset_name in ("logo.png", "logo-120.png", "icon-192.png"):
+        content = (await brands.asset(demo["bella"].id, asset_name))[0]
+        for marker in (b"<script", b"<?php", b"<html", b"<svg"):
+            assert marker not in content, (name, asset_name, marker)
+    await manager.aclose()
