@@ -26,6 +26,10 @@ ROUTE_ROLES = {
     ("POST", "/customers/{customer_id:int}/adjust"): "manager",
     ("GET", "/referrals"): "manager",
     ("POST", "/referrals/{referral_id:int}/{decision:str}"): "manager",
+    ("GET", "/rules"): "manager",
+    ("POST", "/rules"): "manager",
+    ("POST", "/rules/simulate"): "manager",
+    ("GET", "/pack.toml"): "manager",
     ("GET", "/import"): "manager",
     ("POST", "/import"): "manager",
     ("GET", "/branding"): "manager",
@@ -561,4 +565,59 @@ async def test_an_upload_is_stored_only_as_a_re_encoded_raster(app, demo, clock,
         content = (await brands.asset(demo["bella"].id, asset_name))[0]
         for marker in (b"<script", b"<?php", b"<html", b"<svg"):
             assert marker not in content, (name, asset_name, marker)
+    await manager.aclose()
+
+
+async def test_the_simulator_shows_cashback_vouchers_and_redeemable(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    form = {
+        "total": "250,00",
+        "items": "maquiagem 150,00\ncabelo 100,00",
+        "available": "200",
+        "_csrf_token": token,
+    }
+    page = await manager.post("/admin/b/bella/rules/simulate", data=form)
+    assert page.status_code == 200, page.text
+    # bella: 15% maquiagem, 10% otherwise -> R$ 22,50 + R$ 10,00; a voucher (>= R$ 20,00);
+    # at most 50% of the order may be paid with cashback -> R$ 125,00 of the R$ 200,00 available
+    assert re.search(r'id="sim-cashback">R\$\xa032,50<', page.text)
+    assert re.search(r'id="sim-vouchers">1<', page.text)
+    assert re.search(r'id="sim-redeemable">R\$\xa0125,00<', page.text)
+    friday = await manager.post(
+        "/admin/b/bella/rules/simulate", data=form | {"items": "", "total": "100", "at": "2026-11-28"}
+    )
+    assert "Black Friday" in friday.text or re.search(r'id="sim-cashback">R\$\xa0(10|20),00<', friday.text)
+    bad = await manager.post("/admin/b/bella/rules/simulate", data=form | {"items": "maquiagem 10"})
+    assert bad.status_code == 422 and "add up" in bad.text
+    await manager.aclose()
+
+
+async def test_rules_are_edited_as_toml_with_every_problem_listed(app, demo, clock):
+    from retorno.brands import service as brands
+
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = (await manager.get("/admin/b/bella/rules")).text
+    text = re.search(r'<textarea id="r-rules"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    import html
+
+    text = html.unescape(text)
+    assert "[cashback]" in text and "rate = 10" in text
+    changed = text.replace("rate = 10\n", "rate = 12\n", 1)
+    saved = await manager.post("/admin/b/bella/rules", data={"rules": changed, "_csrf_token": token})
+    assert saved.status_code == 303
+    assert (await brands.get_brand("bella")).rules().cashback.rate_bp == 1200
+    broken = changed.replace("rate = 12\n", 'rate = "doze"\n', 1).replace(
+        "pending_days = 7", "pending_days = -1"
+    )
+    refused = await manager.post("/admin/b/bella/rules", data={"rules": broken, "_csrf_token": token})
+    assert refused.status_code == 422 and "cashback.rate" in refused.text and "pending_days" in refused.text
+    assert (await brands.get_brand("bella")).rules().cashback.rate_bp == 1200  # nothing saved
+    sneaky = await manager.post(
+        "/admin/b/bella/rules", data={"rules": 'name = "Outra"', "_csrf_token": token}
+    )
+    assert sneaky.status_code == 422 and (await brands.get_brand("bella")).name == "Bella Cosméticos"
+    exported = await manager.get("/admin/b/bella/pack.toml")
+    assert exported.status_code == 200 and 'slug = "bella"' in exported.text and "rate = 12" in exported.text
     await manager.aclose()

@@ -557,6 +557,148 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Any:
     return Redirect(f"/admin/b/{slug}/branding", status_code=303)
 
 
+# --- rules and the simulator ------------------------------------------------------------------------
+
+RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
+
+
+def _rules_toml(pack: Any) -> str:
+    import tomli_w
+
+    from retorno.brands.pack import to_toml
+
+    doc = to_toml(pack)
+    return tomli_w.dumps({k: doc[k] for k in RULE_SECTIONS if k in doc})
+
+
+def _pack_with_rules(current: Any, text: str) -> Any:
+    """The pack with its rule sections replaced by `text` (TOML), read back through every check."""
+    import tempfile
+    import tomllib
+    from pathlib import Path
+
+    import tomli_w
+
+    from retorno.brands.pack import read_pack, to_toml, write_pack
+
+    try:
+        sections = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Invalid(f"rules: not TOML ({exc})") from None
+    unknown = set(sections) - set(RULE_SECTIONS)
+    if unknown:
+        raise Invalid(f"rules: unknown section {sorted(unknown)[0]!r}; sections: {', '.join(RULE_SECTIONS)}")
+    with tempfile.TemporaryDirectory() as folder:
+        write_pack(current, Path(folder))
+        doc = {k: v for k, v in to_toml(current).items() if k not in RULE_SECTIONS} | sections
+        Path(folder, "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
+        try:
+            return read_pack(Path(folder))
+        except Invalid as exc:
+            problems = [p.replace(folder + "/", "") for p in exc.problems]
+            raise Invalid("; ".join(problems), problems) from None
+
+
+class SimulationForm(msgspec.Struct):
+    total: str
+    items: str = ""  # one line per item: "<category> <amount>"
+    segment: str = ""
+    at: str = ""
+    available: str = "0"
+
+
+def simulate(brand: BrandView, form: SimulationForm, now: dt.datetime) -> dict[str, Any]:
+    """What an order would earn (with its breakdown), the vouchers it would issue and how much of it
+    a shopper holding `available` could pay with cashback."""
+    from retorno.ledger import rules as ledger_rules
+
+    total = _centavos(form.total)
+    items = []
+    for number, line in enumerate(form.items.splitlines(), start=1):
+        if not line.strip():
+            continue
+        *category, amount = line.split()
+        items.append(ledger_rules.Item(category=" ".join(category) or None, amount=_centavos(amount)))
+        if not items[-1].amount:
+            raise Invalid(f"items, line {number}: an amount is needed")
+    if items and sum(i.amount for i in items) != total:
+        raise Invalid("items: they must add up to the total")
+    at = _when(form.at, brand) if form.at.strip() else now
+    rules = brand.rules()
+    earning = ledger_rules.earn(
+        rules.cashback, items=items or None, total=total, shipping=0, segment=form.segment.strip(), at=at
+    )
+    available = _centavos(form.available) if form.available.strip() not in ("", "0") else 0
+    return {
+        "earning": earning,
+        "vouchers": [v for v in rules.vouchers if total >= v.min_purchase],
+        "redeemable": ledger_rules.redeemable(rules.redemption, order_total=total, available=available),
+        "available": available,
+    }
+
+
+@get("/rules", guards=[requires_role("manager")])
+async def rules_page(request: Request, slug: FromPath[str]) -> Template:
+    text = _rules_toml(await brands.export_pack(slug))
+    return Template("admin/rules.html", context=_context(request, rules_text=text))
+
+
+@post("/rules", guards=[requires_role("manager")], status_code=303)
+async def save_rules(request: Request, slug: FromPath[str]) -> Any:
+    admin, now = _admin(request), _now(request)
+    brand = admin["brand"]
+    form = await request.form()
+    text = str(form.get("rules", ""))
+    current = await brands.export_pack(slug)
+    try:
+        pack = _pack_with_rules(current, text)
+        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+    except Invalid as exc:
+        context = _context(request, rules_text=text, error=exc.problems)
+        return Template("admin/rules.html", status_code=422, context=context)
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=admin["staff"]["id"],
+            action="brand.rules",
+            target=slug,
+            before=_rules_toml(current),
+            after=_rules_toml(pack),
+            now=now,
+        )
+    )
+    return Redirect(f"/admin/b/{slug}/rules", status_code=303)
+
+
+@post("/rules/simulate", guards=[requires_role("manager")], status_code=200)
+async def simulate_order(
+    request: Request, slug: FromPath[str], data: URLEncodedBody[SimulationForm]
+) -> Template:
+    admin = _admin(request)
+    text = _rules_toml(await brands.export_pack(slug))
+    try:
+        result = simulate(admin["brand"], data, _now(request))
+    except Invalid as exc:
+        context = _context(request, rules_text=text, sim=data, sim_error=exc.detail)
+        return Template("admin/rules.html", status_code=422, context=context)
+    return Template("admin/rules.html", context=_context(request, rules_text=text, sim=data, result=result))
+
+
+@get("/pack.toml", guards=[requires_role("manager")])
+async def export_brand_toml(request: Request, slug: FromPath[str]) -> Response[bytes]:
+    """The brand as its pack's brand.toml (logo and regulations stay in the admin)."""
+    import tomli_w
+
+    from retorno.brands.pack import to_toml
+
+    text = tomli_w.dumps(to_toml(await brands.export_pack(slug)))
+    return Response(
+        text.encode(),
+        media_type="application/toml",
+        headers={"content-disposition": f'attachment; filename="{slug}-brand.toml"'},
+    )
+
+
 # --- import ---------------------------------------------------------------------------------------
 
 IMPORT_COLUMNS = ("order_id", "occurred_at", "total", "shipping", "cpf", "email", "phone", "name")
@@ -871,6 +1013,10 @@ router = Router(
         review_referral,
         branding_page,
         save_branding,
+        rules_page,
+        save_rules,
+        simulate_order,
+        export_brand_toml,
         import_page,
         import_upload,
         reports_page,
