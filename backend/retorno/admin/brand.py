@@ -71,6 +71,20 @@ def _now(request: Request) -> dt.datetime:
     return request.app.state.clock()
 
 
+async def _audit(request: Request, action: str, **change: Any) -> None:
+    """Write what this staff member just changed at this brand to the audit log."""
+    admin = _admin(request)
+    await db.write(
+        lambda: audit.record(
+            brand_id=admin["brand"].id,
+            staff_id=admin["staff"]["id"],
+            action=action,
+            now=_now(request),
+            **change,
+        )
+    )
+
+
 async def figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
     """Today's key figures (the brand's calendar day) and what the brand owes its shoppers."""
     import zoneinfo
@@ -204,20 +218,8 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
     except DomainError as exc:
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q)
     if created:
-        await db.write(
-            lambda: audit.record(
-                brand_id=brand.id,
-                staff_id=admin["staff"]["id"],
-                action="counter.sale",
-                target=sale.order_id,
-                after={
-                    "total": total,
-                    "cashback": body["cashback"]["amount"],
-                    "customer_id": body["customer_id"],
-                },
-                now=now,
-            )
-        )
+        after = {"total": total, "cashback": body["cashback"]["amount"], "customer_id": body["customer_id"]}
+        await _audit(request, action="counter.sale", target=sale.order_id, after=after)
     panel = await _customer_panel(brand, body["customer_id"], now)
     return await _counter(request, q=data.q or data.customer, recorded=body, **panel)
 
@@ -246,16 +248,7 @@ async def counter_voucher(
         status = 422 if exc.status_code == 404 else exc.status_code  # an unknown code, not a missing page
         return await _counter(request, status=status, error=exc.detail, reason=reason, q=data.q)
     if created:
-        await db.write(
-            lambda: audit.record(
-                brand_id=brand.id,
-                staff_id=admin["staff"]["id"],
-                action="counter.voucher",
-                target=used["code"],
-                after=used,
-                now=now,
-            )
-        )
+        await _audit(request, action="counter.voucher", target=used["code"], after=used)
     return await _counter(request, q=data.q, voucher_used=used)
 
 
@@ -331,16 +324,12 @@ async def adjust_balance(
     except Invalid as exc:
         context = await _customer_context(request, customer_id, error=exc.detail)
         return Template("admin/customer.html", status_code=422, context=context)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="customer.adjust",
-            target=str(customer_id),
-            before={"available": before.available},
-            after={"amount": amount, "reason": data.reason.strip()[:200]},
-            now=now,
-        )
+    await _audit(
+        request,
+        action="customer.adjust",
+        target=str(customer_id),
+        before={"available": before.available},
+        after={"amount": amount, "reason": data.reason.strip()[:200]},
     )
     return Redirect(f"/admin/b/{slug}/customers/{customer_id}", status_code=303)
 
@@ -376,16 +365,12 @@ async def review_referral(
     status = await referrals.review(
         brand=admin["brand"], referral_id=referral_id, approve=decision == "approve", now=now
     )
-    await db.write(
-        lambda: audit.record(
-            brand_id=admin["brand"].id,
-            staff_id=admin["staff"]["id"],
-            action=f"referral.{decision}",
-            target=str(referral_id),
-            before={"status": "review"},
-            after={"status": status},
-            now=now,
-        )
+    await _audit(
+        request,
+        action=f"referral.{decision}",
+        target=str(referral_id),
+        before={"status": "review"},
+        after={"status": status},
     )
     return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
 
@@ -432,11 +417,7 @@ async def send_campaign(request: Request, slug: FromPath[str], data: URLEncodedB
     except Invalid as exc:
         context = await _campaigns_context(request, preview=form, error=exc.detail)
         return Template("admin/campaigns.html", status_code=422, context=context)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id, staff_id=admin["staff"]["id"], action="campaign.send", after=form, now=now
-        )
-    )
+    await _audit(request, action="campaign.send", after=form)
     return Redirect(f"/admin/b/{slug}/campaigns", status_code=303)
 
 
@@ -529,8 +510,7 @@ async def branding_page(request: Request, slug: FromPath[str]) -> Template:
 async def save_branding(request: Request, slug: FromPath[str]) -> Any:
     """Save name, colours, contacts, the logo (PNG, JPEG or WebP) and the regulations (a new version
     when they change); the app's version goes up, so installed apps fetch the new theme."""
-    admin, now = _admin(request), _now(request)
-    brand = admin["brand"]
+    now = _now(request)
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in BRANDING_FIELDS}
     upload = form.get("logo")
@@ -543,16 +523,12 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Any:
     except Invalid as exc:
         context = await _branding_context(request, error=exc.problems, values=values)
         return Template("admin/branding.html", status_code=422, context=context)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="brand.branding",
-            target=slug,
-            before=before,
-            after=values | {"logo": "new" if logo else "kept"},
-            now=now,
-        )
+    await _audit(
+        request,
+        action="brand.branding",
+        target=slug,
+        before=before,
+        after=values | {"logo": "new" if logo else "kept"},
     )
     return Redirect(f"/admin/b/{slug}/branding", status_code=303)
 
@@ -645,8 +621,7 @@ async def rules_page(request: Request, slug: FromPath[str]) -> Template:
 
 @post("/rules", guards=[requires_role("manager")], status_code=303)
 async def save_rules(request: Request, slug: FromPath[str]) -> Any:
-    admin, now = _admin(request), _now(request)
-    brand = admin["brand"]
+    now = _now(request)
     form = await request.form()
     text = str(form.get("rules", ""))
     current = await brands.export_pack(slug)
@@ -656,16 +631,8 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Any:
     except Invalid as exc:
         context = _context(request, rules_text=text, error=exc.problems)
         return Template("admin/rules.html", status_code=422, context=context)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="brand.rules",
-            target=slug,
-            before=_rules_toml(current),
-            after=_rules_toml(pack),
-            now=now,
-        )
+    await _audit(
+        request, action="brand.rules", target=slug, before=_rules_toml(current), after=_rules_toml(pack)
     )
     return Redirect(f"/admin/b/{slug}/rules", status_code=303)
 
@@ -788,11 +755,7 @@ async def import_upload(request: Request, slug: FromPath[str]) -> Template:
         context = _context(request, columns=IMPORT_COLUMNS, error=exc.detail)
         return Template("admin/import.html", status_code=422, context=context)
     counts = {k: sum(1 for r in report if r["status"] == k) for k in ("imported", "skipped", "rejected")}
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id, staff_id=admin["staff"]["id"], action="sales.import", after=counts, now=now
-        )
-    )
+    await _audit(request, action="sales.import", after=counts)
     context = _context(request, columns=IMPORT_COLUMNS, report=report, counts=counts)
     return Template("admin/import.html", context=context)
 
@@ -886,23 +849,19 @@ async def invite_staff(request: Request, slug: FromPath[str], data: URLEncodedBo
     except Invalid as exc:
         context = _context(request, members=await _members(brand.id), roles=auth.ROLES, error=exc.detail)
         return Template("admin/staff.html", status_code=422, context=context)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="staff.role",
-            target=email,
-            before={"role": before[0]["role"]} if before else None,
-            after={"role": data.role},
-            now=now,
-        )
+    await _audit(
+        request,
+        action="staff.role",
+        target=email,
+        before={"role": before[0]["role"]} if before else None,
+        after={"role": data.role},
     )
     return Redirect(f"/admin/b/{slug}/staff", status_code=303)
 
 
 @post("/staff/{staff_id:int}/remove", guards=[requires_role("owner")], status_code=303)
 async def remove_staff(request: Request, slug: FromPath[str], staff_id: FromPath[int]) -> Redirect:
-    admin, now = _admin(request), _now(request)
+    admin = _admin(request)
     brand = admin["brand"]
     if staff_id == admin["staff"]["id"]:
         raise Invalid("you cannot remove yourself; ask another owner")
@@ -913,16 +872,7 @@ async def remove_staff(request: Request, slug: FromPath[str], staff_id: FromPath
     )
     if not removed:
         raise NotFound("no such staff member at this brand")
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="staff.remove",
-            target=str(staff_id),
-            before={"role": removed[0]["role"]},
-            now=now,
-        )
-    )
+    await _audit(request, action="staff.remove", target=str(staff_id), before={"role": removed[0]["role"]})
     return Redirect(f"/admin/b/{slug}/staff", status_code=303)
 
 
@@ -948,15 +898,11 @@ async def create_key(request: Request, slug: FromPath[str], data: URLEncodedBody
     brand = admin["brand"]
     name = data.name.strip()[:100]
     created = await apikeys.create(brand_id=brand.id, name=name, now=now)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="apikey.create",
-            target=created.key.split("_")[1] if "_" in created.key else "",
-            after={"name": name},
-            now=now,
-        )
+    await _audit(
+        request,
+        action="apikey.create",
+        target=created.key.split("_")[1] if "_" in created.key else "",
+        after={"name": name},
     )
     return Template(
         "admin/keys.html",
@@ -974,16 +920,12 @@ async def revoke_key(request: Request, slug: FromPath[str], key_id: FromPath[int
     if before["revoked_at"] is not None:  # already revoked: nothing changes
         return Redirect(f"/admin/b/{slug}/keys", status_code=303)
     await apikeys.revoke(brand_id=brand.id, key_id=key_id, now=now)
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=admin["staff"]["id"],
-            action="apikey.revoke",
-            target=before["prefix"],
-            before={"name": before["name"], "revoked": False},
-            after={"name": before["name"], "revoked": True},
-            now=now,
-        )
+    await _audit(
+        request,
+        action="apikey.revoke",
+        target=before["prefix"],
+        before={"name": before["name"], "revoked": False},
+        after={"name": before["name"], "revoked": True},
     )
     return Redirect(f"/admin/b/{slug}/keys", status_code=303)
 
