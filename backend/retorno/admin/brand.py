@@ -441,32 +441,19 @@ BEST = "at best {ratio:.2f}:1; AA: 4.5:1"
 def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regulations: str | None) -> Any:
     """The brand's pack with the form's changes, read back through the pack checks (colours, lengths,
     the logo by its content); an Invalid lists every problem. Also refuses colours that fail AA."""
-    import tempfile
-    from pathlib import Path
-
-    import tomli_w
-
     from retorno.brands import images
-    from retorno.brands.pack import read_pack, to_toml, write_pack
+    from retorno.brands.pack import check_edited, to_toml
 
-    with tempfile.TemporaryDirectory() as folder:
-        write_pack(current, Path(folder))
-        doc = to_toml(current)
-        doc["name"], doc["short_name"] = form["name"], form["short_name"]
-        doc.setdefault("theme", {}).update({k: form[k] for k in ("primary", "accent", "background")})
-        doc.setdefault("contact", {}).update({k: form[k] for k in ("email", "whatsapp", "phone", "hours")})
-        if logo is not None:
-            Path(folder, "upload").write_bytes(logo)
-            doc["theme"]["logo"] = "upload"
-        if regulations is not None:
-            Path(folder, "regulations.md").write_text(regulations, encoding="utf-8")
-            doc["theme"]["regulations"] = "regulations.md"
-        Path(folder, "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
-        try:
-            pack = read_pack(Path(folder))
-        except Invalid as exc:
-            problems = [p.replace(folder + "/", "") for p in exc.problems]
-            raise Invalid("; ".join(problems), problems) from None
+    doc = to_toml(current)
+    doc["name"], doc["short_name"] = form["name"], form["short_name"]
+    doc.setdefault("theme", {}).update({k: form[k] for k in ("primary", "accent", "background")})
+    doc.setdefault("contact", {}).update({k: form[k] for k in ("email", "whatsapp", "phone", "hours")})
+    files = {}
+    if logo is not None:
+        files["upload"], doc["theme"]["logo"] = logo, "upload"
+    if regulations is not None:
+        files["regulations.md"], doc["theme"]["regulations"] = regulations.encode(), "regulations.md"
+    pack = check_edited(doc, base=current, files=files)
     problems = []
     for name, colour in (("primary", pack.theme.primary), ("accent", pack.theme.accent)):
         ratio = images.contrast(colour, images.text_on(colour))
@@ -549,13 +536,9 @@ def _rules_toml(pack: Any) -> str:
 
 def _pack_with_rules(current: Any, text: str) -> Any:
     """The pack with its rule sections replaced by `text` (TOML), read back through every check."""
-    import tempfile
     import tomllib
-    from pathlib import Path
 
-    import tomli_w
-
-    from retorno.brands.pack import read_pack, to_toml, write_pack
+    from retorno.brands.pack import check_edited, to_toml
 
     try:
         sections = tomllib.loads(text)
@@ -564,15 +547,8 @@ def _pack_with_rules(current: Any, text: str) -> Any:
     unknown = set(sections) - set(RULE_SECTIONS)
     if unknown:
         raise Invalid(f"rules: unknown section {sorted(unknown)[0]!r}; sections: {', '.join(RULE_SECTIONS)}")
-    with tempfile.TemporaryDirectory() as folder:
-        write_pack(current, Path(folder))
-        doc = {k: v for k, v in to_toml(current).items() if k not in RULE_SECTIONS} | sections
-        Path(folder, "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
-        try:
-            return read_pack(Path(folder))
-        except Invalid as exc:
-            problems = [p.replace(folder + "/", "") for p in exc.problems]
-            raise Invalid("; ".join(problems), problems) from None
+    doc = {k: v for k, v in to_toml(current).items() if k not in RULE_SECTIONS} | sections
+    return check_edited(doc, base=current)
 
 
 class SimulationForm(msgspec.Struct):

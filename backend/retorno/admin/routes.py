@@ -137,20 +137,9 @@ class NewBrandForm(msgspec.Struct):
 
 def _pack_for(slug: str, name: str) -> Any:
     """A new brand's pack (default rules, a monogram logo), checked as any pack is."""
-    import tempfile
-    from pathlib import Path
+    from retorno.brands.pack import check_edited
 
-    import tomli_w
-
-    from retorno.brands.pack import read_pack
-
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "brand.toml").write_text(tomli_w.dumps({"slug": slug, "name": name}))
-        try:
-            return read_pack(Path(folder))
-        except Invalid as exc:
-            problems = [p.replace(folder + "/", "") for p in exc.problems]
-            raise Invalid("; ".join(problems), problems) from None
+    return check_edited({"slug": slug, "name": name})
 
 
 @post("/brands", guards=[requires_platform_admin], status_code=303)

@@ -618,3 +618,24 @@ def write_pack(pack: Pack, folder: Path) -> None:
         (folder / "logo.png").write_bytes(pack.logo_png)
     if pack.regulations_md:
         (folder / "regulations.md").write_text(pack.regulations_md, encoding="utf-8")
+
+
+def check_edited(
+    doc: dict[str, Any], *, base: Pack | None = None, files: dict[str, bytes] | None = None
+) -> Pack:
+    """A pack from an edited brand.toml document (the admin's forms), through every check of
+    `read_pack`. `base` supplies the files of the pack it edits (its logo, its regulations), `files`
+    adds or replaces some; problems name files as the pack does, never a temporary folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        if base is not None:
+            write_pack(base, Path(folder))
+        for name, data in (files or {}).items():
+            (Path(folder) / name).write_bytes(data)
+        (Path(folder) / "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
+        try:
+            return read_pack(Path(folder))
+        except Invalid as exc:
+            problems = [p.replace(folder + "/", "") for p in exc.problems]
+            raise Invalid("; ".join(problems), problems) from None
