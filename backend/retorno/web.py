@@ -193,19 +193,23 @@ def setup_jinja(env: Environment) -> None:
         text = i18n.ngettext(lang_of(ctx["request"]), singular, plural, n)
         return text % {"num": n, **variables}
 
+    def brand_in(ctx: Any) -> BrandView | None:
+        """The brand whose host serves the page, or the one an admin page is about."""
+        return brand_of(ctx["request"]) or ctx.get("b")
+
     @pass_context
     def money(ctx: Any, centavos: int) -> str:
-        brand = brand_of(ctx["request"])
+        brand = brand_in(ctx)
         return i18n.money(centavos, lang=lang_of(ctx["request"]), currency=brand.currency if brand else "BRL")
 
     @pass_context
     def date(ctx: Any, value: Any, fmt: str = "short") -> str:
-        brand = brand_of(ctx["request"])
+        brand = brand_in(ctx)
         return i18n.date(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC", fmt=fmt)
 
     @pass_context
     def moment(ctx: Any, value: Any) -> str:
-        brand = brand_of(ctx["request"])
+        brand = brand_in(ctx)
         return i18n.moment(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC")
 
     env.filters["date"] = date

@@ -124,3 +124,14 @@ def sales_for(live_server, slug: str, email: str, prefix: str) -> dict:
     balance = api.get(f"/customers/email:{email}/balance").json()
     assert balance["available"] > 0 and balance["pending"] > 0, balance
     return balance
+
+
+def admin_sign_in(page: Page, live_server, email: str) -> None:
+    """Sign a staff member in to the admin with the code from the development mailbox."""
+    page.goto(live_server.url(None, "/admin/login"))
+    page.fill("#email", email)
+    page.click('form[action="/admin/login"] button[type="submit"]')
+    page.wait_for_selector("#code")
+    page.fill("#code", newest_code(page.context, live_server.url(None, "/dev/mailbox"), email))
+    with page.expect_navigation():
+        page.click('form[action="/admin/login/verify"] button[type="submit"]')

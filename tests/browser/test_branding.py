@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.browser.helpers import TIMEOUT_MS, newest_code, screenshot
+from tests.browser.helpers import TIMEOUT_MS, admin_sign_in, screenshot
 
 SLUG = "mare"
 NEW_PRIMARY = "#5B2A86"
@@ -37,13 +37,7 @@ def test_a_new_colour_and_logo_reach_the_shoppers_app(live_server, playwright, t
         assert before.strip().lower() != NEW_PRIMARY.lower()
 
         admin = context.new_page()
-        admin.goto(live_server.url(None, "/admin/login"))
-        admin.fill("#email", manager)
-        admin.click('form[action="/admin/login"] button[type="submit"]')
-        admin.wait_for_selector("#code")
-        admin.fill("#code", newest_code(context, live_server.url(None, "/dev/mailbox"), manager))
-        with admin.expect_navigation():
-            admin.click('form[action="/admin/login/verify"] button[type="submit"]')
+        admin_sign_in(admin, live_server, manager)
         admin.goto(live_server.url(None, f"/admin/b/{SLUG}/branding"))
         admin.fill("#f-primary", NEW_PRIMARY.lower())
         admin.set_input_files("#f-logo", str(logo))

@@ -29,6 +29,7 @@ REFUND_POLICIES = ("write_off", "negative_balance")
 SLUG = re.compile(r"^[a-z0-9-]{2,32}$")
 KEY = re.compile(r"^[a-z0-9_-]{1,40}$")
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+A_COLOUR = "a colour like #8E2453"
 PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -457,14 +458,14 @@ def read_pack(folder: Path) -> Pack:
             c.problem("hosts", f"{host!r} is not a host name like fidelidade.bella.com.br")
 
     t = c.table(data, "theme", {"primary", "accent", "background", "logo", "regulations"})
-    theme = Theme(
-        **{
-            k: c.text(
-                t, k, f"theme.{k}", default=getattr(Theme(), k), pattern=COLOUR, what="a colour like #8E2453"
-            ).upper()
-            for k in ("primary", "accent", "background")
-        }
-    )
+    colours = {
+        k: c.text(t, k, f"theme.{k}", default=getattr(Theme(), k), pattern=COLOUR, what=A_COLOUR)
+        for k in ("primary", "accent", "background")
+    }
+    for k, value in colours.items():
+        if not value and k in t:
+            c.problem(f"theme.{k}", "is empty; give a colour like #8E2453")
+    theme = Theme(**{k: (v or getattr(Theme(), k)).upper() for k, v in colours.items()})
     logo_png = None
     if "logo" in t:
         logo_name = c.text(t, "logo", "theme.logo")

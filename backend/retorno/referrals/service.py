@@ -339,6 +339,8 @@ async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.d
             raise NotFound("no referral under review with this id")
         referral = rows[0]
         status, reason = ("rewarded", "") if approve else ("not_eligible", "rejected")
+        if approve and brand.rules().referral is None:  # the programme ended while it waited
+            status, reason = "not_eligible", "no_programme"
         await db.fetch(
             "UPDATE referrals SET status = {}, reason = {}, decided_at = {} WHERE id = {}",
             status,
@@ -346,7 +348,7 @@ async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.d
             now,
             referral_id,
         )
-        if approve:
+        if status == "rewarded":
             await _reward(brand, referral, at=referral["occurred_at"], now=now)
         return status
 

@@ -1,0 +1,65 @@
+"""Push campaigns (manager and up): compose, preview as the phone shows it, audience, send, counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from retorno.admin.common import (
+    admin_of,
+    now_of,
+    page_context,
+    record_change,
+    requires_role,
+)
+from retorno.errors import Invalid
+
+
+async def _campaigns_context(request: Request, **extra: Any) -> dict[str, Any]:
+    from retorno.push import service as push
+
+    brand_id = admin_of(request)["brand"].id
+    return page_context(
+        request,
+        audience=await push.campaign_audience(brand_id),
+        sent=await push.campaigns_sent(brand_id),
+        **extra,
+    )
+
+
+@get("/campaigns", guards=[requires_role("manager")])
+async def campaigns_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template("admin/campaigns.html", context=await _campaigns_context(request))
+
+
+class CampaignForm(msgspec.Struct):
+    title: str
+    body: str = ""
+    url: str = "/"
+    action: str = "preview"  # preview | send
+
+
+@post("/campaigns", guards=[requires_role("manager")], status_code=200)
+async def send_campaign(request: Request, slug: FromPath[str], data: URLEncodedBody[CampaignForm]) -> Any:
+    """Preview a notification as the phone shows it, or send it to everyone who opted in."""
+    from retorno.push import service as push
+
+    admin, now = admin_of(request), now_of(request)
+    brand = admin["brand"]
+    form = {"title": data.title.strip(), "body": data.body.strip(), "url": data.url.strip() or "/"}
+    if data.action != "send":
+        return Template("admin/campaigns.html", context=await _campaigns_context(request, preview=form))
+    try:
+        await push.queue_campaign(brand_id=brand.id, now=now, **form)
+    except Invalid as exc:
+        context = await _campaigns_context(request, preview=form, error=exc.detail)
+        return Template("admin/campaigns.html", status_code=422, context=context)
+    await record_change(request, action="campaign.send", after=form)
+    return Redirect(f"/admin/b/{slug}/campaigns", status_code=303)
+
+
+routes = [campaigns_page, send_campaign]

@@ -1,0 +1,141 @@
+"""What every brand page of the admin shares: the role guard, the page context, the audit helper
+and reading what a clerk types (amounts, identities, dates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+
+from retorno import db
+from retorno.audit import service as audit
+from retorno.auth import service as auth
+from retorno.auth.guards import Forbidden, requires_staff, session_of
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.errors import Invalid, NotFound
+from retorno.ledger import service as ledger
+from retorno.web import lang_of
+
+
+def requires_role(role: str):
+    """A guard: the signed-in staff member holds `role` (or a higher one) at the brand in the path."""
+
+    async def guard(connection: ASGIConnection, _: Any) -> None:
+        await requires_staff()(connection, _)
+        session = await session_of(connection)
+        member = await auth.staff_member(session["staff"])
+        slug = connection.path_params.get("slug", "")
+        held = next((r["role"] for r in member["roles"] if r["slug"] == slug), None)
+        if held is None and not member["platform_admin"]:
+            raise NotFound("no such brand")
+        try:
+            brand = await brands.get_brand(slug)
+        except NotFound:
+            raise NotFound("no such brand") from None
+        if not member["platform_admin"] and not auth.role_allows(held, role):
+            raise Forbidden("Your role does not allow this page.")
+        connection.scope["state"]["admin"] = {"brand": brand, "staff": member, "role": held or "owner"}
+
+    return guard
+
+
+def admin_of(request: Request) -> dict[str, Any]:
+    return request.scope["state"]["admin"]
+
+
+def page_context(request: Request, **extra: Any) -> dict[str, Any]:
+    admin = admin_of(request)
+    return {"brand": None, "lang": lang_of(request), "b": admin["brand"], "role": admin["role"], **extra}
+
+
+def now_of(request: Request) -> dt.datetime:
+    return request.app.state.clock()
+
+
+async def record_change(request: Request, action: str, **change: Any) -> None:
+    """Write what this staff member just changed at this brand to the audit log."""
+    admin = admin_of(request)
+    await db.write(
+        lambda: audit.record(
+            brand_id=admin["brand"].id,
+            staff_id=admin["staff"]["id"],
+            action=action,
+            now=now_of(request),
+            **change,
+        )
+    )
+
+
+def identity_of(text: str) -> Identity:
+    """What the clerk typed: an e-mail, a CPF (11 digits) or a phone."""
+    text = text.strip()
+    if "@" in text:
+        return Identity(email=text)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) == 11 and not text.startswith("+"):
+        try:
+            return Identity(cpf=customers.normalize_cpf(digits))
+        except Invalid:
+            pass  # 11 digits that are no CPF: a phone with its area code
+    return Identity(phone=text)
+
+
+def centavos(text: str) -> int:
+    """ "150", "150,00", "1.234,56" or "150.00" to centavos (a clerk types reais)."""
+    text = text.strip().replace("R$", "").strip()
+    if "," in text:
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise Invalid(f"total: {text!r} is not an amount in reais") from None
+    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+        raise Invalid(f"total: {text!r} is not an amount in reais and centavos")
+    value = int(amount * 100)
+    if value <= 0 or value > ledger.MAX_AMOUNT:
+        raise Invalid("total: must be more than zero")
+    return value
+
+
+def when_of(text: str, brand: BrandView) -> dt.datetime:
+    """2026-11-10 (noon in the brand's time zone) or an ISO datetime with an offset."""
+    import zoneinfo
+
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(12), zoneinfo.ZoneInfo(brand.timezone)).astimezone(dt.UTC)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"occurred_at: {text!r} is not a date (2026-11-10) or a datetime") from None
+    if value.tzinfo is None:
+        raise Invalid("occurred_at: a datetime needs its offset (…-03:00)")
+    return value
+
+
+def items_of(text: str, total: int) -> list[Any] | None:
+    """Order lines typed one per line as "<category> <amount>" ("maquiagem 80,00"); they must add up
+    to the total. No lines: None (the whole total is one item with no category)."""
+    from retorno.ledger.rules import Item
+
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        *category, amount = line.split()
+        try:
+            value = centavos(amount)
+        except Invalid:
+            example = '"maquiagem 80,00"'
+            raise Invalid(f"items, line {number}: {amount!r} is not an amount ({example})") from None
+        items.append(Item(category=" ".join(category) or None, amount=value))
+    if items and sum(i.amount for i in items) != total:
+        raise Invalid("items: they must add up to the total")
+    return items or None

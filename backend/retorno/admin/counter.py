@@ -1,0 +1,277 @@
+"""The store counter, made for a phone or a tablet at the till: find or register a customer, record a
+sale, redeem cashback (quote, then confirm), use a voucher typed or scanned, undo the last action.
+
+Every write goes through the same idempotent domain functions as the API, keyed by an id the form
+carries (a double tap records one sale), and is written to the audit log. The audit log is also what
+"undo" reads: a clerk may undo their own latest counter action for UNDO_MINUTES after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from retorno import db
+from retorno.admin.common import (
+    admin_of,
+    centavos,
+    identity_of,
+    items_of,
+    now_of,
+    page_context,
+    record_change,
+    requires_role,
+)
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.errors import DomainError, Invalid
+from retorno.ledger import service as ledger
+from retorno.vouchers import service as vouchers
+
+UNDO_MINUTES = 5
+ACTIONS = ("counter.sale", "counter.redeem", "counter.voucher")
+
+
+async def last_action(request: Request) -> dict[str, Any] | None:
+    """This clerk's latest counter action at this brand, if it is still within the undo window."""
+    admin, now = admin_of(request), now_of(request)
+    rows = await db.fetch(
+        "SELECT id, action, target, after, at FROM audit_events WHERE brand = {} AND staff = {} "
+        "AND action IN ({}, {}, {}, 'counter.undo') ORDER BY id DESC LIMIT 1",
+        admin["brand"].id,
+        admin["staff"]["id"],
+        *ACTIONS,
+    )
+    if not rows or rows[0]["action"] == "counter.undo":
+        return None
+    row = rows[0]
+    at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=dt.UTC)
+    if now - at > dt.timedelta(minutes=UNDO_MINUTES):
+        return None
+    row["after"] = msgspec.json.decode(row["after"])
+    row["until"] = at + dt.timedelta(minutes=UNDO_MINUTES)
+    return row
+
+
+async def _counter(request: Request, *, status: int = 200, **extra: Any) -> Template:
+    return Template(
+        "admin/counter.html",
+        status_code=status,
+        context=page_context(
+            request,
+            form_id=secrets.token_urlsafe(12),
+            last=await last_action(request),
+            undo_minutes=UNDO_MINUTES,
+            **extra,
+        ),
+    )
+
+
+async def _customer_panel(brand: BrandView, customer_id: int, now: dt.datetime) -> dict[str, Any]:
+    customer = await customers.get(brand.id, customer_id)
+    return {
+        "customer": customer,
+        "balance": await ledger.balance(brand=brand, customer_id=customer_id, now=now),
+        "vouchers": [
+            v
+            for v in await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now)
+            if v["status"] == "active"
+        ],
+    }
+
+
+async def _panel_for(request: Request, query: str) -> dict[str, Any]:
+    """The customer the clerk is serving, found again from what they typed ({} if none)."""
+    if not query.strip():
+        return {}
+    brand = admin_of(request)["brand"]
+    try:
+        customer = await customers.lookup(brand.id, customers.normalize(identity_of(query)))
+    except DomainError:
+        return {}
+    return await _customer_panel(brand, customer.id, now_of(request)) if customer else {}
+
+
+@get("/counter", guards=[requires_role("operator")])
+async def counter_page(request: Request, slug: FromPath[str]) -> Template:
+    brand, now = admin_of(request)["brand"], now_of(request)
+    query = request.query_params.get("q", "").strip()
+    if not query:
+        return await _counter(request)
+    try:
+        customer = await customers.lookup(brand.id, customers.normalize(identity_of(query)))
+    except Invalid as exc:
+        return await _counter(request, status=422, error=exc.detail, q=query)
+    if customer is None:
+        return await _counter(request, status=404, error="not_found", q=query, register=identity_of(query))
+    return await _counter(request, q=query, **await _customer_panel(brand, customer.id, now))
+
+
+class CustomerForm(msgspec.Struct):
+    name: str = ""
+    cpf: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+@post("/counter/customer", guards=[requires_role("operator")], status_code=303)
+async def register_customer(request: Request, slug: FromPath[str], data: URLEncodedBody[CustomerForm]) -> Any:
+    """Register a shopper at the till (or complete one found by any of these details)."""
+    brand, now = admin_of(request)["brand"], now_of(request)
+    given = {k: v.strip() or None for k, v in msgspec.structs.asdict(data).items()}
+    identity = Identity(**given)
+    try:
+        customer, created = await db.write(lambda: customers.upsert(brand.id, identity, now=now))
+    except DomainError as exc:
+        return await _counter(request, status=exc.status_code, error=exc.detail, register=identity)
+    if created:
+        await record_change(request, action="counter.customer", target=str(customer.id), after=given)
+    q = customer.cpf or customer.email or customer.phone or ""
+    return Redirect(f"/admin/b/{slug}/counter?q={q}", status_code=303)
+
+
+class SaleForm(msgspec.Struct):
+    form_id: str
+    customer: str
+    total: str
+    items: str = ""
+    q: str = ""
+
+
+@post("/counter/sale", guards=[requires_role("operator")], status_code=200)
+async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBody[SaleForm]) -> Template:
+    """Record a sale at the till, idempotent by the form's id (a double tap records one sale)."""
+    brand, now = admin_of(request)["brand"], now_of(request)
+    try:
+        total = centavos(data.total)
+        sale = ledger.SaleIn(
+            order_id=f"balcao-{data.form_id}",
+            customer=identity_of(data.customer),
+            total=total,
+            items=items_of(data.items, total),
+            channel="counter",
+        )
+        body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+    except DomainError as exc:
+        panel = await _panel_for(request, data.q)
+        return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
+    if created:
+        after = {"total": total, "cashback": body["cashback"]["amount"], "customer_id": body["customer_id"]}
+        await record_change(request, action="counter.sale", target=sale.order_id, after=after)
+    panel = await _customer_panel(brand, body["customer_id"], now)
+    return await _counter(request, q=data.q or data.customer, recorded=body, **panel)
+
+
+class RedeemForm(msgspec.Struct):
+    form_id: str
+    customer: str
+    order_total: str
+    amount: str = ""
+    action: str = "quote"  # quote | confirm
+    q: str = ""
+
+
+@post("/counter/redeem", guards=[requires_role("operator")], status_code=200)
+async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncodedBody[RedeemForm]) -> Template:
+    """Pay part of an order with cashback: first the quote (how much may be used on this order), then
+    the confirmation, idempotent by the form's id (the quote keeps it)."""
+    brand, now = admin_of(request)["brand"], now_of(request)
+    panel = await _panel_for(request, data.q or data.customer)
+    try:
+        identity = identity_of(data.customer)
+        total = centavos(data.order_total)
+        quote = await ledger.quote(brand=brand, identity=identity, total=total, now=now)
+        if quote["customer_id"] is None:
+            raise Invalid("customer: no customer with these details")
+        if data.action != "confirm":
+            form = {"form_id": data.form_id, "customer": data.customer, "order_total": data.order_total}
+            return await _counter(request, q=data.q, quote=quote, quote_form=form, **panel)
+        redemption = ledger.RedemptionIn(
+            redemption_id=f"balcao-{data.form_id}",
+            order_id=f"balcao-{data.form_id}",
+            customer=identity,
+            order_total=total,
+            amount=centavos(data.amount),
+        )
+        body, created = await ledger.redeem(brand=brand, request=redemption, now=now)
+    except DomainError as exc:
+        return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
+    if created:
+        after = {"amount": redemption.amount, "order_total": total, "customer_id": quote["customer_id"]}
+        await record_change(request, action="counter.redeem", target=redemption.redemption_id, after=after)
+    panel = await _customer_panel(brand, quote["customer_id"], now)
+    return await _counter(request, q=data.q or data.customer, redeemed=body, **panel)
+
+
+class VoucherForm(msgspec.Struct):
+    form_id: str
+    code: str
+    order_total: str
+    q: str = ""
+
+
+@post("/counter/voucher", guards=[requires_role("operator")], status_code=200)
+async def counter_voucher(
+    request: Request, slug: FromPath[str], data: URLEncodedBody[VoucherForm]
+) -> Template:
+    """Validate and redeem a voucher typed or scanned at the till (idempotent by the form's id)."""
+    brand, now = admin_of(request)["brand"], now_of(request)
+    panel = await _panel_for(request, data.q)
+    try:
+        total = centavos(data.order_total)
+        used, created = await vouchers.redeem(
+            brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
+        )
+    except DomainError as exc:
+        reason = getattr(exc, "reason", None)
+        status = 422 if exc.status_code == 404 else exc.status_code  # an unknown code, not a missing page
+        return await _counter(request, status=status, error=exc.detail, reason=reason, q=data.q, **panel)
+    if created:
+        await record_change(request, action="counter.voucher", target=used["code"], after=used)
+    return await _counter(request, q=data.q, voucher_used=used, **await _panel_for(request, data.q))
+
+
+class UndoForm(msgspec.Struct):
+    event: int
+    q: str = ""
+
+
+@post("/counter/undo", guards=[requires_role("operator")], status_code=200)
+async def counter_undo(request: Request, slug: FromPath[str], data: URLEncodedBody[UndoForm]) -> Template:
+    """Undo this clerk's latest counter action within UNDO_MINUTES: the sale is cancelled (its
+    cashback reversed), the redemption cancelled (the cashback goes back), the voucher released.
+    A second click finds nothing left to undo and changes nothing."""
+    brand, now = admin_of(request)["brand"], now_of(request)
+    last = await last_action(request)
+    if last is None or last["id"] != data.event:
+        panel = await _panel_for(request, data.q)
+        return await _counter(request, status=409, error="undo_expired", q=data.q, **panel)
+    target, after = last["target"], last["after"]
+    if last["action"] == "counter.sale":
+        await ledger.cancel_sale(brand=brand, order_id=target, now=now)
+    elif last["action"] == "counter.redeem":
+        await ledger.cancel_redemption(brand=brand, redemption_id=target, now=now)
+    else:
+        await vouchers.release(brand=brand, code=target, order_id=after["order_id"], now=now)
+    await record_change(
+        request, action="counter.undo", target=str(last["id"]), before={"action": last["action"], **after}
+    )
+    panel = await _panel_for(request, data.q)
+    return await _counter(request, q=data.q, undone=last, **panel)
+
+
+routes = [
+    counter_page,
+    register_customer,
+    counter_sale,
+    counter_redeem,
+    counter_voucher,
+    counter_undo,
+]

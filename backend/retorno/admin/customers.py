@@ -1,0 +1,148 @@
+"""Customers (manager and up): search, a customer's page, manual adjustments, the referral review
+queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from retorno import db
+from retorno.admin.common import (
+    admin_of,
+    centavos,
+    now_of,
+    page_context,
+    record_change,
+    requires_role,
+)
+from retorno.customers import service as customers
+from retorno.errors import Invalid, NotFound
+from retorno.ledger import service as ledger
+from retorno.vouchers import service as vouchers
+
+
+@get("/customers", guards=[requires_role("manager")])
+async def customers_page(request: Request, slug: FromPath[str]) -> Template:
+    brand = admin_of(request)["brand"]
+    query = request.query_params.get("q", "").strip()
+    found: list[dict[str, Any]] = []
+    if query:
+        like = f"%{query.lower()}%"
+        digits = "".join(ch for ch in query if ch.isdigit())
+        found = await db.fetch(
+            "SELECT id, name, email, phone FROM customers WHERE brand = {} AND forgotten_at IS NULL AND "
+            "(LOWER(name) LIKE {} OR email LIKE {} OR (phone LIKE {} AND {} <> '') OR cpf = {}) "
+            "ORDER BY name, id LIMIT 50",
+            brand.id,
+            like,
+            like,
+            f"%{digits}%",
+            digits,
+            digits,
+        )
+    return Template("admin/customers.html", context=page_context(request, q=query, found=found))
+
+
+async def _customer_context(request: Request, customer_id: int, **extra: Any) -> dict[str, Any]:
+    from retorno.push import service as push
+    from retorno.referrals import service as referrals
+
+    brand, now = admin_of(request)["brand"], now_of(request)
+    customer = await customers.get(brand.id, customer_id)  # another brand's customer: 404
+    entries, _ = await ledger.statement(brand_id=brand.id, customer_id=customer_id, now=now, limit=30)
+    return page_context(
+        request,
+        customer=customer,
+        cpf=f"***.{customer.cpf[3:6]}.***-**" if customer.cpf else None,
+        balance=await ledger.balance(brand=brand, customer_id=customer_id, now=now),
+        entries=entries,
+        vouchers=await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now),
+        friends=await referrals.of_referrer(brand_id=brand.id, customer_id=customer_id),
+        devices=await push.devices_of(brand.id, customer_id),
+        **extra,
+    )
+
+
+@get("/customers/{customer_id:int}", guards=[requires_role("manager")])
+async def customer_page(request: Request, slug: FromPath[str], customer_id: FromPath[int]) -> Template:
+    return Template("admin/customer.html", context=await _customer_context(request, customer_id))
+
+
+class AdjustForm(msgspec.Struct):
+    amount: str
+    reason: str = ""
+
+
+@post("/customers/{customer_id:int}/adjust", guards=[requires_role("manager")], status_code=303)
+async def adjust_balance(
+    request: Request, slug: FromPath[str], customer_id: FromPath[int], data: URLEncodedBody[AdjustForm]
+) -> Any:
+    """A manual adjustment with a mandatory reason, in the ledger and in the audit log."""
+    admin, now = admin_of(request), now_of(request)
+    brand = admin["brand"]
+    await customers.get(brand.id, customer_id)
+    try:
+        text = data.amount.strip()
+        negative = text.startswith("-")
+        amount = centavos(text.lstrip("-").strip()) * (-1 if negative else 1)
+        before = await ledger.balance(brand=brand, customer_id=customer_id, now=now)
+        await ledger.adjust(brand=brand, customer_id=customer_id, amount=amount, reason=data.reason, now=now)
+    except Invalid as exc:
+        context = await _customer_context(request, customer_id, error=exc.detail)
+        return Template("admin/customer.html", status_code=422, context=context)
+    await record_change(
+        request,
+        action="customer.adjust",
+        target=str(customer_id),
+        before={"available": before.available},
+        after={"amount": amount, "reason": data.reason.strip()[:200]},
+    )
+    return Redirect(f"/admin/b/{slug}/customers/{customer_id}", status_code=303)
+
+
+@get("/referrals", guards=[requires_role("manager")])
+async def referral_queue(request: Request, slug: FromPath[str]) -> Template:
+    """Referrals held for review (same device as the inviter, over the monthly cap)."""
+    rows = await db.fetch(
+        "SELECT r.id, r.reason, r.decided_at, i.name AS inviter, f.name AS friend, s.total, s.order_id "
+        "FROM referrals r JOIN customers i ON i.id = r.referrer LEFT JOIN customers f ON f.id = r.friend "
+        "LEFT JOIN sales s ON s.id = r.sale WHERE r.brand = {} AND r.status = 'review' ORDER BY r.id",
+        admin_of(request)["brand"].id,
+    )
+    return Template("admin/referrals.html", context=page_context(request, queue=rows))
+
+
+@post("/referrals/{referral_id:int}/{decision:str}", guards=[requires_role("manager")], status_code=303)
+async def review_referral(
+    request: Request, slug: FromPath[str], referral_id: FromPath[int], decision: FromPath[str]
+) -> Redirect:
+    from retorno.referrals import service as referrals
+
+    if decision not in ("approve", "reject"):
+        raise NotFound("no such decision")
+    admin, now = admin_of(request), now_of(request)
+    found = await db.fetch(
+        "SELECT status FROM referrals WHERE id = {} AND brand = {}", referral_id, admin["brand"].id
+    )
+    if not found:
+        raise NotFound("no such referral")
+    if found[0]["status"] != "review":  # decided already (a second click): nothing changes
+        return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
+    status = await referrals.review(
+        brand=admin["brand"], referral_id=referral_id, approve=decision == "approve", now=now
+    )
+    await record_change(
+        request,
+        action=f"referral.{decision}",
+        target=str(referral_id),
+        before={"status": "review"},
+        after={"status": status},
+    )
+    return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
+
+
+routes = [customers_page, customer_page, adjust_balance, referral_queue, review_referral]

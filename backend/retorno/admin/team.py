@@ -1,0 +1,151 @@
+"""The brand's team and its keys (owner): staff roles, API keys, the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from retorno import db
+from retorno.admin.common import (
+    admin_of,
+    now_of,
+    page_context,
+    record_change,
+    requires_role,
+)
+from retorno.apikeys import service as apikeys
+from retorno.audit import service as audit
+from retorno.auth import service as auth
+from retorno.customers import service as customers
+from retorno.errors import Invalid, NotFound
+
+
+@get("/staff", guards=[requires_role("owner")])
+async def staff_page(request: Request, slug: FromPath[str]) -> Template:
+    members = await _members(admin_of(request)["brand"].id)
+    return Template("admin/staff.html", context=page_context(request, members=members, roles=auth.ROLES))
+
+
+async def _members(brand_id: int) -> list[dict[str, Any]]:
+    return await db.fetch(
+        "SELECT s.id, s.email, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff "
+        "WHERE r.brand = {} ORDER BY s.email",
+        brand_id,
+    )
+
+
+class StaffForm(msgspec.Struct):
+    email: str
+    role: str
+
+
+@post("/staff", guards=[requires_role("owner")], status_code=303)
+async def invite_staff(request: Request, slug: FromPath[str], data: URLEncodedBody[StaffForm]) -> Any:
+    """Give someone a role at this brand (or change theirs); they sign in at /admin/login by code."""
+    admin, now = admin_of(request), now_of(request)
+    brand = admin["brand"]
+    try:
+        email = customers.normalize_email(data.email)
+        if data.role not in auth.ROLES:
+            raise Invalid(f"role: one of {', '.join(auth.ROLES)}")
+        before = [m for m in await _members(brand.id) if m["email"] == email]
+        await auth.add_staff(email=email, brand_id=brand.id, role=data.role, now=now)
+    except Invalid as exc:
+        context = page_context(request, members=await _members(brand.id), roles=auth.ROLES, error=exc.detail)
+        return Template("admin/staff.html", status_code=422, context=context)
+    await record_change(
+        request,
+        action="staff.role",
+        target=email,
+        before={"role": before[0]["role"]} if before else None,
+        after={"role": data.role},
+    )
+    return Redirect(f"/admin/b/{slug}/staff", status_code=303)
+
+
+@post("/staff/{staff_id:int}/remove", guards=[requires_role("owner")], status_code=303)
+async def remove_staff(request: Request, slug: FromPath[str], staff_id: FromPath[int]) -> Redirect:
+    admin = admin_of(request)
+    brand = admin["brand"]
+    if staff_id == admin["staff"]["id"]:
+        raise Invalid("you cannot remove yourself; ask another owner")
+    removed = await db.write(
+        lambda: db.fetch(
+            "DELETE FROM staff_roles WHERE staff = {} AND brand = {} RETURNING role", staff_id, brand.id
+        )
+    )
+    if not removed:
+        raise NotFound("no such staff member at this brand")
+    await record_change(
+        request, action="staff.remove", target=str(staff_id), before={"role": removed[0]["role"]}
+    )
+    return Redirect(f"/admin/b/{slug}/staff", status_code=303)
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+@get("/keys", guards=[requires_role("owner")])
+async def keys_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template(
+        "admin/keys.html",
+        context=page_context(request, keys=await apikeys.list_keys(admin_of(request)["brand"].id)),
+    )
+
+
+class KeyForm(msgspec.Struct):
+    name: str = ""
+
+
+@post("/keys", guards=[requires_role("owner")], status_code=200)
+async def create_key(request: Request, slug: FromPath[str], data: URLEncodedBody[KeyForm]) -> Template:
+    """A new key, shown this once."""
+    admin, now = admin_of(request), now_of(request)
+    brand = admin["brand"]
+    name = data.name.strip()[:100]
+    created = await apikeys.create(brand_id=brand.id, name=name, now=now)
+    await record_change(
+        request,
+        action="apikey.create",
+        target=created.key.split("_")[1] if "_" in created.key else "",
+        after={"name": name},
+    )
+    return Template(
+        "admin/keys.html",
+        context=page_context(request, keys=await apikeys.list_keys(brand.id), new_key=created.key),
+    )
+
+
+@post("/keys/{key_id:int}/revoke", guards=[requires_role("owner")], status_code=303)
+async def revoke_key(request: Request, slug: FromPath[str], key_id: FromPath[int]) -> Redirect:
+    admin, now = admin_of(request), now_of(request)
+    brand = admin["brand"]
+    before = next((k for k in await apikeys.list_keys(brand.id) if k["id"] == key_id), None)
+    if before is None:
+        raise NotFound("no such key")
+    if before["revoked_at"] is not None:  # already revoked: nothing changes
+        return Redirect(f"/admin/b/{slug}/keys", status_code=303)
+    await apikeys.revoke(brand_id=brand.id, key_id=key_id, now=now)
+    await record_change(
+        request,
+        action="apikey.revoke",
+        target=before["prefix"],
+        before={"name": before["name"], "revoked": False},
+        after={"name": before["name"], "revoked": True},
+    )
+    return Redirect(f"/admin/b/{slug}/keys", status_code=303)
+
+
+@get("/audit", guards=[requires_role("owner")])
+async def audit_page(request: Request, slug: FromPath[str]) -> Template:
+    return Template(
+        "admin/audit.html",
+        context=page_context(request, events=await audit.events(brand_id=admin_of(request)["brand"].id)),
+    )
+
+
+routes = [staff_page, invite_staff, remove_staff, keys_page, create_key, revoke_key, audit_page]
