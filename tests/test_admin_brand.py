@@ -32,7 +32,8 @@ ROUTE_ROLES = {
     ("GET", "/rules"): "manager",
     ("POST", "/rules"): "manager",
     ("POST", "/rules/simulate"): "manager",
-    ("GET", "/pack.toml"): "manager",
+    ("GET", "/pack.zip"): "manager",
+    ("POST", "/pack"): "manager",
     ("GET", "/import"): "manager",
     ("POST", "/import"): "manager",
     ("GET", "/branding"): "manager",
@@ -622,6 +623,12 @@ async def test_rules_are_edited_as_toml_with_every_problem_listed(app, demo, clo
         "/admin/b/bella/rules", data={"rules": 'name = "Outra"', "_csrf_token": token}
     )
     assert sneaky.status_code == 422 and (await brands.get_brand("bella")).name == "Bella Cosméticos"
-    exported = await manager.get("/admin/b/bella/pack.toml")
-    assert exported.status_code == 200 and 'slug = "bella"' in exported.text and "rate = 12" in exported.text
+    exported = await manager.get("/admin/b/bella/pack.zip")
+    import io
+    import zipfile
+
+    files = zipfile.ZipFile(io.BytesIO(exported.content))
+    assert sorted(files.namelist()) == ["brand.toml", "logo.png", "regulations.md"]
+    toml = files.read("brand.toml").decode()
+    assert 'slug = "bella"' in toml and "rate = 12" in toml
     await manager.aclose()

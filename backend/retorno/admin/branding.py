@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from markupsafe import Markup
 
 from retorno.admin.common import (
     admin_of,
@@ -29,6 +30,7 @@ BRANDING_FIELDS = (
     "whatsapp",
     "phone",
     "hours",
+    "hosts",
 )
 AA = 4.5  # WCAG AA contrast for text
 BEST = "at best {ratio:.2f}:1; AA: 4.5:1"
@@ -44,6 +46,7 @@ def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regula
     doc["name"], doc["short_name"] = form["name"], form["short_name"]
     doc.setdefault("theme", {}).update({k: form[k] for k in ("primary", "accent", "background")})
     doc.setdefault("contact", {}).update({k: form[k] for k in ("email", "whatsapp", "phone", "hours")})
+    doc["hosts"] = hosts_of(form.get("hosts", ""))
     files = {}
     if logo is not None:
         files["upload"], doc["theme"]["logo"] = logo, "upload"
@@ -67,8 +70,14 @@ def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regula
     return pack
 
 
+def hosts_of(text: str) -> list[str]:
+    """Custom hosts typed one per line (or separated by commas or spaces)."""
+    return sorted({h.strip().lower().rstrip(".") for h in text.replace(",", " ").split() if h.strip()})
+
+
 async def _branding_context(request: Request, **extra: Any) -> dict[str, Any]:
     brand = admin_of(request)["brand"]
+    settings = request.app.settings
     current = await brands.current_regulations(brand.id)
     values = extra.pop("values", None) or {
         "name": brand.name,
@@ -80,8 +89,15 @@ async def _branding_context(request: Request, **extra: Any) -> dict[str, Any]:
         "whatsapp": brand.contact_whatsapp,
         "phone": brand.contact_phone,
         "hours": brand.contact_hours,
+        "hosts": "\n".join(await brands.custom_hosts(brand.id)),
     }
-    return page_context(request, values=values, regulations=current, **extra)
+    return page_context(
+        request,
+        values=values,
+        regulations=current,
+        default_host=f"{brand.slug}.{settings.base_host}",
+        **extra,
+    )
 
 
 @get("/branding", guards=[requires_role("manager")])
@@ -99,6 +115,10 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Any:
     upload = form.get("logo")
     logo = await upload.read() if upload is not None and hasattr(upload, "read") else None
     regulations = str(form.get("regulations", "")).strip() or None
+    if form.get("action") == "preview":  # the regulations as the shopper will read them; nothing saved
+        preview = brands.render_markdown(regulations or "")
+        context = await _branding_context(request, values=values, preview=Markup(preview))  # noqa: S704 - nh3-clean
+        return Template("admin/branding.html", status_code=200, context=context | {"draft": regulations})
     try:
         pack = _branded_pack(await brands.export_pack(slug), values, logo or None, regulations)
         before = (await _branding_context(request))["values"]
@@ -116,19 +136,45 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Any:
     return Redirect(f"/admin/b/{slug}/branding", status_code=303)
 
 
-@get("/pack.toml", guards=[requires_role("manager")])
-async def export_brand_toml(request: Request, slug: FromPath[str]) -> Response[bytes]:
-    """The brand as its pack's brand.toml (logo and regulations stay in the admin)."""
-    import tomli_w
+@get("/pack.zip", guards=[requires_role("manager")])
+async def export_pack(request: Request, slug: FromPath[str]) -> Response[bytes]:
+    """The brand as a pack (brand.toml, logo.png, regulations.md): keep it in version control,
+    import it elsewhere with `retorno brands import`, or bring it back here."""
+    from retorno.brands.pack import to_zip
 
-    from retorno.brands.pack import to_toml
-
-    text = tomli_w.dumps(to_toml(await brands.export_pack(slug)))
     return Response(
-        text.encode(),
-        media_type="application/toml",
-        headers={"content-disposition": f'attachment; filename="{slug}-brand.toml"'},
+        to_zip(await brands.export_pack(slug)),
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="{slug}-pack.zip"'},
     )
 
 
-routes = [branding_page, save_branding, export_brand_toml]
+async def read_upload(request: Request, field: str = "pack") -> bytes:
+    form = await request.form()
+    upload = form.get(field)
+    return await upload.read() if upload is not None and hasattr(upload, "read") else b""
+
+
+@post("/pack", guards=[requires_role("manager")], status_code=303)
+async def import_pack(request: Request, slug: FromPath[str]) -> Any:
+    """Replace the brand's setup with an uploaded pack (.zip, or brand.toml alone keeping the logo
+    and regulations): every pack check applies, and nothing changes unless all pass."""
+    from retorno.admin.rules import rules_page_context
+    from retorno.brands.pack import from_upload, to_toml
+
+    current = await brands.export_pack(slug)
+    try:
+        pack = from_upload(await read_upload(request), base=current)
+        if pack.slug != slug:
+            raise Invalid(f"slug: this pack is for {pack.slug!r}, not {slug!r}")
+        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now_of(request))
+    except Invalid as exc:
+        context = await rules_page_context(request, pack_error=exc.problems)
+        return Template("admin/rules.html", status_code=422, context=context)
+    await record_change(
+        request, action="brand.pack_import", target=slug, before=to_toml(current), after=to_toml(pack)
+    )
+    return Redirect(f"/admin/b/{slug}/rules", status_code=303)
+
+
+routes = [branding_page, save_branding, export_pack, import_pack]

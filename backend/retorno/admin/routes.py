@@ -171,6 +171,41 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
     return Redirect("/admin/brands", status_code=303)
 
 
+@post("/brands/import", guards=[requires_platform_admin], status_code=303)
+async def import_brand(request: Request) -> Any:
+    """A brand from an uploaded pack (.zip of its folder, or a brand.toml): created, or updated when
+    its slug exists, exactly as `retorno brands import` does."""
+    from retorno.admin.branding import read_upload
+    from retorno.audit import service as audit
+    from retorno.brands.pack import check_edited, to_toml, unpack
+
+    now = request.app.state.clock()
+    data = await read_upload(request)
+    try:
+        doc, files = unpack(data)
+        slug = doc.get("slug")
+        known = isinstance(slug, str) and slug in {b.slug for b in await brands.list_brands()}
+        base = await brands.export_pack(slug) if known else None  # a brand.toml alone keeps the logo
+        pack = check_edited(doc, base=base, files=files)
+        result = await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+    except Invalid as exc:
+        return await _brands_page(request, status=422, pack_error=exc.problems)
+    brand = await brands.get_brand(pack.slug)
+    member = request.scope["state"]["staff_member"]
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id,
+            staff_id=member["id"],
+            action="brand.pack_import",
+            target=pack.slug,
+            before=to_toml(base) if base else None,
+            after={"status": result.status},
+            now=now,
+        )
+    )
+    return Redirect("/admin/brands", status_code=303)
+
+
 @get("/account/security", guards=[requires_staff()])
 async def security_page(request: Request) -> Template:
     keys = await auth.passkeys_of(await owner_of(request))
@@ -189,6 +224,7 @@ router = Router(
         home,
         brands_page,
         create_brand,
+        import_brand,
         security_page,
         *account_routes(signed_in=requires_staff()),
         passkey_router(path="/passkeys", signed_in=requires_staff(), host_guard=requires_platform_host),

@@ -36,21 +36,195 @@ def _rules_toml(pack: Any) -> str:
     return tomli_w.dumps({k: doc[k] for k in RULE_SECTIONS if k in doc})
 
 
-def _pack_with_rules(current: Any, text: str) -> Any:
-    """The pack with its rule sections replaced by `text` (TOML), read back through every check."""
+def _pack_with_rules(current: Any, sections: dict[str, Any] | str) -> Any:
+    """The pack with its rule sections replaced (a dict, or TOML text), read back through every check."""
     import tomllib
 
     from retorno.brands.pack import check_edited, to_toml
 
-    try:
-        sections = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise Invalid(f"rules: not TOML ({exc})") from None
+    if isinstance(sections, str):
+        try:
+            sections = tomllib.loads(sections)
+        except tomllib.TOMLDecodeError as exc:
+            raise Invalid(f"rules: not TOML ({exc})") from None
     unknown = set(sections) - set(RULE_SECTIONS)
     if unknown:
         raise Invalid(f"rules: unknown section {sorted(unknown)[0]!r}; sections: {', '.join(RULE_SECTIONS)}")
     doc = {k: v for k, v in to_toml(current).items() if k not in RULE_SECTIONS} | sections
     return check_edited(doc, base=current)
+
+
+# --- the rules as forms ---------------------------------------------------------------------------
+# The forms only shape what was typed into the pack's document (a comma is a decimal point, a blank
+# row is no row); every check is the pack's own, so the forms, the TOML editor, a pack import and
+# `retorno brands import` accept and refuse exactly the same rules.
+
+CAMPAIGN_FIELDS = ("name", "starts", "ends", "multiplier", "categories")
+VOUCHER_FIELDS = ("min_purchase", "kind", "value", "min_order", "valid_days")
+LOCAL_TIME = "%Y-%m-%dT%H:%M:%S"  # what <input type="datetime-local" step="1"> sends
+
+
+def _shown(value: Any) -> str:
+    """A number as the form shows it: 10, 2.5, never 10.0."""
+    return "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+
+
+def _number(text: str) -> Any:
+    """What was typed in a number field: "10", "2,5". Not a number: the text, for the pack to refuse."""
+    text = text.strip().replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def _reais(text: str) -> str:
+    """ "1.234,56" or "1234.56" as the pack writes amounts ("1234.56")."""
+    text = text.strip().replace("R$", "").strip()
+    return text.replace(".", "").replace(",", ".") if "," in text else text
+
+
+def _pairs(text: str, key: Any = str, value: Any = _number) -> list[tuple[Any, Any]]:
+    """Lines of "<name> <number>"."""
+    pairs = []
+    for line in text.splitlines():
+        if line.strip():
+            *name, number = line.split()
+            pairs.append((key(" ".join(name)), value(number)))
+    return pairs
+
+
+def values_of(doc: dict[str, Any], tz: Any) -> dict[str, Any]:
+    """The rule sections of a pack document as the forms show them."""
+    cb, red = doc["cashback"], doc["redemption"]
+    ref = doc.get("referral")
+    fields = {
+        "cb.rate": _shown(cb["rate"]),
+        "cb.min_purchase": cb["min_purchase"],
+        "cb.max_per_order": cb["max_per_order"],
+        "cb.pending_days": _shown(cb["pending_days"]),
+        "cb.expiry_days": _shown(cb["expiry_days"]),
+        "cb.refund_policy": cb["refund_policy"],
+        "cb.categories": "\n".join(f"{k} {_shown(v)}" for k, v in cb["categories"].items()),
+        "cb.segments": "\n".join(f"{k} {_shown(v)}" for k, v in cb["segments"].items()),
+        "cb.bands": "\n".join(f"{b['from']} {_shown(b['rate'])}" for b in cb["bands"]),
+        "red.min_order": red["min_order"],
+        "red.max_share": _shown(red["max_share"]),
+        "ref.enabled": "on" if ref else "",
+        "ref.referrer_reward": ref["referrer_reward"] if ref else "",
+        "ref.friend_reward": ref["friend_reward"] if ref else "",
+        "ref.min_first_purchase": ref["min_first_purchase"] if ref else "",
+        "ref.monthly_cap": _shown(ref["monthly_cap"]) if ref else "",
+        "notif.days": ", ".join(str(d) for d in doc["notifications"]["expiry_reminder_days"]),
+    }
+    campaigns = [
+        {
+            "name": c["name"],
+            "starts": c["starts"].astimezone(tz).strftime(LOCAL_TIME),
+            "ends": c["ends"].astimezone(tz).strftime(LOCAL_TIME),
+            "multiplier": _shown(c["multiplier"]),
+            "categories": ", ".join(c["categories"]),
+        }
+        for c in cb["campaigns"]
+    ]
+    vouchers = [
+        {
+            "min_purchase": v["min_purchase"],
+            "kind": "amount" if "amount" in v else "percent",
+            "value": v["amount"] if "amount" in v else _shown(v["percent"]),
+            "min_order": v["min_order"],
+            "valid_days": _shown(v["valid_days"]),
+        }
+        for v in doc.get("vouchers", {}).get("rules", [])
+    ]
+    return {"fields": fields, "campaigns": campaigns, "vouchers": vouchers}
+
+
+def _rows(form: Any, prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
+    """Repeated rows (camp.0.name, camp.1.name...): blank rows and rows marked for removal dropped."""
+    import re
+
+    numbers = sorted({int(m[1]) for k in form for m in [re.match(rf"^{prefix}\.(\d+)\.", k)] if m})
+    rows = []
+    for n in numbers:
+        row = {name: str(form.get(f"{prefix}.{n}.{name}", "")).strip() for name in names}
+        if form.get(f"{prefix}.{n}.remove") or not any(v for k, v in row.items() if k != "kind"):
+            continue
+        rows.append(row)
+    return rows
+
+
+def values_from(form: Any) -> dict[str, Any]:
+    """What was typed, as the forms show it again when something must be fixed."""
+    fields = {k: str(v).strip() for k, v in form.items() if k.count(".") == 1}
+    return {
+        "fields": fields,
+        "campaigns": _rows(form, "camp", CAMPAIGN_FIELDS),
+        "vouchers": _rows(form, "vr", VOUCHER_FIELDS),
+    }
+
+
+def _instant(text: str, tz: Any) -> Any:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def sections_of(values: dict[str, Any], tz: Any) -> dict[str, Any]:
+    """The pack's rule sections from the forms' values."""
+    f = values["fields"]
+    cashback: dict[str, Any] = {
+        "rate": _number(f.get("cb.rate", "")),
+        "min_purchase": _reais(f.get("cb.min_purchase", "")) or "0.00",
+        "max_per_order": _reais(f.get("cb.max_per_order", "")),
+        "pending_days": _number(f.get("cb.pending_days", "")),
+        "expiry_days": _number(f.get("cb.expiry_days", "")),
+        "refund_policy": f.get("cb.refund_policy", ""),
+        "categories": dict(_pairs(f.get("cb.categories", ""))),
+        "segments": dict(_pairs(f.get("cb.segments", ""))),
+        "bands": [{"from": _reais(a), "rate": r} for a, r in _pairs(f.get("cb.bands", ""))],
+        "campaigns": [
+            {
+                "name": c["name"],
+                "starts": _instant(c["starts"], tz),
+                "ends": _instant(c["ends"], tz),
+                "multiplier": _number(c["multiplier"]),
+                "categories": [x.strip() for x in c["categories"].split(",") if x.strip()],
+            }
+            for c in values["campaigns"]
+        ],
+    }
+    sections: dict[str, Any] = {
+        "cashback": cashback,
+        "redemption": {
+            "min_order": _reais(f.get("red.min_order", "")) or "0.00",
+            "max_share": _number(f.get("red.max_share", "")),
+        },
+        "notifications": {
+            "expiry_reminder_days": [_number(d) for d in f.get("notif.days", "").replace(",", " ").split()]
+        },
+    }
+    rules = []
+    for v in values["vouchers"]:
+        kind = "percent" if v["kind"] == "percent" else "amount"
+        value = _number(v["value"]) if kind == "percent" else _reais(v["value"])
+        rule = {"min_purchase": _reais(v["min_purchase"]) or "0.00", kind: value}
+        rules.append(
+            rule | {"min_order": _reais(v["min_order"]) or "0.00", "valid_days": _number(v["valid_days"])}
+        )
+    if rules:
+        sections["vouchers"] = {"rules": rules}
+    if f.get("ref.enabled"):
+        sections["referral"] = {
+            "referrer_reward": _reais(f.get("ref.referrer_reward", "")),
+            "friend_reward": _reais(f.get("ref.friend_reward", "")),
+            "min_first_purchase": _reais(f.get("ref.min_first_purchase", "")) or "0.00",
+            "monthly_cap": _number(f.get("ref.monthly_cap", "")),
+        }
+    return sections
 
 
 class SimulationForm(msgspec.Struct):
@@ -82,23 +256,42 @@ def simulate(brand: BrandView, form: SimulationForm, now: dt.datetime) -> dict[s
     }
 
 
+async def rules_page_context(request: Request, **extra: Any) -> dict[str, Any]:
+    import zoneinfo
+
+    from retorno.brands.pack import to_toml
+
+    brand = admin_of(request)["brand"]
+    pack = await brands.export_pack(brand.slug)
+    extra.setdefault("values", values_of(to_toml(pack), zoneinfo.ZoneInfo(brand.timezone)))
+    extra.setdefault("rules_text", _rules_toml(pack))
+    return page_context(request, timezone=brand.timezone, **extra)
+
+
 @get("/rules", guards=[requires_role("manager")])
 async def rules_page(request: Request, slug: FromPath[str]) -> Template:
-    text = _rules_toml(await brands.export_pack(slug))
-    return Template("admin/rules.html", context=page_context(request, rules_text=text))
+    return Template("admin/rules.html", context=await rules_page_context(request))
 
 
 @post("/rules", guards=[requires_role("manager")], status_code=303)
 async def save_rules(request: Request, slug: FromPath[str]) -> Any:
+    """Save the rules from the forms, or from the TOML editor (a form with `rules`): checked as a
+    pack is, every problem listed, nothing saved until all are fixed."""
+    import zoneinfo
+
     now = now_of(request)
     form = await request.form()
-    text = str(form.get("rules", ""))
+    tz = zoneinfo.ZoneInfo(admin_of(request)["brand"].timezone)
     current = await brands.export_pack(slug)
+    as_text = "rules" in form
+    values = None if as_text else values_from(form)
     try:
-        pack = _pack_with_rules(current, text)
+        pack = _pack_with_rules(current, str(form["rules"]) if as_text else sections_of(values, tz))
         await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
     except Invalid as exc:
-        context = page_context(request, rules_text=text, error=exc.problems)
+        extra: dict[str, Any] = {"error": exc.problems}
+        extra |= {"rules_text": str(form["rules"]), "text_open": True} if as_text else {"values": values}
+        context = await rules_page_context(request, **extra)
         return Template("admin/rules.html", status_code=422, context=context)
     await record_change(
         request, action="brand.rules", target=slug, before=_rules_toml(current), after=_rules_toml(pack)
@@ -110,16 +303,12 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Any:
 async def simulate_order(
     request: Request, slug: FromPath[str], data: URLEncodedBody[SimulationForm]
 ) -> Template:
-    admin = admin_of(request)
-    text = _rules_toml(await brands.export_pack(slug))
     try:
-        result = simulate(admin["brand"], data, now_of(request))
+        result = simulate(admin_of(request)["brand"], data, now_of(request))
     except Invalid as exc:
-        context = page_context(request, rules_text=text, sim=data, sim_error=exc.detail)
+        context = await rules_page_context(request, sim=data, sim_error=exc.detail)
         return Template("admin/rules.html", status_code=422, context=context)
-    return Template(
-        "admin/rules.html", context=page_context(request, rules_text=text, sim=data, result=result)
-    )
+    return Template("admin/rules.html", context=await rules_page_context(request, sim=data, result=result))
 
 
 routes = [rules_page, save_rules, simulate_order]

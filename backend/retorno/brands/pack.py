@@ -633,6 +633,8 @@ def check_edited(
         if base is not None:
             write_pack(base, Path(folder))
         for name, data in (files or {}).items():
+            if not PLAIN_NAME.match(name):  # a name from an upload never reaches outside the folder
+                raise Invalid(f"{name!r}: a pack's files are plain names like logo.png")
             (Path(folder) / name).write_bytes(data)
         (Path(folder) / "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
         try:
@@ -640,3 +642,65 @@ def check_edited(
         except Invalid as exc:
             problems = [p.replace(folder + "/", "") for p in exc.problems]
             raise Invalid("; ".join(problems), problems) from None
+
+
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ARCHIVE_MAX_FILES = 10
+ARCHIVE_MAX_BYTES = 8 * 1024 * 1024  # uncompressed, all files together
+
+
+def to_zip(pack: Pack) -> bytes:
+    """The pack as a .zip of its folder (brand.toml, logo.png, regulations.md): unzipped, it is what
+    `retorno brands import` reads, and the admin's pack import takes it back as it is."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("brand.toml", tomli_w.dumps(to_toml(pack)))
+        if pack.logo_png is not None:
+            archive.writestr("logo.png", pack.logo_png)
+        if pack.regulations_md:
+            archive.writestr("regulations.md", pack.regulations_md)
+    return out.getvalue()
+
+
+def from_upload(data: bytes, *, base: Pack | None = None) -> Pack:
+    """A pack uploaded as a .zip of its folder, or as its brand.toml alone (then the logo and the
+    regulations it names come from `base`). Every check of read_pack applies."""
+    doc, files = unpack(data)
+    return check_edited(doc, base=base, files=files)
+
+
+def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """An upload's brand.toml (parsed) and other files. A .zip's entries are read by plain name only
+    (one folder around them is allowed), with limits on their count and size."""
+    import io
+    import zipfile
+
+    files: dict[str, bytes] = {}
+    if data[:4] == b"PK\x03\x04":
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+            entries = [e for e in archive.infolist() if not e.is_dir()]
+        except (zipfile.BadZipFile, OSError):
+            raise Invalid("pack: the .zip cannot be read") from None
+        if len(entries) > ARCHIVE_MAX_FILES:
+            raise Invalid(f"pack: at most {ARCHIVE_MAX_FILES} files in a pack's .zip")
+        if sum(e.file_size for e in entries) > ARCHIVE_MAX_BYTES:
+            raise Invalid(f"pack: the files add up to more than {ARCHIVE_MAX_BYTES // 2**20} MB")
+        for entry in entries:
+            name = entry.filename.rsplit("/", 1)[-1]
+            if entry.filename.count("/") > 1 or ".." in entry.filename or not PLAIN_NAME.match(name):
+                raise Invalid(f"pack: {entry.filename!r} is not a file of a pack's folder")
+            try:
+                files[name] = archive.read(entry)[: ARCHIVE_MAX_BYTES + 1]
+            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
+                raise Invalid(f"pack: {entry.filename!r} cannot be read from the .zip") from None
+        if "brand.toml" not in files:
+            raise Invalid("pack: the .zip has no brand.toml")
+        data = files.pop("brand.toml")
+    try:
+        return tomllib.loads(data.decode("utf-8")), files
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise Invalid(f"brand.toml: not a TOML file ({exc})") from None

@@ -315,9 +315,15 @@ async def import_pack(pack: Pack, *, base_host: str, now: dt.datetime | None = N
     return ImportResult(pack.slug, status)
 
 
+async def custom_hosts(brand_id: int) -> list[str]:
+    """The brand's own domains, beside <slug>.<BASE_HOST>."""
+    rows = await BrandHost.select(BrandHost.host).where(BrandHost.brand == brand_id)
+    return sorted(r["host"] for r in rows)
+
+
 async def export_pack(slug: str) -> Pack:
     brand = await get_brand(slug)
-    hosts = await BrandHost.select(BrandHost.host).where(BrandHost.brand == brand.id)
+    hosts = await custom_hosts(brand.id)
     logo = await asset(brand.id, "logo.png")
     regulations = await (
         Regulations.select(Regulations.markdown)
@@ -332,7 +338,7 @@ async def export_pack(slug: str) -> Pack:
         locale=brand.locale,
         currency=brand.currency,
         timezone=brand.timezone,
-        hosts=sorted(h["host"] for h in hosts),
+        hosts=hosts,
         theme=Theme(
             primary=brand.primary_color, accent=brand.accent_color, background=brand.background_color
         ),

@@ -1,0 +1,46 @@
+// The branding form's live preview: the app bar, a page and a button in the colours being chosen,
+// and the contrast of the text the app would put on each (WCAG AA asks 4.5:1). The server checks
+// the same on save; this only shows it while choosing.
+const field = (id) => document.getElementById(id);
+const en = document.documentElement.lang === "en";
+
+function luminance(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+function contrast(a, b) {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+function textOn(hex) {
+  return contrast(hex, "#ffffff") >= contrast(hex, "#111111") ? "#ffffff" : "#111111";
+}
+
+function update() {
+  const primary = field("f-primary").value;
+  const accent = field("f-accent").value;
+  const background = field("f-background").value;
+  const bar = field("preview-bar");
+  const body = field("preview-body");
+  const button = field("preview-button");
+  bar.style.setProperty("background", primary);
+  bar.style.setProperty("color", textOn(primary));
+  bar.textContent = field("f-short").value;
+  body.style.setProperty("background", background);
+  body.style.setProperty("color", "#111111");
+  button.style.setProperty("background", accent);
+  button.style.setProperty("color", textOn(accent));
+  const ratios = [contrast(primary, textOn(primary)), contrast(accent, textOn(accent)), contrast(background, "#111111")];
+  const worst = Math.min(...ratios);
+  const ok = worst >= 4.5;
+  const shown = worst.toFixed(2).replace(".", en ? "." : ",");
+  field("contrast-status").textContent = ok
+    ? (en ? `Contrast at least ${shown}:1 (AA asks 4.5:1).` : `Contraste de pelo menos ${shown}:1 (AA pede 4,5:1).`)
+    : (en ? `Contrast ${shown}:1 is below AA (4.5:1): this will be refused.` : `Contraste ${shown}:1 abaixo do AA (4,5:1): será recusado.`);
+}
+
+if (field("theme-preview")) {
+  for (const id of ["f-primary", "f-accent", "f-background", "f-short"]) field(id).addEventListener("input", update);
+  update();
+}

@@ -1,0 +1,263 @@
+"""A brand's setup in the admin: the rules as forms (the same checks as a pack, nothing lost on a
+round trip), the pack's export and import, custom hosts, the regulations' preview, and a platform
+admin importing a pack."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import zipfile
+import zoneinfo
+
+import pytest
+
+from retorno.admin import rules as admin_rules
+from retorno.brands import service as brands
+from retorno.brands.pack import to_toml
+from tests.test_admin_brand import _csrf, _staff
+
+RULES = "/admin/b/bella/rules"
+
+
+def _fields(page: str) -> dict[str, str]:
+    """The rules form as a browser would send it unchanged."""
+    form = re.search(r'<form[^>]*id="rules-form".*?</form>', page, re.S).group(0)
+    values = {}
+    for tag in re.findall(r"<input[^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name:
+            continue
+        kind = re.search(r'type="([^"]+)"', tag)
+        if kind and kind.group(1) == "checkbox" and " checked" not in tag:
+            continue
+        value = re.search(r'value="([^"]*)"', tag)
+        values[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    for name, body in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[name] = html.unescape(body)
+    for name, body in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        values[name] = re.search(r'value="([^"]+)" selected', body).group(1)
+    return values
+
+
+@pytest.mark.parametrize("slug", ["bella", "mare"])
+def test_the_forms_show_every_rule_and_give_it_back_unchanged(demo, slug):
+    doc = to_toml(demo_pack_of(slug))
+    tz = zoneinfo.ZoneInfo(doc["timezone"])
+    sections = admin_rules.sections_of(admin_rules.values_of(doc, tz), tz)
+    for name in ("cashback", "redemption", "notifications", "vouchers", "referral"):
+        assert sections.get(name) == doc.get(name), name
+
+
+def demo_pack_of(slug):
+    from tests.conftest import demo_pack
+
+    return demo_pack(slug)
+
+
+async def test_a_manager_edits_the_rules_field_by_field(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = await manager.get(RULES)
+    form = _fields(page.text)
+    assert form["cb.rate"] == "10" and form["cb.pending_days"] == "7"
+    unchanged = await manager.post(RULES, data=form | {"_csrf_token": token})
+    assert unchanged.status_code == 303
+    assert to_toml(await brands.export_pack("bella")) == to_toml(demo_pack_of("bella"))  # nothing lost
+    changed = form | {
+        "cb.rate": "12,5",
+        "cb.categories": "maquiagem 15\nperfumaria 20",
+        "camp.1.name": "Natal",
+        "camp.1.starts": "2026-12-20T00:00",
+        "camp.1.ends": "2026-12-25T23:59",
+        "camp.1.multiplier": "2",
+        "camp.1.categories": "perfumaria",
+        "vr.0.remove": "1",
+        "_csrf_token": token,
+    }
+    changed.pop("ref.enabled", None)  # the referral programme turned off
+    saved = await manager.post(RULES, data=changed)
+    assert saved.status_code == 303, saved.text
+    rules = (await brands.get_brand("bella")).rules()
+    assert rules.cashback.rate_bp == 1250
+    assert rules.cashback.categories == {"maquiagem": 1500, "perfumaria": 2000}
+    natal = next(c for c in rules.cashback.campaigns if c.name == "Natal")
+    assert natal.starts.isoformat() == "2026-12-20T00:00:00-03:00"  # the brand's time zone
+    assert natal.categories == ["perfumaria"]
+    assert rules.vouchers == [] and rules.referral is None
+    broken = changed | {"cb.rate": "doze", "cb.pending_days": "-1", "vr.0.remove": ""}
+    refused = await manager.post(RULES, data=broken)
+    assert refused.status_code == 422
+    errors = re.search(r'id="rules-errors">(.*?)</ul>', refused.text, re.S).group(1)
+    assert "cashback.rate" in errors and "cashback.pending_days" in errors
+    assert 'value="doze"' in refused.text  # what was typed is kept for fixing
+    assert (await brands.get_brand("bella")).rules().cashback.rate_bp == 1250  # nothing saved
+    actions = await _actions()
+    assert actions.count("brand.rules") == 2
+    await manager.aclose()
+
+
+async def _actions() -> list[str]:
+    from retorno import db
+
+    return [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+async def test_the_pack_is_exported_and_imported_back_with_every_check(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    exported = await manager.get("/admin/b/bella/pack.zip")
+    files = {n: zipfile.ZipFile(io.BytesIO(exported.content)).read(n) for n in ("brand.toml", "logo.png")}
+    toml = files["brand.toml"].decode().replace("rate = 10\n", "rate = 11\n", 1)
+
+    def upload(data: bytes, name: str = "bella.zip"):
+        return manager.post(
+            "/admin/b/bella/pack",
+            data={"_csrf_token": token},
+            files={"pack": (name, data, "application/zip")},
+        )
+
+    version = (await brands.get_brand("bella")).app_version
+    assert (
+        await upload(_zip({"bella/brand.toml": toml.encode(), "bella/logo.png": files["logo.png"]}))
+    ).status_code == 303
+    assert (await brands.get_brand("bella")).rules().cashback.rate_bp == 1100
+    alone = toml.replace("rate = 11\n", "rate = 9\n", 1).encode()
+    assert (await upload(alone, "brand.toml")).status_code == 303  # keeps the logo and regulations
+    after = await brands.export_pack("bella")
+    assert after.rules.cashback.rate_bp == 900 and after.logo_png and after.regulations_md
+    refusals = {
+        "another brand": _zip({"brand.toml": toml.replace('slug = "bella"', 'slug = "mare"').encode()}),
+        "escaping names": _zip({"brand.toml": toml.encode(), "../../etc/passwd": b"x"}),
+        "no brand.toml": _zip({"logo.png": files["logo.png"]}),
+        "not a pack": b"\x89PNG\r\n\x1a\nnot toml at all",
+        "broken rules": toml.replace("pending_days = 7", "pending_days = -3").encode(),
+        "a script as logo": _zip(
+            {"brand.toml": toml.encode(), "logo.png": b"<svg><script>alert(1)</script></svg>"}
+        ),
+        "a zip bomb": _zip({"brand.toml": toml.encode(), "logo.png": b"\0" * (9 * 1024 * 1024)}),
+    }
+    for what, data in refusals.items():
+        refused = await upload(data)
+        assert refused.status_code == 422 and 'id="pack-errors"' in refused.text, what
+    assert (await brands.export_pack("bella")).rules.cashback.rate_bp == 900  # nothing changed
+    assert (await brands.get_brand("bella")).app_version > version
+    assert (await _actions()).count("brand.pack_import") == 2
+    await manager.aclose()
+
+
+async def test_custom_hosts_are_added_checked_and_removed_in_the_branding_page(app, demo, clock, client):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = await manager.get("/admin/b/bella/branding")
+    form = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', page.text)
+    }
+    form |= {"_csrf_token": token, "regulations": "", "action": "save"}
+    assert "bella.localhost:8000" in page.text  # where to point the domain
+    assert (await client.get("http://fidelidade.bella.example/")).status_code == 404
+    saved = await manager.post("/admin/b/bella/branding", data=form | {"hosts": "Fidelidade.Bella.example\n"})
+    assert saved.status_code == 303, saved.text
+    served = await client.get("http://fidelidade.bella.example/")
+    assert served.status_code == 200 and "Bella" in served.text
+    mare = await _staff(app, clock, demo, "mare-owner")
+    mare_token = await _csrf(mare)
+    mare_page = await mare.get("/admin/b/mare/branding")
+    mare_form = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', mare_page.text)
+    }
+    taken = await mare.post(
+        "/admin/b/mare/branding",
+        data=mare_form | {"_csrf_token": mare_token, "hosts": "fidelidade.bella.example", "action": "save"},
+    )
+    assert taken.status_code == 422 and "already belong to another brand" in taken.text
+    for bad in ("nao e um host", "mare.localhost:8000", "-x.example"):
+        refused = await mare.post(
+            "/admin/b/mare/branding",
+            data=mare_form | {"_csrf_token": mare_token, "hosts": bad, "action": "save"},
+        )
+        assert refused.status_code == 422, bad
+    removed = await manager.post("/admin/b/bella/branding", data=form | {"hosts": ""})
+    assert removed.status_code == 303
+    assert (await client.get("http://fidelidade.bella.example/")).status_code == 404
+    await manager.aclose()
+    await mare.aclose()
+
+
+async def test_the_regulations_are_previewed_sanitized_and_not_saved(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = await manager.get("/admin/b/bella/branding")
+    form = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', page.text)
+    }
+    draft = "# Novo regulamento\n\n**Vale** hoje. <script>alert(1)</script> <img src=x onerror=alert(2)>"
+    shown = await manager.post(
+        "/admin/b/bella/branding",
+        data=form | {"_csrf_token": token, "regulations": draft, "action": "preview"},
+    )
+    assert shown.status_code == 200
+    preview = re.search(r'id="regulations-preview">(.*?)</div>', shown.text, re.S).group(1)
+    assert "<h1>Novo regulamento</h1>" in preview and "<strong>Vale</strong>" in preview
+    assert "<script" not in preview and "<img" not in preview  # no tag survives...
+    assert "&lt;script&gt;" in preview  # ...it reads as the text it was
+    assert "Novo regulamento" in re.search(
+        r'<textarea id="f-regulations"[^>]*>(.*?)</textarea>', shown.text, re.S
+    ).group(1)
+    assert (await brands.current_regulations(demo["bella"].id))["version"] == 1  # not saved
+    await manager.aclose()
+
+
+async def test_a_platform_admin_imports_a_pack_as_a_new_brand(app, demo, clock):
+    admin = await _staff(app, clock, demo, "platform")
+    token = await _csrf(admin)
+    exported = await admin.get("/admin/b/mare/pack.zip")
+    archive = zipfile.ZipFile(io.BytesIO(exported.content))
+    toml = (
+        archive.read("brand.toml")
+        .decode()
+        .replace('slug = "mare"', 'slug = "onda"')
+        .replace("Maré Moda", "Onda Surf")
+    )
+    pack = _zip(
+        {
+            "brand.toml": toml.encode(),
+            "logo.png": archive.read("logo.png"),
+            "regulations.md": archive.read("regulations.md"),
+        }
+    )
+
+    async def upload(data):
+        return await admin.post(
+            "/admin/brands/import",
+            data={"_csrf_token": token},
+            files={"pack": ("onda.zip", data, "application/zip")},
+        )
+
+    assert (await upload(pack)).status_code == 303
+    onda = await brands.get_brand("onda")
+    assert onda.name == "Onda Surf" and (await brands.current_regulations(onda.id))["version"] == 1
+    assert "Onda Surf" in (await admin.get("/admin/brands")).text
+    refused = await upload(b"slug = 'x'\nname = 1\n")
+    assert refused.status_code == 422 and "name" in refused.text
+    manager = await _staff(app, clock, demo, "manager")
+    manager_token = await _csrf(manager)
+    forbidden = await manager.post(
+        "/admin/brands/import",
+        data={"_csrf_token": manager_token},
+        files={"pack": ("p.zip", pack, "application/zip")},
+    )
+    assert forbidden.status_code == 403
+    await admin.aclose()
+    await manager.aclose()
