@@ -36,6 +36,7 @@ ROUTE_ROLES = {
     ("POST", "/pack"): "manager",
     ("GET", "/import"): "manager",
     ("POST", "/import"): "manager",
+    ("GET", "/import/{job_id:int}"): "manager",
     ("GET", "/branding"): "manager",
     ("POST", "/branding"): "manager",
     ("GET", "/reports"): "manager",
@@ -136,6 +137,20 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
         )
         for slug in ("bella", "mare")
     }
+    from retorno.imports import service as imports
+
+    job_of = {}
+    for slug in ("bella", "mare"):  # a large import at each brand
+        owner = await auth.add_staff(
+            email=f"o@{slug}.example", brand_id=demo[slug].id, role="owner", now=clock()
+        )
+        job_of[slug] = await imports.start(
+            brand_id=demo[slug].id,
+            staff_id=owner,
+            filename="v.csv",
+            upload=imports.read("order_id,total,email\n1,10,a@b.example\n"),
+            now=clock(),
+        )
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
@@ -148,6 +163,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{referral_id:int}": referral_of[slug],
                     "{decision:str}": "approve",
                     "{staff_id:int}": gone_of[slug],
+                    "{job_id:int}": job_of[slug],
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
                 for param, value in ids.items():
@@ -269,15 +285,15 @@ async def test_an_unknown_brand_is_a_404_even_for_the_platform_admin(app, demo, 
     [("150", 15000), ("150,00", 15000), ("1.234,56", 123456), ("R$ 0,10", 10), ("99.90", 9990)],
 )
 def test_the_counter_reads_reais_as_a_clerk_types_them(typed, centavos):
-    from retorno.admin.common import centavos as _centavos
+    from retorno.typed import centavos as _centavos
 
     assert _centavos(typed) == centavos
 
 
 @pytest.mark.parametrize("typed", ["abc", "0", "-5", "1,234", "10,001", "nan", "inf"])
 def test_the_counter_refuses_what_is_not_an_amount(typed):
-    from retorno.admin.common import centavos as _centavos
     from retorno.errors import Invalid
+    from retorno.typed import centavos as _centavos
 
     with pytest.raises(Invalid):
         _centavos(typed)

@@ -18,6 +18,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.referrals.piccolo_app",
         "retorno.push.piccolo_app",
         "retorno.audit.piccolo_app",
+        "retorno.imports.piccolo_app",
     ]
 )
 

@@ -4,7 +4,6 @@ and reading what a clerk types (amounts, identities, dates)."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar import Request
@@ -15,11 +14,10 @@ from retorno.audit import service as audit
 from retorno.auth import service as auth
 from retorno.auth.guards import Forbidden, requires_staff, session_of
 from retorno.brands import service as brands
-from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Invalid, NotFound
-from retorno.ledger import service as ledger
+from retorno.typed import centavos
 from retorno.web import lang_of
 
 
@@ -84,40 +82,6 @@ def identity_of(text: str) -> Identity:
         except Invalid:
             pass  # 11 digits that are no CPF: a phone with its area code
     return Identity(phone=text)
-
-
-def centavos(text: str) -> int:
-    """ "150", "150,00", "1.234,56" or "150.00" to centavos (a clerk types reais)."""
-    text = text.strip().replace("R$", "").strip()
-    if "," in text:
-        text = text.replace(".", "").replace(",", ".")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise Invalid(f"total: {text!r} is not an amount in reais") from None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
-        raise Invalid(f"total: {text!r} is not an amount in reais and centavos")
-    value = int(amount * 100)
-    if value <= 0 or value > ledger.MAX_AMOUNT:
-        raise Invalid("total: must be more than zero")
-    return value
-
-
-def when_of(text: str, brand: BrandView) -> dt.datetime:
-    """2026-11-10 (noon in the brand's time zone) or an ISO datetime with an offset."""
-    import zoneinfo
-
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            return dt.datetime.combine(day, dt.time(12), zoneinfo.ZoneInfo(brand.timezone)).astimezone(dt.UTC)
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise Invalid(f"occurred_at: {text!r} is not a date (2026-11-10) or a datetime") from None
-    if value.tzinfo is None:
-        raise Invalid("occurred_at: a datetime needs its offset (…-03:00)")
-    return value
 
 
 def items_of(text: str, total: int) -> list[Any] | None:

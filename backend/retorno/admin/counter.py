@@ -20,7 +20,6 @@ from litestar.response import Redirect, Template
 from retorno import db
 from retorno.admin.common import (
     admin_of,
-    centavos,
     identity_of,
     items_of,
     now_of,
@@ -33,6 +32,7 @@ from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, Invalid
 from retorno.ledger import service as ledger
+from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
 
 UNDO_MINUTES = 5

@@ -13,7 +13,6 @@ from litestar.response import Redirect, Template
 from retorno import db
 from retorno.admin.common import (
     admin_of,
-    centavos,
     now_of,
     page_context,
     record_change,
@@ -22,6 +21,7 @@ from retorno.admin.common import (
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
 from retorno.ledger import service as ledger
+from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
 
 

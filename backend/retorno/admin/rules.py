@@ -12,17 +12,16 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import (
     admin_of,
-    centavos,
     items_of,
     now_of,
     page_context,
     record_change,
     requires_role,
-    when_of,
 )
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
+from retorno.typed import centavos, when_of
 
 RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
 

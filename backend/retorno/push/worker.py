@@ -1,6 +1,7 @@
 """The worker: sweeps, turns outbox events into deliveries, and sends them with pywebpush.
 
 One pass (`Worker.run_once`):
+0. a chunk of a large CSV import (imports.work), so imports move on between pushes;
 1. now and then, the time-based work (`retorno sweep`: expiries, availability, reminders);
 2. `push.fan_out`: due outbox events become deliveries;
 3. deliveries that were `sending` when their worker died (lease over) become `unknown`, never
@@ -28,6 +29,7 @@ import aiohttp
 from pywebpush import WebPusher
 
 from retorno import db
+from retorno.imports import service as imports
 from retorno.push import service as push
 
 log = logging.getLogger("retorno.push")
@@ -91,6 +93,7 @@ class Worker:
         waits for push services, another encrypts and records)."""
         counts = {"events": 0, "sent": 0, "unknown": 0}
         now = self.clock()
+        counts["imported"] = await imports.work(now)
         if self.do_sweep and time.monotonic() - self._last_sweep >= self.sweep_every:
             await self._sweep(now)
             self._last_sweep = time.monotonic()
@@ -120,8 +123,8 @@ class Worker:
                 counts = await self.run_once()
             except Exception:  # a bad pass must not end the worker
                 log.exception("push worker pass failed")
-                counts = {"claimed": 0, "events": 0}
-            if not counts["claimed"] and not counts["events"]:
+                counts = {"claimed": 0, "events": 0, "imported": 0}
+            if not counts["claimed"] and not counts["events"] and not counts["imported"]:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=idle)
                 except TimeoutError:
@@ -131,7 +134,7 @@ class Worker:
         """Pass after pass until nothing is due (tests, `retorno worker --until-idle`)."""
         while True:
             counts = await self.run_once()
-            if not counts["claimed"] and not counts["events"]:
+            if not counts["claimed"] and not counts["events"] and not counts["imported"]:
                 return
 
     # --- the steps ----------------------------------------------------------------------------

@@ -1,0 +1,245 @@
+"""Past sales from a CSV (documented columns), each row through the same idempotent
+`ledger.record_sale` as the API: a row already imported (same order_id, same content) is skipped,
+a row with a problem is rejected with the reason, and a second upload of the same file changes
+nothing.
+
+A small file is imported in the request, with a report per row. A larger one becomes a job the
+worker processes CHUNK rows at a time: the job keeps the file, how far it got (`position`, in
+characters of the file after its header) and what it found, so the admin shows a progress bar and
+a worker that dies mid-chunk leaves the rest to the next one (rows it had already recorded are
+found again as already present: record_sale is idempotent by order_id).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from retorno import db
+from retorno.audit import service as audit
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.customers.service import Identity
+from retorno.errors import DomainError, Invalid, NotFound
+from retorno.imports.tables import ImportJob
+from retorno.ledger import service as ledger
+from retorno.typed import centavos, when_of
+
+COLUMNS = ("order_id", "occurred_at", "total", "shipping", "cpf", "email", "phone", "name")
+INLINE_ROWS = 500  # up to this many rows: imported in the request, with a report per row
+MAX_ROWS = 100_000
+CHUNK = 250
+LEASE = dt.timedelta(seconds=120)
+SHOWN_PROBLEMS = 1000  # rejected rows kept with their reason (all are counted)
+
+
+class Upload(msgspec.Struct, frozen=True):
+    header: list[str]
+    body: str  # the file after its header line
+    total: int  # rows (blank lines are not rows)
+
+
+def decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")  # spreadsheets saved in Windows-1252
+
+
+def read(text: str) -> Upload:
+    """The CSV's header, checked, and its rows counted."""
+    first = io.StringIO(text)
+    header_line = first.readline()
+    header = next(csv.reader([header_line]), [])
+    header = [h.strip().lower() for h in header]
+    missing = {"order_id", "total"} - set(header)
+    if missing:
+        raise Invalid(
+            f"the CSV needs the columns {', '.join(sorted(missing))} (and one of cpf, email, phone)"
+        )
+    body = text[len(header_line) :]
+    total = sum(1 for values, _ in _records(body, 0) if values)
+    if total > MAX_ROWS:
+        raise Invalid(f"at most {MAX_ROWS} rows in one file; split it")
+    return Upload(header=header, body=body, total=total)
+
+
+def _records(body: str, position: int) -> Iterator[tuple[list[str], int]]:
+    """The CSV records from `position` on, each with the position just after it. csv.reader asks
+    for a line only when it needs one, so the characters consumed are exact, quoted newlines too."""
+    consumed = position
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(body[position:]):
+            consumed += len(line)
+            yield line
+
+    for values in csv.reader(lines()):
+        yield values, consumed
+
+
+async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) -> dict[str, Any]:
+    """One row through record_sale: imported, skipped (already present) or rejected and why."""
+    order_id = (row.get("order_id") or "").strip()
+
+    def get(name: str) -> str | None:
+        return (row.get(name) or "").strip() or None
+
+    try:
+        identity = Identity(cpf=get("cpf"), email=get("email"), phone=get("phone"), name=get("name"))
+        if not (identity.cpf or identity.email or identity.phone):
+            raise Invalid("a cpf, an email or a phone is needed")
+        shipping, when = get("shipping") or "", get("occurred_at")
+        sale = ledger.SaleIn(
+            order_id=order_id,
+            customer=identity,
+            total=centavos(row.get("total") or ""),
+            shipping=centavos(shipping) if shipping and shipping not in ("0", "0,00", "0.00") else 0,
+            occurred_at=when_of(when, brand) if when else None,
+            channel="import",
+        )
+        body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+    except DomainError as exc:
+        return {"order_id": order_id, "status": "rejected", "reason": exc.detail}
+    return {
+        "order_id": order_id,
+        "status": "imported" if created else "skipped",
+        "cashback": body["cashback"]["amount"],
+    }
+
+
+async def import_now(brand: BrandView, upload: Upload, now: dt.datetime) -> list[dict[str, Any]]:
+    """A small file, in the request: a report per row (its line in the file, from 2)."""
+    report = []
+    for values, _ in _records(upload.body, 0):
+        if values:
+            outcome = await import_row(brand, dict(zip(upload.header, values, strict=False)), now)
+            report.append({"line": len(report) + 2, **outcome})
+    return report
+
+
+async def start(*, brand_id: int, staff_id: int, filename: str, upload: Upload, now: dt.datetime) -> int:
+    """A job for the worker; its id."""
+    return await db.write(
+        lambda: db.insert(
+            ImportJob,
+            brand=brand_id,
+            staff=staff_id,
+            filename=filename[:200],
+            header=msgspec.json.encode(upload.header).decode(),
+            body=upload.body,
+            total=upload.total,
+            created_at=now,
+        )
+    )
+
+
+_VIEW = (
+    "SELECT id, filename, state, total, done_rows, imported, skipped, rejected, problems, created_at, "
+    "finished_at FROM import_jobs WHERE brand = {}"
+)
+
+
+async def job(brand_id: int, job_id: int) -> dict[str, Any]:
+    rows = await db.fetch(_VIEW + " AND id = {}", brand_id, job_id)
+    if not rows:
+        raise NotFound("no such import")
+    found = rows[0]
+    found["problems"] = msgspec.json.decode(found["problems"])
+    found["percent"] = 100 if not found["total"] else found["done_rows"] * 100 // found["total"]
+    return found
+
+
+async def recent(brand_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    rows = await db.fetch(_VIEW + " ORDER BY id DESC LIMIT {}", brand_id, limit)
+    for row in rows:
+        row.pop("problems")
+    return rows
+
+
+async def _claim(now: dt.datetime) -> dict[str, Any] | None:
+    async def work() -> dict[str, Any] | None:
+        sql = (
+            "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') "
+            "AND (lease_until IS NULL OR lease_until < {}) ORDER BY id LIMIT 1"
+        )
+        if db.is_postgres():
+            sql += " FOR UPDATE SKIP LOCKED"
+        found = await db.fetch(sql, now)
+        if not found:
+            return None
+        job_id = found[0]["id"]
+        await db.fetch(
+            "UPDATE import_jobs SET state = 'running', lease_until = {} WHERE id = {}", now + LEASE, job_id
+        )
+        rows = await db.fetch(
+            "SELECT id, brand, staff, header, body, position, done_rows, problems, total FROM import_jobs "
+            "WHERE id = {}",
+            job_id,
+        )
+        return rows[0]
+
+    return await db.write(work)
+
+
+async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
+    """One chunk of the oldest import that no live worker holds; the rows processed (0: none due)."""
+    claimed = await _claim(now)
+    if claimed is None:
+        return 0
+    brand = await brands.brand_by_id(claimed["brand"])
+    header = msgspec.json.decode(claimed["header"])
+    problems = msgspec.json.decode(claimed["problems"])
+    counts = {"imported": 0, "skipped": 0, "rejected": 0}
+    position, done = claimed["position"], claimed["done_rows"]
+    taken = 0
+    for values, after in _records(claimed["body"], claimed["position"]):
+        position = after
+        if not values:
+            continue
+        outcome = await import_row(brand, dict(zip(header, values, strict=False)), now)
+        done += 1
+        taken += 1
+        counts[outcome["status"]] += 1
+        if outcome["status"] == "rejected" and len(problems) < SHOWN_PROBLEMS:
+            problems.append({"line": done + 1, "order_id": outcome["order_id"], "reason": outcome["reason"]})
+        if taken >= chunk:
+            break
+    finished = done >= claimed["total"] or position >= len(claimed["body"])
+
+    async def record() -> None:
+        await db.fetch(
+            "UPDATE import_jobs SET position = {}, done_rows = {}, imported = imported + {}, "
+            "skipped = skipped + {}, rejected = rejected + {}, problems = {}, state = {}, "
+            "lease_until = NULL, finished_at = {} WHERE id = {}",
+            position,
+            done,
+            counts["imported"],
+            counts["skipped"],
+            counts["rejected"],
+            msgspec.json.encode(problems).decode(),
+            "done" if finished else "running",
+            now if finished else None,
+            claimed["id"],
+        )
+        if finished:
+            totals = await db.fetch(
+                "SELECT imported, skipped, rejected FROM import_jobs WHERE id = {}", claimed["id"]
+            )
+            await audit.record(
+                brand_id=brand.id,
+                staff_id=claimed["staff"],
+                action="sales.import_done",
+                target=str(claimed["id"]),
+                after=totals[0],
+                now=now,
+            )
+
+    await db.write(record)
+    return max(taken, 1)

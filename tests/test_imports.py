@@ -1,0 +1,138 @@
+"""Large CSV imports in the worker: a job with a progress bar, processed a chunk at a time, resumed
+exactly where it stopped (quoted newlines included), idempotent across uploads and across a worker
+that died mid-chunk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retorno import db
+from retorno.imports import service as imports
+from retorno.push.worker import Worker
+from tests.test_admin_brand import _csrf, _staff
+
+IMPORT = "/admin/b/bella/import"
+
+
+def _csv(rows: int, bad_every: int = 0) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["order_id", "occurred_at", "total", "email", "name"])
+    for n in range(rows):
+        total = "abc" if bad_every and n % bad_every == 0 else f"{100 + n % 50},00"
+        writer.writerow([f"H-{n}", "2026-10-01", total, f"cliente{n % 300}@example.com", f"Cliente\n{n}"])
+    return out.getvalue().encode()
+
+
+async def _upload(client, token, data: bytes):
+    return await client.post(
+        IMPORT, data={"_csrf_token": token}, files={"file": ("historico.csv", data, "text/csv")}
+    )
+
+
+async def test_a_large_file_is_imported_by_the_worker_with_progress(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    data = _csv(1200, bad_every=100)  # 12 rows with a total that is no amount
+    started = await _upload(manager, token, data)
+    assert started.status_code == 303
+    job_url = started.headers["location"]
+    assert re.fullmatch(r"/admin/b/bella/import/\d+", job_url)
+    page = await manager.get(job_url)
+    assert '<progress id="import-progress" max="1200" value="0">' in page.text
+    assert 'http-equiv="refresh"' in page.text  # it follows the worker without any script
+    assert await imports.work(clock()) == imports.CHUNK
+    page = await manager.get(job_url)
+    assert f'value="{imports.CHUNK}"' in page.text
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    page = await manager.get(job_url)
+    assert '<progress id="import-progress" max="1200" value="1200">' in page.text
+    assert 'http-equiv="refresh"' not in page.text
+    counts = re.search(r'id="import-counts">(.*?)<', page.text).group(1)
+    assert counts == "1188 importadas, 0 já existentes, 12 recusadas."
+    assert page.text.count('class="import-rejected"') == 12 and "H-100" in page.text
+    sales = await db.fetch("SELECT COUNT(*) AS n FROM sales WHERE brand = {}", demo["bella"].id)
+    assert sales[0]["n"] == 1188
+    # The same file again: every row is found already present, nothing is recorded twice.
+    again = await _upload(manager, token, data)
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    page = await manager.get(again.headers["location"])
+    assert (
+        re.search(r'id="import-counts">(.*?)<', page.text).group(1)
+        == "0 importadas, 1188 já existentes, 12 recusadas."
+    )
+    sales = await db.fetch("SELECT COUNT(*) AS n FROM sales WHERE brand = {}", demo["bella"].id)
+    assert sales[0]["n"] == 1188
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
+    assert actions == ["sales.import", "sales.import_done", "sales.import", "sales.import_done"]
+    listing = await manager.get(IMPORT)
+    assert listing.text.count("historico.csv") == 2
+    await manager.aclose()
+
+
+async def test_a_worker_that_died_mid_chunk_leaves_the_rest_to_the_next(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    started = await _upload(manager, token, _csv(600))
+    assert started.status_code == 303
+    # A worker claims the job, records some rows itself, and dies before it writes its progress.
+    claimed = await imports._claim(clock())
+    header = ["order_id", "occurred_at", "total", "email", "name"]
+    for values, _ in list(imports._records(claimed["body"], 0))[:40]:
+        await imports.import_row(demo["bella"], dict(zip(header, values, strict=True)), clock())
+    assert await imports.work(clock()) == 0  # its lease still holds the job
+    clock.advance(seconds=imports.LEASE.total_seconds() + 1)
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    job_id = int(started.headers["location"].rsplit("/", 1)[1])
+    job = await imports.job(demo["bella"].id, job_id)
+    assert (job["state"], job["imported"], job["skipped"], job["rejected"]) == ("done", 560, 40, 0)
+    sales = await db.fetch("SELECT COUNT(*) AS n FROM sales WHERE brand = {}", demo["bella"].id)
+    assert sales[0]["n"] == 600
+    await manager.aclose()
+
+
+async def test_a_small_file_is_imported_at_once_and_a_bad_one_refused(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    small = await _upload(manager, token, _csv(imports.INLINE_ROWS))
+    assert small.status_code == 200 and small.text.count('class="import-imported"') == imports.INLINE_ROWS
+    refused = await _upload(manager, token, b"pedido;valor\n1;10\n")
+    assert refused.status_code == 422 and "order_id" in refused.text
+    assert await imports.work(clock()) == 0  # no job was made
+    await manager.aclose()
+
+
+CELL = st.text(alphabet=st.sampled_from('ab,"\n\r ç'), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(CELL, min_size=1, max_size=4), max_size=12), cuts=st.lists(st.integers(1, 5)))
+def test_records_resume_exactly_where_they_stopped(rows, cuts):
+    """Reading a file a few records at a time, each time from the saved position, gives the same
+    records as reading it at once: quotes, commas and newlines inside cells included."""
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    body = out.getvalue()
+    whole = [values for values, _ in imports._records(body, 0)]
+    resumed, position, cuts = [], 0, cuts or [3]
+    while position < len(body):
+        size = cuts[len(resumed) % len(cuts)]
+        taken = 0
+        for values, after in imports._records(body, position):
+            resumed.append(values)
+            position = after
+            taken += 1
+            if taken >= size:
+                break
+        else:
+            break
+    assert resumed == whole
+    assert whole == list(csv.reader(io.StringIO(body)))
