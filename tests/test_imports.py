@@ -45,7 +45,7 @@ async def test_a_large_file_is_imported_by_the_worker_with_progress(app, demo, c
     assert re.fullmatch(r"/admin/b/bella/import/\d+", job_url)
     page = await manager.get(job_url)
     assert '<progress id="import-progress" max="1200" value="0">' in page.text
-    assert 'http-equiv="refresh"' in page.text  # it follows the worker without any script
+    assert 'data-state="queued"' in page.text and 'id="import-refresh"' in page.text
     assert await imports.work(clock()) == imports.CHUNK
     page = await manager.get(job_url)
     assert f'value="{imports.CHUNK}"' in page.text
@@ -53,7 +53,7 @@ async def test_a_large_file_is_imported_by_the_worker_with_progress(app, demo, c
         await worker.drain()
     page = await manager.get(job_url)
     assert '<progress id="import-progress" max="1200" value="1200">' in page.text
-    assert 'http-equiv="refresh"' not in page.text
+    assert 'data-state="done"' in page.text and 'id="import-refresh"' not in page.text
     counts = re.search(r'id="import-counts">(.*?)<', page.text).group(1)
     assert counts == "1188 importadas, 0 já existentes, 12 recusadas."
     assert page.text.count('class="import-rejected"') == 12 and "H-100" in page.text

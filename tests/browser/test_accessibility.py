@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
-from tests.browser.helpers import ARGS, BRANDS, CHROMIUM, TIMEOUT_MS, join_with_code, sales_for
+from tests.browser.helpers import (
+    ARGS,
+    BRANDS,
+    CHROMIUM,
+    TIMEOUT_MS,
+    eventually,
+    join_with_code,
+    sales_for,
+)
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
@@ -120,6 +128,88 @@ def test_the_admin_sign_in_passes_axe(browser, live_server) -> None:
         problems = audit(page, live_server.url(None, "/admin/login")) + audit(
             page, live_server.url(None, "/")
         )
+    finally:
+        context.close()
+    assert problems == [], "\n".join(problems)
+
+
+# Every admin page a staff member can open (GET routes under /admin/b/<slug>), with what fills it.
+ADMIN_PAGES = {
+    "": "/",
+    "/counter": "/counter",
+    "/customers": "/customers?q=a11y",
+    "/customers/{customer_id:int}": None,  # opened from the search
+    "/referrals": "/referrals",
+    "/campaigns": "/campaigns",
+    "/reports": "/reports",
+    "/reports.csv": "",  # a download, not a page
+    "/branding": "/branding",
+    "/rules": "/rules",
+    "/pack.zip": "",  # a download
+    "/import": "/import",
+    "/import/{job_id:int}": None,  # opened by uploading a large file
+    "/staff": "/staff",
+    "/keys": "/keys",
+    "/audit": "/audit",
+}
+
+
+def test_every_admin_page_passes_axe(browser, live_server, tmp_path) -> None:
+    """A platform admin (who sees every page) on a phone-sized screen, as at the till."""
+    from tests.browser.helpers import admin_sign_in
+    from tests.test_admin_brand import ROUTE_ROLES
+
+    assert {p for m, p in ROUTE_ROLES if m == "GET"} == set(ADMIN_PAGES)  # a new page must be listed
+    slug = "bella"
+    staff = f"a11y-{uuid.uuid4().hex[:6]}@staff.example"
+    live_server.cli("staff", "add", staff, "--platform-admin")
+    shopper = f"a11y-{uuid.uuid4().hex[:6]}@example.com"
+    sales_for(live_server, slug, shopper, f"A11Y-ADMIN-{uuid.uuid4().hex[:4]}")
+    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    base = live_server.url(None, f"/admin/b/{slug}")
+    problems: list[str] = []
+    try:
+        admin_sign_in(page, live_server, staff)
+        for path in ("/admin", "/admin/brands", "/admin/account/security"):
+            problems += audit(page, live_server.url(None, path))
+        for path in filter(None, ADMIN_PAGES.values()):
+            problems += audit(page, base + path)
+        page.goto(base + "/customers?q=" + shopper)
+        with page.expect_navigation():
+            page.click(f"main a[href^='/admin/b/{slug}/customers/']")
+        problems += audit(page)
+        page.goto(base + "/counter?q=" + shopper)
+        problems += audit(page)  # the customer's panel and the cashback form
+        page.fill("#redeem-total", "100,00")
+        with page.expect_navigation():
+            page.click("#redeem-form button[type=submit]")
+        problems += audit(page)  # the quote, with its confirmation
+        page.goto(base + "/counter?q=ninguem-" + shopper)
+        problems += audit(page)  # not found: the registration form
+        page.goto(base + "/rules")
+        page.fill("#s-total", "150,00")
+        with page.expect_navigation():
+            page.click("form[action$='/rules/simulate'] button[type=submit]")
+        problems += audit(page)  # the simulator's result
+        rows = "".join(f"A11Y-{n},2026-10-01,10,{shopper}\n" for n in range(600))
+        big = tmp_path / "big.csv"
+        big.write_text("order_id,occurred_at,total,email\n" + rows)
+        page.goto(base + "/import")
+        page.set_input_files("#i-file", str(big))
+        with page.expect_navigation():
+            page.click("form[action$='/import'] button[type=submit]")
+        assert "/import/" in page.url
+        problems += audit(page)  # the progress bar
+        # The server's own worker imports it; the page follows without being reloaded.
+        eventually(page, "document.getElementById('import-job').dataset.state === 'done'", 30_000)
+        assert page.locator("#import-progress").get_attribute("value") == "600"
+        assert "600" in page.locator("#import-counts").inner_text()
+        problems += audit(page)
+        context.add_cookies([{"name": "lang", "value": "en", "url": live_server.url(None, "/")}])
+        for path in ("/counter", "/rules", "/reports"):
+            problems += audit(page, base + path)
     finally:
         context.close()
     assert problems == [], "\n".join(problems)

@@ -40,7 +40,8 @@ async def reports_page(request: Request, slug: FromPath[str]) -> Template:
     data = await _report(request)
     lang = lang_of(request)
     labels = {k: i18n.gettext(lang, f"report:{k}") for k in reports.SERIES}
-    chart = reports.bar_chart(data["days"], reports.SERIES, labels)
+    name = i18n.gettext(lang, "Cashback per day: earned, used, reversed and expired (figures in the table)")
+    chart = reports.bar_chart(data["days"], reports.SERIES, labels, name=name)
     context = page_context(request, report=data, labels=labels, chart=Markup(chart))  # noqa: S704 - numbers only
     return Template("admin/reports.html", context=context)
 

@@ -13,7 +13,7 @@ class ImportJob(Table, tablename="import_jobs"):
     filename = Varchar(length=200, default="")
     header = Text()  # JSON: the CSV's column names
     body = Text()  # the CSV after its header line
-    state = Varchar(length=12, default="queued")  # queued | running | done | failed
+    state = Varchar(length=12, default="queued")  # queued | running | done
     total = Integer(default=0)  # rows in the file
     position = Integer(default=0)  # characters of `body` already processed
     done_rows = Integer(default=0)

@@ -137,15 +137,19 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
     }
 
 
-def bar_chart(days: list[dict[str, Any]], series: tuple[str, ...], labels: dict[str, str]) -> str:
-    """A grouped bar chart of centavos per day, as SVG (numbers only: nothing to escape)."""
+def bar_chart(
+    days: list[dict[str, Any]], series: tuple[str, ...], labels: dict[str, str], *, name: str = ""
+) -> str:
+    """A grouped bar chart of centavos per day, as SVG; `name` is what a screen reader says of it
+    (the table beside it holds the figures)."""
     width, height, pad = 640, 220, 30
     peak = max([d[s] for d in days for s in series] + [1])
     slot = (width - 2 * pad) / max(len(days), 1)
     bar = max(slot / (len(series) + 1), 1)
     colours = {"earned": "#2E7D32", "used": "#1565C0", "reversed": "#EF6C00", "expired": "#6D4C41"}
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" class="chart">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" class="chart" '
+        f'aria-label="{escape(name)}">',
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>',
     ]
     for i, day in enumerate(days):
