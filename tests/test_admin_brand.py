@@ -387,6 +387,10 @@ async def test_an_owner_gives_changes_and_removes_roles(app, demo, clock):
         "/admin/b/bella/staff", data={"email": "gil@example.com", "role": "manager", "_csrf_token": token}
     )
     assert given.status_code == changed.status_code == 303
+    invitations = [m for m in app.state.mailer.messages if m.to == "gil@example.com"]
+    assert len(invitations) == 1  # invited once; a changed role is no new invitation
+    assert "Bella Cosméticos" in invitations[0].subject and "operador" in invitations[0].text
+    assert "http://localhost:8000/admin/login" in invitations[0].text
     member = await auth.staff_by_email("gil@example.com")
     roles = (await auth.staff_member(member["id"]))["roles"]
     assert [(r["slug"], r["role"]) for r in roles] == [("bella", "manager")]
@@ -648,3 +652,13 @@ async def test_rules_are_edited_as_toml_with_every_problem_listed(app, demo, clo
     toml = files.read("brand.toml").decode()
     assert 'slug = "bella"' in toml and "rate = 12" in toml
     await manager.aclose()
+
+
+async def test_admin_pages_show_times_in_the_brands_time_zone(app, demo, clock):
+    """The audit log of bella (America/Sao_Paulo) shows 15:00 UTC as 12:00."""
+    owner = await _staff(app, clock, demo, "owner")
+    token = await _csrf(owner)
+    await owner.post("/admin/b/bella/keys", data={"name": "loja", "_csrf_token": token})
+    page = await owner.get("/admin/b/bella/audit")
+    assert "12:00" in page.text and "15:00" not in page.text
+    await owner.aclose()

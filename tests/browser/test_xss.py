@@ -1,7 +1,8 @@
 """125 cross-site scripting payloads (tests/xss_corpus.py) through the text fields that the shopper's
 app and the admin show: a customer's name (admin customer page and search, the counter, the
 shopper's account page), an adjustment's reason (the shopper's statement), a campaign's title and
-text, an API key's name. In Chromium: no dialog ever opens, and each payload reads back as text.
+text, an API key's name, a shopper registered at the counter, a campaign named in the rules' forms,
+an imported file's name. In Chromium: no dialog ever opens, and each payload reads back as text.
 """
 
 from __future__ import annotations
@@ -89,6 +90,37 @@ def test_no_payload_runs_anywhere_it_is_shown(live_server, playwright) -> None:
         page.goto(f"{admin}/campaigns")
         shown = page.locator("ul.campaigns").inner_text()
         assert all(p[:120].strip() in shown for p in corpus[:20])
+
+        # Shoppers registered at the counter, shown in its customer panel.
+        for i, payload in enumerate(corpus[20:40]):
+            email = f"balcao{i}@xss.example"
+            made = staff.post("/counter/customer", data={"name": payload, "email": email})
+            assert made.status_code == 303, made.text
+            page.goto(f"{admin}/counter?q={email}")
+            assert page.locator("#customer-panel h2").inner_text() == payload.strip()[:200]
+
+        # Campaign names and categories typed in the rules' forms, shown back in them.
+        page.goto(f"{admin}/rules")
+        for payload in corpus[40:50]:
+            name = page.locator("input[name^='camp.'][name$='.name']").last
+            row = name.get_attribute("name").split(".")[1]
+            name.fill(payload[:80])
+            page.fill(f"#camp-{row}-starts", "2027-01-01T00:00:00")
+            page.fill(f"#camp-{row}-ends", "2027-01-02T00:00:00")
+            page.fill(f"#camp-{row}-multiplier", "2")
+            with page.expect_navigation():
+                page.click("#rules-form button[type=submit]")
+        shown = page.locator("#rules-form").inner_text()
+        assert all(p[:80].strip() in shown for p in corpus[40:50]), "a campaign name did not read back"
+
+        # Large imports named after a payload: the file's name is shown in the list and the job page.
+        rows = "order_id,total,email\n" + "".join(f"XSS-I{n},10,x0@xss.example\n" for n in range(501))
+        for payload in corpus[50:53]:
+            made = staff.post("/import", files={"file": (payload, rows.encode(), "text/csv")})
+            assert made.status_code in (303, 422), made.text
+            if made.status_code == 303:
+                page.goto(live_server.url(None, made.headers["location"]))
+        page.goto(f"{admin}/import")
 
         # The shopper's side: their account page shows their name, their statement the reasons.
         shopper = context.new_page()

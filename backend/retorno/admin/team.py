@@ -22,6 +22,7 @@ from retorno.audit import service as audit
 from retorno.auth import service as auth
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
+from retorno.web import lang_of
 
 
 @get("/staff", guards=[requires_role("owner")])
@@ -35,6 +36,37 @@ async def _members(brand_id: int) -> list[dict[str, Any]]:
         "SELECT s.id, s.email, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff "
         "WHERE r.brand = {} ORDER BY s.email",
         brand_id,
+    )
+
+
+async def _invite(request: Request, email: str, role: str) -> None:
+    from html import escape
+
+    from retorno import i18n
+    from retorno.mail import Message
+
+    admin, settings = admin_of(request), request.app.settings
+    lang, brand = lang_of(request), admin["brand"].name
+    text = i18n.gettext(
+        lang,
+        "%(who)s gave you the role %(role)s at %(brand)s in Retorno. Sign in with this e-mail address "
+        "at %(url)s: a code will be sent to you.",
+    ) % {
+        "who": admin["staff"]["email"],
+        "role": i18n.gettext(lang, role),
+        "brand": brand,
+        "url": f"{settings.scheme}://{settings.base_host}/admin/login",
+    }
+    await request.app.state.mailer.send(
+        Message(
+            to=email,
+            subject=i18n.gettext(lang, "You are invited to the %(brand)s admin")
+            % {"brand": admin["brand"].name},
+            text=text,
+            html=f"<p>{escape(text)}</p>",
+            sender_name="Retorno",
+            sent_at=now_of(request),
+        )
     )
 
 
@@ -57,6 +89,8 @@ async def invite_staff(request: Request, slug: FromPath[str], data: URLEncodedBo
     except Invalid as exc:
         context = page_context(request, members=await _members(brand.id), roles=auth.ROLES, error=exc.detail)
         return Template("admin/staff.html", status_code=422, context=context)
+    if not before:  # someone new to this brand: tell them where to sign in
+        await _invite(request, email, data.role)
     await record_change(
         request,
         action="staff.role",
