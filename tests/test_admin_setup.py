@@ -261,3 +261,30 @@ async def test_a_platform_admin_imports_a_pack_as_a_new_brand(app, demo, clock):
     assert forbidden.status_code == 403
     await admin.aclose()
     await manager.aclose()
+
+
+@pytest.mark.parametrize("index", range(35))
+async def test_a_logo_inside_an_uploaded_pack_is_stored_only_as_a_re_encoded_raster(app, demo, clock, index):
+    from tests.upload_corpus import assert_only_pixels, corpus
+
+    name, _type, data, is_image = corpus()[index]
+    if not data:
+        return  # an empty file is the branding form's "no new logo", covered there
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    doc = to_toml(await brands.export_pack("bella"))
+    doc["theme"]["logo"] = "upload.bin"
+    import tomli_w
+
+    pack = _zip({"brand.toml": tomli_w.dumps(doc).encode(), "upload.bin": data})
+    before = (await brands.asset(demo["bella"].id, "logo.png"))[0]
+    response = await manager.post(
+        "/admin/b/bella/pack", data={"_csrf_token": token}, files={"pack": ("p.zip", pack, "application/zip")}
+    )
+    stored = (await brands.asset(demo["bella"].id, "logo.png"))[0]
+    if is_image:
+        assert response.status_code == 303, (name, response.text[-300:])
+        assert_only_pixels(stored, name)
+    else:
+        assert response.status_code == 422 and stored == before, (name, response.status_code)
+    await manager.aclose()

@@ -86,3 +86,22 @@ def corpus() -> list[tuple[str, str, bytes, bool]]:
         ("notes.txt", "text/plain", b"just text", False),
     ]
     return files
+
+
+def assert_only_pixels(stored: bytes, name: str) -> None:
+    """A stored logo is a square PNG of at least 512 px holding pixels and nothing else."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    assert stored.startswith(b"\x89PNG\r\n\x1a\n"), name
+    with Image.open(io.BytesIO(stored)) as image:
+        image.load()
+        assert image.format == "PNG" and image.size[0] == image.size[1] >= 512, name
+    chunks, at = [], 8
+    while at < len(stored):
+        length, kind = struct.unpack(">I4s", stored[at : at + 8])
+        chunks.append(kind)
+        at += 12 + length
+    assert set(chunks) <= {b"IHDR", b"IDAT", b"IEND"}, (name, chunks)

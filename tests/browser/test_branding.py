@@ -42,7 +42,7 @@ def test_a_new_colour_and_logo_reach_the_shoppers_app(live_server, playwright, t
         admin.fill("#f-primary", NEW_PRIMARY.lower())
         admin.set_input_files("#f-logo", str(logo))
         with admin.expect_navigation():
-            admin.click('form[action$="/branding"] button[type="submit"]')
+            admin.click('form[action$="/branding"] button[value="save"]')
         assert admin.url.endswith(f"/admin/b/{SLUG}/branding"), admin.url
         assert admin.locator("#f-primary").input_value() == NEW_PRIMARY.lower()
 

@@ -106,7 +106,7 @@ async def branding_page(request: Request, slug: FromPath[str]) -> Template:
 
 
 @post("/branding", guards=[requires_role("manager")], status_code=303)
-async def save_branding(request: Request, slug: FromPath[str]) -> Any:
+async def save_branding(request: Request, slug: FromPath[str]) -> Template | Redirect:
     """Save name, colours, contacts, the logo (PNG, JPEG or WebP) and the regulations (a new version
     when they change); the app's version goes up, so installed apps fetch the new theme."""
     now = now_of(request)
@@ -156,7 +156,7 @@ async def read_upload(request: Request, field: str = "pack") -> bytes:
 
 
 @post("/pack", guards=[requires_role("manager")], status_code=303)
-async def import_pack(request: Request, slug: FromPath[str]) -> Any:
+async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redirect:
     """Replace the brand's setup with an uploaded pack (.zip, or brand.toml alone keeping the logo
     and regulations): every pack check applies, and nothing changes unless all pass."""
     from retorno.admin.rules import rules_page_context

@@ -44,7 +44,9 @@ class CampaignForm(msgspec.Struct):
 
 
 @post("/campaigns", guards=[requires_role("manager")], status_code=200)
-async def send_campaign(request: Request, slug: FromPath[str], data: URLEncodedBody[CampaignForm]) -> Any:
+async def send_campaign(
+    request: Request, slug: FromPath[str], data: URLEncodedBody[CampaignForm]
+) -> Template | Redirect:
     """Preview a notification as the phone shows it, or send it to everyone who opted in."""
     from retorno.push import service as push
 

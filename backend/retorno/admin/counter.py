@@ -122,7 +122,9 @@ class CustomerForm(msgspec.Struct):
 
 
 @post("/counter/customer", guards=[requires_role("operator")], status_code=303)
-async def register_customer(request: Request, slug: FromPath[str], data: URLEncodedBody[CustomerForm]) -> Any:
+async def register_customer(
+    request: Request, slug: FromPath[str], data: URLEncodedBody[CustomerForm]
+) -> Template | Redirect:
     """Register a shopper at the till (or complete one found by any of these details)."""
     brand, now = admin_of(request)["brand"], now_of(request)
     given = {k: v.strip() or None for k, v in msgspec.structs.asdict(data).items()}

@@ -80,7 +80,7 @@ class AdjustForm(msgspec.Struct):
 @post("/customers/{customer_id:int}/adjust", guards=[requires_role("manager")], status_code=303)
 async def adjust_balance(
     request: Request, slug: FromPath[str], customer_id: FromPath[int], data: URLEncodedBody[AdjustForm]
-) -> Any:
+) -> Template | Redirect:
     """A manual adjustment with a mandatory reason, in the ledger and in the audit log."""
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]

@@ -33,7 +33,7 @@ async def import_page(request: Request, slug: FromPath[str]) -> Template:
 
 
 @post("/import", guards=[requires_role("manager")], status_code=200)
-async def import_upload(request: Request, slug: FromPath[str]) -> Any:
+async def import_upload(request: Request, slug: FromPath[str]) -> Template | Redirect:
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
     form = await request.form()

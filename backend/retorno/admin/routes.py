@@ -143,7 +143,7 @@ def _pack_for(slug: str, name: str) -> Any:
 
 
 @post("/brands", guards=[requires_platform_admin], status_code=303)
-async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> Any:
+async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> Template | Redirect:
     """A new brand with the default rules and a monogram logo: the same checks as a brand pack."""
     from retorno.audit import service as audit
 
@@ -172,7 +172,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
 
 
 @post("/brands/import", guards=[requires_platform_admin], status_code=303)
-async def import_brand(request: Request) -> Any:
+async def import_brand(request: Request) -> Template | Redirect:
     """A brand from an uploaded pack (.zip of its folder, or a brand.toml): created, or updated when
     its slug exists, exactly as `retorno brands import` does."""
     from retorno.admin.branding import read_upload

@@ -273,7 +273,7 @@ async def rules_page(request: Request, slug: FromPath[str]) -> Template:
 
 
 @post("/rules", guards=[requires_role("manager")], status_code=303)
-async def save_rules(request: Request, slug: FromPath[str]) -> Any:
+async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redirect:
     """Save the rules from the forms, or from the TOML editor (a form with `rules`): checked as a
     pack is, every problem listed, nothing saved until all are fixed."""
     import zoneinfo

@@ -76,7 +76,9 @@ class StaffForm(msgspec.Struct):
 
 
 @post("/staff", guards=[requires_role("owner")], status_code=303)
-async def invite_staff(request: Request, slug: FromPath[str], data: URLEncodedBody[StaffForm]) -> Any:
+async def invite_staff(
+    request: Request, slug: FromPath[str], data: URLEncodedBody[StaffForm]
+) -> Template | Redirect:
     """Give someone a role at this brand (or change theirs); they sign in at /admin/login by code."""
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
