@@ -85,7 +85,7 @@ async def test_a_worker_that_died_mid_chunk_leaves_the_rest_to_the_next(app, dem
     # A worker claims the job, records some rows itself, and dies before it writes its progress.
     claimed = await imports._claim(clock())
     header = ["order_id", "occurred_at", "total", "email", "name"]
-    for values, _ in list(imports._records(claimed["body"], 0))[:40]:
+    for values, _ in list(imports._records(claimed["window"], 0))[:40]:
         await imports.import_row(demo["bella"], dict(zip(header, values, strict=True)), clock())
     assert await imports.work(clock()) == 0  # its lease still holds the job
     clock.advance(seconds=imports.LEASE.total_seconds() + 1)
@@ -136,3 +136,27 @@ def test_records_resume_exactly_where_they_stopped(rows, cuts):
             break
     assert resumed == whole
     assert whole == list(csv.reader(io.StringIO(body)))
+
+
+async def test_a_file_read_through_a_small_window_imports_each_row_once(app, demo, clock, monkeypatch):
+    """Rows whose quoted names hold newlines and commas, read 300 characters at a time: each window
+    leaves its last, possibly cut, row to the next one."""
+    monkeypatch.setattr(imports, "WINDOW", 300)
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    started = await _upload(manager, token, _csv(700))
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    job = await imports.job(demo["bella"].id, int(started.headers["location"].rsplit("/", 1)[1]))
+    assert (job["state"], job["done_rows"], job["imported"], job["rejected"]) == ("done", 700, 700, 0)
+    names = await db.fetch("SELECT name FROM customers WHERE brand = {} ORDER BY id", demo["bella"].id)
+    assert names[0]["name"].startswith("Cliente")
+    monkeypatch.setattr(imports, "WINDOW", 40)  # narrower than a row: the rest is reported, not lost
+    again = await _upload(manager, token, _csv(600))
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    job = await imports.job(demo["bella"].id, int(again.headers["location"].rsplit("/", 1)[1]))
+    assert (
+        job["state"] == "done" and job["rejected"] == 600 and "longer than 40" in job["problems"][0]["reason"]
+    )
+    await manager.aclose()

@@ -35,6 +35,7 @@ INLINE_ROWS = 500  # up to this many rows: imported in the request, with a repor
 MAX_ROWS = 100_000
 CHUNK = 250
 LEASE = dt.timedelta(seconds=120)
+WINDOW = 512 * 1024  # characters of the file read for one chunk (a chunk never reads the whole file)
 SHOWN_PROBLEMS = 1000  # rejected rows kept with their reason (all are counted)
 
 
@@ -82,6 +83,18 @@ def _records(body: str, position: int) -> Iterator[tuple[list[str], int]]:
 
     for values in csv.reader(lines()):
         yield values, consumed
+
+
+def _complete(window: str, tail: bool) -> Iterator[tuple[list[str], int]]:
+    """The records of a window of the file that are surely whole: unless the window is the file's
+    tail, the one running into its end may be cut and is left for the next window."""
+    try:
+        for values, after in _records(window, 0):
+            if after >= len(window) and not tail:
+                return
+            yield values, after
+    except csv.Error:  # a quoted cell cut by the window's end
+        return
 
 
 async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) -> dict[str, Any]:
@@ -179,8 +192,9 @@ async def _claim(now: dt.datetime) -> dict[str, Any] | None:
             "UPDATE import_jobs SET state = 'running', lease_until = {} WHERE id = {}", now + LEASE, job_id
         )
         rows = await db.fetch(
-            "SELECT id, brand, staff, header, body, position, done_rows, problems, total FROM import_jobs "
-            "WHERE id = {}",
+            "SELECT id, brand, staff, header, position, done_rows, problems, total, LENGTH(body) AS size, "
+            "SUBSTR(body, position + 1, {}) AS window FROM import_jobs WHERE id = {}",
+            WINDOW,
             job_id,
         )
         return rows[0]
@@ -198,9 +212,11 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
     problems = msgspec.json.decode(claimed["problems"])
     counts = {"imported": 0, "skipped": 0, "rejected": 0}
     position, done = claimed["position"], claimed["done_rows"]
+    window, start = claimed["window"], claimed["position"]
+    tail = start + len(window) >= claimed["size"]  # the window reaches the end of the file
     taken = 0
-    for values, after in _records(claimed["body"], claimed["position"]):
-        position = after
+    for values, after in _complete(window, tail):
+        position = start + after
         if not values:
             continue
         outcome = await import_row(brand, dict(zip(header, values, strict=False)), now)
@@ -211,7 +227,13 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
             problems.append({"line": done + 1, "order_id": outcome["order_id"], "reason": outcome["reason"]})
         if taken >= chunk:
             break
-    finished = done >= claimed["total"] or position >= len(claimed["body"])
+    if position == start and not tail:  # a row longer than the window: the rest cannot be read
+        left = claimed["total"] - done
+        reason = f"this row and the {left - 1} after it were not read: a row longer than {WINDOW} characters"
+        problems.append({"line": done + 2, "order_id": "", "reason": reason})
+        counts["rejected"] += left
+        done, position = claimed["total"], claimed["size"]
+    finished = done >= claimed["total"] or position >= claimed["size"]
 
     async def record() -> None:
         await db.fetch(
