@@ -40,6 +40,13 @@ def test_a_new_colour_and_logo_reach_the_shoppers_app(live_server, playwright, t
         admin_sign_in(admin, live_server, manager)
         admin.goto(live_server.url(None, f"/admin/b/{SLUG}/branding"))
         admin.fill("#f-primary", NEW_PRIMARY.lower())
+        # The live preview follows the colour being chosen, with the contrast of its text.
+        bar = admin.evaluate("getComputedStyle(document.getElementById('preview-bar')).backgroundColor")
+        assert bar == "rgb(91, 42, 134)", bar
+        assert "4,5:1" in admin.locator("#contrast-status").inner_text()
+        admin.fill("#f-accent", "#777777")
+        assert "será recusado" in admin.locator("#contrast-status").inner_text()
+        admin.fill("#f-accent", "#f26b5b")  # back to the brand's own
         admin.set_input_files("#f-logo", str(logo))
         with admin.expect_navigation():
             admin.click('form[action$="/branding"] button[value="save"]')
