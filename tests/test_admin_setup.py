@@ -154,15 +154,18 @@ async def test_the_pack_is_exported_and_imported_back_with_every_check(app, demo
     await manager.aclose()
 
 
+async def _branding_form(client, slug: str):
+    """The branding page and its form as a browser would send it to save it unchanged."""
+    token = await _csrf(client)
+    page = await client.get(f"/admin/b/{slug}/branding")
+    inputs = re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', page.text)
+    form = {k: html.unescape(v) for k, v in inputs}
+    return page, form | {"_csrf_token": token, "regulations": "", "action": "save"}
+
+
 async def test_custom_hosts_are_added_checked_and_removed_in_the_branding_page(app, demo, clock, client):
     manager = await _staff(app, clock, demo, "manager")
-    token = await _csrf(manager)
-    page = await manager.get("/admin/b/bella/branding")
-    form = {
-        k: html.unescape(v)
-        for k, v in re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', page.text)
-    }
-    form |= {"_csrf_token": token, "regulations": "", "action": "save"}
+    page, form = await _branding_form(manager, "bella")
     assert "bella.localhost:8000" in page.text  # where to point the domain
     assert (await client.get("http://fidelidade.bella.example/")).status_code == 404
     saved = await manager.post("/admin/b/bella/branding", data=form | {"hosts": "Fidelidade.Bella.example\n"})
@@ -170,21 +173,16 @@ async def test_custom_hosts_are_added_checked_and_removed_in_the_branding_page(a
     served = await client.get("http://fidelidade.bella.example/")
     assert served.status_code == 200 and "Bella" in served.text
     mare = await _staff(app, clock, demo, "mare-owner")
-    mare_token = await _csrf(mare)
-    mare_page = await mare.get("/admin/b/mare/branding")
-    mare_form = {
-        k: html.unescape(v)
-        for k, v in re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', mare_page.text)
-    }
+    _, mare_form = await _branding_form(mare, "mare")
     taken = await mare.post(
         "/admin/b/mare/branding",
-        data=mare_form | {"_csrf_token": mare_token, "hosts": "fidelidade.bella.example", "action": "save"},
+        data=mare_form | {"hosts": "fidelidade.bella.example"},
     )
     assert taken.status_code == 422 and "already belong to another brand" in taken.text
     for bad in ("nao e um host", "mare.localhost:8000", "-x.example"):
         refused = await mare.post(
             "/admin/b/mare/branding",
-            data=mare_form | {"_csrf_token": mare_token, "hosts": bad, "action": "save"},
+            data=mare_form | {"hosts": bad},
         )
         assert refused.status_code == 422, bad
     removed = await manager.post("/admin/b/bella/branding", data=form | {"hosts": ""})
@@ -196,16 +194,11 @@ async def test_custom_hosts_are_added_checked_and_removed_in_the_branding_page(a
 
 async def test_the_regulations_are_previewed_sanitized_and_not_saved(app, demo, clock):
     manager = await _staff(app, clock, demo, "manager")
-    token = await _csrf(manager)
-    page = await manager.get("/admin/b/bella/branding")
-    form = {
-        k: html.unescape(v)
-        for k, v in re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', page.text)
-    }
+    _, form = await _branding_form(manager, "bella")
     draft = "# Novo regulamento\n\n**Vale** hoje. <script>alert(1)</script> <img src=x onerror=alert(2)>"
     shown = await manager.post(
         "/admin/b/bella/branding",
-        data=form | {"_csrf_token": token, "regulations": draft, "action": "preview"},
+        data=form | {"regulations": draft, "action": "preview"},
     )
     assert shown.status_code == 200
     preview = re.search(r'id="regulations-preview">(.*?)</div>', shown.text, re.S).group(1)

@@ -11,7 +11,7 @@ import uuid
 
 import httpx
 
-from tests.browser.helpers import TIMEOUT_MS, newest_code
+from tests.browser.helpers import TIMEOUT_MS, admin_sign_in, newest_code
 from tests.xss_corpus import payloads
 
 SLUG = "bella"
@@ -26,16 +26,6 @@ def _dialogs(page) -> list[str]:
 
     page.on("dialog", on_dialog)
     return opened
-
-
-def _staff_sign_in(page, live_server, email: str) -> None:
-    page.goto(live_server.url(None, "/admin/login"))
-    page.fill("#email", email)
-    page.click('form[action="/admin/login"] button[type="submit"]')
-    page.wait_for_selector("#code")
-    page.fill("#code", newest_code(page.context, live_server.url(None, "/dev/mailbox"), email))
-    with page.expect_navigation():
-        page.click('form[action="/admin/login/verify"] button[type="submit"]')
 
 
 def test_no_payload_runs_anywhere_it_is_shown(live_server, playwright) -> None:
@@ -62,7 +52,7 @@ def test_no_payload_runs_anywhere_it_is_shown(live_server, playwright) -> None:
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         opened = _dialogs(page)
-        _staff_sign_in(page, live_server, owner)
+        admin_sign_in(page, live_server, owner)
         admin = live_server.url(None, f"/admin/b/{SLUG}")
 
         for customer_id, payload in zip(ids, corpus, strict=True):  # the admin's customer page

@@ -87,6 +87,15 @@ async def _customer_panel(brand: BrandView, customer_id: int, now: dt.datetime) 
     }
 
 
+async def _done(request: Request, change: dict[str, Any] | None, customer_id: int, **shown: Any) -> Template:
+    """The counter after an action: what it did written to the audit log (when it was new, not a
+    double tap), and the customer's panel as it now is."""
+    if change is not None:
+        await record_change(request, **change)
+    panel = await _customer_panel(admin_of(request)["brand"], customer_id, now_of(request))
+    return await _counter(request, **shown, **panel)
+
+
 async def _panel_for(request: Request, query: str) -> dict[str, Any]:
     """The customer the clerk is serving, found again from what they typed ({} if none)."""
     if not query.strip():
@@ -164,11 +173,9 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
     except DomainError as exc:
         panel = await _panel_for(request, data.q)
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
-    if created:
-        after = {"total": total, "cashback": body["cashback"]["amount"], "customer_id": body["customer_id"]}
-        await record_change(request, action="counter.sale", target=sale.order_id, after=after)
-    panel = await _customer_panel(brand, body["customer_id"], now)
-    return await _counter(request, q=data.q or data.customer, recorded=body, **panel)
+    after = {"total": total, "cashback": body["cashback"]["amount"], "customer_id": body["customer_id"]}
+    done = {"action": "counter.sale", "target": sale.order_id, "after": after} if created else None
+    return await _done(request, done, body["customer_id"], q=data.q or data.customer, recorded=body)
 
 
 class RedeemForm(msgspec.Struct):
@@ -205,11 +212,11 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
         body, created = await ledger.redeem(brand=brand, request=redemption, now=now)
     except DomainError as exc:
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
-    if created:
-        after = {"amount": redemption.amount, "order_total": total, "customer_id": quote["customer_id"]}
-        await record_change(request, action="counter.redeem", target=redemption.redemption_id, after=after)
-    panel = await _customer_panel(brand, quote["customer_id"], now)
-    return await _counter(request, q=data.q or data.customer, redeemed=body, **panel)
+    after = {"amount": redemption.amount, "order_total": total, "customer_id": quote["customer_id"]}
+    done = (
+        {"action": "counter.redeem", "target": redemption.redemption_id, "after": after} if created else None
+    )
+    return await _done(request, done, quote["customer_id"], q=data.q or data.customer, redeemed=body)
 
 
 class VoucherForm(msgspec.Struct):

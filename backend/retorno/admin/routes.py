@@ -142,10 +142,23 @@ def _pack_for(slug: str, name: str) -> Any:
     return check_edited({"slug": slug, "name": name})
 
 
+async def _audit_brand(request: Request, slug: str, *, action: str, **change: Any) -> None:
+    """What a platform admin just did to a brand, in that brand's audit log."""
+    from retorno.audit import service as audit
+
+    brand = await brands.get_brand(slug)
+    member = request.scope["state"]["staff_member"]
+    now = request.app.state.clock()
+    await db.write(
+        lambda: audit.record(
+            brand_id=brand.id, staff_id=member["id"], action=action, target=slug, now=now, **change
+        )
+    )
+
+
 @post("/brands", guards=[requires_platform_admin], status_code=303)
 async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> Template | Redirect:
     """A new brand with the default rules and a monogram logo: the same checks as a brand pack."""
-    from retorno.audit import service as audit
 
     now = request.app.state.clock()
     slug, name = data.slug.strip().lower(), data.name.strip()
@@ -156,18 +169,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
         await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
     except Invalid as exc:
         return await _brands_page(request, status=422, error="; ".join(exc.problems), form=data)
-    brand = await brands.get_brand(slug)
-    member = request.scope["state"]["staff_member"]
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=member["id"],
-            action="brand.create",
-            target=slug,
-            after={"name": name},
-            now=now,
-        )
-    )
+    await _audit_brand(request, slug, action="brand.create", after={"name": name})
     return Redirect("/admin/brands", status_code=303)
 
 
@@ -176,7 +178,6 @@ async def import_brand(request: Request) -> Template | Redirect:
     """A brand from an uploaded pack (.zip of its folder, or a brand.toml): created, or updated when
     its slug exists, exactly as `retorno brands import` does."""
     from retorno.admin.branding import read_upload
-    from retorno.audit import service as audit
     from retorno.brands.pack import check_edited, to_toml, unpack
 
     now = request.app.state.clock()
@@ -190,18 +191,9 @@ async def import_brand(request: Request) -> Template | Redirect:
         result = await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
     except Invalid as exc:
         return await _brands_page(request, status=422, pack_error=exc.problems)
-    brand = await brands.get_brand(pack.slug)
-    member = request.scope["state"]["staff_member"]
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id,
-            staff_id=member["id"],
-            action="brand.pack_import",
-            target=pack.slug,
-            before=to_toml(base) if base else None,
-            after={"status": result.status},
-            now=now,
-        )
+    before = to_toml(base) if base else None
+    await _audit_brand(
+        request, pack.slug, action="brand.pack_import", before=before, after={"status": result.status}
     )
     return Redirect("/admin/brands", status_code=303)
 
