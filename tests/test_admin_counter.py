@@ -147,3 +147,32 @@ async def test_undo_gives_back_used_cashback_and_a_used_voucher(app, api, demo, 
     again = await clerk.post(f"{COUNTER}/voucher", data=voucher | {"form_id": "v2"})
     assert again.status_code == 200 and 'id="counter-voucher"' in again.text  # usable again
     await clerk.aclose()
+
+
+async def test_a_voucher_is_checked_before_it_is_used(app, api, demo, clock):
+    await api.post("/sales", json={"order_id": "A1", "customer": {"cpf": "52998224725"}, "total": 5000})
+    clerk = await _staff(app, clock, demo, "operator")
+    token = await _csrf(clerk)
+    page = await clerk.get(COUNTER, params={"q": "52998224725"})
+    code = re.search(r"<code>([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2})</code>", page.text).group(1)
+    check = {
+        "form_id": "c1",
+        "code": code.lower(),
+        "order_total": "80,00",
+        "action": "check",
+        "_csrf_token": token,
+    }
+    checked = await clerk.post(f"{COUNTER}/voucher", data=check)
+    assert checked.status_code == 200
+    assert f"O cupom {code} tira R$\xa010,00 deste pedido." in checked.text
+    assert f'value="{code}"' in checked.text and 'value="80,00"' in checked.text  # ready to use
+    assert await db.fetch("SELECT id FROM voucher_uses") == []  # a check changes nothing
+    small = await clerk.post(f"{COUNTER}/voucher", data=check | {"order_total": "30,00"})
+    assert "abaixo do mínimo do cupom" in small.text  # bella's vouchers need an order of R$ 50,00
+    unknown = await clerk.post(f"{COUNTER}/voucher", data=check | {"code": "ZZZZ-ZZZZ-ZZ"})
+    assert "não existe nesta marca" in unknown.text
+    used = await clerk.post(f"{COUNTER}/voucher", data=check | {"action": "use"})
+    assert 'id="counter-voucher"' in used.text
+    again = await clerk.post(f"{COUNTER}/voucher", data=check | {"form_id": "c2"})
+    assert "já foi usado" in again.text
+    await clerk.aclose()

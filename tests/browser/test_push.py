@@ -25,12 +25,28 @@ def test_a_push_shows_a_notification_and_a_click_opens_its_url(
 
     cdp = context.new_cdp_session(page)
     registrations: list[dict] = []
+    versions: list[dict] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.on("ServiceWorker.workerVersionUpdated", lambda e: versions.extend(e["versions"]))
     cdp.send("ServiceWorker.enable")
+
+    def active_registration() -> dict | None:
+        """The brand's registration once a version of it is activated: a push delivered earlier
+        (to a worker still installing, or to one being replaced) may be dropped by Chromium."""
+        for r in registrations:
+            if r["scopeURL"].startswith(origin) and not r["isDeleted"]:
+                if any(
+                    v["registrationId"] == r["registrationId"] and v["status"] == "activated"
+                    for v in versions
+                ):
+                    return r
+        return None
+
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while not any(r["scopeURL"].startswith(origin) for r in registrations) and time.monotonic() < deadline:
+    while active_registration() is None and time.monotonic() < deadline:
         page.wait_for_timeout(100)
-    registration = next(r for r in registrations if r["scopeURL"].startswith(origin) and not r["isDeleted"])
+    registration = active_registration()
+    assert registration is not None, (registrations, versions)
 
     message = {
         "title": "R$ 15,00 de cashback creditado",

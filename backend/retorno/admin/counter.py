@@ -223,6 +223,7 @@ class VoucherForm(msgspec.Struct):
     form_id: str
     code: str
     order_total: str
+    action: str = "use"  # check | use
     q: str = ""
 
 
@@ -235,6 +236,12 @@ async def counter_voucher(
     panel = await _panel_for(request, data.q)
     try:
         total = centavos(data.order_total)
+        if data.action == "check":  # whether it applies and how much it takes off; nothing changes
+            check = await vouchers.validate(
+                brand=brand, code=data.code, order_total=total, identity=None, now=now
+            )
+            form = {"form_id": data.form_id, "code": check["code"], "order_total": data.order_total}
+            return await _counter(request, q=data.q, voucher_check=check, voucher_form=form, **panel)
         used, created = await vouchers.redeem(
             brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
         )
