@@ -40,11 +40,14 @@ def _fields(page: str) -> dict[str, str]:
     return values
 
 
+@pytest.mark.parametrize("comma", [True, False], ids=["pt-BR", "en"])
 @pytest.mark.parametrize("slug", ["bella", "mare"])
-def test_the_forms_show_every_rule_and_give_it_back_unchanged(demo, slug):
+def test_the_forms_show_every_rule_and_give_it_back_unchanged(demo, slug, comma):
     doc = to_toml(demo_pack_of(slug))
     tz = zoneinfo.ZoneInfo(doc["timezone"])
-    sections = admin_rules.sections_of(admin_rules.values_of(doc, tz), tz)
+    shown = admin_rules.values_of(doc, tz, comma=comma)
+    assert ("," in shown["fields"]["red.min_order"]) == comma  # "0,00" as Brazilians write it
+    sections = admin_rules.sections_of(shown, tz)
     for name in ("cashback", "redemption", "notifications", "vouchers", "referral"):
         assert sections.get(name) == doc.get(name), name
 

@@ -22,6 +22,7 @@ from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
 from retorno.typed import centavos, when_of
+from retorno.web import lang_of
 
 RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
 
@@ -94,27 +95,33 @@ def _pairs(text: str, key: Any = str, value: Any = _number) -> list[tuple[Any, A
     return pairs
 
 
-def values_of(doc: dict[str, Any], tz: Any) -> dict[str, Any]:
-    """The rule sections of a pack document as the forms show them."""
+def values_of(doc: dict[str, Any], tz: Any, *, comma: bool = False) -> dict[str, Any]:
+    """The rule sections of a pack document as the forms show them; with `comma`, numbers as
+    Brazilians write them ("0,00", "2,5"). Either way is read back."""
+
+    def n(value: Any) -> str:
+        text = _shown(value)
+        return text.replace(".", ",") if comma else text
+
     cb, red = doc["cashback"], doc["redemption"]
     ref = doc.get("referral")
     fields = {
-        "cb.rate": _shown(cb["rate"]),
-        "cb.min_purchase": cb["min_purchase"],
-        "cb.max_per_order": cb["max_per_order"],
-        "cb.pending_days": _shown(cb["pending_days"]),
-        "cb.expiry_days": _shown(cb["expiry_days"]),
+        "cb.rate": n(cb["rate"]),
+        "cb.min_purchase": n(cb["min_purchase"]),
+        "cb.max_per_order": n(cb["max_per_order"]),
+        "cb.pending_days": n(cb["pending_days"]),
+        "cb.expiry_days": n(cb["expiry_days"]),
         "cb.refund_policy": cb["refund_policy"],
-        "cb.categories": "\n".join(f"{k} {_shown(v)}" for k, v in cb["categories"].items()),
-        "cb.segments": "\n".join(f"{k} {_shown(v)}" for k, v in cb["segments"].items()),
-        "cb.bands": "\n".join(f"{b['from']} {_shown(b['rate'])}" for b in cb["bands"]),
-        "red.min_order": red["min_order"],
-        "red.max_share": _shown(red["max_share"]),
+        "cb.categories": "\n".join(f"{k} {n(v)}" for k, v in cb["categories"].items()),
+        "cb.segments": "\n".join(f"{k} {n(v)}" for k, v in cb["segments"].items()),
+        "cb.bands": "\n".join(f"{n(b['from'])} {n(b['rate'])}" for b in cb["bands"]),
+        "red.min_order": n(red["min_order"]),
+        "red.max_share": n(red["max_share"]),
         "ref.enabled": "on" if ref else "",
-        "ref.referrer_reward": ref["referrer_reward"] if ref else "",
-        "ref.friend_reward": ref["friend_reward"] if ref else "",
-        "ref.min_first_purchase": ref["min_first_purchase"] if ref else "",
-        "ref.monthly_cap": _shown(ref["monthly_cap"]) if ref else "",
+        "ref.referrer_reward": n(ref["referrer_reward"]) if ref else "",
+        "ref.friend_reward": n(ref["friend_reward"]) if ref else "",
+        "ref.min_first_purchase": n(ref["min_first_purchase"]) if ref else "",
+        "ref.monthly_cap": n(ref["monthly_cap"]) if ref else "",
         "notif.days": ", ".join(str(d) for d in doc["notifications"]["expiry_reminder_days"]),
     }
     campaigns = [
@@ -122,18 +129,18 @@ def values_of(doc: dict[str, Any], tz: Any) -> dict[str, Any]:
             "name": c["name"],
             "starts": c["starts"].astimezone(tz).strftime(LOCAL_TIME),
             "ends": c["ends"].astimezone(tz).strftime(LOCAL_TIME),
-            "multiplier": _shown(c["multiplier"]),
+            "multiplier": n(c["multiplier"]),
             "categories": ", ".join(c["categories"]),
         }
         for c in cb["campaigns"]
     ]
     vouchers = [
         {
-            "min_purchase": v["min_purchase"],
+            "min_purchase": n(v["min_purchase"]),
             "kind": "amount" if "amount" in v else "percent",
-            "value": v["amount"] if "amount" in v else _shown(v["percent"]),
-            "min_order": v["min_order"],
-            "valid_days": _shown(v["valid_days"]),
+            "value": n(v["amount"]) if "amount" in v else n(v["percent"]),
+            "min_order": n(v["min_order"]),
+            "valid_days": n(v["valid_days"]),
         }
         for v in doc.get("vouchers", {}).get("rules", [])
     ]
@@ -262,7 +269,8 @@ async def rules_page_context(request: Request, **extra: Any) -> dict[str, Any]:
 
     brand = admin_of(request)["brand"]
     pack = await brands.export_pack(brand.slug)
-    extra.setdefault("values", values_of(to_toml(pack), zoneinfo.ZoneInfo(brand.timezone)))
+    comma = lang_of(request).startswith("pt")
+    extra.setdefault("values", values_of(to_toml(pack), zoneinfo.ZoneInfo(brand.timezone), comma=comma))
     extra.setdefault("rules_text", _rules_toml(pack))
     return page_context(request, timezone=brand.timezone, **extra)
 
