@@ -59,6 +59,8 @@ async def test_a_large_file_is_imported_by_the_worker_with_progress(app, demo, c
     assert page.text.count('class="import-rejected"') == 12 and "H-100" in page.text
     sales = await db.fetch("SELECT COUNT(*) AS n FROM sales WHERE brand = {}", demo["bella"].id)
     assert sales[0]["n"] == 1188
+    kept = await db.fetch("SELECT body FROM import_jobs")
+    assert kept == [{"body": ""}]  # the file (CPFs, e-mails) is not kept once imported
     # The same file again: every row is found already present, nothing is recorded twice.
     again = await _upload(manager, token, data)
     async with Worker(clock=clock, sweep=False) as worker:

@@ -7,7 +7,8 @@ A small file is imported in the request, with a report per row. A larger one bec
 worker processes CHUNK rows at a time: the job keeps the file, how far it got (`position`, in
 characters of the file after its header) and what it found, so the admin shows a progress bar and
 a worker that dies mid-chunk leaves the rest to the next one (rows it had already recorded are
-found again as already present: record_sale is idempotent by order_id).
+found again as already present: record_sale is idempotent by order_id). Once the job is done its
+file is dropped: it holds shoppers' CPFs and e-mails.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
         await db.fetch(
             "UPDATE import_jobs SET position = {}, done_rows = {}, imported = imported + {}, "
             "skipped = skipped + {}, rejected = rejected + {}, problems = {}, state = {}, "
-            "lease_until = NULL, finished_at = {} WHERE id = {}",
+            "lease_until = NULL, finished_at = {}, body = CASE WHEN {} THEN '' ELSE body END WHERE id = {}",
             position,
             done,
             counts["imported"],
@@ -248,6 +249,7 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
             msgspec.json.encode(problems).decode(),
             "done" if finished else "running",
             now if finished else None,
+            finished,  # the file holds shoppers' CPFs and e-mails: kept no longer than it is needed
             claimed["id"],
         )
         if finished:
