@@ -368,7 +368,7 @@ async def test_a_manager_previews_and_sends_a_campaign_to_those_who_opted_in(app
     assert bad.status_code == 422
     sent = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "send"})
     assert sent.status_code == 303
-    from retorno.push.worker import Worker
+    from retorno.worker import Worker
 
     async with Worker(clock=clock, sweep=False) as worker:
         await worker.drain()

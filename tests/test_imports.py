@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from retorno import db
 from retorno.imports import service as imports
-from retorno.push.worker import Worker
+from retorno.worker import Worker
 from tests.test_admin_brand import _csrf, _staff
 
 IMPORT = "/admin/b/bella/import"

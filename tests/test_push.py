@@ -10,7 +10,7 @@ import pytest
 
 from retorno import db
 from retorno.push import service as push
-from retorno.push.worker import Worker
+from retorno.worker import Worker
 from tests.conftest import brand_url, post_form
 from tests.fake_push import HANG, FakePushService
 

@@ -145,7 +145,7 @@ def create_app(
             if not worker:
                 yield
                 return
-            from retorno.push.worker import Worker
+            from retorno.worker import Worker
 
             stop = asyncio.Event()
             async with Worker(clock=clock) as running:

@@ -168,7 +168,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A worker on its own: sweeps, the outbox, push notifications (several may run at once)."""
     import signal
 
-    from retorno.push.worker import Worker
+    from retorno.worker import Worker
 
     async def work() -> int:
         worker = Worker(lease=args.lease, timeout=args.timeout, batch=args.batch, backoff=args.backoff)
@@ -211,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--quiet", action="store_true", help="log warnings only")
     s.add_argument("--urls", action="store_true", help="print the demo brands' URLs first")
-    s.add_argument("--no-worker", action="store_true", help="do not run the push worker in this process")
+    s.add_argument("--no-worker", action="store_true", help="run no worker in this process")
     s.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("migrate", help="apply pending database migrations")

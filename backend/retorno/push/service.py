@@ -1,5 +1,5 @@
 """Web push for each brand's app: keys, subscriptions, preferences, and turning outbox events into
-deliveries (the worker in push/worker.py sends them).
+deliveries (the worker, retorno/worker.py, sends them).
 
 - Each brand has its own VAPID key pair, made with the brand (or on first use for older brands).
 - A shopper chooses categories; a subscription is one device. Turning every category off, deleting

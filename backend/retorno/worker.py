@@ -1,4 +1,6 @@
-"""The worker: sweeps, turns outbox events into deliveries, and sends them with pywebpush.
+"""The worker: the background work of every domain, beside app.py as its composition root (the
+domains never call each other; the worker calls each in turn). It imports large CSV files, sweeps,
+turns outbox events into push deliveries and sends them with pywebpush.
 
 One pass (`Worker.run_once`):
 0. a chunk of a large CSV import (imports.work), so imports move on between pushes;
@@ -122,7 +124,7 @@ class Worker:
             try:
                 counts = await self.run_once()
             except Exception:  # a bad pass must not end the worker
-                log.exception("push worker pass failed")
+                log.exception("worker pass failed")
                 counts = {"claimed": 0, "events": 0, "imported": 0}
             if not counts["claimed"] and not counts["events"] and not counts["imported"]:
                 try:
