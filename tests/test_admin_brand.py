@@ -651,3 +651,39 @@ async def test_admin_pages_show_times_in_the_brands_time_zone(app, demo, clock):
     page = await owner.get("/admin/b/bella/audit")
     assert "12:00" in page.text and "15:00" not in page.text
     await owner.aclose()
+
+
+async def test_the_audit_log_pages_back_and_filters_by_kind(app, demo, clock):
+    from retorno.admin.team import AUDIT_PAGE
+    from retorno.audit import service as audit
+
+    owner = await _staff(app, clock, demo, "owner")
+    token = await _csrf(owner)
+    member = await auth.staff_by_email("owner@staff.example")
+    for n in range(AUDIT_PAGE + 30):  # a busy till
+        await db.write(
+            lambda n=n: audit.record(
+                brand_id=demo["bella"].id,
+                staff_id=member["id"],
+                action="counter.sale",
+                target=f"S-{n}",
+                now=clock(),
+            )
+        )
+    await owner.post("/admin/b/bella/keys", data={"name": "loja", "_csrf_token": token})
+    first = await owner.get("/admin/b/bella/audit")
+    assert first.text.count("<tr><td>") == AUDIT_PAGE and "apikey.create" in first.text
+    older = re.search(r'id="audit-older" href="([^"]+)"', first.text).group(1)
+    second = await owner.get(older.replace("&amp;", "&"))
+    targets = re.findall(r"<code>(S-\d+)</code>", second.text)
+    assert len(targets) == 31 and targets[-1] == "S-0" and 'id="audit-older"' not in second.text
+    seen = set(re.findall(r"<code>(S-\d+)</code>", first.text)) | set(targets)
+    assert len(seen) == AUDIT_PAGE + 30  # every event on one page or the other, none twice
+    keys = await owner.get("/admin/b/bella/audit", params={"action": "apikey."})
+    assert keys.text.count("<tr><td>") == 1 and "counter.sale" not in keys.text
+    for before in ("x", "99999999999999"):
+        odd = await owner.get("/admin/b/bella/audit", params={"action": "%", "before": before})
+        assert odd.status_code == 200 and odd.text.count("<tr><td>") == AUDIT_PAGE  # ignored
+    mare = await owner.get("/admin/b/mare/audit")
+    assert mare.status_code == 404
+    await owner.aclose()

@@ -133,6 +133,10 @@ async def keys_page(request: Request, slug: FromPath[str]) -> Template:
     )
 
 
+AUDIT_PAGE = 100
+AUDIT_KINDS = ("counter.", "customer.", "brand.", "sales.", "campaign.", "referral.", "staff.", "apikey.")
+
+
 class KeyForm(msgspec.Struct):
     name: str = ""
 
@@ -178,10 +182,19 @@ async def revoke_key(request: Request, slug: FromPath[str], key_id: FromPath[int
 
 @get("/audit", guards=[requires_role("owner")])
 async def audit_page(request: Request, slug: FromPath[str]) -> Template:
-    return Template(
-        "admin/audit.html",
-        context=page_context(request, events=await audit.events(brand_id=admin_of(request)["brand"].id)),
+    """The audit log, newest first, a page of AUDIT_PAGE at a time, filtered by kind of action."""
+    query = request.query_params
+    before = query.get("before", "")
+    action = query.get("action", "")
+    events = await audit.events(
+        brand_id=admin_of(request)["brand"].id,
+        limit=AUDIT_PAGE + 1,
+        before=int(before) if before.isdigit() else None,
+        action=action if action in AUDIT_KINDS else "",
     )
+    older = events[AUDIT_PAGE - 1]["id"] if len(events) > AUDIT_PAGE else None
+    context = page_context(request, events=events[:AUDIT_PAGE], older=older, action=action, kinds=AUDIT_KINDS)
+    return Template("admin/audit.html", context=context)
 
 
 routes = [staff_page, invite_staff, remove_staff, keys_page, create_key, revoke_key, audit_page]

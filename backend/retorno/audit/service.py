@@ -33,11 +33,26 @@ async def record(
     )
 
 
-async def events(*, brand_id: int, limit: int = 100) -> list[dict[str, Any]]:
+_EVENTS = (
+    "SELECT a.id, a.action, a.target, a.before, a.after, a.at, s.email AS staff FROM audit_events a "
+    "JOIN staff s ON s.id = a.staff WHERE a.brand = {} AND a.action LIKE {} "
+)
+_PAGE = _EVENTS + "ORDER BY a.id DESC LIMIT {}"
+_PAGE_BEFORE = _EVENTS + "AND a.id < {} ORDER BY a.id DESC LIMIT {}"
+
+
+async def events(
+    *, brand_id: int, limit: int = 100, before: int | None = None, action: str = ""
+) -> list[dict[str, Any]]:
+    """The newest events first; `before` an event id (the next page), `action` a prefix
+    ("counter." for everything done at the counter)."""
+    if before is not None and not 0 < before < 2**31:  # ids are 32-bit serials
+        before = None
     rows = await db.fetch(
-        "SELECT a.id, a.action, a.target, a.before, a.after, a.at, s.email AS staff FROM audit_events a "
-        "JOIN staff s ON s.id = a.staff WHERE a.brand = {} ORDER BY a.id DESC LIMIT {}",
+        _PAGE_BEFORE if before is not None else _PAGE,
         brand_id,
+        "".join(ch for ch in action if ch.isalpha() or ch == ".") + "%",  # a plain prefix
+        *([before] if before is not None else []),
         limit,
     )
     for row in rows:
