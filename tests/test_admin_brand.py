@@ -687,3 +687,23 @@ async def test_the_audit_log_pages_back_and_filters_by_kind(app, demo, clock):
     mare = await owner.get("/admin/b/mare/audit")
     assert mare.status_code == 404
     await owner.aclose()
+
+
+async def test_a_customers_statement_pages_back_in_the_admin(app, api, demo, clock):
+    for n in range(35):
+        await api.post(
+            "/sales", json={"order_id": f"P-{n}", "customer": {"cpf": "52998224725"}, "total": 1000 + n}
+        )
+        clock.advance(minutes=1)
+    manager = await _staff(app, clock, demo, "manager")
+    [customer] = await db.fetch("SELECT id FROM customers WHERE brand = {}", demo["bella"].id)
+    url = f"/admin/b/bella/customers/{customer['id']}"
+    first = await manager.get(url)
+    assert first.text.count('class="movement"') == 30 and "P-34" in first.text
+    older = re.search(r'id="statement-older" href="([^"]+)"', first.text).group(1)
+    second = await manager.get(older)
+    assert second.text.count('class="movement"') == 5 and "· P-0<" in second.text
+    assert 'id="statement-older"' not in second.text
+    forged = await manager.get(url, params={"after": "bm90IGEgY3Vyc29y"})
+    assert forged.status_code == 200 and forged.text.count('class="movement"') == 30  # the newest page
+    await manager.aclose()

@@ -1063,3 +1063,16 @@ async def test_the_policy_is_read_per_request(api, clock, settings):
     assert (two["cashback_reversed"], two["cashback_written_off"]) == (0, 500)
     body = await balance_of(api)
     assert (body["available"], body["debt"]) == (-300, 300)
+
+
+@pytest.mark.parametrize(
+    "made",
+    ["2026-11-10T15:00:00+00:00|99999999999", "2026-11-10T15:00:00|5", "2026-11-10T15:00:00+00:00|-1", "x|y"],
+)
+async def test_a_forged_statement_cursor_is_refused_plainly(api, made):
+    import base64
+
+    await post_sale(api, "S-1", 1000)
+    cursor = base64.urlsafe_b64encode(made.encode()).decode().rstrip("=")
+    refused = await api.get(f"/customers/cpf:{CPF_A}/statement", params={"cursor": cursor})
+    assert refused.status_code == 422 and "cursor" in refused.text

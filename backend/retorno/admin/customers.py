@@ -53,13 +53,20 @@ async def _customer_context(request: Request, customer_id: int, **extra: Any) ->
 
     brand, now = admin_of(request)["brand"], now_of(request)
     customer = await customers.get(brand.id, customer_id)  # another brand's customer: 404
-    entries, _ = await ledger.statement(brand_id=brand.id, customer_id=customer_id, now=now, limit=30)
+    cursor = request.query_params.get("after") or None
+    try:
+        entries, older = await ledger.statement(
+            brand_id=brand.id, customer_id=customer_id, now=now, limit=30, cursor=cursor
+        )
+    except Invalid:  # a cursor that is not ours: the newest page
+        entries, older = await ledger.statement(brand_id=brand.id, customer_id=customer_id, now=now, limit=30)
     return page_context(
         request,
         customer=customer,
         cpf=f"***.{customer.cpf[3:6]}.***-**" if customer.cpf else None,
         balance=await ledger.balance(brand=brand, customer_id=customer_id, now=now),
         entries=entries,
+        older=older,
         vouchers=await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now),
         friends=await referrals.of_referrer(brand_id=brand.id, customer_id=customer_id),
         devices=await push.devices_of(brand.id, customer_id),

@@ -836,7 +836,10 @@ def _parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, entry_id = text.split("|")
-        return dt.datetime.fromisoformat(at), int(entry_id)
+        when, number = dt.datetime.fromisoformat(at), int(entry_id)
+        if when.tzinfo is None or not 0 < number < 2**31:  # ids are 32-bit serials
+            raise ValueError(text)
+        return when, number
     except (ValueError, UnicodeDecodeError):
         raise Invalid("cursor: not a cursor this API gave out") from None
 
