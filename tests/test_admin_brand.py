@@ -707,3 +707,24 @@ async def test_a_customers_statement_pages_back_in_the_admin(app, api, demo, clo
     forged = await manager.get(url, params={"after": "bm90IGEgY3Vyc29y"})
     assert forged.status_code == 200 and forged.text.count('class="movement"') == 30  # the newest page
     await manager.aclose()
+
+
+async def test_an_id_beyond_any_row_is_refused_not_a_server_error(app, demo, clock):
+    """Every admin route with an id in its path, given 2**40: ids are 32-bit serials, and on
+    PostgreSQL such a number used to reach the driver and fail as a 500."""
+    admin = await _staff(app, clock, demo, "platform")
+    token = await _csrf(admin)
+    tried = 0
+    for route in app.routes:
+        if not route.path.startswith("/admin") or ":int}" not in route.path:
+            continue
+        url = re.sub(r"\{[a-z_]+:int\}", str(2**40), route.path)
+        url = url.replace("{slug:str}", "bella").replace("{decision:str}", "approve")
+        for method in set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"}:
+            response = await admin.request(
+                method, url, data={"_csrf_token": token} if method == "POST" else None
+            )
+            assert response.status_code in (400, 404), (method, url, response.status_code)
+            tried += 1
+    assert tried >= 8
+    await admin.aclose()

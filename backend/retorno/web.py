@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 import msgspec
 from jinja2 import Environment, pass_context
 from litestar import Litestar, Request, Response
 from litestar.datastructures import MutableScopeHeaders
+from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
 
 from retorno import i18n
@@ -136,6 +137,11 @@ async def decode_body(request: Request, kind: type[T]) -> T:
         return msgspec.json.decode(await request.body(), type=kind)
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body does not match the schema: {exc}") from None
+
+
+# A row id in a path: ids are 32-bit serials, so anything else is refused (400) before a query
+# (on PostgreSQL a larger number reached the driver and failed as a 500).
+RowId: TypeAlias = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 
 
 def brand_of(request: Request) -> BrandView | None:

@@ -23,6 +23,7 @@ from retorno.errors import Invalid, NotFound
 from retorno.ledger import service as ledger
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
+from retorno.web import RowId
 
 
 @get("/customers", guards=[requires_role("manager")])
@@ -75,7 +76,7 @@ async def _customer_context(request: Request, customer_id: int, **extra: Any) ->
 
 
 @get("/customers/{customer_id:int}", guards=[requires_role("manager")])
-async def customer_page(request: Request, slug: FromPath[str], customer_id: FromPath[int]) -> Template:
+async def customer_page(request: Request, slug: FromPath[str], customer_id: RowId) -> Template:
     return Template("admin/customer.html", context=await _customer_context(request, customer_id))
 
 
@@ -86,7 +87,7 @@ class AdjustForm(msgspec.Struct):
 
 @post("/customers/{customer_id:int}/adjust", guards=[requires_role("manager")], status_code=303)
 async def adjust_balance(
-    request: Request, slug: FromPath[str], customer_id: FromPath[int], data: URLEncodedBody[AdjustForm]
+    request: Request, slug: FromPath[str], customer_id: RowId, data: URLEncodedBody[AdjustForm]
 ) -> Template | Redirect:
     """A manual adjustment with a mandatory reason, in the ledger and in the audit log."""
     admin, now = admin_of(request), now_of(request)
@@ -125,7 +126,7 @@ async def referral_queue(request: Request, slug: FromPath[str]) -> Template:
 
 @post("/referrals/{referral_id:int}/{decision:str}", guards=[requires_role("manager")], status_code=303)
 async def review_referral(
-    request: Request, slug: FromPath[str], referral_id: FromPath[int], decision: FromPath[str]
+    request: Request, slug: FromPath[str], referral_id: RowId, decision: FromPath[str]
 ) -> Redirect:
     from retorno.referrals import service as referrals
 

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from retorno.admin.common import admin_of, now_of, page_context, record_change, requires_role
 from retorno.errors import Invalid
 from retorno.imports import service as imports
+from retorno.web import RowId
 
 
 async def _page(request: Request, *, status: int = 200, **extra: Any) -> Template:
@@ -62,7 +63,7 @@ async def import_upload(request: Request, slug: FromPath[str]) -> Template | Red
 
 
 @get("/import/{job_id:int}", guards=[requires_role("manager")])
-async def import_job(request: Request, slug: FromPath[str], job_id: FromPath[int]) -> Template:
+async def import_job(request: Request, slug: FromPath[str], job_id: RowId) -> Template:
     """A large import's progress (the page reloads itself until the worker is done)."""
     found = await imports.job(admin_of(request)["brand"].id, job_id)  # another brand's job: 404
     return Template("admin/import_job.html", context=page_context(request, job=found))

@@ -22,7 +22,7 @@ from retorno.audit import service as audit
 from retorno.auth import service as auth
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
-from retorno.web import lang_of
+from retorno.web import RowId, lang_of
 
 
 @get("/staff", guards=[requires_role("owner")])
@@ -104,7 +104,7 @@ async def invite_staff(
 
 
 @post("/staff/{staff_id:int}/remove", guards=[requires_role("owner")], status_code=303)
-async def remove_staff(request: Request, slug: FromPath[str], staff_id: FromPath[int]) -> Redirect:
+async def remove_staff(request: Request, slug: FromPath[str], staff_id: RowId) -> Redirect:
     admin = admin_of(request)
     brand = admin["brand"]
     if staff_id == admin["staff"]["id"]:
@@ -161,7 +161,7 @@ async def create_key(request: Request, slug: FromPath[str], data: URLEncodedBody
 
 
 @post("/keys/{key_id:int}/revoke", guards=[requires_role("owner")], status_code=303)
-async def revoke_key(request: Request, slug: FromPath[str], key_id: FromPath[int]) -> Redirect:
+async def revoke_key(request: Request, slug: FromPath[str], key_id: RowId) -> Redirect:
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
     before = next((k for k in await apikeys.list_keys(brand.id) if k["id"] == key_id), None)

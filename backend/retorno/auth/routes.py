@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 
 from retorno.auth import service as auth
@@ -29,7 +29,7 @@ from retorno.auth.guards import (
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.referrals import service as referrals
-from retorno.web import brand_of, json_response
+from retorno.web import RowId, brand_of, json_response
 
 
 def now_of(request: Request):
@@ -171,15 +171,13 @@ class RenameForm(msgspec.Struct):
 
 
 @post("/account/passkeys/{passkey_id:int}/rename", status_code=303)
-async def rename_passkey(
-    request: Request, passkey_id: FromPath[int], data: URLEncodedBody[RenameForm]
-) -> Redirect:
+async def rename_passkey(request: Request, passkey_id: RowId, data: URLEncodedBody[RenameForm]) -> Redirect:
     await auth.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
     return Redirect(f"{base_of(request)}/account/security", status_code=303)
 
 
 @post("/account/passkeys/{passkey_id:int}/remove", status_code=303)
-async def remove_passkey(request: Request, passkey_id: FromPath[int]) -> Redirect:
+async def remove_passkey(request: Request, passkey_id: RowId) -> Redirect:
     await auth.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
     return Redirect(f"{base_of(request)}/account/security", status_code=303)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from retorno.auth.guards import requires_customer, session_of
 from retorno.auth.routes import now_of
 from retorno.portal.routes import page_context, private_router
 from retorno.push import service as push
-from retorno.web import brand_of, decode_body, json_response
+from retorno.web import RowId, brand_of, decode_body, json_response
 
 
 @get("/push/key")
@@ -79,7 +78,7 @@ async def save_notifications(request: Request) -> Redirect:
 @post(
     "/account/notifications/devices/{subscription_id:int}/remove", guards=[requires_customer], status_code=303
 )
-async def remove_device(request: Request, subscription_id: FromPath[int]) -> Redirect:
+async def remove_device(request: Request, subscription_id: RowId) -> Redirect:
     session = await session_of(request)
     await push.remove_device(
         brand_id=brand_of(request).id, customer_id=session["customer"], subscription_id=subscription_id
