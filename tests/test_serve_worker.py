@@ -33,3 +33,19 @@ def test_the_server_runs_the_worker(live_server) -> None:
         events = asyncio.run(_pending(live_server.env))
     assert [e["kind"] for e in events] == ["cashback.credited", "voucher.issued"]
     assert all(e["done_at"] is not None for e in events), events
+
+
+def test_make_run_gives_development_staff_to_try_the_admin(live_server) -> None:
+    """`retorno demo` (what `make run` runs) in development: a platform admin and staff of each
+    demo brand, who sign in with a code from /dev/mailbox. Running it again changes nothing."""
+    import httpx
+
+    out = live_server.cli("demo")
+    assert "demo staff: caixa@bella.example (operator of bella)" in out
+    with httpx.Client(base_url=live_server.url(None, "/"), timeout=10) as admin:
+        admin.get("/admin/login")
+        token = next(c.value for c in admin.cookies.jar if c.name.endswith("csrftoken"))
+        asked = admin.post("/admin/login", data={"email": "caixa@bella.example", "_csrf_token": token})
+        assert asked.status_code == 200
+        mailbox = admin.get("/dev/mailbox").text
+    assert "caixa@bella.example" in mailbox  # a code was sent: the address is staff

@@ -133,10 +133,44 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+# In development only: staff to try the admin with (sign in at /admin/login; the codes are shown at
+# /dev/mailbox). Never made anywhere else.
+DEMO_STAFF = (
+    ("admin@retorno.example", None, None),
+    ("dono@bella.example", "bella", "owner"),
+    ("caixa@bella.example", "bella", "operator"),
+    ("gerente@mare.example", "mare", "manager"),
+)
+
+
+def _demo_staff(settings: Settings) -> None:
+    from retorno.auth import service as auth
+    from retorno.brands import service as brands
+
+    async def work() -> int:
+        for email, slug, role in DEMO_STAFF:
+            brand = await brands.get_brand(slug) if slug else None
+            await auth.add_staff(
+                email=email,
+                brand_id=brand.id if brand else None,
+                role=role,
+                platform_admin=slug is None,
+                now=dt.datetime.now(dt.UTC),
+            )
+            print(f"demo staff: {email} ({f'{role} of {slug}' if slug else 'platform admin'})")
+        return 0
+
+    asyncio.run(_with_db(settings, work))
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate and import the demo brands: what `make run` does before serving."""
+    """Migrate and import the demo brands (and, in development, demo staff): what `make run` does
+    before serving."""
     cmd_migrate(settings, argparse.Namespace(verbose=False))
-    return _import(settings, DEMO_PACKS)
+    failed = _import(settings, DEMO_PACKS)
+    if not failed and settings.env == "development":
+        _demo_staff(settings)
+    return failed
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -151,6 +185,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         for folder in DEMO_PACKS:
             print(f"  {folder.name}: {scheme}://{folder.name}.{base}/")
         print(f"  admin: {scheme}://{base}/admin/login (retorno staff add <email> --platform-admin)")
+        if settings.env == "development":
+            print(f"  demo staff: {', '.join(email for email, _, _ in DEMO_STAFF)}")
         if settings.env == "development":
             print(f"  sign-in codes (development): {scheme}://{base}/dev/mailbox")
         print()
