@@ -51,6 +51,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/reports.py
 
 lighthouse: $(VENV)/.installed bench/lighthouse/node_modules/.package-lock.json  ## performance, accessibility, best practices
 	$(BIN)/python bench/lighthouse.py

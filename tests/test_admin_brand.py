@@ -728,3 +728,29 @@ async def test_an_id_beyond_any_row_is_refused_not_a_server_error(app, demo, clo
             tried += 1
     assert tried >= 8
     await admin.aclose()
+
+
+async def test_a_report_counts_each_movement_on_the_brands_own_day(app, api, demo, clock):
+    """Bella is in São Paulo (UTC-3): 02:59:59 UTC is still the day before there, 03:00 the day."""
+    for order_id, at, total in (
+        ("LATE", "2026-11-05T02:59:59.999+00:00", 10000),  # 4 Nov, 23:59:59 in São Paulo
+        ("EARLY", "2026-11-05T03:00:00+00:00", 20000),  # 5 Nov, 00:00
+        ("NOON", "2026-11-05T12:00:00-03:00", 40000),
+    ):
+        sale = {
+            "order_id": order_id,
+            "customer": {"email": "d@example.com"},
+            "total": total,
+            "occurred_at": at,
+        }
+        assert (await api.post("/sales", json=sale)).status_code == 201
+    manager = await _staff(app, clock, demo, "manager")
+    csv_text = (
+        await manager.get("/admin/b/bella/reports.csv", params={"start": "2026-11-04", "end": "2026-11-05"})
+    ).text
+    rows = [line.split(",") for line in csv_text.strip().splitlines()[1:]]
+    assert rows == [
+        ["2026-11-04", "10.00", "0.00", "0.00", "0.00"],
+        ["2026-11-05", "60.00", "0.00", "0.00", "0.00"],
+    ]
+    await manager.aclose()

@@ -1,0 +1,101 @@
+"""The admin's reports page for a busy brand: 300,000 ledger movements over 120 days (and as many
+again at another brand), then the report of the last 30 and of the last 90 days, in-process on
+SQLite, median of 5. For scale, the brand home's figures (three aggregate queries) in the same run.
+
+    .venv/bin/python bench/reports.py [--entries 300000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import REPO
+
+sys.path.insert(0, str(REPO))
+
+KINDS = ["earn", "earn", "earn", "redeem", "reverse", "expire", "referral_reward"]
+
+
+def _seed(path: Path, entries: int) -> None:
+    """Customers and movements straight into the file (what the ledger would have written)."""
+    now = dt.datetime.now(dt.UTC)
+    rng = random.Random(7)
+    con = sqlite3.connect(path)
+    stamp = now.isoformat(" ")
+    for brand in (1, 2):
+        con.executemany(
+            "INSERT INTO customers (brand, email, name, segment, created_at, updated_at) "
+            "VALUES (?, ?, '', '', ?, ?)",
+            [(brand, f"c{n}@b{brand}.example", stamp, stamp) for n in range(2000)],
+        )
+    ids = {b: [r[0] for r in con.execute("SELECT id FROM customers WHERE brand = ?", (b,))] for b in (1, 2)}
+    rows = []
+    for brand in (1, 2):
+        for _ in range(entries):
+            at = now - dt.timedelta(seconds=rng.randrange(120 * 86400))
+            kind = rng.choice(KINDS)
+            amount = rng.randrange(100, 5000) * (-1 if kind in ("redeem", "reverse", "expire") else 1)
+            rows.append((brand, rng.choice(ids[brand]), kind, amount, "", at.isoformat(" "), stamp))
+    con.executemany(
+        "INSERT INTO ledger_entries (brand, customer, kind, amount, note, occurred_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    con.commit()
+    con.close()
+
+
+async def _measure(env: dict[str, str], repeat: int) -> dict[str, float]:
+    from retorno import db
+    from retorno.admin.brand import figures
+    from retorno.brands import service as brands
+    from retorno.reports import service as reports
+    from retorno.settings import load_settings
+
+    now = dt.datetime.now(dt.UTC)
+    today = now.date()
+    out: dict[str, list[float]] = {"report 30 days": [], "report 90 days": [], "brand home figures": []}
+    async with db.connected(db.make_engine(load_settings(env))):
+        brand = await brands.get_brand("bella")
+        for _ in range(repeat):
+            for name, days in (("report 30 days", 30), ("report 90 days", 90)):
+                started = time.perf_counter()
+                await reports.report(brand, today - dt.timedelta(days=days - 1), today, now=now)
+                out[name].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await figures(brand, now)
+            out["brand home figures"].append((time.perf_counter() - started) * 1000)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--entries", type=int, default=300_000)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="retorno-reports-") as tmp:
+        path = Path(tmp) / "bench.sqlite3"
+        env = {**os.environ, "RETORNO_DATABASE_URL": f"sqlite:///{path}", "RETORNO_ENV": "test"}
+        subprocess.run([sys.executable, "-m", "retorno", "demo"], env=env, check=True, capture_output=True)
+        _seed(path, args.entries)
+        result = asyncio.run(_measure(env, args.repeat))
+    print(f"| what ({args.entries:,} movements per brand, 2 brands) | ms (median of {args.repeat}) |")
+    print("|---|---:|")
+    for name, ms in result.items():
+        print(f"| {name} | {ms:,.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
