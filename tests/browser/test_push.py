@@ -57,20 +57,26 @@ def test_a_push_shows_a_notification_and_a_click_opens_its_url(
         "badge": "/assets/badge-96.png?v=1",
         "lang": "pt-BR",
     }
-    for title in ("uma mais antiga", message["title"]):  # the same tag: the newer replaces the older
-        cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": origin + "/",
-                "registrationId": registration["registrationId"],
-                "data": json.dumps(message | {"title": title}),
-            },
-        )
-    shown = eventually(
-        page,
+    expected = (
         f"({NOTIFICATIONS}).then(l => l.length === 1 && l[0].title === {json.dumps(message['title'])}"
-        " ? l : null)",
+        " ? l : null)"
     )
+    shown = None
+    # CDP's delivery is the test's stand-in for a push service, and once in a few CI runs
+    # Chromium dropped it (no notification, no error); a push service retries too, so does this.
+    for _attempt in range(3):
+        for title in ("uma mais antiga", message["title"]):  # the same tag: the newer replaces the older
+            cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {
+                    "origin": origin + "/",
+                    "registrationId": registration["registrationId"],
+                    "data": json.dumps(message | {"title": title}),
+                },
+            )
+        shown = eventually(page, expected, timeout_ms=4000)
+        if shown:
+            break
     assert shown, page.evaluate(NOTIFICATIONS)
     [notice] = shown
     assert notice["body"] == message["body"] and notice["tag"] == "cashback" and notice["url"] == "/help"
