@@ -16,6 +16,7 @@ from retorno.admin.common import (
     page_context,
     record_change,
     requires_role,
+    uploaded,
 )
 from retorno.brands import service as brands
 from retorno.errors import Invalid
@@ -112,8 +113,7 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
     now = now_of(request)
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in BRANDING_FIELDS}
-    upload = form.get("logo")
-    logo = await upload.read() if upload is not None and hasattr(upload, "read") else None
+    logo = await uploaded(form, "logo") or None
     regulations = str(form.get("regulations", "")).strip() or None
     if form.get("action") == "preview":  # the regulations as the shopper will read them; nothing saved
         preview = brands.render_markdown(regulations or "")
@@ -149,12 +149,6 @@ async def export_pack(request: Request, slug: FromPath[str]) -> Response[bytes]:
     )
 
 
-async def read_upload(request: Request, field: str = "pack") -> bytes:
-    form = await request.form()
-    upload = form.get(field)
-    return await upload.read() if upload is not None and hasattr(upload, "read") else b""
-
-
 @post("/pack", guards=[requires_role("manager")], status_code=303)
 async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redirect:
     """Replace the brand's setup with an uploaded pack (.zip, or brand.toml alone keeping the logo
@@ -164,7 +158,7 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
 
     current = await brands.export_pack(slug)
     try:
-        pack = from_upload(await read_upload(request), base=current)
+        pack = from_upload(await uploaded(await request.form(), "pack"), base=current)
         if pack.slug != slug:
             raise Invalid(f"slug: this pack is for {pack.slug!r}, not {slug!r}")
         await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now_of(request))

@@ -103,3 +103,9 @@ def items_of(text: str, total: int) -> list[Any] | None:
     if items and sum(i.amount for i in items) != total:
         raise Invalid("items: they must add up to the total")
     return items or None
+
+
+async def uploaded(form: Any, field: str) -> bytes:
+    """The bytes of the file sent in `field` of a multipart form (b"" when none was chosen)."""
+    upload = form.get(field)
+    return await upload.read() if upload is not None and hasattr(upload, "read") else b""

@@ -9,7 +9,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from retorno.admin.common import admin_of, now_of, page_context, record_change, requires_role
+from retorno.admin.common import admin_of, now_of, page_context, record_change, requires_role, uploaded
 from retorno.errors import Invalid
 from retorno.imports import service as imports
 from retorno.web import RowId
@@ -38,9 +38,8 @@ async def import_upload(request: Request, slug: FromPath[str]) -> Template | Red
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
     form = await request.form()
-    upload = form.get("file")
-    raw = await upload.read() if upload is not None and hasattr(upload, "read") else b""
-    filename = str(getattr(upload, "filename", "") or "")
+    raw = await uploaded(form, "file")
+    filename = str(getattr(form.get("file"), "filename", "") or "")
     try:
         checked = imports.read(imports.decode(raw))
     except Invalid as exc:

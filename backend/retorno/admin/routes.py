@@ -177,11 +177,11 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
 async def import_brand(request: Request) -> Template | Redirect:
     """A brand from an uploaded pack (.zip of its folder, or a brand.toml): created, or updated when
     its slug exists, exactly as `retorno brands import` does."""
-    from retorno.admin.branding import read_upload
+    from retorno.admin.common import uploaded
     from retorno.brands.pack import check_edited, to_toml, unpack
 
     now = request.app.state.clock()
-    data = await read_upload(request)
+    data = await uploaded(await request.form(), "pack")
     try:
         doc, files = unpack(data)
         slug = doc.get("slug")

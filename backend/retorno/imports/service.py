@@ -178,6 +178,14 @@ async def recent(brand_id: int, limit: int = 10) -> list[dict[str, Any]]:
 
 
 async def _claim(now: dt.datetime) -> dict[str, Any] | None:
+    due = await db.fetch(
+        "SELECT 1 AS due FROM import_jobs WHERE state IN ('queued', 'running') "
+        "AND (lease_until IS NULL OR lease_until < {}) LIMIT 1",
+        now,
+    )
+    if not due:  # the usual case, every worker pass: a read, not a write transaction
+        return None
+
     async def work() -> dict[str, Any] | None:
         sql = (
             "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') "
