@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     var_dir: str = str(PROJECT_ROOT / "var")
     smtp_url: str = ""  # empty: mail is kept in memory (and shown at /dev/mailbox in development)
     mail_from: str = ""
+    smtp_ca_file: str = ""  # a private relay's CA bundle; empty: the system's trusted CAs
 
     @property
     def production(self) -> bool:
@@ -93,6 +94,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(
                 "RETORNO_SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465"
             )
+    smtp_ca_file = env.get("RETORNO_SMTP_CA_FILE", "").strip()
+    if smtp_ca_file and not Path(smtp_ca_file).is_file():
+        raise SettingsError(f"RETORNO_SMTP_CA_FILE: no file at {smtp_ca_file!r}")
     mail_from = env.get("RETORNO_MAIL_FROM", "").strip() or f"nao-responda@{base_host.split(':')[0]}"
     if "@" not in mail_from:
         raise SettingsError(f"RETORNO_MAIL_FROM must be an e-mail address, not {mail_from!r}")
@@ -106,4 +110,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         smtp_url=smtp_url,
         mail_from=mail_from,
+        smtp_ca_file=smtp_ca_file,
     )
