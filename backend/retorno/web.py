@@ -6,6 +6,7 @@ import functools
 import hashlib
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from jinja2 import Environment, pass_context
@@ -142,6 +143,28 @@ async def decode_body(request: Request, kind: type[T]) -> T:
 # A row id in a path: ids are 32-bit serials, so anything else is refused (400) before a query
 # (on PostgreSQL a larger number reached the driver and failed as a 500).
 RowId: TypeAlias = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
+
+
+def safe_path(target: str | None, default: str = "/") -> str:
+    """`target` if it is a path on this host, else `default`: the only kind of place followed after
+    signing in or switching language. Checked on the text and on every percent-decoding of it, since
+    browsers read `/\\evil`, `/%5Cevil`, `/%2F/evil` and `/\t/evil` as another host."""
+    if not target or len(target) > 2000:
+        return default
+    seen, text = [target], target
+    for _ in range(4):  # a few rounds of decoding: %252F is %2F is /
+        text = unquote(text)
+        if text == seen[-1]:
+            break
+        seen.append(text)
+    for text in seen:
+        if not text.startswith("/") or text.startswith("//") or "\\" in text or "//" in text:
+            return default
+        if any(not ch.isprintable() or ch.isspace() for ch in text):
+            return default  # control characters, tabs, newlines, and spaces browsers may strip
+        if urlsplit(text).scheme or urlsplit(text).netloc:
+            return default
+    return target
 
 
 def brand_of(request: Request) -> BrandView | None:

@@ -75,7 +75,14 @@ async function signIn(mediation) {
   });
   const next = document.querySelector("[data-next]")?.dataset.next || "/";
   const result = await post(`${base}/passkeys/authenticate`, credentialJSON(credential, { next }));
-  location.assign(result.redirect);
+  location.assign(sameOrigin(result.redirect));
+}
+
+// Only a place on this very host is followed (the server checks too): "/\\evil.example" and
+// "//evil.example" are other hosts to a browser.
+function sameOrigin(target) {
+  const url = new URL(target || "/", location.origin);
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
 }
 
 if (window.PublicKeyCredential) {

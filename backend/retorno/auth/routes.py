@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, Router, post
@@ -29,7 +28,7 @@ from retorno.auth.guards import (
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.referrals import service as referrals
-from retorno.web import RowId, brand_of, json_response
+from retorno.web import RowId, brand_of, json_response, safe_path
 
 
 def now_of(request: Request):
@@ -41,11 +40,9 @@ def origin_of(request: Request) -> str:
     return f"{request.app.settings.scheme}://{request.headers.get('host', '')}"
 
 
-def safe_next(path: str | None) -> str:
-    """Only a path on this host is followed after signing in."""
-    if not path or not path.startswith("/") or path.startswith("//") or urlsplit(path).netloc:
-        return "/"
-    return path
+def safe_next(path: str | None, default: str = "/") -> str:
+    """Only a path on this host is followed after signing in (web.safe_path)."""
+    return safe_path(path, default)
 
 
 async def owner_of(request: Request) -> auth.Owner:
@@ -131,7 +128,7 @@ async def authenticate(request: Request) -> Response[bytes]:
     )
     lifetime = auth.STAFF_SESSION if owner.staff_id else auth.SHOPPER_SESSION
     default = "/admin" if owner.staff_id else "/"
-    response = json_response({"redirect": safe_next(str(credential.get("next") or default))})
+    response = json_response({"redirect": safe_next(str(credential.get("next") or default), default)})
     set_session_cookie(response, settings, token, int(lifetime.total_seconds()))
     if owner.customer_id is not None:
         device = referrals.device_hash(device_of(request, response))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, Router, get, post
@@ -21,6 +20,7 @@ from retorno.web import (
     assets_version,
     brand_of,
     lang_of,
+    safe_path,
     service_worker_source,
     static_urls,
 )
@@ -65,9 +65,7 @@ async def choose_language(
     data: URLEncodedBody[LanguageForm],
 ) -> Redirect:
     """Remember the shopper's language; only a path on this host is followed back."""
-    target = urlsplit(data.next)
-    path = data.next if not target.scheme and not target.netloc and data.next.startswith("/") else "/"
-    response = Redirect(path, status_code=303)
+    response = Redirect(safe_path(data.next), status_code=303)
     response.set_cookie(
         LANG_COOKIE,
         i18n.choose(data.lang, "pt-BR"),
