@@ -252,8 +252,8 @@ def free_port() -> int:
 class LiveServer:
     """`retorno serve` in a process of its own; stop() and start() again keep its database."""
 
-    def __init__(self, port: int, env: dict[str, str], log_path: Path) -> None:
-        self.port, self.env, self.log_path = port, env, log_path
+    def __init__(self, port: int, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
+        self.port, self.env, self.log_path, self.args = port, env, log_path, args
         self.process: subprocess.Popen | None = None
 
     def url(self, slug: str | None = None, path: str = "/") -> str:
@@ -263,7 +263,7 @@ class LiveServer:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "retorno", "serve", "--port", str(self.port), "--quiet"],
+                [sys.executable, "-m", "retorno", "serve", "--port", str(self.port), "--quiet", *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -323,6 +323,33 @@ def _live_database(tmp: Path) -> tuple[str, callable]:
     return urlunsplit(parts._replace(path=f"/{name}")), lambda: sql(
         f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     )
+
+
+@pytest.fixture
+def app_processes(database_url: str, engine, tmp_path: Path) -> Iterator[list[LiveServer]]:
+    """Two `retorno serve` processes (no worker in them) on this test's own database, as two app
+    machines behind a load balancer would be; they trust X-Forwarded-For from 127.0.0.1, so a test
+    can speak for many client addresses. Each answers on localhost:<its port> and
+    <brand>.localhost:<its port>."""
+    servers = []
+    for i in range(2):
+        port = free_port()
+        env = {
+            **os.environ,
+            "RETORNO_DATABASE_URL": database_url,
+            "RETORNO_BASE_HOST": f"localhost:{port}",
+            "RETORNO_ENV": "test",
+            "RETORNO_VAR_DIR": str(tmp_path),
+            "RETORNO_TRUSTED_PROXIES": "127.0.0.1",
+        }
+        servers.append(LiveServer(port, env, tmp_path / f"app{i}.log", args=("--no-worker",)))
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture(scope="module")

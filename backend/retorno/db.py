@@ -273,6 +273,12 @@ async def insert(table: type, **values: Any) -> int:
     return rows[0]["id"]
 
 
+def for_update(clause: str = " FOR UPDATE") -> str:
+    """A row-locking clause for a SELECT on PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    serialises writers, and has no such clause."""
+    return clause if is_postgres() else ""
+
+
 async def lock_row(tablename: str, row_id: int) -> None:
     """SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers."""
     engine = current()

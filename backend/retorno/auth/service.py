@@ -1,14 +1,16 @@
 """Signing in without passwords.
 
 - A 6-digit code by e-mail proves an address: stored as an HMAC (keyed with the secret key, so a
-  stolen table cannot be brute-forced offline), valid 10 minutes, used once, dead after 5 wrong
-  tries. The same answer is given whether or not an address has an account.
+  stolen table cannot be brute-forced offline), valid 10 minutes, used once, dead after 5 tries,
+  counted atomically before comparing. A new code leaves the last 3 working. The same answer is
+  given whether or not an address has an account.
 - Passkeys (WebAuthn, py_webauthn) then sign a shopper in. The relying party is the brand's host,
   so a passkey made at one brand is useless at another. Challenges are 32 random bytes kept
   server-side (found by their hash), used once, valid 5 minutes.
 - A session is a random 256-bit token in a cookie; the database keeps only its SHA-256, with the
   brand it belongs to (None for the platform host) and the customer or staff member.
-- Rate limits are fixed-window counters in the database, so every app process shares them.
+- Rate limits are GCRA buckets in the database, so every app process shares them, and one that
+  is hit costs a wait of one interval (a minute or two), never a long lock-out.
 Nothing here logs a code, a token or key material.
 """
 
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 from typing import Any
 
@@ -40,7 +43,7 @@ from webauthn.helpers.structs import (
 )
 
 from retorno import db
-from retorno.auth.tables import Challenge, LoginCode, Passkey, RateLimit, Session, Staff, StaffRole
+from retorno.auth.tables import Challenge, LoginCode, Passkey, Session, Staff, StaffRole
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
@@ -52,17 +55,21 @@ log = logging.getLogger("retorno.auth")
 
 CODE_TTL = dt.timedelta(minutes=10)
 CODE_TRIES = 5
+LIVE_CODES = 3  # asking for a new code leaves the last ones working: nobody can void the owner's
 CHALLENGE_TTL = dt.timedelta(minutes=5)
 SHOPPER_SESSION = dt.timedelta(days=60)
 STAFF_SESSION = dt.timedelta(hours=12)
 ROLES = ("owner", "manager", "operator")  # each includes the ones after it
 
-# (limit, window) per kind of attempt; keys name an e-mail or a client address.
+# (burst, one more every): a limit refills steadily (GCRA), so hitting it costs at most one
+# interval's wait, never a long lock-out; keys name an e-mail or a client address.
 LIMITS = {
-    "code-request:email": (5, dt.timedelta(minutes=15)),
-    "code-request:addr": (30, dt.timedelta(minutes=15)),
-    "code-attempt:addr": (30, dt.timedelta(minutes=15)),
-    "passkey:addr": (60, dt.timedelta(minutes=5)),
+    "code-request:email": (3, dt.timedelta(seconds=60)),  # the owner waits a minute at most
+    "code-guess:email": (10, dt.timedelta(minutes=2)),  # at most 40 tries an hour for one address
+    "code-request:addr": (30, dt.timedelta(seconds=30)),
+    "code-attempt:addr": (30, dt.timedelta(seconds=30)),
+    "passkey:addr": (60, dt.timedelta(seconds=5)),
+    "api-auth:addr": (20, dt.timedelta(seconds=3)),  # wrong API keys from one address
 }
 
 
@@ -97,24 +104,30 @@ def _code_hash(secret: str, email: str, code: str) -> str:
 
 
 async def hit(kind: str, subject: str, *, now: dt.datetime) -> None:
-    """Count one attempt; TooManyRequests (with the seconds to wait) past the kind's limit."""
-    limit, window = LIMITS[kind]
+    """Count one attempt; TooManyRequests (with the seconds to wait) past the kind's limit.
+
+    GCRA: the row keeps the time at which the bucket would be full again (`window_start`); an
+    attempt moves it one interval on, and is refused when that would go past `burst` intervals
+    ahead of now. The row is locked (FOR UPDATE on PostgreSQL, the write lock on SQLite), so
+    concurrent attempts from any number of processes are counted exactly."""
+    burst, interval = LIMITS[kind]
     key = f"{kind}:{subject}"[:300]
 
     async def work() -> int:
-        rows = await db.fetch("SELECT id, window_start, count FROM rate_limits WHERE key = {}", key)
-        if not rows:
-            await db.insert(RateLimit, key=key, window_start=now, count=1)
-            return 0
-        row = rows[0]
-        if now >= row["window_start"] + window:
-            await db.fetch(
-                "UPDATE rate_limits SET window_start = {}, count = 1 WHERE id = {}", now, row["id"]
-            )
-            return 0
-        if row["count"] >= limit:
-            return max(1, int((row["window_start"] + window - now).total_seconds()) + 1)
-        await db.fetch("UPDATE rate_limits SET count = count + 1 WHERE id = {}", row["id"])
+        await db.fetch(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES ({}, {}, 0) "
+            "ON CONFLICT (key) DO NOTHING",
+            key,
+            now,
+        )
+        sql = f"SELECT id, window_start FROM rate_limits WHERE key = {{}}{db.for_update()}"  # noqa: S608
+        row = (await db.fetch(sql, key))[0]
+        full_at = max(row["window_start"], now) + interval
+        if full_at - now > burst * interval:
+            return max(1, math.ceil((full_at - now - burst * interval).total_seconds()))
+        await db.fetch(
+            "UPDATE rate_limits SET window_start = {}, count = count + 1 WHERE id = {}", full_at, row["id"]
+        )
         return 0
 
     wait = await db.write(work)
@@ -134,18 +147,11 @@ async def new_code(
     now: dt.datetime,
     data: dict[str, Any] | None = None,
 ) -> str:
-    """A fresh code for this address (earlier unused ones stop working); the caller mails it."""
+    """A fresh code for this address; the caller mails it. Earlier codes keep working (the newest
+    LIVE_CODES of them), so someone asking for codes in the owner's name voids nothing."""
     code = f"{secrets.randbelow(1_000_000):06d}"
-
-    async def work() -> None:
-        await db.fetch(
-            "UPDATE login_codes SET used_at = {} WHERE email = {} AND used_at IS NULL "
-            "AND COALESCE(brand, 0) = {}",
-            now,
-            email,
-            brand_id or 0,  # 0: the platform host's staff codes
-        )
-        await db.insert(
+    await db.write(
+        lambda: db.insert(
             LoginCode,
             brand=brand_id,
             email=email,
@@ -156,41 +162,41 @@ async def new_code(
             created_at=now,
             expires_at=now + CODE_TTL,
         )
-
-    await db.write(work)
+    )
     return code
 
 
-async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, now: dt.datetime) -> dict:
-    """The code's row if `code` is the live code for this address; WrongCode otherwise.
+_TRY_CODES = (
+    "UPDATE login_codes SET attempts = attempts + 1 WHERE attempts < {} AND id IN ("
+    "SELECT id FROM login_codes WHERE email = {} AND used_at IS NULL AND expires_at > {} "
+    "AND COALESCE(brand, 0) = {} ORDER BY id DESC LIMIT {}) RETURNING id, code_hash, purpose, data"
+)
 
-    A wrong try is counted in its own transaction, so it sticks even though we then refuse.
-    """
-    rows = await db.fetch(
-        "SELECT id, code_hash, purpose, data, attempts FROM login_codes WHERE email = {} AND used_at IS NULL "
-        "AND expires_at > {} AND COALESCE(brand, 0) = {} ORDER BY id DESC LIMIT 1",
-        email,
-        now,
-        brand_id or 0,
-    )
-    if not rows or rows[0]["attempts"] >= CODE_TRIES:
-        raise WrongCode()
-    row = rows[0]
-    if not hmac.compare_digest(row["code_hash"], _code_hash(secret, email, code.strip())):
-        await db.write(
-            lambda: db.fetch("UPDATE login_codes SET attempts = attempts + 1 WHERE id = {}", row["id"])
-        )
+
+async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, now: dt.datetime) -> dict:
+    """The code's row if `code` is one of the live codes for this address; WrongCode otherwise.
+
+    The try is counted first, in one atomic UPDATE that only takes codes with tries left, and
+    committed; only the codes it took are compared. So no code is ever compared more than
+    CODE_TRIES times, however many guesses arrive at once, from however many processes."""
+    await hit("code-guess:email", f"{brand_id or 'staff'}:{email}", now=now)
+    rows = await db.write(lambda: db.fetch(_TRY_CODES, CODE_TRIES, email, now, brand_id or 0, LIVE_CODES))
+    guess = _code_hash(secret, email, code.strip())
+    match = next((r for r in rows if hmac.compare_digest(r["code_hash"], guess)), None)
+    if match is None:
         raise WrongCode()
     used = await db.write(
         lambda: db.fetch(
-            "UPDATE login_codes SET used_at = {} WHERE id = {} AND used_at IS NULL RETURNING id",
+            "UPDATE login_codes SET used_at = {} WHERE email = {} AND COALESCE(brand, 0) = {} "
+            "AND used_at IS NULL RETURNING id",
             now,
-            row["id"],
+            email,
+            brand_id or 0,
         )
-    )
-    if not used:
-        raise WrongCode()
-    return {"purpose": row["purpose"], "data": msgspec.json.decode(row["data"] or "{}")}
+    )  # this code and the others still live: one sign-in spends them all
+    if match["id"] not in {r["id"] for r in used}:
+        raise WrongCode()  # another request used it a moment ago
+    return {"purpose": match["purpose"], "data": msgspec.json.decode(match["data"] or "{}")}
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -553,9 +559,8 @@ async def forget_customer(*, brand_id: int, customer_id: int, email: str | None)
         await db.fetch("DELETE FROM webauthn_challenges WHERE customer = {}", customer_id)
         if email:
             await db.fetch("DELETE FROM login_codes WHERE brand = {} AND email = {}", brand_id, email)
-            await db.fetch(
-                "DELETE FROM rate_limits WHERE key = {}", f"code-request:email:{brand_id}:{email}"[:300]
-            )
+            for kind in ("code-request:email", "code-guess:email"):
+                await db.fetch("DELETE FROM rate_limits WHERE key = {}", f"{kind}:{brand_id}:{email}"[:300])
 
     await db.write(work)
 
