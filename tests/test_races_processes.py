@@ -73,3 +73,32 @@ async def test_fifty_concurrent_guesses_through_two_processes_compare_a_code_fiv
         late = await one.post("/login/verify", {"email": ANA, "code": code}, client_address="203.0.113.7")
         assert late.status_code in (422, 429)
         assert "retorno_session" not in late.headers.get("set-cookie", "")
+
+
+async def test_a_revoked_key_stops_on_every_other_process_within_five_seconds(app_processes, demo):
+    import time
+
+    from retorno.apikeys import service as apikeys
+
+    created = await apikeys.create(brand_id=demo["bella"].id, name="loja", now=_now())
+    headers = {"authorization": f"Bearer {created.key}"}
+    clients = [
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{s.port}/api/v1", headers=headers | {"host": f"localhost:{s.port}"})
+        for s in app_processes
+    ]
+    try:
+        for client in clients:  # each process now holds the key in its cache
+            assert (await client.get("/customers/email:nobody@example.com/balance")).status_code == 404
+        await apikeys.revoke(brand_id=demo["bella"].id, key_id=created.id, now=_now())  # elsewhere
+        started = time.monotonic()
+        refused = set()
+        while len(refused) < len(clients) and time.monotonic() - started < 8:
+            for i, client in enumerate(clients):
+                if (await client.get("/customers/email:nobody@example.com/balance")).status_code == 401:
+                    refused.add(i)
+            await asyncio.sleep(0.2)
+        assert len(refused) == len(clients)
+        assert time.monotonic() - started <= 6.5
+    finally:
+        for client in clients:
+            await client.aclose()

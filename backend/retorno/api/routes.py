@@ -12,6 +12,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from retorno import db
 from retorno.apikeys import service as apikeys
+from retorno.auth import service as auth
+from retorno.auth.guards import client_address
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
@@ -38,6 +40,9 @@ async def api_brand(request: Request) -> BrandView:
         await apikeys.authenticate(key.strip(), now=now_of(request)) if scheme.lower() == "bearer" else None
     )
     if brand is None:
+        # Wrong keys are counted per client address: past the limit the answer is 429 (a valid
+        # key from the same address, a shop behind the same NAT, still works).
+        await auth.hit("api-auth:addr", client_address(request), now=now_of(request))
         raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>")
     return brand
 
