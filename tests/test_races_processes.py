@@ -83,7 +83,9 @@ async def test_a_revoked_key_stops_on_every_other_process_within_five_seconds(ap
     created = await apikeys.create(brand_id=demo["bella"].id, name="loja", now=_now())
     headers = {"authorization": f"Bearer {created.key}"}
     clients = [
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{s.port}/api/v1", headers=headers | {"host": f"localhost:{s.port}"})
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{s.port}/api/v1", headers=headers | {"host": f"localhost:{s.port}"}
+        )
         for s in app_processes
     ]
     try:

@@ -92,6 +92,22 @@ def _error(
     )  # type: ignore[return-value]
 
 
+# A title for each status Litestar itself may answer with (a route's own errors have their own).
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Not allowed",
+    405: "Method not allowed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+DETAILS = {
+    405: "This address does not take this method.",
+    413: "The request body is larger than this address accepts.",
+}
+
+
 def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return _error(request, 404, "Page not found", "The address may be wrong, or the page was removed.")
@@ -99,8 +115,9 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         log.error("server error on %s %s: %s", request.method, request.url.path, exc.detail)
         return _error(request, exc.status_code, "Something went wrong", "Please try again soon.")
     extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else {}
-    title = "Bad request" if exc.status_code == 400 else "Something went wrong"
-    return _error(request, exc.status_code, title, exc.detail, getattr(exc, "headers", None), **extra)
+    title = TITLES.get(exc.status_code, "Bad request")
+    detail = DETAILS.get(exc.status_code, exc.detail)
+    return _error(request, exc.status_code, title, detail, getattr(exc, "headers", None), **extra)
 
 
 def domain_error(request: Request, exc: DomainError) -> Response:
@@ -119,6 +136,8 @@ def domain_error(request: Request, exc: DomainError) -> Response:
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, RecursionError) and "deserializing" in str(exc):  # msgspec, on JSON nested too deep
+        return _error(request, 400, "Bad request", "The JSON body is nested too deeply.")
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error(request, 500, "Something went wrong", "Please try again soon.")
 
@@ -195,6 +214,7 @@ def create_app(
             engine_callback=lambda e: web.setup_jinja(e.engine),
         ),
         before_send=[web.security_headers(settings)],
+        guards=[web.refuse_control_characters],
         exception_handlers={
             HTTPException: http_error,
             DomainError: domain_error,

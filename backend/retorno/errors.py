@@ -39,3 +39,8 @@ class Invalid(DomainError):
 class Unauthorized(DomainError):
     status_code = 401
     title = "Unauthorized"
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    title = "Unsupported media type"

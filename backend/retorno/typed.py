@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from retorno.bounds import MAX_AMOUNT
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
-from retorno.ledger.service import MAX_AMOUNT
 
 
 def centavos(text: str) -> int:

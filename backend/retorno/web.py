@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -11,14 +12,15 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from jinja2 import Environment, pass_context
 from litestar import Litestar, Request, Response
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
 
-from retorno import i18n
+from retorno import bounds, i18n
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
-from retorno.errors import BadRequest
+from retorno.errors import BadRequest, Invalid
 from retorno.settings import PROJECT_ROOT, Settings
 
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
@@ -86,7 +88,7 @@ class RetornoApp(Litestar):
             host = _host(scope)
             brand: BrandView | None = None
             if host != self.settings.base_host:
-                brand = await brands.brand_for_host(host, base_host=self.settings.base_host)
+                brand = await brands.brand_for_host(host, base_host=self.settings.base_host) if host else None
                 if brand is None:
                     await _send_unknown_host(self._wrap_send(send=send, scope=scope))
                     return
@@ -94,10 +96,15 @@ class RetornoApp(Litestar):
         await super().__call__(scope, receive, send)
 
 
-def _host(scope: Scope) -> str:
+_HOST_CHARACTERS = re.compile(r"^[a-z0-9.:\[\]-]*$")
+
+
+def _host(scope: Scope) -> str | None:
+    """The Host header, lower-cased; None if it holds anything but a host name's characters."""
     for name, value in scope["headers"]:
         if name == b"host":
-            return value.decode("latin-1").strip().lower()
+            host = value.decode("latin-1").strip().lower()
+            return host if len(host) <= 255 and _HOST_CHARACTERS.match(host) else None
     return ""
 
 
@@ -133,11 +140,44 @@ def json_response(body: Any, status: int = 200) -> Response[bytes]:
 
 async def decode_body(request: Request, kind: type[T]) -> T:
     """A JSON body decoded strictly. Litestar converts bodies leniently, so "150.00" would become
-    150 centavos; money must arrive as JSON integers, and anything else is refused with a 400."""
+    150 centavos; money must arrive as JSON integers, and anything else is refused with a 400.
+    A string holding a control character is refused (422) naming its field."""
+    return decode_json(await request.body(), kind)
+
+
+def decode_json(raw: bytes, kind: type[T]) -> T:
     try:
-        return msgspec.json.decode(await request.body(), type=kind)
+        decoded = msgspec.json.decode(raw, type=kind)
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body does not match the schema: {exc}") from None
+    if bounds.control_character_in_json(raw):
+        where = bounds.control_character_at(msgspec.json.decode(raw))
+        if where is not None:
+            raise Invalid(f"{where}: control characters (such as NUL or a line break) are not allowed")
+    return decoded
+
+
+async def refuse_control_characters(connection: ASGIConnection, _: Any) -> None:
+    """An app-wide guard, before any other: no control character in the path, the query or a
+    form field (tabs and line breaks aside, in forms), which PostgreSQL would refuse with a 500."""
+    if bounds.CONTROL.search(connection.scope["path"]):
+        raise BadRequest("The address holds characters that are not allowed.")
+    if any(
+        bounds.CONTROL.search(k) or bounds.CONTROL.search(v) for k, v in connection.query_params.multi_items()
+    ):
+        raise BadRequest("The address holds characters that are not allowed.")
+    if isinstance(connection, Request) and connection.method == "POST":
+        content_type = connection.content_type[0]
+        if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await connection.form()
+            for key, value in form.multi_items():
+                if bounds.CONTROL_IN_TEXT.search(key) or (
+                    isinstance(value, str) and bounds.CONTROL_IN_TEXT.search(value)
+                ):
+                    raise BadRequest(
+                        "The form holds characters that cannot be saved (control characters). "
+                        "Remove them and try again."
+                    )
 
 
 # A row id in a path: ids are 32-bit serials, so anything else is refused (400) before a query

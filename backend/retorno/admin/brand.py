@@ -31,13 +31,14 @@ async def figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
     local = now.astimezone(zoneinfo.ZoneInfo(brand.timezone))
     start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
     sales = await db.fetch(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(total), 0) AS total, COALESCE(SUM(cashback), 0) AS cashback "
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS total, "
+        "CAST(COALESCE(SUM(cashback), 0) AS BIGINT) AS cashback "
         "FROM sales WHERE brand = {} AND occurred_at >= {} AND cancelled_at IS NULL",
         brand.id,
         start,
     )
     owed = await db.fetch(
-        "SELECT COALESCE(SUM(remaining), 0) AS owed FROM ledger_lots WHERE brand = {} "
+        "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS owed FROM ledger_lots WHERE brand = {} "
         "AND (expires_at IS NULL OR expires_at > {})",
         brand.id,
         now,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response, Router, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -14,10 +15,11 @@ from retorno import db
 from retorno.apikeys import service as apikeys
 from retorno.auth import service as auth
 from retorno.auth.guards import client_address
+from retorno.bounds import check_amount, check_key
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import Unauthorized
+from retorno.errors import Unauthorized, UnsupportedMediaType
 from retorno.ledger import service as ledger
 from retorno.ledger.rules import Item
 from retorno.ledger.service import RedemptionIn, SaleIn
@@ -45,6 +47,20 @@ async def api_brand(request: Request) -> BrandView:
         await auth.hit("api-auth:addr", client_address(request), now=now_of(request))
         raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>")
     return brand
+
+
+MAX_BODY = 1_000_000  # bytes: a sale of MAX_ITEMS lines is about 100 KB
+
+
+async def requires_json(connection: ASGIConnection, _: Any) -> None:
+    """A body is JSON, said so in its Content-Type (`text/plain` is not parsed as JSON); a POST
+    with no body at all (a cancellation) needs none."""
+    headers = connection.headers
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if connection.scope["method"] == "POST" and has_body:
+        content_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType("send the body as JSON, with Content-Type: application/json")
 
 
 async def _customer(brand: ApiBrand, ref: str) -> customers.CustomerView:
@@ -177,7 +193,7 @@ async def validate_voucher(
     """Whether a code applies to this order: `applies`, the `discount`, or the `reason` it does not
     (`not_found`, `cancelled`, `used`, `expired`, `below_min_order`, `other_customer`)."""
     data = await decode_body(request, VoucherCheckIn)
-    ledger.check_amount("order_total", data.order_total)
+    check_amount("order_total", data.order_total)
     return json_response(
         await vouchers.validate(
             brand=brand,
@@ -195,10 +211,13 @@ async def redeem_voucher(
 ) -> Response[bytes]:
     """Use a voucher on an order (idempotent by order_id); 409 if another order already used it."""
     data = await decode_body(request, VoucherUseIn)
-    ledger.check_key("order_id", data.order_id)
-    ledger.check_amount("order_total", data.order_total, minimum=1)
+    check_amount("order_total", data.order_total, minimum=1)
     body, created = await vouchers.redeem(
-        brand=brand, code=code, order_id=data.order_id, order_total=data.order_total, now=now_of(request)
+        brand=brand,
+        code=code,
+        order_id=check_key("order_id", data.order_id),
+        order_total=data.order_total,
+        now=now_of(request),
     )
     return json_response(body, 201 if created else 200)
 
@@ -210,14 +229,17 @@ async def release_voucher(
     """Give a voucher back when the order that used it was cancelled (idempotent)."""
     data = await decode_body(request, VoucherReleaseIn)
     return json_response(
-        await vouchers.release(brand=brand, code=code, order_id=data.order_id, now=now_of(request))
+        await vouchers.release(
+            brand=brand, code=code, order_id=check_key("order_id", data.order_id), now=now_of(request)
+        )
     )
 
 
 router = Router(
     path="/api/v1",
-    guards=[requires_platform_host],
+    guards=[requires_platform_host, requires_json],
     dependencies={"brand": Provide(api_brand)},
+    request_max_body_size=MAX_BODY,
     route_handlers=[
         upsert_customer,
         customer_balance,

@@ -8,6 +8,7 @@ import re
 import msgspec
 
 from retorno import db
+from retorno.bounds import CONTROL, check_key, check_text
 from retorno.customers.tables import Consent, Customer
 from retorno.errors import Conflict, Invalid, NotFound
 
@@ -66,7 +67,7 @@ def normalize_cpf(value: str) -> str:
 
 def normalize_email(value: str) -> str:
     email = value.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.match(email) or CONTROL.search(email):
         raise Invalid(f"email: {value!r} is not an e-mail address")
     return email
 
@@ -88,13 +89,11 @@ def normalize_phone(value: str) -> str:
 
 def normalize(identity: Identity) -> Identity:
     """Every identifier in its stored form; raises Invalid naming the bad field."""
-    external_id = identity.external_id.strip() if identity.external_id else None
-    if external_id is not None and len(external_id) > 100:
-        raise Invalid("external_id: at most 100 characters")
+    external_id = check_key("external_id", identity.external_id) if identity.external_id else None
     segment = identity.segment.strip().lower() if identity.segment is not None else None
     if segment is not None and not _SEGMENT.match(segment):
         raise Invalid(f"segment: {identity.segment!r} uses a-z, 0-9, _ and - only")
-    name = identity.name.strip()[:200] if identity.name is not None else None
+    name = check_text("name", identity.name, max_length=200) if identity.name is not None else None
     return Identity(
         external_id=external_id or None,
         cpf=normalize_cpf(identity.cpf) if identity.cpf else None,
@@ -109,7 +108,9 @@ def parse_ref(ref: str) -> tuple[str, str | int]:
     """`cpf:...`, `email:...`, `phone:...`, `ext:...` or a customer id, to (field, stored value)."""
     kind, _, value = ref.partition(":")
     if not value:
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():  # "²" is a digit to Python, not to us
+            if not 0 < int(ref) < 2**31:  # ids are 32-bit serials: no customer has this one
+                raise NotFound("no such customer")
             return "id", int(ref)
         raise Invalid(f"customer reference {ref!r}: use cpf:, email:, phone:, ext: or the customer id")
     match kind:
@@ -120,7 +121,7 @@ def parse_ref(ref: str) -> tuple[str, str | int]:
         case "phone":
             return "phone", normalize_phone(value)
         case "ext":
-            return "external_id", value
+            return "external_id", check_key("external_id", value)
     raise Invalid(f"customer reference {ref!r}: use cpf:, email:, phone:, ext: or the customer id")
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from retorno import db
+from retorno.bounds import MAX_AMOUNT, MAX_ITEMS, check_amount, check_key, check_moment, check_text
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
@@ -41,7 +42,6 @@ from retorno.outbox import service as outbox
 from retorno.referrals import service as referrals
 from retorno.vouchers import service as vouchers
 
-MAX_AMOUNT = 10**11  # R$ 1 billion: beyond any real order, well inside 64-bit sums
 ENTRY_KINDS = ("earn", "redeem", "redemption_cancel", "reverse", "expire", "adjustment", "referral_reward")
 
 
@@ -73,19 +73,6 @@ class Balance(msgspec.Struct, kw_only=True):
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
-
-
-def check_key(name: str, value: str) -> str:
-    value = value.strip()
-    if not 1 <= len(value) <= 100 or not value.isprintable():
-        raise Invalid(f"{name}: 1 to 100 printable characters")
-    return value
-
-
-def check_amount(name: str, value: int, *, minimum: int = 0) -> int:
-    if not minimum <= value <= MAX_AMOUNT:
-        raise Invalid(f"{name}: must be a whole number of centavos from {minimum} to {MAX_AMOUNT}")
-    return value
 
 
 def _digest(payload: msgspec.Struct) -> str:
@@ -126,14 +113,14 @@ def _spendable(customer_id: int, now: dt.datetime):
 
 
 _SUMS = """
-SELECT COALESCE(SUM(CASE WHEN available_at <= {} THEN remaining END), 0) AS available,
-       COALESCE(SUM(CASE WHEN available_at > {} THEN remaining END), 0) AS pending,
+SELECT CAST(COALESCE(SUM(CASE WHEN available_at <= {} THEN remaining END), 0) AS BIGINT) AS available,
+       CAST(COALESCE(SUM(CASE WHEN available_at > {} THEN remaining END), 0) AS BIGINT) AS pending,
        COALESCE((SELECT debt FROM ledger_accounts WHERE customer = {}), 0) AS debt
 FROM ledger_lots
 WHERE customer = {} AND brand = {} AND remaining > 0 AND (expires_at IS NULL OR expires_at > {})
 """
 _EXPIRING = """
-SELECT expires_at, SUM(remaining) AS amount FROM ledger_lots
+SELECT expires_at, CAST(SUM(remaining) AS BIGINT) AS amount FROM ledger_lots
 WHERE customer = {} AND brand = {} AND remaining > 0 AND available_at <= {} AND expires_at > {}
 GROUP BY expires_at ORDER BY expires_at LIMIT {}
 """
@@ -300,29 +287,47 @@ async def reverse_lot(*, brand_id: int, customer_id: int, lot_id: int, note: str
 # --- sales --------------------------------------------------------------------------------------
 
 
-def _check_sale(sale: SaleIn) -> None:
-    check_key("order_id", sale.order_id)
+def _normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
+    """The sale as it is checked, stored and compared on a retry: ids and texts stripped once and
+    bounded, amounts in range, items that add up, a time with its offset near now."""
     check_amount("total", sale.total)
     check_amount("shipping", sale.shipping)
     if sale.shipping > sale.total:
         raise Invalid("shipping: cannot be more than the total")
-    if sale.occurred_at is not None and sale.occurred_at.tzinfo is None:
-        raise Invalid("occurred_at: give an offset (2026-11-27T15:04:05-03:00 or ...Z)")
-    if sale.items is not None:
-        for i, item in enumerate(sale.items):
-            check_amount(f"items[{i}].amount", item.amount)
-            if not 1 <= item.quantity <= 100_000:
-                raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
-        lines = sum(item.line_total for item in sale.items)
-        if sale.items and lines != sale.total - sale.shipping:
+    items = sale.items
+    if items is not None:
+        if len(items) > MAX_ITEMS:
+            raise Invalid(f"items: at most {MAX_ITEMS} lines in one sale")
+        items = [_normalized_item(i, item) for i, item in enumerate(items)]
+        lines = sum(item.line_total for item in items)
+        if items and lines != sale.total - sale.shipping:
             raise Invalid(
                 f"items add up to {lines} centavos, but total minus shipping is {sale.total - sale.shipping}"
             )
+    return msgspec.structs.replace(
+        sale,
+        order_id=check_key("order_id", sale.order_id),
+        channel=check_text("channel", sale.channel, max_length=40, min_length=1),
+        items=items,
+        occurred_at=check_moment("occurred_at", sale.occurred_at, now=now) if sale.occurred_at else None,
+    )
+
+
+def _normalized_item(i: int, item: Item) -> Item:
+    check_amount(f"items[{i}].amount", item.amount)
+    if not 1 <= item.quantity <= 100_000:
+        raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
+    category = item.category
+    if category is not None:
+        category = check_text(f"items[{i}].category", category, max_length=100) or None
+    return msgspec.structs.replace(
+        item, sku=check_text(f"items[{i}].sku", item.sku, max_length=100), category=category
+    )
 
 
 async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[dict[str, Any], bool]:
     """Record a sale and credit its cashback. Returns (the answer, whether it was created now)."""
-    _check_sale(sale)
+    sale = _normalized(sale, now)
     digest = _digest(sale)
 
     async def work() -> tuple[dict[str, Any], bool]:
@@ -502,7 +507,8 @@ async def refund(
     *, brand: BrandView, order_id: str, refund_id: str, amount: int, now: dt.datetime
 ) -> tuple[dict[str, Any], bool]:
     """Refund part of a sale; idempotent by refund_id. Returns (the answer, created now)."""
-    check_key("refund_id", refund_id)
+    refund_id = check_key("refund_id", refund_id)
+    order_id = check_key("order_id", order_id)
     check_amount("amount", amount, minimum=1)
 
     async def work() -> tuple[dict[str, Any], bool]:
@@ -534,6 +540,7 @@ async def refund(
 
 async def cancel_sale(*, brand: BrandView, order_id: str, now: dt.datetime) -> dict[str, Any]:
     """Cancel a sale: refund what is left of it and cancel the redemptions made on that order."""
+    order_id = check_key("order_id", order_id)
 
     async def work() -> dict[str, Any]:
         sale = await _sale(brand.id, order_id)
@@ -587,9 +594,12 @@ async def quote(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """What an order would earn and how much of it the shopper may pay with cashback."""
-    _check_sale(
-        SaleIn(order_id="quote", customer=identity or Identity(), total=total, shipping=shipping, items=items)
-    )
+    items = _normalized(
+        SaleIn(
+            order_id="quote", customer=identity or Identity(), total=total, shipping=shipping, items=items
+        ),
+        now,
+    ).items
     customer = await customers.lookup(brand.id, identity) if identity else None
     earning = rules.earn(
         brand.rules().cashback,
@@ -699,8 +709,11 @@ async def adjust(*, brand: BrandView, customer_id: int, amount: int, reason: str
 
 async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -> tuple[dict[str, Any], bool]:
     """Pay part of an order with cashback, from the lots that expire first; idempotent by redemption_id."""
-    check_key("redemption_id", request.redemption_id)
-    check_key("order_id", request.order_id)
+    request = msgspec.structs.replace(
+        request,
+        redemption_id=check_key("redemption_id", request.redemption_id),
+        order_id=check_key("order_id", request.order_id),
+    )
     check_amount("order_total", request.order_total, minimum=1)
     check_amount("amount", request.amount, minimum=1)
     digest = _digest(request)
@@ -822,6 +835,7 @@ async def _cancel_redemption(*, brand: BrandView, redemption_id: str, now: dt.da
 
 
 async def cancel_redemption(*, brand: BrandView, redemption_id: str, now: dt.datetime) -> dict[str, Any]:
+    redemption_id = check_key("redemption_id", redemption_id)
     return await db.write(lambda: _cancel_redemption(brand=brand, redemption_id=redemption_id, now=now))
 
 

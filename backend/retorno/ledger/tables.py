@@ -1,6 +1,6 @@
 """Sales, credit lots, entries and how entries moved lots, refunds, redemptions, debts."""
 
-from piccolo.columns import JSONB, Boolean, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, BigInt, Boolean, ForeignKey, OnDelete, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -12,13 +12,13 @@ class Sale(Table, tablename="sales"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     order_id = Varchar(length=100)
-    total = Integer()  # centavos, shipping included
-    shipping = Integer(default=0)
+    total = BigInt()  # centavos, shipping included
+    shipping = BigInt(default=0)
     items = JSONB(default="[]")
     channel = Varchar(length=40, default="api")
     occurred_at = Timestamptz()
     request_digest = Varchar(length=64)  # the same order_id with other content is a conflict
-    cashback = Integer(default=0)
+    cashback = BigInt(default=0)
     response = Text(default="{}")  # the first answer, replayed byte for byte (JSONB would reorder it)
     cancelled_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
@@ -32,8 +32,8 @@ class Lot(Table, tablename="ledger_lots"):
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
     source = Varchar(length=20)  # sale | adjustment | referral
-    amount = Integer()
-    remaining = Integer()  # amount + the sum of this lot's allocations; never below zero
+    amount = BigInt()
+    remaining = BigInt()  # amount + the sum of this lot's allocations; never below zero
     available_at = Timestamptz()
     expires_at = Timestamptz(null=True, default=None)
     breakdown = JSONB(default="{}")
@@ -47,9 +47,9 @@ class Refund(Table, tablename="sale_refunds"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=False, index=True)
     refund_id = Varchar(length=100, null=True, default=None)
-    amount = Integer()
-    reversed = Integer(default=0)  # cashback taken back (from the lot, or carried as debt)
-    written_off = Integer(default=0)  # cashback already spent that the brand chose not to reclaim
+    amount = BigInt()
+    reversed = BigInt(default=0)  # cashback taken back (from the lot, or carried as debt)
+    written_off = BigInt(default=0)  # cashback already spent that the brand chose not to reclaim
     created_at = Timestamptz()
     unique_refund = Unique([brand, refund_id])
 
@@ -59,8 +59,8 @@ class Redemption(Table, tablename="redemptions"):
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     redemption_id = Varchar(length=100)
     order_id = Varchar(length=100, index=True)
-    order_total = Integer()
-    amount = Integer()
+    order_total = BigInt()
+    amount = BigInt()
     request_digest = Varchar(length=64)
     cancelled_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
@@ -73,7 +73,7 @@ class Entry(Table, tablename="ledger_entries"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False)
     kind = Varchar(length=24)
-    amount = Integer()  # signed centavos
+    amount = BigInt()  # signed centavos
     lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=True, default=None)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
     refund = ForeignKey(Refund, on_delete=OnDelete.restrict, null=True, default=None)
@@ -88,7 +88,7 @@ class Allocation(Table, tablename="ledger_allocations"):
 
     entry = ForeignKey(Entry, on_delete=OnDelete.restrict, null=False, index=True)
     lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=False, index=True)
-    amount = Integer()
+    amount = BigInt()
 
 
 class Account(Table, tablename="ledger_accounts"):
@@ -96,4 +96,4 @@ class Account(Table, tablename="ledger_accounts"):
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, unique=True)
-    debt = Integer(default=0)
+    debt = BigInt(default=0)

@@ -27,7 +27,7 @@ KINDS = {
 SERIES = ("earned", "used", "reversed", "expired")
 QUARTER = 900  # seconds: every time zone's offset is a whole number of quarters of an hour
 _IN_PERIOD = (
-    "SUM(ABS(amount)) AS total FROM ledger_entries WHERE brand = {} AND occurred_at >= {} "
+    "CAST(SUM(ABS(amount)) AS BIGINT) AS total FROM ledger_entries WHERE brand = {} AND occurred_at >= {} "
     "AND occurred_at < {} AND kind IN (" + ", ".join("{}" for _ in KINDS) + ") GROUP BY kind, quarter"
 )
 # The quarter of an hour since 1970 (UTC) in which a movement happened. SQLite's unixepoch() is
@@ -119,7 +119,7 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
         ),
         "owed": (
             await db.fetch(
-                "SELECT COALESCE(SUM(remaining), 0) AS n FROM ledger_lots WHERE brand = {} "
+                "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS n FROM ledger_lots WHERE brand = {} "
                 "AND (expires_at IS NULL OR expires_at > {})",
                 brand.id,
                 now,

@@ -1,6 +1,6 @@
 """Personal vouchers and their uses. A voucher is used by at most one open use (an order) at a time."""
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -13,9 +13,9 @@ class Voucher(Table, tablename="vouchers"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     code = Varchar(length=10)  # 10 characters of an unambiguous alphabet, shown as XXXX-XXXX-XX
-    amount = Integer(null=True, default=None)  # centavos off; or
+    amount = BigInt(null=True, default=None)  # centavos off; or
     percent_bp = Integer(null=True, default=None)  # basis points off the order total
-    min_order = Integer(default=0)
+    min_order = BigInt(default=0)
     source = Varchar(length=20)  # rule | referral | staff | campaign
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)  # the sale that issued it
     note = Text(default="")
@@ -31,7 +31,7 @@ class VoucherUse(Table, tablename="voucher_uses"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     voucher = ForeignKey(Voucher, on_delete=OnDelete.restrict, null=False, index=True)
     order_id = Varchar(length=100)
-    order_total = Integer()
-    discount = Integer()
+    order_total = BigInt()
+    discount = BigInt()
     used_at = Timestamptz()
     released_at = Timestamptz(null=True, default=None)
