@@ -325,14 +325,15 @@ def _live_database(tmp: Path) -> tuple[str, callable]:
     )
 
 
-@pytest.fixture
-def app_processes(database_url: str, engine, tmp_path: Path) -> Iterator[list[LiveServer]]:
-    """Two `retorno serve` processes (no worker in them) on this test's own database, as two app
-    machines behind a load balancer would be; they trust X-Forwarded-For from 127.0.0.1, so a test
-    can speak for many client addresses. Each answers on localhost:<its port> and
-    <brand>.localhost:<its port>."""
+def start_app_processes(
+    database_url: str, tmp_path: Path, count: int = 2, *, worker: bool = False
+) -> list[LiveServer]:
+    """`retorno serve` processes on one database, as app machines behind a load balancer would be
+    (with or without the worker inside); they trust X-Forwarded-For from 127.0.0.1, so a test can
+    speak for many client addresses. Each answers on localhost:<its port> and
+    <brand>.localhost:<its port>. The caller stops them."""
     servers = []
-    for i in range(2):
+    for i in range(count):
         port = free_port()
         env = {
             **os.environ,
@@ -342,10 +343,23 @@ def app_processes(database_url: str, engine, tmp_path: Path) -> Iterator[list[Li
             "RETORNO_VAR_DIR": str(tmp_path),
             "RETORNO_TRUSTED_PROXIES": "127.0.0.1",
         }
-        servers.append(LiveServer(port, env, tmp_path / f"app{i}.log", args=("--no-worker",)))
+        args = () if worker else ("--no-worker",)
+        servers.append(LiveServer(port, env, tmp_path / f"app{i}.log", args=args))
     try:
         for server in servers:
             server.start()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+@pytest.fixture
+def app_processes(database_url: str, engine, tmp_path: Path) -> Iterator[list[LiveServer]]:
+    """Two app processes (no worker in them) on this test's own database."""
+    servers = start_app_processes(database_url, tmp_path)
+    try:
         yield servers
     finally:
         for server in servers:

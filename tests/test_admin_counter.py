@@ -176,3 +176,30 @@ async def test_a_voucher_is_checked_before_it_is_used(app, api, demo, clock):
     again = await clerk.post(f"{COUNTER}/voucher", data=check | {"form_id": "c2"})
     assert "já foi usado" in again.text
     await clerk.aclose()
+
+
+async def test_a_change_and_its_audit_record_commit_together(app, demo, clock, monkeypatch):
+    """The audit log is what undo reads: a sale whose record could not be written is not kept
+    either (it was written in a transaction of its own, after the sale)."""
+    from retorno.audit import service as audit
+
+    clerk = await _staff(app, clock, demo, "operator")
+    token = await _csrf(clerk)
+    page = await clerk.get(COUNTER)
+
+    async def broken(**_):
+        raise RuntimeError("the audit log is unavailable")
+
+    monkeypatch.setattr(audit, "record", broken)
+    sale = {"form_id": _form_id(page), "customer": "ana@example.com", "total": "80,00", "_csrf_token": token}
+    failed = await clerk.post(f"{COUNTER}/sale", data=sale)
+    assert failed.status_code == 500
+    assert await db.fetch("SELECT id FROM sales") == []
+    assert await db.fetch("SELECT id FROM ledger_entries") == []
+    monkeypatch.undo()
+    again = await clerk.post(f"{COUNTER}/sale", data=sale)  # the same form, once the log is back
+    assert again.status_code == 200
+    assert len(await db.fetch("SELECT id FROM sales")) == 1
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events")]
+    assert actions == ["counter.sale"]
+    await clerk.aclose()

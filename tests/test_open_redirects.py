@@ -71,7 +71,7 @@ async def test_the_code_form_never_leaves_the_host(client, app, ana, clock):
     for payload in PAYLOADS:
         clock.advance(minutes=16)  # past the limit on codes asked for one address
         page = await client.get(brand_url("bella", "/login?next=" + quote(payload, safe="")))
-        assert page.status_code == 200
+        assert page.status_code in (200, 400)  # 400: a control character in the query
         assert "evil.example" not in page.text and "javascript:" not in page.text, payload
         asked = await post_form(
             client, brand_url("bella", "/login"), {"email": "ana@example.com", "next": payload}

@@ -4,12 +4,14 @@ first): what one process counts or checks, the other sees, however the requests 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import itertools
 
 import httpx
 
 from retorno import db
+from retorno.apikeys import service as apikeys
 from retorno.auth import service as auth
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
@@ -78,8 +80,6 @@ async def test_fifty_concurrent_guesses_through_two_processes_compare_a_code_fiv
 async def test_a_revoked_key_stops_on_every_other_process_within_five_seconds(app_processes, demo):
     import time
 
-    from retorno.apikeys import service as apikeys
-
     created = await apikeys.create(brand_id=demo["bella"].id, name="loja", now=_now())
     headers = {"authorization": f"Bearer {created.key}"}
     clients = [
@@ -104,3 +104,139 @@ async def test_a_revoked_key_stops_on_every_other_process_within_five_seconds(ap
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_a_cancel_and_redemptions_racing_on_one_order_leave_nothing_committed(app_processes, demo):
+    """39 redemptions on an order and its cancellation, at once, through two processes: whatever
+    committed before the cancel is given back by it, whatever comes after is refused with 409;
+    the shopper's balance ends where it started, and a second cancel changes nothing."""
+    from retorno.ledger import service as ledger
+
+    bella = demo["bella"]
+    now = _now()
+    customer, _ = await db.write(lambda: customers.upsert(bella.id, Identity(email=ANA), now=now))
+    await ledger.adjust(brand=bella, customer_id=customer.id, amount=10_000, reason="saldo de teste", now=now)
+    order = {"order_id": "O-1", "customer": {"email": ANA}, "total": 100_000}
+    headers = [{"host": f"localhost:{s.port}"} for s in app_processes]
+    key = (await apikeys.create(brand_id=bella.id, name="pdv", now=now)).key
+    clients = [
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{s.port}/api/v1",
+            headers=h | {"authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        for s, h in zip(app_processes, headers, strict=True)
+    ]
+    try:
+        assert (await clients[0].post("/sales", json=order)).status_code == 201
+        before = (await clients[0].get(f"/customers/email:{ANA}/balance")).json()["available"]
+
+        def redemption(i: int) -> dict:
+            return {
+                "redemption_id": f"R-{i}",
+                "order_id": "O-1",
+                "customer": {"email": ANA},
+                "order_total": 100_000,
+                "amount": 100,
+            }
+
+        calls = [clients[i % 2].post("/redemptions", json=redemption(i)) for i in range(39)]
+        calls.insert(20, clients[1].post("/sales/O-1/cancel"))
+        answers = await asyncio.gather(*calls)
+        cancel = answers.pop(20)
+        assert cancel.status_code == 200, cancel.text
+        statuses = {a.status_code for a in answers}
+        assert statuses <= {201, 409}, [a.text for a in answers if a.status_code not in (201, 409)]
+        committed = await db.fetch(
+            "SELECT redemption_id FROM redemptions WHERE order_id = 'O-1' AND cancelled_at IS NULL"
+        )
+        assert committed == []
+        after = (await clients[0].get(f"/customers/email:{ANA}/balance")).json()["available"]
+        assert after == before
+        again = await clients[0].post("/sales/O-1/cancel")
+        assert again.status_code == 200
+        assert (await clients[0].get(f"/customers/email:{ANA}/balance")).json()["available"] == before
+        late = await clients[1].post("/redemptions", json=redemption(99))
+        assert late.status_code == 409
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_three_workers_and_two_app_processes_send_every_notice_exactly_once(
+    database_url, engine, demo, tmp_path
+):
+    """Credits that became usable, credits about to expire and a campaign, with five processes
+    sweeping and fanning out at once (three `retorno worker`, two `retorno serve` with the worker
+    inside): each shopper's phone gets each notice once."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from retorno.ledger import service as ledger
+    from retorno.push import service as push
+    from tests.conftest import start_app_processes
+    from tests.fake_push import ThreadedFakePushService, seed_audience
+
+    bella, now, count = demo["bella"], _now(), 20
+    fake = ThreadedFakePushService()
+    devices = [fake.service.device() for _ in range(count)]
+    await seed_audience(bella.id, devices, now)
+    shoppers = [
+        r["id"] for r in await db.fetch("SELECT id FROM customers WHERE brand = {} ORDER BY id", bella.id)
+    ]
+
+    async def credits() -> None:
+        for customer_id in shoppers:
+            for at in (now - dt.timedelta(days=8), now - dt.timedelta(days=92)):  # usable; expiring in 5 days
+                await ledger.credit(
+                    brand=bella,
+                    customer_id=customer_id,
+                    amount=500,
+                    source="adjustment",
+                    at=at,
+                    now=now,
+                    kind="adjustment",
+                    breakdown={},
+                    note="teste",
+                )
+
+    await db.write(credits)
+    await push.queue_campaign(
+        brand_id=bella.id, title="Black Friday", body="Cashback em dobro", url="/", now=now
+    )
+    env = {**os.environ, "RETORNO_DATABASE_URL": database_url, "RETORNO_ENV": "test"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "retorno", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    servers = start_app_processes(database_url, tmp_path, worker=True)
+    expected = {
+        "cashback": 4,
+        "expiring": 1,
+        "campaign": 1,
+    }  # 2 credited + 2 usable; a reminder; the campaign
+    try:
+        deadline = time.monotonic() + 90
+        while len(fake.service.received) < count * 6 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # time for a duplicate to arrive, if one were coming
+    finally:
+        for server in servers:
+            server.stop()
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=30)
+        fake.close()
+    for device in devices:
+        got = collections.Counter(r.payload["tag"] for r in fake.service.to(device.token))
+        assert got == expected, got
+    kinds = collections.Counter(r["kind"] for r in await db.fetch("SELECT kind FROM outbox_events"))
+    assert kinds["cashback.available"] == 2 * count and kinds["cashback.expiring"] == count
+    assert kinds["campaign"] == 1

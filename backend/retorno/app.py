@@ -164,10 +164,10 @@ def create_app(
             if not worker:
                 yield
                 return
-            from retorno.worker import Worker
+            from retorno.worker import Retention, Worker
 
             stop = asyncio.Event()
-            async with Worker(clock=clock) as running:
+            async with Worker(clock=clock, retention=Retention.of(settings)) as running:
                 task = asyncio.create_task(running.run(stop))
                 try:
                     yield

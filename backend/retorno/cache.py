@@ -36,6 +36,21 @@ class TTLCache:
         self._data.clear()
 
 
+_pending = False
+
+
 def clear_all() -> None:
+    """Forget everything now, and again once the transaction that made the change commits
+    (`db.write` calls `after_commit`): a request in between must not cache the old values."""
+    global _pending
+    _pending = True
     for cache in _caches:
         cache.clear()
+
+
+def after_commit() -> None:
+    global _pending
+    if _pending:
+        _pending = False
+        for cache in _caches:
+            cache.clear()

@@ -115,18 +115,14 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Expire credits, announce available ones and queue expiry reminders (idempotent)."""
-    from retorno.brands import service as brands
-    from retorno.ledger import service as ledger
+    from retorno.worker import Retention, sweep
 
     async def work() -> int:
-        from retorno.vouchers import service as vouchers
-
-        every, now = await brands.list_brands(), dt.datetime.now(dt.UTC)
-        result = await ledger.sweep(brands=every, now=now)
-        voucher_reminders = await vouchers.sweep(brands=every, now=now)
+        done = await sweep(dt.datetime.now(dt.UTC), Retention.of(settings))
         print(
-            f"expired {result.expired} credits, announced {result.available}, "
-            f"queued {result.reminders} reminders and {voucher_reminders} voucher reminders"
+            f"expired {done['expired']} credits, announced {done['available']}, "
+            f"queued {done['reminders']} reminders and {done['voucher_reminders']} voucher reminders, "
+            f"purged {done['purged']} finished rows"
         )
         return 0
 
@@ -204,10 +200,16 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A worker on its own: sweeps, the outbox, push notifications (several may run at once)."""
     import signal
 
-    from retorno.worker import Worker
+    from retorno.worker import Retention, Worker
 
     async def work() -> int:
-        worker = Worker(lease=args.lease, timeout=args.timeout, batch=args.batch, backoff=args.backoff)
+        worker = Worker(
+            lease=args.lease,
+            timeout=args.timeout,
+            batch=args.batch,
+            backoff=args.backoff,
+            retention=Retention.of(settings),
+        )
         async with worker:
             if args.until_idle:
                 await worker.drain()

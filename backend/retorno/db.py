@@ -230,6 +230,10 @@ def transaction() -> Any:
     return current().transaction()
 
 
+def in_transaction() -> bool:
+    return current().current_transaction.get() is not None
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
@@ -245,7 +249,10 @@ async def write(work: Callable[[], Awaitable[T]], *, attempts: int = 5) -> T:
     for attempt in range(attempts):
         try:
             async with transaction():
-                return await work()
+                result = await work()
+            if not in_transaction():  # the outermost one: committed
+                cache.after_commit()
+            return result
         except Exception as exc:
             if not is_unique_violation(exc) or attempt == attempts - 1:
                 raise
@@ -277,6 +284,21 @@ def for_update(clause: str = " FOR UPDATE") -> str:
     """A row-locking clause for a SELECT on PostgreSQL; SQLite's BEGIN IMMEDIATE already
     serialises writers, and has no such clause."""
     return clause if is_postgres() else ""
+
+
+async def purge(tablename: str, where: str, *args: Any, batch: int = 5000) -> int:
+    """Delete the rows of `tablename` matching `where`, a batch per transaction (no long lock on a
+    large table, and each batch is done for good); how many went."""
+    sql = (
+        f'DELETE FROM "{tablename}" WHERE id IN (SELECT id FROM "{tablename}" WHERE {where} LIMIT {batch}) '  # noqa: S608
+        "RETURNING id"
+    )
+    total = 0
+    while True:
+        gone = len(await write(lambda: fetch(sql, *args)))
+        total += gone
+        if gone < batch:
+            return total
 
 
 async def lock_row(tablename: str, row_id: int) -> None:

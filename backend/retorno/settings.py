@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_url: str = ""  # empty: mail is kept in memory (and shown at /dev/mailbox in development)
     mail_from: str = ""
     smtp_ca_file: str = ""  # a private relay's CA bundle; empty: the system's trusted CAs
+    retention_days: int = 30  # expired sessions, sign-in codes, challenges, rate limits
+    event_retention_days: int = 90  # delivered outbox events and push deliveries
 
     @property
     def production(self) -> bool:
@@ -101,6 +103,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "@" not in mail_from:
         raise SettingsError(f"RETORNO_MAIL_FROM must be an e-mail address, not {mail_from!r}")
 
+    retention = {}
+    for name, default in (("RETORNO_RETENTION_DAYS", 30), ("RETORNO_EVENT_RETENTION_DAYS", 90)):
+        raw = env.get(name, "").strip() or str(default)
+        if not raw.isdigit() or not 1 <= int(raw) <= 3650:
+            raise SettingsError(f"{name} must be a number of days from 1 to 3650, not {raw!r}")
+        retention[name] = int(raw)
+
     return Settings(
         database_url=url,
         base_host=base_host,
@@ -111,4 +120,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=smtp_url,
         mail_from=mail_from,
         smtp_ca_file=smtp_ca_file,
+        retention_days=retention["RETORNO_RETENTION_DAYS"],
+        event_retention_days=retention["RETORNO_EVENT_RETENTION_DAYS"],
     )

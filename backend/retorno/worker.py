@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import msgspec
 from pywebpush import WebPusher
 
 from retorno import db
@@ -55,6 +56,45 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Retention(msgspec.Struct, frozen=True, kw_only=True):
+    """How long finished rows are kept before the sweep purges them (RETORNO_*_RETENTION_DAYS)."""
+
+    sign_in: dt.timedelta = dt.timedelta(days=30)  # expired sessions, codes, challenges, rate limits
+    events: dt.timedelta = dt.timedelta(days=90)  # delivered outbox events and push deliveries
+
+    @classmethod
+    def of(cls, settings: Any) -> Retention:
+        return cls(
+            sign_in=dt.timedelta(days=settings.retention_days),
+            events=dt.timedelta(days=settings.event_retention_days),
+        )
+
+
+async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[str, int]:
+    """The time-based work: credits expired, announced and reminded of, voucher reminders, and
+    what is no longer needed purged. The ledger is never purged. Idempotent."""
+    from retorno.auth import service as auth
+    from retorno.brands import service as brands
+    from retorno.ledger import service as ledger
+    from retorno.outbox import service as outbox
+    from retorno.vouchers import service as vouchers
+
+    retention = retention or Retention()
+    every = await brands.list_brands()
+    result = await ledger.sweep(brands=every, now=now)
+    voucher_reminders = await vouchers.sweep(brands=every, now=now)
+    purged = await auth.purge(now=now, keep=retention.sign_in)
+    purged += await push.purge(now=now, keep=retention.events)
+    purged += await outbox.purge(now=now, keep=retention.events)
+    return {
+        "expired": result.expired,
+        "available": result.available,
+        "reminders": result.reminders,
+        "voucher_reminders": voucher_reminders,
+        "purged": purged,
+    }
+
+
 class Worker:
     def __init__(
         self,
@@ -68,7 +108,9 @@ class Worker:
         sweep_every: float = 60.0,
         sweep: bool = True,
         lanes: int = 2,
+        retention: Retention | None = None,
     ) -> None:
+        self.retention = retention or Retention()
         self.clock, self.batch, self.lease, self.lanes = clock, batch, lease, lanes
         self.timeout = min(timeout, 10.0)
         self.max_attempts, self.backoff = max_attempts, backoff
@@ -142,13 +184,7 @@ class Worker:
     # --- the steps ----------------------------------------------------------------------------
 
     async def _sweep(self, now: dt.datetime) -> None:
-        from retorno.brands import service as brands
-        from retorno.ledger import service as ledger
-        from retorno.vouchers import service as vouchers
-
-        every = await brands.list_brands()
-        await ledger.sweep(brands=every, now=now)
-        await vouchers.sweep(brands=every, now=now)
+        await sweep(now, self.retention)
 
     async def _abandon_stale(self, now: dt.datetime) -> int:
         rows = await db.write(

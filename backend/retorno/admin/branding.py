@@ -12,9 +12,9 @@ from markupsafe import Markup
 
 from retorno.admin.common import (
     admin_of,
+    audited,
     now_of,
     page_context,
-    record_change,
     requires_role,
     uploaded,
 )
@@ -122,17 +122,17 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
     try:
         pack = _branded_pack(await brands.export_pack(slug), values, logo or None, regulations)
         before = (await _branding_context(request))["values"]
-        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+        await audited(
+            request,
+            lambda: brands.import_pack(pack, base_host=request.app.settings.base_host, now=now),
+            action="brand.branding",
+            target=slug,
+            before=before,
+            after=values | {"logo": "new" if logo else "kept"},
+        )
     except Invalid as exc:
         context = await _branding_context(request, error=exc.problems, values=values)
         return Template("admin/branding.html", status_code=422, context=context)
-    await record_change(
-        request,
-        action="brand.branding",
-        target=slug,
-        before=before,
-        after=values | {"logo": "new" if logo else "kept"},
-    )
     return Redirect(f"/admin/b/{slug}/branding", status_code=303)
 
 
@@ -161,13 +161,17 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
         pack = from_upload(await uploaded(await request.form(), "pack"), base=current)
         if pack.slug != slug:
             raise Invalid(f"slug: this pack is for {pack.slug!r}, not {slug!r}")
-        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now_of(request))
+        await audited(
+            request,
+            lambda: brands.import_pack(pack, base_host=request.app.settings.base_host, now=now_of(request)),
+            action="brand.pack_import",
+            target=slug,
+            before=to_toml(current),
+            after=to_toml(pack),
+        )
     except Invalid as exc:
         context = await rules_page_context(request, pack_error=exc.problems)
         return Template("admin/rules.html", status_code=422, context=context)
-    await record_change(
-        request, action="brand.pack_import", target=slug, before=to_toml(current), after=to_toml(pack)
-    )
     return Redirect(f"/admin/b/{slug}/rules", status_code=303)
 
 

@@ -11,9 +11,9 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import (
     admin_of,
+    audited,
     now_of,
     page_context,
-    record_change,
     requires_role,
 )
 from retorno.errors import Invalid
@@ -56,11 +56,15 @@ async def send_campaign(
     if data.action != "send":
         return Template("admin/campaigns.html", context=await _campaigns_context(request, preview=form))
     try:
-        await push.queue_campaign(brand_id=brand.id, now=now, **form)
+        await audited(
+            request,
+            lambda: push.queue_campaign(brand_id=brand.id, now=now, **form),
+            "campaign.send",
+            after=form,
+        )
     except Invalid as exc:
         context = await _campaigns_context(request, preview=form, error=exc.detail)
         return Template("admin/campaigns.html", status_code=422, context=context)
-    await record_change(request, action="campaign.send", after=form)
     return Redirect(f"/admin/b/{slug}/campaigns", status_code=303)
 
 

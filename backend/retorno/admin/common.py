@@ -4,7 +4,8 @@ and reading what a clerk types (amounts, identities, dates)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -19,6 +20,8 @@ from retorno.customers.service import Identity
 from retorno.errors import Invalid, NotFound
 from retorno.typed import centavos
 from retorno.web import lang_of
+
+T = TypeVar("T")
 
 
 def requires_role(role: str):
@@ -57,17 +60,29 @@ def now_of(request: Request) -> dt.datetime:
 
 
 async def record_change(request: Request, action: str, **change: Any) -> None:
-    """Write what this staff member just changed at this brand to the audit log."""
+    """Write what this staff member is changing at this brand to the audit log, inside the change's
+    own transaction (`db.write`): the change and its record commit together or not at all."""
+    if not db.in_transaction():
+        raise RuntimeError("record_change belongs inside the transaction of the change it records")
     admin = admin_of(request)
-    await db.write(
-        lambda: audit.record(
-            brand_id=admin["brand"].id,
-            staff_id=admin["staff"]["id"],
-            action=action,
-            now=now_of(request),
-            **change,
-        )
+    await audit.record(
+        brand_id=admin["brand"].id,
+        staff_id=admin["staff"]["id"],
+        action=action,
+        now=now_of(request),
+        **change,
     )
+
+
+async def audited(request: Request, work: Callable[[], Awaitable[T]], action: str, **change: Any) -> T:
+    """`work` (a service call) and its audit record, in one transaction."""
+
+    async def unit() -> T:
+        result = await work()
+        await record_change(request, action, **change)
+        return result
+
+    return await db.write(unit)
 
 
 def identity_of(text: str) -> Identity:

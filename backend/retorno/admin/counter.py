@@ -87,11 +87,8 @@ async def _customer_panel(brand: BrandView, customer_id: int, now: dt.datetime) 
     }
 
 
-async def _done(request: Request, change: dict[str, Any] | None, customer_id: int, **shown: Any) -> Template:
-    """The counter after an action: what it did written to the audit log (when it was new, not a
-    double tap), and the customer's panel as it now is."""
-    if change is not None:
-        await record_change(request, **change)
+async def _done(request: Request, customer_id: int, **shown: Any) -> Template:
+    """The counter after an action, with the customer's panel as it now is."""
     panel = await _customer_panel(admin_of(request)["brand"], customer_id, now_of(request))
     return await _counter(request, **shown, **panel)
 
@@ -138,12 +135,17 @@ async def register_customer(
     brand, now = admin_of(request)["brand"], now_of(request)
     given = {k: v.strip() or None for k, v in msgspec.structs.asdict(data).items()}
     identity = Identity(**given)
+
+    async def register() -> Any:
+        customer, created = await customers.upsert(brand.id, identity, now=now)
+        if created:  # the shopper and the audit record commit together, or neither does
+            await record_change(request, action="counter.customer", target=str(customer.id), after=given)
+        return customer
+
     try:
-        customer, created = await db.write(lambda: customers.upsert(brand.id, identity, now=now))
+        customer = await db.write(register)
     except DomainError as exc:
         return await _counter(request, status=exc.status_code, error=exc.detail, register=identity)
-    if created:
-        await record_change(request, action="counter.customer", target=str(customer.id), after=given)
     q = customer.cpf or customer.email or customer.phone or ""
     return Redirect(f"/admin/b/{slug}/counter?q={q}", status_code=303)
 
@@ -169,13 +171,23 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
             items=items_of(data.items, total),
             channel="counter",
         )
-        body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+
+        async def record() -> dict[str, Any]:
+            body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+            if created:  # not a double tap: the audit record (which undo reads) in the sale's transaction
+                after = {
+                    "total": total,
+                    "cashback": body["cashback"]["amount"],
+                    "customer_id": body["customer_id"],
+                }
+                await record_change(request, action="counter.sale", target=sale.order_id, after=after)
+            return body
+
+        body = await db.write(record)
     except DomainError as exc:
         panel = await _panel_for(request, data.q)
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
-    after = {"total": total, "cashback": body["cashback"]["amount"], "customer_id": body["customer_id"]}
-    done = {"action": "counter.sale", "target": sale.order_id, "after": after} if created else None
-    return await _done(request, done, body["customer_id"], q=data.q or data.customer, recorded=body)
+    return await _done(request, body["customer_id"], q=data.q or data.customer, recorded=body)
 
 
 class RedeemForm(msgspec.Struct):
@@ -209,14 +221,24 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
             order_total=total,
             amount=centavos(data.amount),
         )
-        body, created = await ledger.redeem(brand=brand, request=redemption, now=now)
+
+        async def redeem() -> dict[str, Any]:
+            body, created = await ledger.redeem(brand=brand, request=redemption, now=now)
+            if created:
+                after = {
+                    "amount": redemption.amount,
+                    "order_total": total,
+                    "customer_id": quote["customer_id"],
+                }
+                await record_change(
+                    request, action="counter.redeem", target=redemption.redemption_id, after=after
+                )
+            return body
+
+        body = await db.write(redeem)
     except DomainError as exc:
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
-    after = {"amount": redemption.amount, "order_total": total, "customer_id": quote["customer_id"]}
-    done = (
-        {"action": "counter.redeem", "target": redemption.redemption_id, "after": after} if created else None
-    )
-    return await _done(request, done, quote["customer_id"], q=data.q or data.customer, redeemed=body)
+    return await _done(request, quote["customer_id"], q=data.q or data.customer, redeemed=body)
 
 
 class VoucherForm(msgspec.Struct):
@@ -242,15 +264,20 @@ async def counter_voucher(
             )
             form = {"form_id": data.form_id, "code": check["code"], "order_total": data.order_total}
             return await _counter(request, q=data.q, voucher_check=check, voucher_form=form, **panel)
-        used, created = await vouchers.redeem(
-            brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
-        )
+
+        async def use() -> dict[str, Any]:
+            used, created = await vouchers.redeem(
+                brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
+            )
+            if created:
+                await record_change(request, action="counter.voucher", target=used["code"], after=used)
+            return used
+
+        used = await db.write(use)
     except DomainError as exc:
         reason = getattr(exc, "reason", None)
         status = 422 if exc.status_code == 404 else exc.status_code  # an unknown code, not a missing page
         return await _counter(request, status=status, error=exc.detail, reason=reason, q=data.q, **panel)
-    if created:
-        await record_change(request, action="counter.voucher", target=used["code"], after=used)
     return await _counter(request, q=data.q, voucher_used=used, **await _panel_for(request, data.q))
 
 
@@ -264,21 +291,32 @@ async def counter_undo(request: Request, slug: FromPath[str], data: URLEncodedBo
     """Undo this clerk's latest counter action within UNDO_MINUTES: the sale is cancelled (its
     cashback reversed), the redemption cancelled (the cashback goes back), the voucher released.
     A second click finds nothing left to undo and changes nothing."""
-    brand, now = admin_of(request)["brand"], now_of(request)
-    last = await last_action(request)
-    if last is None or last["id"] != data.event:
+    admin, now = admin_of(request), now_of(request)
+    brand = admin["brand"]
+
+    async def undo() -> dict[str, Any] | None:
+        # One undo at a time per clerk (two taps, two tabs): the latest action is read under a lock
+        # on the clerk's row, and the undo and its record commit together.
+        await db.lock_row("staff", admin["staff"]["id"])
+        last = await last_action(request)
+        if last is None or last["id"] != data.event:
+            return None
+        target, after = last["target"], last["after"]
+        if last["action"] == "counter.sale":
+            await ledger.cancel_sale(brand=brand, order_id=target, now=now)
+        elif last["action"] == "counter.redeem":
+            await ledger.cancel_redemption(brand=brand, redemption_id=target, now=now)
+        else:
+            await vouchers.release(brand=brand, code=target, order_id=after["order_id"], now=now)
+        await record_change(
+            request, action="counter.undo", target=str(last["id"]), before={"action": last["action"], **after}
+        )
+        return last
+
+    last = await db.write(undo)
+    if last is None:
         panel = await _panel_for(request, data.q)
         return await _counter(request, status=409, error="undo_expired", q=data.q, **panel)
-    target, after = last["target"], last["after"]
-    if last["action"] == "counter.sale":
-        await ledger.cancel_sale(brand=brand, order_id=target, now=now)
-    elif last["action"] == "counter.redeem":
-        await ledger.cancel_redemption(brand=brand, redemption_id=target, now=now)
-    else:
-        await vouchers.release(brand=brand, code=target, order_id=after["order_id"], now=now)
-    await record_change(
-        request, action="counter.undo", target=str(last["id"]), before={"action": last["action"], **after}
-    )
     panel = await _panel_for(request, data.q)
     return await _counter(request, q=data.q, undone=last, **panel)
 

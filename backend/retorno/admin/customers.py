@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from retorno import db
 from retorno.admin.common import (
     admin_of,
+    audited,
     now_of,
     page_context,
     record_change,
@@ -98,17 +99,19 @@ async def adjust_balance(
         negative = text.startswith("-")
         amount = centavos(text.lstrip("-").strip()) * (-1 if negative else 1)
         before = await ledger.balance(brand=brand, customer_id=customer_id, now=now)
-        await ledger.adjust(brand=brand, customer_id=customer_id, amount=amount, reason=data.reason, now=now)
+        await audited(
+            request,
+            lambda: ledger.adjust(
+                brand=brand, customer_id=customer_id, amount=amount, reason=data.reason, now=now
+            ),
+            action="customer.adjust",
+            target=str(customer_id),
+            before={"available": before.available},
+            after={"amount": amount, "reason": data.reason.strip()[:200]},
+        )
     except Invalid as exc:
         context = await _customer_context(request, customer_id, error=exc.detail)
         return Template("admin/customer.html", status_code=422, context=context)
-    await record_change(
-        request,
-        action="customer.adjust",
-        target=str(customer_id),
-        before={"available": before.available},
-        after={"amount": amount, "reason": data.reason.strip()[:200]},
-    )
     return Redirect(f"/admin/b/{slug}/customers/{customer_id}", status_code=303)
 
 
@@ -140,16 +143,20 @@ async def review_referral(
         raise NotFound("no such referral")
     if found[0]["status"] != "review":  # decided already (a second click): nothing changes
         return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
-    status = await referrals.review(
-        brand=admin["brand"], referral_id=referral_id, approve=decision == "approve", now=now
-    )
-    await record_change(
-        request,
-        action=f"referral.{decision}",
-        target=str(referral_id),
-        before={"status": "review"},
-        after={"status": status},
-    )
+
+    async def decide() -> None:
+        status = await referrals.review(
+            brand=admin["brand"], referral_id=referral_id, approve=decision == "approve", now=now
+        )
+        await record_change(
+            request,
+            action=f"referral.{decision}",
+            target=str(referral_id),
+            before={"status": "review"},
+            after={"status": status},
+        )
+
+    await db.write(decide)
     return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
 
 

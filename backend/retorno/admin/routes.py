@@ -143,16 +143,15 @@ def _pack_for(slug: str, name: str) -> Any:
 
 
 async def _audit_brand(request: Request, slug: str, *, action: str, **change: Any) -> None:
-    """What a platform admin just did to a brand, in that brand's audit log."""
+    """What a platform admin is doing to a brand, in that brand's audit log (in the change's
+    transaction, after the brand exists)."""
     from retorno.audit import service as audit
 
     brand = await brands.get_brand(slug)
     member = request.scope["state"]["staff_member"]
     now = request.app.state.clock()
-    await db.write(
-        lambda: audit.record(
-            brand_id=brand.id, staff_id=member["id"], action=action, target=slug, now=now, **change
-        )
+    await audit.record(
+        brand_id=brand.id, staff_id=member["id"], action=action, target=slug, now=now, **change
     )
 
 
@@ -166,10 +165,14 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
         pack = _pack_for(slug, name)
         if any(b.slug == slug for b in await brands.list_brands()):
             raise Invalid(f"slug: {slug!r} is taken")
-        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+
+        async def create() -> None:
+            await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+            await _audit_brand(request, slug, action="brand.create", after={"name": name})
+
+        await db.write(create)
     except Invalid as exc:
         return await _brands_page(request, status=422, error="; ".join(exc.problems), form=data)
-    await _audit_brand(request, slug, action="brand.create", after={"name": name})
     return Redirect("/admin/brands", status_code=303)
 
 
@@ -188,13 +191,17 @@ async def import_brand(request: Request) -> Template | Redirect:
         known = isinstance(slug, str) and slug in {b.slug for b in await brands.list_brands()}
         base = await brands.export_pack(slug) if known else None  # a brand.toml alone keeps the logo
         pack = check_edited(doc, base=base, files=files)
-        result = await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+
+        async def write() -> None:
+            result = await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+            before = to_toml(base) if base else None
+            await _audit_brand(
+                request, pack.slug, action="brand.pack_import", before=before, after={"status": result.status}
+            )
+
+        await db.write(write)
     except Invalid as exc:
         return await _brands_page(request, status=422, pack_error=exc.problems)
-    before = to_toml(base) if base else None
-    await _audit_brand(
-        request, pack.slug, action="brand.pack_import", before=before, after={"status": result.status}
-    )
     return Redirect("/admin/brands", status_code=303)
 
 

@@ -12,10 +12,10 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import (
     admin_of,
+    audited,
     items_of,
     now_of,
     page_context,
-    record_change,
     requires_role,
 )
 from retorno.brands import service as brands
@@ -294,15 +294,19 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redire
     values = None if as_text else values_from(form)
     try:
         pack = _pack_with_rules(current, str(form["rules"]) if as_text else sections_of(values, tz))
-        await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+        await audited(
+            request,
+            lambda: brands.import_pack(pack, base_host=request.app.settings.base_host, now=now),
+            action="brand.rules",
+            target=slug,
+            before=_rules_toml(current),
+            after=_rules_toml(pack),
+        )
     except Invalid as exc:
         extra: dict[str, Any] = {"error": exc.problems}
         extra |= {"rules_text": str(form["rules"]), "text_open": True} if as_text else {"values": values}
         context = await rules_page_context(request, **extra)
         return Template("admin/rules.html", status_code=422, context=context)
-    await record_change(
-        request, action="brand.rules", target=slug, before=_rules_toml(current), after=_rules_toml(pack)
-    )
     return Redirect(f"/admin/b/{slug}/rules", status_code=303)
 
 

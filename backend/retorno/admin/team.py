@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from retorno import db
 from retorno.admin.common import (
     admin_of,
+    audited,
     now_of,
     page_context,
     record_change,
@@ -87,19 +88,19 @@ async def invite_staff(
         if data.role not in auth.ROLES:
             raise Invalid(f"role: one of {', '.join(auth.ROLES)}")
         before = [m for m in await _members(brand.id) if m["email"] == email]
-        await auth.add_staff(email=email, brand_id=brand.id, role=data.role, now=now)
+        await audited(
+            request,
+            lambda: auth.add_staff(email=email, brand_id=brand.id, role=data.role, now=now),
+            action="staff.role",
+            target=email,
+            before={"role": before[0]["role"]} if before else None,
+            after={"role": data.role},
+        )
     except Invalid as exc:
         context = page_context(request, members=await _members(brand.id), roles=auth.ROLES, error=exc.detail)
         return Template("admin/staff.html", status_code=422, context=context)
-    if not before:  # someone new to this brand: tell them where to sign in
+    if not before:  # someone new to this brand: tell them where to sign in (once it is saved)
         await _invite(request, email, data.role)
-    await record_change(
-        request,
-        action="staff.role",
-        target=email,
-        before={"role": before[0]["role"]} if before else None,
-        after={"role": data.role},
-    )
     return Redirect(f"/admin/b/{slug}/staff", status_code=303)
 
 
@@ -109,16 +110,18 @@ async def remove_staff(request: Request, slug: FromPath[str], staff_id: RowId) -
     brand = admin["brand"]
     if staff_id == admin["staff"]["id"]:
         raise Invalid("you cannot remove yourself; ask another owner")
-    removed = await db.write(
-        lambda: db.fetch(
+
+    async def remove() -> None:
+        removed = await db.fetch(
             "DELETE FROM staff_roles WHERE staff = {} AND brand = {} RETURNING role", staff_id, brand.id
         )
-    )
-    if not removed:
-        raise NotFound("no such staff member at this brand")
-    await record_change(
-        request, action="staff.remove", target=str(staff_id), before={"role": removed[0]["role"]}
-    )
+        if not removed:
+            raise NotFound("no such staff member at this brand")
+        await record_change(
+            request, action="staff.remove", target=str(staff_id), before={"role": removed[0]["role"]}
+        )
+
+    await db.write(remove)
     return Redirect(f"/admin/b/{slug}/staff", status_code=303)
 
 
@@ -147,13 +150,15 @@ async def create_key(request: Request, slug: FromPath[str], data: URLEncodedBody
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
     name = data.name.strip()[:100]
-    created = await apikeys.create(brand_id=brand.id, name=name, now=now)
-    await record_change(
-        request,
-        action="apikey.create",
-        target=created.key.split("_")[1] if "_" in created.key else "",
-        after={"name": name},
-    )
+
+    async def create() -> apikeys.Created:
+        created = await apikeys.create(brand_id=brand.id, name=name, now=now)
+        await record_change(
+            request, action="apikey.create", target=created.key.split("_")[1], after={"name": name}
+        )
+        return created
+
+    created = await db.write(create)
     return Template(
         "admin/keys.html",
         context=page_context(request, keys=await apikeys.list_keys(brand.id), new_key=created.key),
@@ -169,14 +174,15 @@ async def revoke_key(request: Request, slug: FromPath[str], key_id: RowId) -> Re
         raise NotFound("no such key")
     if before["revoked_at"] is not None:  # already revoked: nothing changes
         return Redirect(f"/admin/b/{slug}/keys", status_code=303)
-    await apikeys.revoke(brand_id=brand.id, key_id=key_id, now=now)
-    await record_change(
+    await audited(
         request,
+        lambda: apikeys.revoke(brand_id=brand.id, key_id=key_id, now=now),
         action="apikey.revoke",
         target=before["prefix"],
         before={"name": before["name"], "revoked": False},
         after={"name": before["name"], "revoked": True},
     )
+    apikeys.clear_cache()  # again, once committed: no request in between may have cached it as valid
     return Redirect(f"/admin/b/{slug}/keys", status_code=303)
 
 

@@ -84,6 +84,10 @@ async def revoke(*, brand_id: int, key_id: int, now: dt.datetime) -> None:
     _checked.clear()
 
 
+def clear_cache() -> None:
+    _checked.clear()
+
+
 async def list_keys(brand_id: int) -> list[dict]:
     return await (
         ApiKey.select(

@@ -565,6 +565,17 @@ async def forget_customer(*, brand_id: int, customer_id: int, email: str | None)
     await db.write(work)
 
 
+async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
+    """What sign-in leaves behind, gone `keep` after it stopped mattering: sessions and codes past
+    their expiry, WebAuthn challenges, rate-limit buckets long full again."""
+    cutoff = now - keep
+    gone = await db.purge("sessions", "expires_at < {}", cutoff)
+    gone += await db.purge("login_codes", "expires_at < {}", cutoff)
+    gone += await db.purge("webauthn_challenges", "expires_at < {}", cutoff)
+    gone += await db.purge("rate_limits", "window_start < {}", cutoff)  # a full bucket is no row at all
+    return gone
+
+
 # --- staff --------------------------------------------------------------------------------------
 
 

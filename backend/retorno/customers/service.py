@@ -93,7 +93,12 @@ def normalize(identity: Identity) -> Identity:
     segment = identity.segment.strip().lower() if identity.segment is not None else None
     if segment is not None and not _SEGMENT.match(segment):
         raise Invalid(f"segment: {identity.segment!r} uses a-z, 0-9, _ and - only")
-    name = check_text("name", identity.name, max_length=200) if identity.name is not None else None
+    # A name is one line: line breaks and tabs (a CSV cell may hold them) become single spaces.
+    name = (
+        check_text("name", " ".join(identity.name.split()), max_length=200)
+        if identity.name is not None
+        else None
+    )
     return Identity(
         external_id=external_id or None,
         cpf=normalize_cpf(identity.cpf) if identity.cpf else None,
@@ -189,6 +194,17 @@ async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tupl
         {getattr(Customer, f): v for f, v in changes.items()} | {Customer.updated_at: now}
     ).where(Customer.id == existing.id)
     return await get(brand_id, existing.id), False
+
+
+async def lock(*customer_ids: int | None) -> None:
+    """Lock these customers' rows for the rest of the transaction (PostgreSQL; SQLite's write lock
+    already serialises), all at once and in id order, so two transactions that touch the same
+    customers never wait on each other in a cycle. Every write that moves a customer's money
+    holds the locks of every customer it touches."""
+    ids = sorted({i for i in customer_ids if i is not None})
+    if ids and db.is_postgres():
+        marks = ", ".join("{}" for _ in ids)
+        await db.fetch(f"SELECT id FROM customers WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids)  # noqa: S608
 
 
 async def consents(brand_id: int, customer_id: int) -> list[dict]:

@@ -33,11 +33,10 @@ from retorno.bounds import MAX_AMOUNT, MAX_ITEMS, check_amount, check_key, check
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.customers.tables import Customer
 from retorno.errors import Conflict, Invalid, NotFound
 from retorno.ledger import rules
 from retorno.ledger.rules import Item
-from retorno.ledger.tables import Account, Allocation, Entry, Lot, Redemption, Refund, Sale
+from retorno.ledger.tables import Allocation, Entry, Lot, Redemption, Refund, Sale
 from retorno.outbox import service as outbox
 from retorno.referrals import service as referrals
 from retorno.vouchers import service as vouchers
@@ -86,8 +85,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 # --- balances -----------------------------------------------------------------------------------
 
 
-async def _lock(customer_id: int) -> None:
-    await db.lock_row(Customer._meta.tablename, customer_id)
+async def _lock(*customer_ids: int | None) -> None:
+    """Every customer this transaction moves money for, locked at once in id order."""
+    await customers.lock(*customer_ids)
 
 
 async def _debt(customer_id: int) -> int:
@@ -96,11 +96,14 @@ async def _debt(customer_id: int) -> int:
 
 
 async def _add_debt(brand_id: int, customer_id: int, delta: int) -> None:
-    row = await Account.select(Account.id, Account.debt).where(Account.customer == customer_id).first()
-    if row is None:
-        await Account.insert(Account(brand=brand_id, customer=customer_id, debt=delta))
-    else:
-        await Account.update({Account.debt: row["debt"] + delta}).where(Account.id == row["id"])
+    """One statement, so no concurrent write of the same debt is ever lost."""
+    await db.fetch(
+        "INSERT INTO ledger_accounts (brand, customer, debt) VALUES ({}, {}, {}) "
+        "ON CONFLICT (customer) DO UPDATE SET debt = ledger_accounts.debt + excluded.debt",
+        brand_id,
+        customer_id,
+        delta,
+    )
 
 
 def _spendable(customer_id: int, now: dt.datetime):
@@ -341,8 +344,10 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
             if existing["request_digest"] != digest:
                 raise Conflict(f"order {sale.order_id} was already recorded with other content")
             return msgspec.json.decode(existing["response"]), False
+        known = await customers.lookup(brand.id, sale.customer)
+        if known is not None:  # the buyer, and an inviter this purchase may reward
+            await _lock(known.id, await referrals.inviter_of_pending(brand_id=brand.id, customer_id=known.id))
         customer, _ = await customers.upsert(brand.id, sale.customer, now=now)
-        await _lock(customer.id)
         at = _utc(sale.occurred_at or now)
         earning = rules.earn(
             brand.rules().cashback,
@@ -420,15 +425,19 @@ async def record_sale(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tu
     return await db.write(work)
 
 
-async def _sale(brand_id: int, order_id: str) -> dict[str, Any]:
-    row = await (
-        Sale.select(Sale.id, Sale.customer, Sale.order_id, Sale.total, Sale.cashback, Sale.cancelled_at)
-        .where((Sale.brand == brand_id) & (Sale.order_id == order_id))
-        .first()
-    )
-    if row is None:
+_SALE = (
+    "SELECT id, customer, order_id, total, cashback, cancelled_at FROM sales "
+    "WHERE brand = {} AND order_id = {}"
+)
+
+
+async def _sale(brand_id: int, order_id: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+    """The sale, its row locked (PostgreSQL) until the transaction ends: a refund, a cancellation
+    and a redemption on one order take the sale first, then the customers, always in that order."""
+    rows = await db.fetch(_SALE + db.for_update(), brand_id, order_id)
+    if not rows and not missing_ok:
         raise NotFound(f"no sale with order_id {order_id!r}")
-    return row
+    return rows[0] if rows else None
 
 
 async def _reverse(
@@ -530,7 +539,7 @@ async def refund(
             }, False
         if sale["cancelled_at"] is not None:
             raise Conflict(f"order {order_id} is cancelled")
-        await _lock(sale["customer"])
+        await _lock(sale["customer"], *await referrals.parties_of_sale(brand_id=brand.id, sale_id=sale["id"]))
         return {"refund_id": refund_id} | await _reverse(
             brand=brand, sale=sale, amount=amount, refund_id=refund_id, now=now
         ), True
@@ -544,7 +553,16 @@ async def cancel_sale(*, brand: BrandView, order_id: str, now: dt.datetime) -> d
 
     async def work() -> dict[str, Any]:
         sale = await _sale(brand.id, order_id)
-        await _lock(sale["customer"])
+        redeemers = await db.fetch(
+            "SELECT customer FROM redemptions WHERE brand = {} AND order_id = {} AND cancelled_at IS NULL",
+            brand.id,
+            order_id,
+        )
+        await _lock(
+            sale["customer"],
+            *(r["customer"] for r in redeemers),
+            *await referrals.parties_of_sale(brand_id=brand.id, sale_id=sale["id"]),
+        )
         if sale["cancelled_at"] is None:
             # Redemptions first: what they give back returns to its lots before the reversal takes.
             for r in await Redemption.select(Redemption.redemption_id).where(
@@ -733,6 +751,9 @@ async def redeem(*, brand: BrandView, request: RedemptionIn, now: dt.datetime) -
         customer = await customers.lookup(brand.id, request.customer)
         if customer is None:
             raise NotFound("no such customer")
+        order = await _sale(brand.id, request.order_id, missing_ok=True)  # its row locked, if recorded
+        if order is not None and order["cancelled_at"] is not None:
+            raise Conflict(f"order {request.order_id} is cancelled")
         await _lock(customer.id)
         spendable = await available(customer.id, now, brand_id=brand.id)
         allowed = rules.redeemable(
@@ -813,6 +834,13 @@ async def _cancel_redemption(*, brand: BrandView, redemption_id: str, now: dt.da
     if row["cancelled_at"] is not None:
         return answer
     await _lock(row["customer"])
+    claimed = await db.fetch(
+        "UPDATE redemptions SET cancelled_at = {} WHERE id = {} AND cancelled_at IS NULL RETURNING id",
+        now,
+        row["id"],
+    )
+    if not claimed:  # cancelled a moment ago by another request (or by the sale's cancellation)
+        return answer
     redeem_entry = (
         await Entry.select(Entry.id).where((Entry.redemption == row["id"]) & (Entry.kind == "redeem")).first()
     )
@@ -830,7 +858,6 @@ async def _cancel_redemption(*, brand: BrandView, redemption_id: str, now: dt.da
         allocations=[(m["lot"], -m["amount"]) for m in moves],
         redemption=row["id"],
     )
-    await Redemption.update({Redemption.cancelled_at: now}).where(Redemption.id == row["id"])
     return answer
 
 
@@ -997,18 +1024,24 @@ async def _expire_lot(brand: BrandView, lot_id: int, now: dt.datetime) -> int:
 
 
 async def _announce_available(brand: BrandView, now: dt.datetime) -> int:
-    ready = await Lot.select(Lot.id, Lot.customer, Lot.remaining, Lot.expires_at).where(
-        (Lot.brand == brand.id)
-        & (Lot.announced == False)  # noqa: E712 - a SQL comparison
-        & (Lot.available_at <= now)
-        & (Lot.remaining > 0)
-        & (Lot.expires_at.is_null() | (Lot.expires_at > now))
+    """Lots that became usable, claimed by one UPDATE ... RETURNING: two sweeps at once (two
+    workers) announce each lot once; the event's dedupe key says so again."""
+    ready = await db.fetch(
+        "UPDATE ledger_lots SET announced = {} WHERE brand = {} AND announced = {} AND available_at <= {} "
+        "AND remaining > 0 AND (expires_at IS NULL OR expires_at > {}) "
+        "RETURNING id, customer, remaining, expires_at",
+        True,
+        brand.id,
+        False,
+        now,
+        now,
     )
-    for lot in ready:
+    for lot in sorted(ready, key=lambda lot: lot["id"]):
         await outbox.emit(
             brand_id=brand.id,
             kind="cashback.available",
             now=now,
+            dedupe_key=f"available:{lot['id']}",
             payload={
                 "customer_id": lot["customer"],
                 "lot_id": lot["id"],
@@ -1016,8 +1049,6 @@ async def _announce_available(brand: BrandView, now: dt.datetime) -> int:
                 "expires_at": _iso(lot["expires_at"]),
             },
         )
-    if ready:
-        await Lot.update({Lot.announced: True}).where(Lot.id.is_in([lot["id"] for lot in ready]))
     return len(ready)
 
 

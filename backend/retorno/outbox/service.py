@@ -22,11 +22,20 @@ KINDS = (
 async def emit(
     *, brand_id: int, kind: str, payload: dict[str, Any], now: dt.datetime, dedupe_key: str | None = None
 ) -> bool:
-    """Record an event; with a dedupe key, a second event of the same key is not written."""
-    if dedupe_key is not None and await db.fetch(
-        "SELECT id FROM outbox_events WHERE dedupe_key = {}", dedupe_key
-    ):
-        return False
+    """Record an event; with a dedupe key, a second event of the same key is not written (the
+    database's unique index decides, so two processes emitting at once write one)."""
+    if dedupe_key is not None:
+        written = await db.fetch(
+            "INSERT INTO outbox_events (brand, kind, payload, dedupe_key, created_at, run_after, attempts) "
+            "VALUES ({}, {}, {}, {}, {}, {}, 0) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            brand_id,
+            kind,
+            msgspec.json.encode(payload).decode(),
+            dedupe_key,
+            now,
+            now,
+        )
+        return bool(written)
     await db.insert(
         OutboxEvent,
         brand=brand_id,
@@ -51,3 +60,22 @@ async def events(brand_id: int, kind: str | None = None) -> list[dict[str, Any]]
     return [
         {"kind": r["kind"], "dedupe_key": r["dedupe_key"], **msgspec.json.decode(r["payload"])} for r in rows
     ]
+
+
+REMEMBER_KEYS = dt.timedelta(days=400)  # longer than the longest reminder (365 days ahead)
+
+
+async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
+    """Events done `keep` ago (once their deliveries are gone); an event with a dedupe key stays at
+    least REMEMBER_KEYS, so a reminder is never sent twice. Campaigns stay: they are the history
+    the campaigns page shows, one row each."""
+    plain = now - keep
+    keyed = now - max(keep, REMEMBER_KEYS)
+    return await db.purge(
+        "outbox_events",
+        "done_at IS NOT NULL AND kind <> 'campaign' "
+        "AND ((dedupe_key IS NULL AND done_at < {}) OR done_at < {}) "
+        "AND NOT EXISTS (SELECT 1 FROM push_deliveries d WHERE d.event = outbox_events.id)",
+        plain,
+        keyed,
+    )

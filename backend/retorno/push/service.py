@@ -235,6 +235,46 @@ async def campaign_audience(brand_id: int) -> int:
     return rows[0]["n"]
 
 
+FINAL = ("sent", "failed", "gone", "unknown")
+
+
+async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
+    """Deliveries finished `keep` ago go; a campaign's counts are kept on its event first, so the
+    campaigns page still says how many it reached."""
+    cutoff = now - keep
+    final = ", ".join(f"'{state}'" for state in FINAL)
+
+    async def freeze() -> None:
+        rows = await db.fetch(
+            "SELECT e.id, e.payload, COUNT(d.id) AS queued, "  # noqa: S608 - the states are ours
+            "SUM(CASE WHEN d.state = 'sent' THEN 1 ELSE 0 END) AS delivered, "
+            "SUM(CASE WHEN d.state IN ('failed', 'gone') THEN 1 ELSE 0 END) AS failed "
+            f"FROM outbox_events e JOIN push_deliveries d ON d.event = e.id WHERE e.kind = 'campaign' "
+            f"AND d.state IN ({final}) AND d.done_at < {{}} GROUP BY e.id, e.payload",
+            cutoff,
+        )
+        for row in rows:
+            payload = msgspec.json.decode(row["payload"])
+            kept = payload.get("purged", {"queued": 0, "delivered": 0, "failed": 0})
+            for count in kept:
+                kept[count] += row[count] or 0
+            await db.fetch(
+                "UPDATE outbox_events SET payload = {} WHERE id = {}",
+                msgspec.json.encode(payload | {"purged": kept}).decode(),
+                row["id"],
+            )
+            await db.fetch(
+                f"DELETE FROM push_deliveries WHERE event = {{}} AND state IN ({final}) AND done_at < {{}}",  # noqa: S608
+                row["id"],
+                cutoff,
+            )
+
+    await db.write(freeze)  # counted and deleted in one transaction: nothing counted twice
+    gone = await db.purge("push_deliveries", f"state IN ({final}) AND done_at < {{}}", cutoff)
+    await db.write(lambda: db.fetch("DELETE FROM push_services WHERE not_before < {}", cutoff))
+    return gone
+
+
 async def campaigns_sent(brand_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The latest campaigns with their delivery counts."""
     rows = await db.fetch(
@@ -249,7 +289,10 @@ async def campaigns_sent(brand_id: int, limit: int = 20) -> list[dict[str, Any]]
     )
     for row in rows:
         row["payload"] = msgspec.json.decode(row["payload"])
-        row["delivered"], row["failed"] = row["delivered"] or 0, row["failed"] or 0
+        purged = row["payload"].get("purged", {})  # deliveries already purged, counted before they went
+        row["queued"] += purged.get("queued", 0)
+        row["delivered"] = (row["delivered"] or 0) + purged.get("delivered", 0)
+        row["failed"] = (row["failed"] or 0) + purged.get("failed", 0)
     return rows
 
 

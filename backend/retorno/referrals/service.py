@@ -26,6 +26,7 @@ from typing import Any
 
 from retorno import db
 from retorno.brands.service import BrandView
+from retorno.customers import service as customers
 from retorno.errors import NotFound
 from retorno.outbox import service as outbox
 from retorno.referrals.tables import Device, Referral, ReferralCode
@@ -255,6 +256,28 @@ async def _verdict(
     return "rewarded", ""
 
 
+async def inviter_of_pending(*, brand_id: int, customer_id: int) -> int | None:
+    """The inviter a purchase by this customer may reward (a referral still pending): the use case
+    locks them with the buyer before the sale is written."""
+    rows = await db.fetch(
+        "SELECT referrer FROM referrals WHERE brand = {} AND friend = {} AND status = 'pending'",
+        brand_id,
+        customer_id,
+    )
+    return rows[0]["referrer"] if rows else None
+
+
+async def parties_of_sale(*, brand_id: int, sale_id: int) -> list[int]:
+    """The inviter and friend whose rewards a refund of this sale may take back."""
+    rows = await db.fetch(
+        "SELECT referrer, friend FROM referrals WHERE brand = {} AND sale = {} "
+        "AND status IN ('rewarded', 'review')",
+        brand_id,
+        sale_id,
+    )
+    return [r[k] for r in rows for k in ("referrer", "friend")]
+
+
 async def on_sale(
     *, brand: BrandView, customer_id: int, sale_id: int, purchase: int, at: dt.datetime, now: dt.datetime
 ) -> None:
@@ -338,16 +361,20 @@ async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.d
         if not rows or rows[0]["status"] != "review":
             raise NotFound("no referral under review with this id")
         referral = rows[0]
+        await customers.lock(referral["referrer"], referral["friend"])
         status, reason = ("rewarded", "") if approve else ("not_eligible", "rejected")
         if approve and brand.rules().referral is None:  # the programme ended while it waited
             status, reason = "not_eligible", "no_programme"
-        await db.fetch(
-            "UPDATE referrals SET status = {}, reason = {}, decided_at = {} WHERE id = {}",
+        decided = await db.fetch(
+            "UPDATE referrals SET status = {}, reason = {}, decided_at = {} "
+            "WHERE id = {} AND status = 'review' RETURNING id",
             status,
             reason,
             now,
             referral_id,
         )
+        if not decided:  # another member of staff decided it a moment ago
+            raise NotFound("no referral under review with this id")
         if status == "rewarded":
             await _reward(brand, referral, at=referral["occurred_at"], now=now)
         return status
