@@ -1,8 +1,10 @@
 """The admin's reports page for a busy brand: 300,000 ledger movements over 120 days (and as many
 again at another brand), then the report of the last 30 and of the last 90 days, in-process on
 SQLite, median of 5. For scale, the brand home's figures (three aggregate queries) in the same run.
+Then a shopper's balance read while a 90-day report runs: the report off the event loop (in a
+thread, as the app runs it) and inline on the loop (as it ran before), beside the balance alone.
 
-    .venv/bin/python bench/reports.py [--entries 300000] [--repeat 5]
+    .venv/bin/python bench/reports.py [--entries 300000] [--repeat 5] [--reads 400]
 """
 
 from __future__ import annotations
@@ -79,10 +81,63 @@ async def _measure(env: dict[str, str], repeat: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+async def _balance_reads(env: dict[str, str], reads: int) -> dict[str, dict[str, float]]:
+    """A shopper's balance read again and again (what the app serves while a manager opens the
+    report): alone, beside a report that runs off the event loop (as the app runs it), and beside
+    the same report run inline on the loop (as it ran before). Milliseconds per read."""
+    from retorno import db
+    from retorno.brands import service as brands
+    from retorno.ledger import service as ledger
+    from retorno.reports import service as reports
+    from retorno.settings import load_settings
+
+    now = dt.datetime.now(dt.UTC)
+    today = now.date()
+    out: dict[str, dict[str, float]] = {}
+    async with db.connected(db.make_engine(load_settings(env))):
+        brand = await brands.get_brand("bella")
+
+        async def reading() -> list[float]:
+            times = []
+            for _ in range(reads):
+                started = time.perf_counter()
+                await ledger.balance(brand=brand, customer_id=1, now=now)
+                times.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(0.001)  # requests arrive, they are not a tight loop
+            return times
+
+        async def report_loop(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                await reports.report(brand, today - dt.timedelta(days=89), today, now=now)
+
+        out["alone"] = _summary(await reading())
+        for label, heavy in (
+            ("beside a report off the loop", db.fetch_heavy),
+            ("beside a report inline", db.fetch),
+        ):
+            db_fetch_heavy, db.fetch_heavy = db.fetch_heavy, heavy
+            try:
+                stop = asyncio.Event()
+                task = asyncio.create_task(report_loop(stop))
+                await asyncio.sleep(0.05)
+                out[label] = _summary(await reading())
+                stop.set()
+                await task
+            finally:
+                db.fetch_heavy = db_fetch_heavy
+    return out
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    return {"p50": times[len(times) // 2], "p99": times[int(len(times) * 0.99)], "max": times[-1]}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=300_000)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--reads", type=int, default=400)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="retorno-reports-") as tmp:
         path = Path(tmp) / "bench.sqlite3"
@@ -90,10 +145,16 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "retorno", "demo"], env=env, check=True, capture_output=True)
         _seed(path, args.entries)
         result = asyncio.run(_measure(env, args.repeat))
+        reads = asyncio.run(_balance_reads(env, args.reads))
     print(f"| what ({args.entries:,} movements per brand, 2 brands) | ms (median of {args.repeat}) |")
     print("|---|---:|")
     for name, ms in result.items():
         print(f"| {name} | {ms:,.1f} |")
+    print()
+    print(f"| a shopper's balance, {args.reads} reads | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|")
+    for name, summary in reads.items():
+        print(f"| {name} | {summary['p50']:.2f} | {summary['p99']:.2f} | {summary['max']:.2f} |")
     return 0
 
 

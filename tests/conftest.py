@@ -149,6 +149,7 @@ class Records(logging.Handler):
 
 
 APP_LOGGERS = ("retorno", "litestar", "uvicorn", "piccolo")
+EMAIL_IN_LOG = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
 @pytest.fixture(autouse=True)
@@ -173,8 +174,11 @@ def app_log(request) -> Iterator[Records]:
     client = request.node.funcargs.get("client")
     if client is not None:
         secrets.update(c.value for c in client.cookies.jar if c.name.endswith("retorno_session"))
+    secrets.update((request.node.funcargs.get("api_keys") or {}).values())
     leaked = [t for t in handler.texts() for secret in secrets if secret in t]
-    assert not leaked, f"a code or session token reached the log: {leaked[:3]}"
+    assert not leaked, f"a code, session token or API key reached the log: {leaked[:3]}"
+    addresses = [t for t in handler.texts() if EMAIL_IN_LOG.search(t)]
+    assert not addresses, f"an e-mail address reached the log: {addresses[:3]}"
 
 
 @pytest.fixture

@@ -228,7 +228,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         spendable = self.spendable(customer)
         amount = {"all": max(spendable, 1), "one more": max(spendable + 1, 1), "any": amount}[pick]
-        order_id = self.sales[order % len(self.sales)]["order_id"] if self.sales else "none"
+        chosen = self.sales[order % len(self.sales)] if self.sales else None
+        order_id = chosen["order_id"] if chosen else "none"
         request = RedemptionIn(
             redemption_id=self.next_id("x"),
             order_id=order_id,
@@ -236,7 +237,10 @@ class LedgerMachine(RuleBasedStateMachine):
             order_total=10_000_000,
             amount=amount,
         )
-        if amount <= spendable:
+        if chosen is not None and chosen["cancelled"]:  # a cancelled order takes no more cashback
+            with pytest.raises(Conflict):
+                self.run(ledger.redeem(brand=self.bella, request=request, now=self.now))
+        elif amount <= spendable:
             _, created = self.run(ledger.redeem(brand=self.bella, request=request, now=self.now))
             assert created
             self.redemptions.append((request, False))

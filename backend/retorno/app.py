@@ -112,7 +112,7 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return _error(request, 404, "Page not found", "The address may be wrong, or the page was removed.")
     if exc.status_code >= 500:
-        log.error("server error on %s %s: %s", request.method, request.url.path, exc.detail)
+        log.error("server error on %s %s: %s", request.method, _route(request), exc.detail)
         return _error(request, exc.status_code, "Something went wrong", "Please try again soon.")
     extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else {}
     title = TITLES.get(exc.status_code, "Bad request")
@@ -138,8 +138,13 @@ def domain_error(request: Request, exc: DomainError) -> Response:
 def unexpected_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RecursionError) and "deserializing" in str(exc):  # msgspec, on JSON nested too deep
         return _error(request, 400, "Bad request", "The JSON body is nested too deeply.")
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unexpected error on %s %s", request.method, _route(request), exc_info=exc)
     return _error(request, 500, "Something went wrong", "Please try again soon.")
+
+
+def _route(request: Request) -> str:
+    """The route's template for a log line: a path may carry an e-mail (`/customers/email:...`)."""
+    return request.scope.get("path_template") or "(no route)"
 
 
 def _utcnow() -> dt.datetime:
@@ -156,6 +161,7 @@ def create_app(
     """The app; tests pass their own engine (already connected) and clock. With `worker`, a push
     worker (sweeps, outbox, notifications) runs inside the process, as `retorno serve` does."""
     settings = settings or load_settings()
+    settings.configure_vault()
     engine = engine or db.make_engine(settings)
 
     @contextlib.asynccontextmanager

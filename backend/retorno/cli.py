@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,8 +29,14 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> in
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> int:
+        from retorno.push import service as push
+
         await db.migrate(quiet=not args.verbose)
-        print(f"migrated: {settings.engine} database is up to date")
+        sealed = await push.seal_keys(only_plain=True)  # credentials stored before sealing existed
+        print(
+            f"migrated: {settings.engine} database is up to date"
+            + (f"; {sealed} keys sealed" if sealed else "")
+        )
         return 0
 
     return asyncio.run(_with_db(settings, work))
@@ -191,6 +198,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="warning" if args.quiet else "info",
+        log_config=None,  # the handler logs.configure set up: one format, redacted
+        access_log=False,  # the app writes its own request line (the route, never the path)
         proxy_headers=False,  # asgi() trusts X-Forwarded-* from RETORNO_TRUSTED_PROXIES only
     )
     return 0
@@ -224,6 +233,31 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    """Seal every stored credential again under RETORNO_DATA_KEY (opening older ones with
+    RETORNO_DATA_KEYS_PREVIOUS); idempotent, so it may be run again after a failure."""
+    from retorno import vault
+    from retorno.push import service as push
+
+    async def work() -> int:
+        try:
+            resealed = await push.seal_keys()
+        except vault.VaultError as exc:
+            print(f"retorno: nothing changed: {exc}", file=sys.stderr)
+            return 1
+        print(f"{resealed} stored credentials sealed under the current data key")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> int:
+    from retorno import vault
+
+    print(vault.new_key())
+    return 0
+
+
 def cmd_makemigrations(settings: Settings, args: argparse.Namespace) -> int:
     """Generate a domain's next migration with Piccolo, against PostgreSQL (SQLite's is partial)."""
     if settings.engine != "postgres":
@@ -251,6 +285,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--urls", action="store_true", help="print the demo brands' URLs first")
     s.add_argument("--no-worker", action="store_true", help="run no worker in this process")
     s.set_defaults(func=cmd_serve)
+
+    sec = sub.add_parser("secrets", help="the data key that seals stored credentials").add_subparsers(
+        dest="action", required=True
+    )
+    sec.add_parser("rotate", help="seal every stored credential again under RETORNO_DATA_KEY").set_defaults(
+        func=cmd_secrets_rotate
+    )
+    sec.add_parser("new-key", help="print a fresh key for RETORNO_DATA_KEY").set_defaults(
+        func=cmd_secrets_new_key
+    )
 
     m = sub.add_parser("migrate", help="apply pending database migrations")
     m.add_argument("--verbose", action="store_true")
@@ -309,6 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"retorno: {exc}", file=sys.stderr)
         return 2
+    from retorno import logs
+
+    settings.configure_vault()
+    quiet = getattr(args, "quiet", False)
+    logs.configure(json=settings.log_format == "json", level=logging.WARNING if quiet else logging.INFO)
     return args.func(settings, args)
 
 

@@ -59,11 +59,14 @@ sqlite3.register_converter("TIMESTAMPTZ", _timestamptz)
 class LocalSQLiteEngine(SQLiteEngine):
     """A Piccolo SQLite engine on two long-lived connections (see the module docstring)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
         super().__init__(path=path)
+        self.synchronous = synchronous
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
+        self._heavy: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._heavy_lock = asyncio.Lock()
 
     def _connect(self, busy_ms: int) -> sqlite3.Connection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,9 @@ class LocalSQLiteEngine(SQLiteEngine):
         conn.row_factory = dict_factory
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+        # FULL: a commit is on disk before it is acknowledged. (NORMAL, with WAL, can lose the last
+        # acknowledged sales on power loss; bench/api.py measures what FULL costs.)
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
@@ -92,11 +97,24 @@ class LocalSQLiteEngine(SQLiteEngine):
             self._writer = self._connect(busy_ms=0)
         return self._writer
 
+    @property
+    def heavy(self) -> sqlite3.Connection:
+        """A third connection, used from a thread (one query at a time) for long reads."""
+        if self._heavy is None:
+            self._heavy = self._connect(busy_ms=2000)
+        return self._heavy
+
+    async def fetch_off_loop(self, sql: str, args: list[Any]) -> list[dict]:
+        """A long read (a report) in a thread: sqlite3 lets go of the GIL while it steps, so the
+        event loop keeps serving shoppers meanwhile."""
+        async with self._heavy_lock:
+            return await asyncio.to_thread(self._execute, self.heavy, sql, args)
+
     def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (self._reader, self._writer, self._heavy):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = None
+        self._reader = self._writer = self._heavy = None
 
     async def begin_immediate(self) -> None:
         """Take SQLite's write lock, yielding to the loop while another process holds it."""
@@ -191,7 +209,7 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("postgresql://"):
         return PostgresEngine(config={"dsn": url})
-    return LocalSQLiteEngine(path=url.removeprefix("sqlite:///"))
+    return LocalSQLiteEngine(path=url.removeprefix("sqlite:///"), synchronous=settings.sqlite_synchronous)
 
 
 def table_classes() -> list[type]:
@@ -266,6 +284,17 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
     """
     rows = await current().run_querystring(QueryString(sql, *args))
     return rows if not rows or isinstance(rows[0], dict) else [dict(r) for r in rows]  # asyncpg Records
+
+
+async def fetch_heavy(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """`fetch` for a long read (the admin's reports): off the event loop on SQLite, where reads
+    otherwise run inline; on PostgreSQL the query runs in the server and the loop is free anyway.
+    Outside a transaction only (inside one, the writer connection must see its own changes)."""
+    engine = current()
+    if isinstance(engine, LocalSQLiteEngine) and engine.current_transaction.get() is None:
+        compiled, values = QueryString(sql, *args).compile_string(engine_type=engine.engine_type)
+        return await engine.fetch_off_loop(compiled, values)
+    return await fetch(sql, *args)
 
 
 @functools.cache

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from retorno import vault
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEV_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105 - refused in production
 ENVIRONMENTS = ("development", "test", "production")
@@ -32,6 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_ca_file: str = ""  # a private relay's CA bundle; empty: the system's trusted CAs
     retention_days: int = 30  # expired sessions, sign-in codes, challenges, rate limits
     event_retention_days: int = 90  # delivered outbox events and push deliveries
+    log_format: str = "text"  # or json: one object per line
+    data_key: str = ""  # seals stored credentials (vault.py); empty: the development key
+    data_keys_previous: tuple[str, ...] = ()  # older keys, to open what they sealed until rotated
+    sqlite_synchronous: str = "FULL"  # NORMAL is faster, and may lose acknowledged writes on power loss
 
     @property
     def production(self) -> bool:
@@ -50,6 +56,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def cookie_prefix(self) -> str:
         """__Host- cookies (Secure, no Domain, Path=/) in production; plain names over http."""
         return "__Host-" if self.production else ""
+
+    def configure_vault(self) -> None:
+        """Hand the data keys to the vault (the app and every command do, at start-up)."""
+        vault.configure(
+            vault.decode_key(self.data_key) if self.data_key else vault.DEV_KEY,
+            tuple(vault.decode_key(k) for k in self.data_keys_previous),
+        )
 
     def __repr__(self) -> str:  # the secret never reaches a log
         return f"Settings(env={self.env!r}, base_host={self.base_host!r}, engine={self.engine!r})"
@@ -110,6 +123,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name} must be a number of days from 1 to 3650, not {raw!r}")
         retention[name] = int(raw)
 
+    synchronous = env.get("RETORNO_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
+    if synchronous not in ("FULL", "NORMAL"):
+        raise SettingsError(f"RETORNO_SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {synchronous!r}")
+
+    data_key = env.get("RETORNO_DATA_KEY", "").strip()
+    previous = tuple(k.strip() for k in env.get("RETORNO_DATA_KEYS_PREVIOUS", "").split(",") if k.strip())
+    if mode == "production" and not data_key:
+        raise SettingsError("RETORNO_DATA_KEY is required in production (make one: retorno secrets new-key)")
+    for name, key in [("RETORNO_DATA_KEY", data_key)] * bool(data_key) + [
+        ("RETORNO_DATA_KEYS_PREVIOUS", k) for k in previous
+    ]:
+        try:
+            vault.decode_key(key)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be 32 random bytes in base64url ({exc})") from None
+    if data_key and data_key == secret:
+        raise SettingsError("RETORNO_DATA_KEY must not be the session secret (RETORNO_SECRET_KEY)")
+
+    log_format = env.get("RETORNO_LOG_FORMAT", "text").strip().lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"RETORNO_LOG_FORMAT must be text or json, not {log_format!r}")
+
     return Settings(
         database_url=url,
         base_host=base_host,
@@ -122,4 +157,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_ca_file=smtp_ca_file,
         retention_days=retention["RETORNO_RETENTION_DAYS"],
         event_retention_days=retention["RETORNO_EVENT_RETENTION_DAYS"],
+        sqlite_synchronous=synchronous,
+        log_format=log_format,
+        data_key=data_key,
+        data_keys_previous=previous,
     )

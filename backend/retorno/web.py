@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import time
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -17,7 +18,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
 
-from retorno import bounds, i18n
+from retorno import bounds, i18n, logs
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import BadRequest, Invalid
@@ -84,6 +85,36 @@ class RetornoApp(Litestar):
     settings: Settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] != "http":
+            await self._serve(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = logs.new_request_id(_header(scope, b"x-request-id"))
+        token = logs.request_id.set(rid)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, send_with_id)
+        finally:
+            brand = scope.get("state", {}).get("brand")
+            logs.request_line(
+                method=scope["method"],
+                route=scope.get("path_template") or "(no route)",
+                status=status,
+                started=started,
+                brand=brand.slug if brand else "",
+            )
+            logs.request_id.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = _host(scope)
             brand: BrandView | None = None
@@ -97,6 +128,13 @@ class RetornoApp(Litestar):
 
 
 _HOST_CHARACTERS = re.compile(r"^[a-z0-9.:\[\]-]*$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _host(scope: Scope) -> str | None:

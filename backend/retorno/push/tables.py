@@ -12,7 +12,7 @@ class VapidKey(Table, tablename="push_vapid_keys"):
     """A brand's VAPID key pair. The private key never leaves the server (nor reaches a log)."""
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False, unique=True)
-    private_key = Text()  # base64url of the raw P-256 private value
+    private_key = Text()  # the raw P-256 private value (base64url), sealed by retorno.vault
     public_key = Varchar(length=100)  # base64url of the uncompressed point (applicationServerKey)
     created_at = Timestamptz()
 

@@ -67,12 +67,12 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     daily = {day: {"earned": 0, "used": 0, "reversed": 0, "expired": 0} for day in days}
     engine = "postgres" if db.is_postgres() else "sqlite"
-    for row in await db.fetch(_QUARTERS[engine], brand.id, start, end, *KINDS):
+    for row in await db.fetch_heavy(_QUARTERS[engine], brand.id, start, end, *KINDS):
         at = dt.datetime.fromtimestamp(row["quarter"] * QUARTER, dt.UTC)
         daily[at.astimezone(tz).date()][KINDS[row["kind"]]] += row["total"]
 
     async def count(sql: str, *args: Any) -> int:
-        return (await db.fetch(sql, *args))[0]["n"]
+        return (await db.fetch_heavy(sql, *args))[0]["n"]
 
     def active(days_back: int) -> Any:
         return count(
@@ -118,7 +118,7 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
             end,
         ),
         "owed": (
-            await db.fetch(
+            await db.fetch_heavy(
                 "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS n FROM ledger_lots WHERE brand = {} "
                 "AND (expires_at IS NULL OR expires_at > {})",
                 brand.id,
