@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt migrate demo bench lighthouse clean
+.PHONY: run test lint fmt migrate demo bench lighthouse fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/reports.py
+
+fuzz: $(VENV)/.installed  ## schemathesis against the API's own OpenAPI document (EXAMPLES=50, CHECKS=all)
+	tests/fuzz_api.sh
 
 lighthouse: $(VENV)/.installed bench/lighthouse/node_modules/.package-lock.json  ## performance, accessibility, best practices
 	$(BIN)/python bench/lighthouse.py

@@ -104,13 +104,58 @@ def measure(server: Server, seconds: int) -> str:
     return "\n".join(lines)
 
 
+def durability(seconds: int) -> str:
+    """Ingestion with synchronous=FULL (the default: a sale is on disk before it is acknowledged)
+    against NORMAL (what it was: with WAL, the last acknowledged sales can be lost on power loss),
+    each as a ratio to its own server's trivial endpoint, rounds alternating between the two."""
+    runs: dict[str, list[tuple[float, float]]] = {"FULL": [], "NORMAL": []}
+    with (
+        sqlite_server(prepare=seed(0), RETORNO_SQLITE_SYNCHRONOUS="FULL") as full,
+        sqlite_server(prepare=seed(0), RETORNO_SQLITE_SYNCHRONOUS="NORMAL") as normal,
+    ):
+        for round_no in range(1, ROUNDS + 1):
+            for mode, server in (("FULL", full), ("NORMAL", normal)):
+                auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
+                script = server.tmp / "ingest.lua"
+                script.write_text(INGEST_LUA)
+                base = server.wrk(server.platform_host, "/healthz", seconds)
+                r = server.wrk(
+                    server.platform_host,
+                    "/api/v1/sales",
+                    seconds,
+                    connections=8,
+                    headers=auth,
+                    script=script,
+                    script_args=[f"d{round_no}"],
+                )
+                runs[mode].append((r.rps, r.rps / base.rps))
+    lines = [
+        "| SQLite synchronous | ingestion req/s (median) | ratio to trivial (median of 3) |",
+        "|---|---:|---:|",
+    ]
+    for mode, values in runs.items():
+        rps, ratio = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+        lines.append(f"| {mode} | {rps:,.0f} | {ratio:.3f} |")
+    full_ratio = statistics.median(v[1] for v in runs["FULL"]) / statistics.median(
+        v[1] for v in runs["NORMAL"]
+    )
+    lines.append(
+        f"\nFULL costs ingestion {100 * (1 - full_ratio):.0f}% against NORMAL "
+        f"(ratio of ratios {full_ratio:.2f})."
+    )
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument("--only-durability", action="store_true", help="only FULL against NORMAL")
     args = p.parse_args()
-    with sqlite_server(prepare=seed(args.entries)) as server:
-        print(measure(server, args.seconds))
+    if not args.only_durability:
+        with sqlite_server(prepare=seed(args.entries)) as server:
+            print(measure(server, args.seconds))
+    print(durability(args.seconds))
     return 0
 
 

@@ -192,8 +192,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def sqlite_server(python: str = sys.executable, prepare=None) -> Iterator[Server]:
-    """`retorno demo` on a fresh SQLite file, `prepare(server)` for seeding, then `retorno serve` on CPU 0."""
+def sqlite_server(python: str = sys.executable, prepare=None, **settings: str) -> Iterator[Server]:
+    """`retorno demo` on a fresh SQLite file, `prepare(server)` for seeding, then `retorno serve` on CPU 0
+    (`settings`: RETORNO_* variables for this server, e.g. RETORNO_SQLITE_SYNCHRONOUS="NORMAL")."""
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="retorno-bench-") as tmp:
         env = {
@@ -201,6 +202,7 @@ def sqlite_server(python: str = sys.executable, prepare=None) -> Iterator[Server
             "RETORNO_DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
             "RETORNO_BASE_HOST": f"localhost:{port}",
             "RETORNO_ENV": "development",
+            **settings,
         }
         server = Server(port=port, env=env, python=python, tmp=Path(tmp))
         server.cli("demo")

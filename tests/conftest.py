@@ -32,6 +32,7 @@ from retorno.brands.pack import Pack, read_pack
 from retorno.settings import PROJECT_ROOT, Settings, load_settings
 
 PG_URL = os.environ.get("RETORNO_TEST_DATABASE_URL", "")
+DATA_KEY = "q7v0bW3Bfl8m1nqGvJkq5bJ1m0c3o2K4r9yq2vT6Xfs"  # a production-shaped RETORNO_DATA_KEY for tests
 BASE_HOST = "localhost:8000"
 BRANDING = PROJECT_ROOT / "branding"
 
@@ -179,6 +180,16 @@ def app_log(request) -> Iterator[Records]:
     assert not leaked, f"a code, session token or API key reached the log: {leaked[:3]}"
     addresses = [t for t in handler.texts() if EMAIL_IN_LOG.search(t)]
     assert not addresses, f"an e-mail address reached the log: {addresses[:3]}"
+
+
+@pytest.fixture(autouse=True)
+def development_data_key() -> Iterator[None]:
+    """The vault's key is process-wide: a test that configures another (a production app, a
+    rotation) leaves the development key behind it."""
+    yield
+    from retorno import vault
+
+    vault.configure(vault.DEV_KEY)
 
 
 @pytest.fixture

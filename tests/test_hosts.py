@@ -8,7 +8,7 @@ import pytest
 
 from retorno.app import create_app
 from retorno.brands import service as brands
-from tests.conftest import brand_url, demo_pack, import_demo, make_settings, platform_url
+from tests.conftest import DATA_KEY, brand_url, demo_pack, import_demo, make_settings, platform_url
 
 OTHER = {"bella": "mare", "mare": "bella"}
 BRAND_PATHS = [
@@ -98,7 +98,9 @@ async def test_the_platform_host_lists_the_brands_in_development(client, demo):
 
 
 async def test_the_platform_host_lists_no_brand_in_production(engine, database_url):
-    settings = make_settings(database_url, RETORNO_ENV="production", RETORNO_SECRET_KEY="p" * 40)
+    settings = make_settings(
+        database_url, RETORNO_ENV="production", RETORNO_SECRET_KEY="p" * 40, RETORNO_DATA_KEY=DATA_KEY
+    )
     await import_demo(settings)
     app = create_app(settings, engine=engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as c:

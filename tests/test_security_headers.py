@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from retorno.app import create_app
-from tests.conftest import brand_url, make_settings, platform_url, post_form
+from tests.conftest import DATA_KEY, brand_url, make_settings, platform_url, post_form
 
 URLS = [
     brand_url("bella"),
@@ -53,7 +53,9 @@ async def test_the_language_form_answer_is_protected_too(client):
 
 
 async def test_production_adds_hsts(engine, database_url, demo):
-    settings = make_settings(database_url, RETORNO_ENV="production", RETORNO_SECRET_KEY="k" * 40)
+    settings = make_settings(
+        database_url, RETORNO_ENV="production", RETORNO_SECRET_KEY="k" * 40, RETORNO_DATA_KEY=DATA_KEY
+    )
     app = create_app(settings, engine=engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as c:
         for url in (brand_url("bella"), "http://unknown.localhost:8000/", platform_url("/healthz")):

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from retorno.settings import DEV_SECRET, SettingsError, load_settings
+from tests.conftest import DATA_KEY
 
 
 def test_defaults_give_a_sqlite_file_under_var_and_the_local_base_host():
@@ -27,7 +28,9 @@ def test_production_refuses_the_default_secret():
         load_settings({"RETORNO_ENV": "production"})
     with pytest.raises(SettingsError, match="RETORNO_SECRET_KEY"):
         load_settings({"RETORNO_ENV": "production", "RETORNO_SECRET_KEY": DEV_SECRET})
-    ok = load_settings({"RETORNO_ENV": "production", "RETORNO_SECRET_KEY": "x" * 40})
+    ok = load_settings(
+        {"RETORNO_ENV": "production", "RETORNO_SECRET_KEY": "x" * 40, "RETORNO_DATA_KEY": DATA_KEY}
+    )
     assert ok.production and ok.scheme == "https"
 
 

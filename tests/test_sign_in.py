@@ -26,7 +26,7 @@ from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.customers.tables import Consent
-from tests.conftest import brand_url, make_settings, platform_url, post_form
+from tests.conftest import DATA_KEY, brand_url, make_settings, platform_url, post_form
 
 SESSION = "retorno_session"
 CODE = re.compile(r"(?<![0-9])([0-9]{6})(?![0-9])")
@@ -418,7 +418,9 @@ async def test_the_session_cookie_is_http_only_and_lax(app, client, demo, clock)
 
 
 async def test_production_cookies_are_host_only_and_secure(demo, database_url, engine, clock):
-    settings = make_settings(database_url, RETORNO_ENV="production", RETORNO_SECRET_KEY="k" * 40)
+    settings = make_settings(
+        database_url, RETORNO_ENV="production", RETORNO_SECRET_KEY="k" * 40, RETORNO_DATA_KEY=DATA_KEY
+    )
     prod = create_app(settings, engine=engine, clock=clock)
     await add_customer(demo["bella"].id, ANA, clock())
     async with browser(prod, "https://bella.localhost:8000") as c:

@@ -17,13 +17,6 @@ from tests.conftest import make_settings
 KEY_A, KEY_B = vault.new_key(), vault.new_key()
 
 
-@pytest.fixture(autouse=True)
-def development_key():
-    """Each test leaves the vault as the suite expects it: the development key."""
-    yield
-    vault.configure(vault.DEV_KEY)
-
-
 async def _dump(engine) -> bytes:
     """Every row of every table, as text; on SQLite the database file and its WAL as well."""
     parts = []

@@ -356,8 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     from retorno import logs
 
     settings.configure_vault()
-    quiet = getattr(args, "quiet", False)
-    logs.configure(json=settings.log_format == "json", level=logging.WARNING if quiet else logging.INFO)
+    if args.func in (cmd_serve, cmd_worker, cmd_sweep):  # the long-running ones log; the rest print
+        quiet = getattr(args, "quiet", False)
+        logs.configure(json=settings.log_format == "json", level=logging.WARNING if quiet else logging.INFO)
     return args.func(settings, args)
 
 
