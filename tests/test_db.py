@@ -27,6 +27,40 @@ async def test_sqlite_connections_are_set_up_once_for_wal_and_foreign_keys(engin
 
 
 @sqlite_only
+async def test_a_commit_is_on_disk_before_it_is_acknowledged_unless_normal_is_chosen(engine, tmp_path):
+    from tests.conftest import make_settings
+
+    for conn in (engine.reader, engine.writer, engine.heavy):
+        assert conn.execute("PRAGMA synchronous").fetchone()["synchronous"] == 2  # FULL
+    url = f"sqlite:///{tmp_path / 'n.sqlite3'}"
+    chosen = db.make_engine(make_settings(url, RETORNO_SQLITE_SYNCHRONOUS="normal"))
+    assert chosen.writer.execute("PRAGMA synchronous").fetchone()["synchronous"] == 1
+    chosen.close()
+    assert db.make_engine(make_settings(url)).synchronous == "FULL"
+
+
+@sqlite_only
+async def test_a_report_reads_off_the_event_loop_and_gives_what_an_inline_read_gives(engine, demo):
+    import threading
+
+    seen = []
+    original = engine._execute
+
+    def spy(conn, sql, args):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return original(conn, sql, args)
+
+    engine._execute = spy
+    try:
+        inline = await db.fetch("SELECT COUNT(*) AS n, MIN(slug) AS s FROM brands")
+        heavy = await db.fetch_heavy("SELECT COUNT(*) AS n, MIN(slug) AS s FROM brands")
+    finally:
+        del engine._execute
+    assert heavy == inline == [{"n": 2, "s": "bella"}]
+    assert seen == [True, False]  # the first on the loop's thread, the second in a worker thread
+
+
+@sqlite_only
 async def test_pages_read_without_opening_a_connection_per_query(client, demo, monkeypatch):
     import aiosqlite
 
