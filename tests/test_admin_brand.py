@@ -37,6 +37,7 @@ ROUTE_ROLES = {
     ("GET", "/import"): "manager",
     ("POST", "/import"): "manager",
     ("GET", "/import/{job_id:int}"): "manager",
+    ("GET", "/import/{job_id:int}/rejected.csv"): "manager",
     ("GET", "/branding"): "manager",
     ("POST", "/branding"): "manager",
     ("GET", "/reports"): "manager",

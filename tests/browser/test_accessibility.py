@@ -148,6 +148,7 @@ ADMIN_PAGES = {
     "/pack.zip": "",  # a download
     "/import": "/import",
     "/import/{job_id:int}": None,  # opened by uploading a large file
+    "/import/{job_id:int}/rejected.csv": "",  # a download
     "/staff": "/staff",
     "/keys": "/keys",
     "/audit": "/audit",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from retorno import db
+from retorno import csvfile, db
 from retorno.admin.common import admin_of, now_of, page_context, record_change, requires_role, uploaded
 from retorno.errors import Invalid
 from retorno.imports import service as imports
@@ -75,4 +75,18 @@ async def import_job(request: Request, slug: FromPath[str], job_id: RowId) -> Te
     return Template("admin/import_job.html", context=page_context(request, job=found))
 
 
-routes = [import_page, import_upload, import_job]
+@get("/import/{job_id:int}/rejected.csv", guards=[requires_role("manager")])
+async def rejected_csv(request: Request, slug: FromPath[str], job_id: RowId) -> Response[bytes]:
+    """The rows a large import refused, with why: the file to fix and upload again."""
+    found = await imports.job(admin_of(request)["brand"].id, job_id)
+    body = csvfile.write(
+        ["line", "order_id", "reason"], ([r["line"], r["order_id"], r["reason"]] for r in found["problems"])
+    )
+    return Response(
+        body,
+        media_type="text/csv",
+        headers={"content-disposition": f'attachment; filename="importacao-{job_id}-recusadas.csv"'},
+    )
+
+
+routes = [import_page, import_upload, import_job, rejected_csv]

@@ -48,21 +48,20 @@ async def reports_page(request: Request, slug: FromPath[str]) -> Template:
 
 @get("/reports.csv", guards=[requires_role("manager")])
 async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
-    import csv
-    import io
+    from retorno import csvfile
 
     data = await _report(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["day", "earned", "used", "reversed", "expired"])
-    for day in data["days"]:
-        writer.writerow(
+    body = csvfile.write(
+        ["day", "earned", "used", "reversed", "expired"],
+        (
             [day["day"].isoformat()]
-            + [f"{day[k] / 100:.2f}" for k in ("earned", "used", "reversed", "expired")]
-        )
+            + [csvfile.reais(day[k]) for k in ("earned", "used", "reversed", "expired")]
+            for day in data["days"]
+        ),
+    )
     name = f"relatorio-{slug}-{data['first']}-{data['last']}.csv"
     return Response(
-        out.getvalue().encode(),
+        body,
         media_type="text/csv",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )

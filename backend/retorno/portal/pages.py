@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import msgspec
@@ -13,7 +11,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response import Template
 from markupsafe import Markup
 
-from retorno import i18n
+from retorno import csvfile, i18n
 from retorno.auth.guards import requires_customer, session_of
 from retorno.auth.routes import now_of
 from retorno.brands import service as brands
@@ -174,11 +172,7 @@ async def statement_csv(request: Request) -> Response[bytes]:
     """The whole statement, newest first, one row per movement (amounts in reais with a dot)."""
     brand, lang, now = brand_of(request), lang_of(request), now_of(request)
     session = await session_of(request)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["date", "kind", "amount", "status", "available_at", "expires_at", "order_id", "explanation"]
-    )
+    rows = []
     cursor = None
     while True:
         entries, cursor = await ledger.statement(
@@ -186,11 +180,11 @@ async def statement_csv(request: Request) -> Response[bytes]:
         )
         for line in _lines(entries, lang=lang, brand=brand):
             amount = line["amount"]
-            writer.writerow(
+            rows.append(
                 [
                     line["occurred_at"].isoformat(),
                     line["kind"],
-                    f"{'-' if amount < 0 else ''}{abs(amount) // 100}.{abs(amount) % 100:02d}",
+                    csvfile.reais(amount),
                     line.get("status", ""),
                     _iso(line.get("available_at")),
                     _iso(line.get("expires_at")),
@@ -200,8 +194,9 @@ async def statement_csv(request: Request) -> Response[bytes]:
             )
         if cursor is None:
             break
+    header = ["date", "kind", "amount", "status", "available_at", "expires_at", "order_id", "explanation"]
     return Response(
-        out.getvalue().encode(),
+        csvfile.write(header, rows),
         media_type="text/csv",
         headers={"content-disposition": f'attachment; filename="extrato-{brand.slug}.csv"'},
     )
