@@ -4,7 +4,7 @@ SQLite, median of 5. For scale, the brand home's figures (three aggregate querie
 Then a shopper's balance read while a 90-day report runs: the report off the event loop (in a
 thread, as the app runs it) and inline on the loop (as it ran before), beside the balance alone.
 
-    .venv/bin/python bench/reports.py [--entries 300000] [--repeat 5] [--reads 400]
+    .venv/bin/python bench/reports.py [--entries 300000] [--repeat 5] [--reads 60]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--entries", type=int, default=300_000)
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--reads", type=int, default=400)
+    p.add_argument("--reads", type=int, default=60)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="retorno-reports-") as tmp:
         path = Path(tmp) / "bench.sqlite3"

@@ -340,6 +340,18 @@ def _live_database(tmp: Path) -> tuple[str, callable]:
     )
 
 
+def server_env(database_url: str, port: int, var_dir: Path, env: str, **extra: str) -> dict[str, str]:
+    """The environment of a server process of the tests, on localhost:<port>."""
+    return {
+        **os.environ,
+        "RETORNO_DATABASE_URL": database_url,
+        "RETORNO_BASE_HOST": f"localhost:{port}",
+        "RETORNO_ENV": env,
+        "RETORNO_VAR_DIR": str(var_dir),
+        **extra,
+    }
+
+
 def start_app_processes(
     database_url: str, tmp_path: Path, count: int = 2, *, worker: bool = False
 ) -> list[LiveServer]:
@@ -350,14 +362,7 @@ def start_app_processes(
     servers = []
     for i in range(count):
         port = free_port()
-        env = {
-            **os.environ,
-            "RETORNO_DATABASE_URL": database_url,
-            "RETORNO_BASE_HOST": f"localhost:{port}",
-            "RETORNO_ENV": "test",
-            "RETORNO_VAR_DIR": str(tmp_path),
-            "RETORNO_TRUSTED_PROXIES": "127.0.0.1",
-        }
+        env = server_env(database_url, port, tmp_path, "test", RETORNO_TRUSTED_PROXIES="127.0.0.1")
         args = () if worker else ("--no-worker",)
         servers.append(LiveServer(port, env, tmp_path / f"app{i}.log", args=args))
     try:
@@ -387,14 +392,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     tmp = tmp_path_factory.mktemp("live")
     url, drop = _live_database(tmp)
     port = free_port()
-    env = {
-        **os.environ,
-        "RETORNO_DATABASE_URL": url,
-        "RETORNO_BASE_HOST": f"localhost:{port}",
-        "RETORNO_ENV": "development",
-        "RETORNO_VAR_DIR": str(tmp),
-    }
-    server = LiveServer(port, env, tmp / "server.log")
+    server = LiveServer(port, server_env(url, port, tmp, "development"), tmp / "server.log")
     server.cli("demo")
     server.start()
     try:

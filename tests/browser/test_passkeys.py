@@ -222,3 +222,35 @@ def test_passkey_button_sign_in(autofill: str, live_server, context, tmp_path: P
     assert not any("already pending" in line for line in log), journey.log
     assert any("webauthn get optional ok" in line for line in log), journey.log
     journey.assert_signed_in_with_passkey()
+
+
+@pytest.mark.parametrize(
+    "redirect", ["/\\evil.example/phish", "//evil.example/phish", "http://evil.example/x"]
+)
+def test_passkey_js_never_follows_a_redirect_off_this_host(
+    redirect: str, live_server, context, tmp_path: Path
+) -> None:
+    """Even if the server's answer named another host (the server checks `next` itself), the
+    page that signed in with a passkey stays on the brand's own host."""
+    journey = Journey(live_server, context, tmp_path)
+    journey.join_create_passkey_and_sign_out()
+    page = journey.page
+
+    def forged(route) -> None:
+        # The real sign-in (its session cookie included), its redirect replaced. Playwright's own
+        # fetch does not resolve *.localhost, so it goes to 127.0.0.1 with the brand's Host.
+        request = route.request
+        host = request.url.split("/")[2]
+        answer = route.fetch(
+            url=request.url.replace(host, f"127.0.0.1:{live_server.port}"),
+            headers={**request.headers, "host": host},
+        )
+        route.fulfill(response=answer, json={"redirect": redirect})
+
+    page.route("**/passkeys/authenticate", forged)
+    set_presence(journey.cdp, journey.authenticator, True)
+    page.goto(journey.url("/login"))
+    page.wait_for_url(journey.url("/"))
+    page.wait_for_timeout(300)
+    assert page.url == journey.url("/"), (page.url, journey.log)
+    assert not any("evil.example" in line for line in journey.log if line.startswith("nav:")), journey.log
