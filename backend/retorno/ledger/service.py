@@ -307,12 +307,15 @@ def _normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
             raise Invalid(
                 f"items add up to {lines} centavos, but total minus shipping is {sale.total - sale.shipping}"
             )
+    if sale.occurred_at is not None:
+        # Checked, but kept as given, offset and all: a retry's digest is compared with the one
+        # taken of it so (a sale recorded before this check existed must still match its retry).
+        check_moment("occurred_at", sale.occurred_at, now=now)
     return msgspec.structs.replace(
         sale,
         order_id=check_key("order_id", sale.order_id),
         channel=check_text("channel", sale.channel, max_length=40, min_length=1),
         items=items,
-        occurred_at=check_moment("occurred_at", sale.occurred_at, now=now) if sale.occurred_at else None,
     )
 
 
@@ -322,7 +325,7 @@ def _normalized_item(i: int, item: Item) -> Item:
         raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
     category = item.category
     if category is not None:
-        category = check_text(f"items[{i}].category", category, max_length=100) or None
+        category = check_text(f"items[{i}].category", category, max_length=100)
     return msgspec.structs.replace(
         item, sku=check_text(f"items[{i}].sku", item.sku, max_length=100), category=category
     )
