@@ -4,8 +4,12 @@ clear error in the shopper's or the clerk's language, never a 500, and nothing i
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from retorno import db
+from retorno.bounds import MAX_AMOUNT
+from retorno.errors import Invalid
+from retorno.typed import centavos
 from tests.conftest import BASE_HOST, brand_url, platform_url, post_form
 from tests.test_admin_brand import _staff
 
@@ -61,3 +65,15 @@ async def test_a_host_header_with_odd_characters_is_no_host_of_ours(app, demo):
             response = await c.get("/", headers=[(b"host", host)])
             assert response.status_code == 404, host
         assert (await c.get("/", headers={"host": f"bella.{BASE_HOST}"})).status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["1E+999999", "1e-999999", "NaN", "-Infinity", "1e5000", "0,001", "abc"])
+def test_an_amount_typed_at_the_counter_that_is_no_amount_is_refused(typed):
+    with pytest.raises(Invalid):
+        centavos(typed)
+
+
+def test_the_largest_typed_amount_is_taken_and_one_centavo_more_is_not():
+    assert centavos("1.000.000.000,00") == MAX_AMOUNT
+    with pytest.raises(Invalid, match="at most"):
+        centavos("1.000.000.000,01")

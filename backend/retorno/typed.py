@@ -18,13 +18,16 @@ def centavos(text: str) -> int:
         text = text.replace(".", "").replace(",", ".")
     try:
         amount = Decimal(text)
-    except InvalidOperation:
+        whole = amount.is_finite() and amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # not a number, or one like 1E+999999 that no amount is
         raise Invalid(f"total: {text!r} is not an amount in reais") from None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+    if not whole:
         raise Invalid(f"total: {text!r} is not an amount in reais and centavos")
     value = int(amount * 100)
-    if value <= 0 or value > MAX_AMOUNT:
+    if value <= 0:
         raise Invalid("total: must be more than zero")
+    if value > MAX_AMOUNT:
+        raise Invalid("total: at most R$ 1.000.000.000,00")
     return value
 
 
