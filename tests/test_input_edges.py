@@ -77,3 +77,17 @@ def test_the_largest_typed_amount_is_taken_and_one_centavo_more_is_not():
     assert centavos("1.000.000.000,00") == MAX_AMOUNT
     with pytest.raises(Invalid, match="at most"):
         centavos("1.000.000.000,01")
+
+
+async def test_a_csv_saved_as_utf16_is_refused_with_how_to_save_it(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    page = await manager.get("/admin/b/bella/import")
+    token = next(c.value for c in manager.cookies.jar if c.name == "csrftoken")
+    data = "order_id,total,email\nA-1,10,00,a@example.com\n".encode("utf-16")
+    refused = await manager.post(
+        "/admin/b/bella/import", data={"_csrf_token": token}, files={"file": ("h.csv", data, "text/csv")}
+    )
+    assert page.status_code == 200 and refused.status_code == 422
+    assert "CSV (UTF-8)" in refused.text
+    assert await db.fetch("SELECT id FROM import_jobs") == [] and await db.fetch("SELECT id FROM sales") == []
+    await manager.aclose()

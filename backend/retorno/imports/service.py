@@ -48,9 +48,12 @@ class Upload(msgspec.Struct, frozen=True):
 
 def decode(raw: bytes) -> str:
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")  # spreadsheets saved in Windows-1252
+        text = raw.decode("latin-1")  # spreadsheets saved in Windows-1252
+    if "\x00" in text:  # UTF-16 ("Unicode text") or not a text file; PostgreSQL keeps no NUL
+        raise Invalid("the file is not CSV text: save it from the spreadsheet as CSV (UTF-8)")
+    return text
 
 
 def read(text: str) -> Upload:
