@@ -139,7 +139,8 @@ def seed_history(server: Server, email: str, entries: int, slug: str = "bella") 
 
     from retorno import db
     from retorno.brands import service as brands
-    from retorno.ledger import service as ledger
+    from retorno.customers.service import Identity
+    from retorno.sales import orders
     from retorno.settings import load_settings
 
     async def work() -> None:
@@ -148,13 +149,13 @@ def seed_history(server: Server, email: str, entries: int, slug: str = "bella") 
             start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
             for i in range(entries):
                 at = start + dt.timedelta(minutes=i)
-                sale = ledger.SaleIn(
+                sale = orders.SaleIn(
                     order_id=f"seed-{email}-{i}",
-                    customer=ledger.Identity(email=email),
+                    customer=Identity(email=email),
                     total=1000 + i % 5000,
                     occurred_at=at,
                 )
-                await ledger.record_sale(brand=brand, sale=sale, now=at)
+                await orders.record(brand=brand, sale=sale, now=at)
 
     asyncio.run(work())
     server.cli("sweep")
@@ -166,11 +167,11 @@ def session_cookie(server: Server, email: str, slug: str = "bella") -> str:
     import datetime as dt
 
     from retorno import db
-    from retorno.auth import service as auth
-    from retorno.auth.guards import session_cookie as cookie_name
+    from retorno.auth import sessions
     from retorno.brands import service as brands
     from retorno.customers import service as customers
     from retorno.settings import load_settings
+    from retorno.signin.guards import session_cookie as cookie_name
 
     settings = load_settings(server.env)
 
@@ -178,7 +179,7 @@ def session_cookie(server: Server, email: str, slug: str = "bella") -> str:
         async with db.connected(db.make_engine(settings)):
             brand = await brands.get_brand(slug)
             customer = await customers.lookup(brand.id, customers.Identity(email=email))
-            return await auth.start_session(
+            return await sessions.start_session(
                 brand_id=brand.id, customer_id=customer.id, now=dt.datetime.now(dt.UTC)
             )
 

@@ -41,15 +41,15 @@ def _csv(rows: int) -> str:
 
 async def _queue(env: dict[str, str], text: str) -> int:
     from retorno import db
-    from retorno.auth import service as auth
     from retorno.brands import service as brands
     from retorno.imports import service as imports
     from retorno.settings import load_settings
+    from retorno.staff.service import add_staff
 
     now = dt.datetime.now(dt.UTC)
     async with db.connected(db.make_engine(load_settings(env))):
         brand = await brands.get_brand("bella")
-        staff = await auth.add_staff(email="bench@staff.example", brand_id=brand.id, role="manager", now=now)
+        staff = await add_staff(email="bench@staff.example", brand_id=brand.id, role="manager", now=now)
         return await imports.start(
             brand_id=brand.id, staff_id=staff, filename="bench.csv", upload=imports.read(text), now=now
         )

@@ -99,7 +99,7 @@ async def _balance_reads(env: dict[str, str], reads: int) -> dict[str, dict[str,
     the same report run inline on the loop (as it ran before). Milliseconds per read."""
     from retorno import db
     from retorno.brands import service as brands
-    from retorno.ledger import service as ledger
+    from retorno.ledger import balances
     from retorno.reports import service as reports
     from retorno.settings import load_settings
 
@@ -116,7 +116,7 @@ async def _balance_reads(env: dict[str, str], reads: int) -> dict[str, dict[str,
             for _ in range(reads):
                 due = time.perf_counter() + 0.005
                 await asyncio.sleep(0.005)
-                await ledger.balance(brand=brand, customer_id=1, now=now)
+                await balances.balance(brand=brand, customer_id=1, now=now)
                 times.append((time.perf_counter() - due) * 1000)
             return times
 

@@ -30,6 +30,7 @@ from piccolo.engine.postgres import PostgresEngine
 from retorno import db
 from retorno.brands import service as brands
 from retorno.brands.pack import Pack, read_pack
+from retorno.onboarding.brand import import_brand
 from retorno.settings import PROJECT_ROOT, Settings, load_settings
 
 PG_URL = os.environ.get("RETORNO_TEST_DATABASE_URL", "")
@@ -127,7 +128,7 @@ def demo_pack(slug: str) -> Pack:
 
 async def import_demo(settings: Settings, *slugs: str) -> dict[str, brands.BrandView]:
     for slug in slugs or ("bella", "mare"):
-        await brands.import_pack(demo_pack(slug), base_host=settings.base_host)
+        await import_brand(demo_pack(slug), base_host=settings.base_host)
     return {b.slug: b for b in await brands.list_brands()}
 
 

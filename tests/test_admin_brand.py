@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from retorno import db
-from retorno.auth import service as auth
-from retorno.ledger import service as ledger
+from retorno.auth import sessions
 from retorno.referrals.tables import Referral
+from retorno.sales import orders
+from retorno.staff import service as staff
 from tests.conftest import BASE_HOST, platform_url
 
 ADMIN = "/admin/b/{slug:str}"
@@ -42,6 +43,8 @@ ROUTE_ROLES = {
     ("POST", "/branding"): "manager",
     ("GET", "/reports"): "manager",
     ("GET", "/reports.csv"): "manager",
+    ("GET", "/reports/close"): "manager",
+    ("GET", "/reports/close.csv"): "manager",
     ("GET", "/campaigns"): "manager",
     ("POST", "/campaigns"): "manager",
     ("GET", "/staff"): "owner",
@@ -61,12 +64,12 @@ async def _staff(app, clock, demo, persona: str) -> httpx.AsyncClient:
         return client
     email = f"{persona}@staff.example"
     if persona == "platform":
-        staff_id = await auth.add_staff(email=email, platform_admin=True, now=clock())
+        staff_id = await staff.add_staff(email=email, platform_admin=True, now=clock())
     elif persona == "mare-owner":
-        staff_id = await auth.add_staff(email=email, brand_id=demo["mare"].id, role="owner", now=clock())
+        staff_id = await staff.add_staff(email=email, brand_id=demo["mare"].id, role="owner", now=clock())
     else:
-        staff_id = await auth.add_staff(email=email, brand_id=demo["bella"].id, role=persona, now=clock())
-    token = await auth.start_session(brand_id=None, staff_id=staff_id, now=clock())
+        staff_id = await staff.add_staff(email=email, brand_id=demo["bella"].id, role=persona, now=clock())
+    token = await sessions.start_session(brand_id=None, staff_id=staff_id, now=clock())
     client.cookies.set("retorno_session", token)
     return client
 
@@ -89,7 +92,7 @@ def admin_routes(app) -> set[tuple[str, str]]:
 def allowed(persona: str, needed: str) -> bool:
     if persona == "platform":
         return True
-    return persona in auth.ROLES and auth.role_allows(persona, needed)
+    return persona in staff.ROLES and staff.role_allows(persona, needed)
 
 
 async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api, demo, clock):
@@ -113,9 +116,9 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
         friends_of[slug] = made.id
     referral_of = {}
     for slug in ("bella", "mare"):  # a referral under review at each brand
-        sale, _ = await ledger.record_sale(
+        sale, _ = await orders.record(
             brand=demo[slug],
-            sale=ledger.SaleIn(
+            sale=orders.SaleIn(
                 order_id=f"R-{slug}", customer=Identity(email=f"m@{slug}.example"), total=9000
             ),
             now=clock(),
@@ -128,12 +131,12 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                 friend=friends_of[slug],
                 status="review",
                 reason="same_device",
-                sale=sale["sale_id"],
+                sale=sale.sale_id,
                 invited_at=clock(),
             )
         )
     gone_of = {  # a staff member at each brand for the owners to remove
-        slug: await auth.add_staff(
+        slug: await staff.add_staff(
             email=f"gone@{slug}.example", brand_id=demo[slug].id, role="operator", now=clock()
         )
         for slug in ("bella", "mare")
@@ -142,7 +145,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
 
     job_of = {}
     for slug in ("bella", "mare"):  # a large import at each brand
-        owner = await auth.add_staff(
+        owner = await staff.add_staff(
             email=f"o@{slug}.example", brand_id=demo[slug].id, role="owner", now=clock()
         )
         job_of[slug] = await imports.start(
@@ -173,7 +176,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                 data |= {"amount": "1", "reason": "teste", "title": "Oi", "email": f"new-{persona}@x.example"}
                 data |= {"role": "operator", "action": "preview", "event": "0"}
                 if path.startswith("/staff/"):  # give the role back, so each persona removes someone
-                    await auth.add_staff(
+                    await staff.add_staff(
                         email=f"gone@{slug}.example", brand_id=demo[slug].id, role="operator", now=clock()
                     )
                 response = await client.request(
@@ -393,15 +396,15 @@ async def test_an_owner_gives_changes_and_removes_roles(app, demo, clock):
     assert len(invitations) == 1  # invited once; a changed role is no new invitation
     assert "Bella Cosméticos" in invitations[0].subject and "operador" in invitations[0].text
     assert "http://localhost:8000/admin/login" in invitations[0].text
-    member = await auth.staff_by_email("gil@example.com")
-    roles = (await auth.staff_member(member["id"]))["roles"]
+    member = await staff.staff_by_email("gil@example.com")
+    roles = (await staff.staff_member(member["id"]))["roles"]
     assert [(r["slug"], r["role"]) for r in roles] == [("bella", "manager")]
     bad = await owner.post(
         "/admin/b/bella/staff", data={"email": "x@example.com", "role": "king", "_csrf_token": token}
     )
     assert bad.status_code == 422
     removed = await owner.post(f"/admin/b/bella/staff/{member['id']}/remove", data={"_csrf_token": token})
-    assert removed.status_code == 303 and (await auth.staff_member(member["id"]))["roles"] == []
+    assert removed.status_code == 303 and (await staff.staff_member(member["id"]))["roles"] == []
     actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
     assert actions == ["staff.role", "staff.role", "staff.remove"]
     await owner.aclose()
@@ -659,7 +662,7 @@ async def test_the_audit_log_pages_back_and_filters_by_kind(app, demo, clock):
 
     owner = await _staff(app, clock, demo, "owner")
     token = await _csrf(owner)
-    member = await auth.staff_by_email("owner@staff.example")
+    member = await staff.staff_by_email("owner@staff.example")
     for n in range(AUDIT_PAGE + 30):  # a busy till
         await db.write(
             lambda n=n: audit.record(

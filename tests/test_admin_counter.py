@@ -7,7 +7,7 @@ import re
 
 from retorno import db
 from retorno.admin.counter import UNDO_MINUTES
-from retorno.ledger import service as ledger
+from retorno.ledger import balances
 from tests.test_admin_brand import _csrf, _staff
 
 COUNTER = "/admin/b/bella/counter"
@@ -25,7 +25,7 @@ def _undo_event(page) -> str | None:
 async def _available(demo, clock, cpf="52998224725") -> int:
     from retorno.customers.service import Identity
 
-    answer = await ledger.balance(
+    answer = await balances.balance(
         brand=demo["bella"],
         customer_id=(await _customer_id(demo, Identity(cpf=cpf))),
         now=clock(),

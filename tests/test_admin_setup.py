@@ -14,7 +14,7 @@ import pytest
 
 from retorno.admin import rules as admin_rules
 from retorno.brands import service as brands
-from retorno.brands.pack import to_toml
+from retorno.brands.pack_writer import to_toml
 from tests.test_admin_brand import _csrf, _staff
 
 RULES = "/admin/b/bella/rules"

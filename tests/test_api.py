@@ -14,7 +14,7 @@ import httpx
 import msgspec
 import pytest
 
-from retorno.brands import service as brands
+from retorno.onboarding.brand import import_brand
 from tests.conftest import BASE_HOST, demo_pack, platform_url
 
 API = f"http://{BASE_HOST}/api/v1"
@@ -78,7 +78,7 @@ async def set_refund_policy(settings, policy: str) -> None:
             pack.rules, cashback=msgspec.structs.replace(pack.rules.cashback, refund_policy=policy)
         ),
     )
-    await brands.import_pack(pack, base_host=settings.base_host)
+    await import_brand(pack, base_host=settings.base_host)
 
 
 # --- authentication and hosts ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from retorno.app import create_app
-from retorno.brands import service as brands
+from retorno.onboarding.brand import import_brand
 from tests.conftest import DATA_KEY, brand_url, demo_pack, import_demo, make_settings, platform_url
 
 OTHER = {"bella": "mare", "mare": "bella"}
@@ -82,7 +82,7 @@ async def test_each_brand_serves_its_own_logo(client, demo):
 
 async def test_a_custom_host_serves_its_brand(client, demo, settings, tmp_path):
     pack = demo_pack("mare")
-    await brands.import_pack(
+    await import_brand(
         msgspec.structs.replace(pack, hosts=["fidelidade.mare.example"]), base_host=settings.base_host
     )
     response = await client.get("http://fidelidade.mare.example/")

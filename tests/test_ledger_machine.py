@@ -6,6 +6,11 @@ step: no lot below zero or above what it was credited; each lot's remainder is i
 its allocations; a customer's entries add up to their lots less their debt; the balance the
 service reports is what the lots say (nothing expired or pending counts); after a sweep nothing
 expired holds money; reversals are exactly proportional; a repeated request changes nothing.
+
+And as double entry: every movement's postings, and so each brand's, add up to zero; each
+shopper's pending and available accounts are what remains of their lots not yet matured and
+matured (less their debt); the brand's issued, redeemed and reversed accounts hold what this
+test's own model of the requests says (rounded here with `fractions`, not by the ledger).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import datetime as dt
 import shutil
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import msgspec
@@ -35,10 +41,13 @@ from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Conflict, Invalid
-from retorno.ledger import rules
-from retorno.ledger import service as ledger
-from retorno.ledger.service import NotRedeemable, RedemptionIn, SaleIn
-from retorno.ledger.tables import Account, Allocation, Entry, Lot, Redemption, Refund, Sale
+from retorno.ledger import balances, rules
+from retorno.ledger import sweep as ledger_sweep
+from retorno.ledger.tables import Account, Allocation, Entry, Lot, Posting, Redemption, Refund, Sale
+from retorno.onboarding.brand import import_brand
+from retorno.sales import orders, redemptions
+from retorno.sales.orders import SaleIn
+from retorno.sales.redemptions import NotRedeemable, RedemptionIn
 from tests.conftest import BASE_HOST, PG_URL, demo_pack
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -90,7 +99,7 @@ class LedgerMachine(RuleBasedStateMachine):
         pack = msgspec.structs.replace(
             pack, rules=msgspec.structs.replace(pack.rules, cashback=cashback, redemption=redemption)
         )
-        self.run(brands.import_pack(pack, base_host=BASE_HOST))
+        self.run(import_brand(pack, base_host=BASE_HOST))
         self.bella = self.run(brands.get_brand("bella"))
 
     def next_id(self, prefix: str) -> str:
@@ -125,7 +134,7 @@ class LedgerMachine(RuleBasedStateMachine):
             },
             SaleIn,
         )
-        body, created = self.run(ledger.record_sale(brand=self.bella, sale=request, now=self.now))
+        body, created = self.run(orders.record(brand=self.bella, sale=request, now=self.now))
         assert created
         earning = rules.earn(
             self.bella.rules().cashback,
@@ -135,7 +144,7 @@ class LedgerMachine(RuleBasedStateMachine):
             segment=CUSTOMERS[who].segment or "",
             at=self.now,
         )
-        assert body["cashback"]["amount"] == earning.amount
+        assert body.cashback.amount == earning.amount
         self.sales.append(
             {
                 "order_id": request.order_id,
@@ -153,7 +162,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def repeat_sale(self, data: st.DataObject) -> None:
         sale = data.draw(st.sampled_from(self.sales))
         before = self.snapshot()
-        body, created = self.run(ledger.record_sale(brand=self.bella, sale=sale["request"], now=self.now))
+        body, created = self.run(orders.record(brand=self.bella, sale=sale["request"], now=self.now))
         assert not created and body == sale["response"]
         assert self.snapshot() == before
 
@@ -167,7 +176,7 @@ class LedgerMachine(RuleBasedStateMachine):
         amount = max(1, min(left, round(left * share)))
         refund_id = self.next_id("r")
         self.run(
-            ledger.refund(
+            orders.refund(
                 brand=self.bella, order_id=sale["order_id"], refund_id=refund_id, amount=amount, now=self.now
             )
         )
@@ -175,7 +184,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.refunds.append((sale["order_id"], refund_id, amount))
         with pytest.raises(Invalid):  # more than what is left of the sale
             self.run(
-                ledger.refund(
+                orders.refund(
                     brand=self.bella,
                     order_id=sale["order_id"],
                     refund_id=self.next_id("r"),
@@ -190,14 +199,14 @@ class LedgerMachine(RuleBasedStateMachine):
         order_id, refund_id, amount = data.draw(st.sampled_from(self.refunds))
         before = self.snapshot()
         _, created = self.run(
-            ledger.refund(
+            orders.refund(
                 brand=self.bella, order_id=order_id, refund_id=refund_id, amount=amount, now=self.now
             )
         )
         assert not created and self.snapshot() == before
         with pytest.raises(Conflict):
             self.run(
-                ledger.refund(
+                orders.refund(
                     brand=self.bella, order_id=order_id, refund_id=refund_id, amount=amount + 1, now=self.now
                 )
             )
@@ -206,12 +215,12 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         sale = data.draw(st.sampled_from(self.sales))
-        answer = self.run(ledger.cancel_sale(brand=self.bella, order_id=sale["order_id"], now=self.now))
+        answer = self.run(orders.cancel(brand=self.bella, order_id=sale["order_id"], now=self.now))
         if not sale["cancelled"]:
             for i, (request, cancelled) in enumerate(self.redemptions):
                 if request.order_id == sale["order_id"] and not cancelled:
                     self.redemptions[i] = (request, True)
-                    assert request.redemption_id in answer["redemptions_cancelled"]
+                    assert request.redemption_id in answer.redemptions_cancelled
         sale["cancelled"], sale["refunded"] = True, sale["total"]
         self.swept_at = None
 
@@ -239,14 +248,14 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if chosen is not None and chosen["cancelled"]:  # a cancelled order takes no more cashback
             with pytest.raises(Conflict):
-                self.run(ledger.redeem(brand=self.bella, request=request, now=self.now))
+                self.run(redemptions.redeem(brand=self.bella, request=request, now=self.now))
         elif amount <= spendable:
-            _, created = self.run(ledger.redeem(brand=self.bella, request=request, now=self.now))
+            _, created = self.run(redemptions.redeem(brand=self.bella, request=request, now=self.now))
             assert created
             self.redemptions.append((request, False))
         else:
             with pytest.raises(NotRedeemable):
-                self.run(ledger.redeem(brand=self.bella, request=request, now=self.now))
+                self.run(redemptions.redeem(brand=self.bella, request=request, now=self.now))
 
     @precondition(lambda self: self.redemptions)
     @rule(data=st.data())
@@ -254,14 +263,12 @@ class LedgerMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.redemptions) - 1))
         request, cancelled = self.redemptions[index]
         before = self.snapshot()
-        self.run(
-            ledger.cancel_redemption(brand=self.bella, redemption_id=request.redemption_id, now=self.now)
-        )
+        self.run(redemptions.cancel(brand=self.bella, redemption_id=request.redemption_id, now=self.now))
         if cancelled:
             assert self.snapshot() == before
         self.redemptions[index] = (request, True)
         self.swept_at = None  # money given back to an expired credit waits for the next sweep
-        _, created = self.run(ledger.redeem(brand=self.bella, request=request, now=self.now))
+        _, created = self.run(redemptions.redeem(brand=self.bella, request=request, now=self.now))
         assert not created  # replaying a cancelled redemption does not spend again
 
     @rule(days=st.integers(0, 4), hours=st.integers(0, 23))
@@ -270,9 +277,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def sweep(self) -> None:
-        self.run(ledger.sweep(brands=[self.bella], now=self.now))
+        self.run(ledger_sweep.sweep(brands=[self.bella], now=self.now))
         before = self.snapshot()
-        self.run(ledger.sweep(brands=[self.bella], now=self.now))
+        self.run(ledger_sweep.sweep(brands=[self.bella], now=self.now))
         assert self.snapshot() == before
         self.swept_at = self.now
 
@@ -297,6 +304,7 @@ class LedgerMachine(RuleBasedStateMachine):
         async def read():
             return (
                 await Entry.count(),
+                await Posting.count(),
                 await Lot.select().order_by(Lot.id),
                 await Account.select().order_by(Account.id),
                 await Refund.count(),
@@ -327,15 +335,59 @@ class LedgerMachine(RuleBasedStateMachine):
             assert debt >= 0
             own = [lot for lot in lots if lot["customer"] == customer]
             assert sum(e["amount"] for e in entries) == sum(lot["remaining"] for lot in own) - debt
-            balance = self.run(ledger.balance(brand=self.bella, customer_id=customer, now=self.now))
+            balance = self.run(balances.balance(brand=self.bella, customer_id=customer, now=self.now))
             assert balance.available == self.spendable(customer)
-            assert self.run(ledger.available(customer, self.now, brand_id=self.bella.id)) == balance.available
+            assert (
+                self.run(balances.available(customer, self.now, brand_id=self.bella.id)) == balance.available
+            )
             assert balance.pending == sum(
                 lot["remaining"]
                 for lot in own
                 if lot["available_at"] > self.now
                 and (lot["expires_at"] is None or lot["expires_at"] > self.now)
             )
+
+    @invariant()
+    def the_books_balance(self) -> None:
+        if not hasattr(self, "bella"):
+            return
+        postings = self.run(Posting.select())
+        assert sum(p["amount"] for p in postings) == 0
+        movements: dict[tuple, int] = {}
+        for p in postings:
+            key = (
+                p["entry"],
+                p["lot"] if p["entry"] is None else None,
+                p["refund"] if p["entry"] is None else None,
+            )
+            movements[key] = movements.get(key, 0) + p["amount"]
+        assert all(total == 0 for total in movements.values()), movements
+        accounts: dict[tuple, int] = {}
+        for p in postings:
+            key = (p["account"], p["customer"])
+            accounts[key] = accounts.get(key, 0) + p["amount"]
+        lots = self.run(Lot.select())
+        for who in (0, 1):
+            customer = self.customer_id(who)
+            if customer is None:
+                continue
+            debt = self.run(Account.select(Account.debt).where(Account.customer == customer).first())
+            own = [lot for lot in lots if lot["customer"] == customer]
+            unmatured = sum(lot["remaining"] for lot in own if not lot["matured"])
+            matured = sum(lot["remaining"] for lot in own if lot["matured"])
+            assert accounts.get(("pending", customer), 0) == unmatured
+            assert accounts.get(("available", customer), 0) == matured - (debt["debt"] if debt else 0)
+            for lot in own:  # matured exactly when it became usable, by the sweep or when touched
+                if self.swept_at == self.now:
+                    assert lot["matured"] == (lot["available_at"] <= self.now), lot
+        brand = {account: total for (account, customer), total in accounts.items() if customer is None}
+        issued = sum(s["cashback"] for s in self.sales)
+        settled = sum(round(Fraction(s["cashback"] * s["refunded"], s["total"])) for s in self.sales)
+        redeemed = sum(r.amount for r, cancelled in self.redemptions if not cancelled)
+        assert -brand.get("issued", 0) - brand.get("written_off", 0) == issued
+        assert brand.get("reversed", 0) - brand.get("written_off", 0) == settled
+        assert brand.get("redeemed", 0) == redeemed
+        assert brand.get("expired", 0) >= 0
 
     @invariant()
     def reversals_are_proportional(self) -> None:

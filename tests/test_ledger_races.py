@@ -13,8 +13,10 @@ from retorno import db
 from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.ledger import service as ledger
+from retorno.ledger import sweep as ledger_sweep
+from retorno.onboarding.brand import import_brand
 from retorno.referrals import service as referrals
+from retorno.sales import orders, redemptions
 from tests.conftest import demo_pack
 
 FRIENDS = 20
@@ -32,7 +34,7 @@ async def _negative_balance_without_cap(settings) -> brands.BrandView:
             referral=msgspec.structs.replace(rules.referral, monthly_cap=0),
         ),
     )
-    await brands.import_pack(pack, base_host=settings.base_host)
+    await import_brand(pack, base_host=settings.base_host)
     return await brands.get_brand("bella")
 
 
@@ -56,12 +58,12 @@ async def test_many_friends_first_purchases_at_once_credit_the_referrer_exactly(
     pays the debt down, and entries, lots and debt agree (no lost update of the debt)."""
     bella = await _negative_balance_without_cap(settings)
     now = clock()
-    ana = ledger.SaleIn(order_id="ana-1", customer=Identity(email="ana@example.com"), total=300_000)
-    await ledger.record_sale(brand=bella, sale=ana, now=now)  # R$ 300,00 of cashback
+    ana = orders.SaleIn(order_id="ana-1", customer=Identity(email="ana@example.com"), total=300_000)
+    await orders.record(brand=bella, sale=ana, now=now)  # R$ 300,00 of cashback
     later = clock.advance(days=8)
-    await ledger.redeem(
+    await redemptions.redeem(
         brand=bella,
-        request=ledger.RedemptionIn(
+        request=redemptions.RedemptionIn(
             redemption_id="spend",
             order_id="spend",
             customer=Identity(email="ana@example.com"),
@@ -70,7 +72,7 @@ async def test_many_friends_first_purchases_at_once_credit_the_referrer_exactly(
         ),
         now=later,
     )
-    await ledger.refund(brand=bella, order_id="ana-1", refund_id="back", amount=300_000, now=later)
+    await orders.refund(brand=bella, order_id="ana-1", refund_id="back", amount=300_000, now=later)
     referrer = await customers.lookup(bella.id, Identity(email="ana@example.com"))
     assert (await _account(referrer.id))["debt"] == 30_000
     code = await referrals.code_of(brand_id=bella.id, customer_id=referrer.id, now=later)
@@ -87,8 +89,8 @@ async def test_many_friends_first_purchases_at_once_credit_the_referrer_exactly(
         friends.append(friend)
 
     async def first_purchase(i: int):
-        sale = ledger.SaleIn(order_id=f"f-{i}", customer=Identity(email=f"amiga{i}@example.com"), total=6000)
-        return await ledger.record_sale(brand=bella, sale=sale, now=later)
+        sale = orders.SaleIn(order_id=f"f-{i}", customer=Identity(email=f"amiga{i}@example.com"), total=6000)
+        return await orders.record(brand=bella, sale=sale, now=later)
 
     results = await asyncio.gather(*(first_purchase(i) for i in range(FRIENDS)))
     assert all(created for _, created in results)
@@ -108,10 +110,10 @@ async def test_concurrent_sweeps_announce_each_credit_once(demo, clock):
     """Two sweeps at once (two workers): one cashback.available event per lot, not two."""
     bella = demo["bella"]
     for i in range(21):
-        sale = ledger.SaleIn(order_id=f"s-{i}", customer=Identity(email=f"c{i}@example.com"), total=10_000)
-        await ledger.record_sale(brand=bella, sale=sale, now=clock())
+        sale = orders.SaleIn(order_id=f"s-{i}", customer=Identity(email=f"c{i}@example.com"), total=10_000)
+        await orders.record(brand=bella, sale=sale, now=clock())
     later = clock.advance(days=8)
-    await asyncio.gather(*(ledger.sweep(brands=[bella], now=later) for _ in range(4)))
+    await asyncio.gather(*(ledger_sweep.sweep(brands=[bella], now=later) for _ in range(4)))
     rows = await db.fetch("SELECT payload FROM outbox_events WHERE kind = 'cashback.available'")
     lots = collections.Counter(msgspec.json.decode(r["payload"])["lot_id"] for r in rows)
     assert len(lots) == 21 and set(lots.values()) == {1}

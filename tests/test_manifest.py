@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from retorno.brands import images
-from retorno.brands import service as brands
+from retorno.onboarding.brand import import_brand
 from tests.conftest import brand_url, demo_pack
 
 EXPECTED_ICONS = {("192x192", "any"): 192, ("512x512", "any"): 512, ("512x512", "maskable"): 512}
@@ -84,9 +84,7 @@ async def test_a_new_brand_version_changes_the_service_worker(client, demo, sett
     before = (await client.get(brand_url("bella", "/sw.js"))).text
     pack = demo_pack("bella")
     theme = msgspec.structs.replace(pack.theme, primary="#6A1B3F")
-    result = await brands.import_pack(
-        msgspec.structs.replace(pack, theme=theme), base_host=settings.base_host
-    )
+    result = await import_brand(msgspec.structs.replace(pack, theme=theme), base_host=settings.base_host)
     assert result.status == "updated"
     after = (await client.get(brand_url("bella", "/sw.js"))).text
     assert before != after

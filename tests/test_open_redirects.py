@@ -103,9 +103,9 @@ async def test_a_passkey_sign_in_never_leaves_the_host(client, ana):
 
 
 async def test_a_staff_passkey_sign_in_never_leaves_the_platform_host(client, app, demo, clock):
-    from retorno.auth import service as auth
+    from retorno.staff import service as staff
 
-    await auth.add_staff(
+    await staff.add_staff(
         email="gerente@bella.example", brand_id=demo["bella"].id, role="manager", now=clock()
     )
     await post_form(

@@ -5,7 +5,7 @@ import pytest
 from retorno import db
 from retorno.apikeys import service as apikeys
 from retorno.brands import service as brands
-from retorno.ledger import service as ledger
+from retorno.ledger import sweep as ledger_sweep
 from retorno.outbox import service as outbox
 
 
@@ -58,16 +58,16 @@ async def test_the_sweep_announces_and_reminds_once(api, demo, clock):
     )  # bella: available after 7 days, expires 90 days later; reminders 7 and 1 days before
     bella = [await brands.get_brand("bella")]
     clock.advance(days=7, hours=1)
-    first = await ledger.sweep(brands=bella, now=clock())
-    again = await ledger.sweep(brands=bella, now=clock())
+    first = await ledger_sweep.sweep(brands=bella, now=clock())
+    again = await ledger_sweep.sweep(brands=bella, now=clock())
     assert (first.available, again.available) == (1, 0)
     clock.advance(days=84)  # 5 days before expiry: the 7-day reminder
-    assert (await ledger.sweep(brands=bella, now=clock())).reminders == 1
-    assert (await ledger.sweep(brands=bella, now=clock())).reminders == 0
+    assert (await ledger_sweep.sweep(brands=bella, now=clock())).reminders == 1
+    assert (await ledger_sweep.sweep(brands=bella, now=clock())).reminders == 0
     clock.advance(days=5, hours=12)  # 11 hours before expiry: the 1-day reminder
-    assert (await ledger.sweep(brands=bella, now=clock())).reminders == 1
+    assert (await ledger_sweep.sweep(brands=bella, now=clock())).reminders == 1
     clock.advance(days=1)
-    assert (await ledger.sweep(brands=bella, now=clock())).expired == 1
+    assert (await ledger_sweep.sweep(brands=bella, now=clock())).expired == 1
     events = await outbox.events(demo["bella"].id)
     assert [e["kind"] for e in events] == [
         "cashback.credited",

@@ -11,10 +11,12 @@ from PIL import Image
 
 from retorno import cli
 from retorno.brands import service as brands
-from retorno.brands.pack import read_pack, write_pack
+from retorno.brands.pack import read_pack
+from retorno.brands.pack_writer import write_pack
 from retorno.brands.tables import Brand, BrandAsset, Regulations
 from retorno.errors import Invalid
-from tests.conftest import BRANDING
+from retorno.onboarding.brand import import_brand
+from tests.conftest import BRANDING, demo_pack
 
 
 def copy_pack(tmp_path, slug="bella"):
@@ -53,8 +55,8 @@ async def test_demo_packs_read_as_their_case_studies():
 
 
 async def test_import_is_idempotent(settings):
-    first = await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
-    second = await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    first = await import_brand(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    second = await import_brand(read_pack(BRANDING / "bella"), base_host=settings.base_host)
     assert (first.status, second.status) == ("created", "unchanged")
     assert await Brand.count() == 1
     assert await Regulations.count() == 1
@@ -63,10 +65,10 @@ async def test_import_is_idempotent(settings):
 
 
 async def test_a_changed_pack_updates_the_brand_and_versions_the_regulations(settings, tmp_path):
-    await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    await import_brand(read_pack(BRANDING / "bella"), base_host=settings.base_host)
     folder = edit(copy_pack(tmp_path), lambda d: d["theme"].update(primary="#7A1F48"))
     (folder / "regulations.md").write_text("# Regulamento\n\nNova versão.\n")
-    result = await brands.import_pack(read_pack(folder), base_host=settings.base_host)
+    result = await import_brand(read_pack(folder), base_host=settings.base_host)
     brand = await brands.get_brand("bella")
     assert result.status == "updated"
     assert brand.primary_color == "#7A1F48" and brand.app_version == 2
@@ -76,11 +78,11 @@ async def test_a_changed_pack_updates_the_brand_and_versions_the_regulations(set
 
 
 async def test_export_then_import_changes_nothing(settings, tmp_path):
-    await brands.import_pack(read_pack(BRANDING / "mare"), base_host=settings.base_host)
+    await import_brand(read_pack(BRANDING / "mare"), base_host=settings.base_host)
     exported = tmp_path / "exported"
     write_pack(await brands.export_pack("mare"), exported)
     assert {p.name for p in exported.iterdir()} == {"brand.toml", "logo.png", "regulations.md"}
-    again = await brands.import_pack(read_pack(exported), base_host=settings.base_host)
+    again = await import_brand(read_pack(exported), base_host=settings.base_host)
     assert again.status == "unchanged"
 
 
@@ -90,7 +92,7 @@ async def test_regulations_are_sanitised(settings, tmp_path):
         "# Regras\n\n<script>alert(1)</script>\n\n[clique](javascript:alert(1)) "
         '<img src=x onerror="alert(1)">\n\n**ok**\n'
     )
-    await brands.import_pack(read_pack(folder), base_host=settings.base_host)
+    await import_brand(read_pack(folder), base_host=settings.base_host)
     html = (await brands.current_regulations((await brands.get_brand("bella")).id))["html"]
     assert "<script" not in html and "<img" not in html  # raw HTML is shown as text, never run
     assert 'href="javascript' not in html
@@ -154,6 +156,27 @@ INVALID = [
         "reminders",
         lambda d: d["notifications"].update(expiry_reminder_days=[7, 7]),
         "notifications.expiry_reminder_days",
+    ),
+    (
+        "regulations outside the pack",
+        lambda d: d["theme"].update(regulations="/etc/hostname"),
+        "theme.regulations: '/etc/hostname': name a file in the pack's folder",
+    ),
+    (
+        "regulations up the tree",
+        lambda d: d["theme"].update(regulations="../brand.toml"),
+        "theme.regulations: '../brand.toml'",
+    ),
+    (
+        "logo outside the pack",
+        lambda d: d["theme"].update(logo="/proc/self/environ"),
+        "theme.logo: '/proc/self/environ'",
+    ),
+    ("rate nan", lambda d: d["cashback"].update(rate=float("nan")), "cashback.rate: must be"),
+    (
+        "max share inf",
+        lambda d: d["redemption"].update(max_share=float("inf")),
+        "redemption.max_share: must be",
     ),
     (
         "same band twice",
@@ -245,12 +268,12 @@ def test_every_problem_is_listed_at_once(tmp_path):
 
 
 async def test_a_host_of_another_brand_refuses_the_whole_pack(settings, tmp_path):
-    await brands.import_pack(
+    await import_brand(
         read_pack(edit(copy_pack(tmp_path / "a", "mare"), lambda d: d.update(hosts=["clube.example.com"]))),
         base_host=settings.base_host,
     )
     with pytest.raises(Invalid, match="already belong to another brand"):
-        await brands.import_pack(
+        await import_brand(
             read_pack(edit(copy_pack(tmp_path / "b"), lambda d: d.update(hosts=["clube.example.com"]))),
             base_host=settings.base_host,
         )
@@ -260,7 +283,7 @@ async def test_a_host_of_another_brand_refuses_the_whole_pack(settings, tmp_path
 async def test_a_host_under_the_platform_host_is_refused(settings, tmp_path):
     pack = read_pack(edit(copy_pack(tmp_path), lambda d: d.update(hosts=["mare.localhost"])))
     with pytest.raises(Invalid, match="under the platform's own host"):
-        await brands.import_pack(pack, base_host=settings.base_host)
+        await import_brand(pack, base_host=settings.base_host)
 
 
 def test_the_import_command_prints_one_line_per_problem_and_imports_nothing(
@@ -292,8 +315,23 @@ async def test_a_new_kind_of_image_reimports_an_unchanged_pack(settings, monkeyp
     """Existing deployments get images added in a new release (images.VERSION) on their next import."""
     from retorno.brands import images
 
-    await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    await import_brand(read_pack(BRANDING / "bella"), base_host=settings.base_host)
     monkeypatch.setattr(images, "VERSION", images.VERSION + "-next")
-    again = await brands.import_pack(read_pack(BRANDING / "bella"), base_host=settings.base_host)
+    again = await import_brand(read_pack(BRANDING / "bella"), base_host=settings.base_host)
     assert again.status == "updated"
     assert (await brands.get_brand("bella")).app_version == 2  # installed apps fetch the new images
+
+
+def test_an_edited_pack_never_reads_a_server_file_into_the_brand():
+    """A manager's brand.toml naming /etc/hostname or ../ as its regulations is refused, and
+    nothing of the file reaches the pack (it once became the brand's regulations)."""
+    from retorno.brands.pack import check_edited
+    from retorno.brands.pack_writer import to_toml
+
+    base = demo_pack("bella")
+    for name in ("/etc/hostname", "../../etc/hostname", "..", "regulations.md/../../etc/hostname"):
+        doc = to_toml(base)
+        doc["theme"]["regulations"] = name
+        with pytest.raises(Invalid) as info:
+            check_edited(doc, base=base)
+        assert any("theme.regulations" in p for p in info.value.problems), info.value.problems

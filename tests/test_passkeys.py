@@ -559,9 +559,9 @@ async def staff_call(client: httpx.AsyncClient, path: str, body: dict | None = N
 
 
 async def test_staff_register_and_sign_in_with_a_passkey_on_the_platform_host(client, app, demo, clock):
-    from retorno.auth import service as auth
+    from retorno.staff import service as staff
 
-    await auth.add_staff(
+    await staff.add_staff(
         email="gerente@bella.example", brand_id=demo["bella"].id, role="manager", now=clock()
     )
     sent = await post_form(

@@ -7,10 +7,12 @@ import io
 import pytest
 
 from retorno import db
-from retorno.auth import service as auth
+from retorno.auth import sessions
 from retorno.auth.tables import Session
 from retorno.customers.tables import Consent
-from retorno.ledger import service as ledger
+from retorno.ledger import balances
+from retorno.ledger import sweep as ledger_sweep
+from retorno.sales import orders
 from tests.conftest import brand_url, post_form
 
 
@@ -26,7 +28,7 @@ async def signed_in(client, api, clock, slug: str = "bella", email: str = "ana@e
 
     brand = await brands.get_brand(slug)
     customer = await customers.lookup(brand.id, Identity(email=email))
-    token = await auth.start_session(brand_id=brand.id, customer_id=customer.id, now=clock())
+    token = await sessions.start_session(brand_id=brand.id, customer_id=customer.id, now=clock())
     client.cookies.set("retorno_session", token)  # sent to every host: another brand must ignore it
     return customer.id
 
@@ -106,7 +108,7 @@ async def test_an_expired_credit_is_explained(client, api, clock, demo):
         "/sales", json={"order_id": "X-1", "customer": {"email": "ana@example.com"}, "total": 10000}
     )
     clock.advance(days=7 + 90 + 1)
-    await ledger.sweep(brands=[demo["bella"]], now=clock())
+    await ledger_sweep.sweep(brands=[demo["bella"]], now=clock())
     await signed_in(client, api, clock)
     statement = norm((await client.get(brand_url("bella", "/statement"))).text)
     assert "Expirou: não foi usado a tempo" in statement and "expirado" in statement
@@ -141,12 +143,12 @@ async def test_the_csv_matches_the_ledger(client, api, clock, demo):
     response = await client.get(brand_url("bella", "/statement.csv"))
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    entries, _ = await ledger.statement(
+    entries, _ = await balances.statement(
         brand_id=demo["bella"].id, customer_id=customer_id, now=clock(), limit=100
     )
     assert [r["kind"] for r in rows] == [e["kind"] for e in entries]
     total = sum(round(float(r["amount"]) * 100) for r in rows)
-    balance = await ledger.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
+    balance = await balances.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
     assert total == balance.available + balance.pending
 
 
@@ -306,7 +308,7 @@ async def test_deleting_the_account_erases_the_person_and_keeps_the_money_record
     await client.get(brand_url("bella", "/invite"))  # she has an invitation link
     assert await db.fetch("SELECT id FROM referral_codes WHERE customer = {}", customer_id)
     before = await _sums()
-    balance_before = await ledger.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
+    balance_before = await balances.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
 
     refused = await post_form(client, brand_url("bella", "/account/delete"), {})
     assert refused.status_code == 422
@@ -318,7 +320,7 @@ async def test_deleting_the_account_erases_the_person_and_keeps_the_money_record
         assert personal not in dump, personal
     assert "bia@example.com" in dump  # only her data went
     assert await _sums() == before  # every ledger sum unchanged
-    after = await ledger.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
+    after = await balances.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
     assert (after.available, after.pending) == (balance_before.available, balance_before.pending)
     assert (await client.get(brand_url("bella", "/account"))).status_code == 303  # signed out everywhere
     assert await Session.count().where(Session.customer == customer_id) == 0
@@ -358,8 +360,8 @@ async def test_every_page_in_both_brands_and_languages(client, clock, demo, slug
     from retorno.customers.service import Identity
 
     brand, other = demo[slug], demo["mare" if slug == "bella" else "bella"]
-    sale = ledger.SaleIn(order_id="L-1", customer=Identity(email="ana@example.com"), total=123456)
-    await ledger.record_sale(brand=brand, sale=sale, now=clock())
+    sale = orders.SaleIn(order_id="L-1", customer=Identity(email="ana@example.com"), total=123456)
+    await orders.record(brand=brand, sale=sale, now=clock())
     client.cookies.set("lang", lang)
     which = 0 if lang == "pt-BR" else 1
 
@@ -368,8 +370,8 @@ async def test_every_page_in_both_brands_and_languages(client, clock, demo, slug
         assert page.status_code == 200, path
         assert f'<html lang="{lang}"' in page.text and words[which] in page.text, path
     customer_id = await signed_in(client, None, clock, slug)
-    balance = await ledger.balance(brand=brand, customer_id=customer_id, now=clock())
-    available_on = await ledger.next_available(brand_id=brand.id, customer_id=customer_id, now=clock())
+    balance = await balances.balance(brand=brand, customer_id=customer_id, now=clock())
+    available_on = await balances.next_available(brand_id=brand.id, customer_id=customer_id, now=clock())
     local_day = available_on.astimezone(dt.timezone(dt.timedelta(hours=-3))).date()
     day = f"{local_day:%d/%m/%Y}" if lang == "pt-BR" else f"{local_day.month}/{local_day.day}/{local_day:%y}"
     for path, words in HEADINGS.items():

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from retorno.app import asgi
-from retorno.auth import service as auth
+from retorno.auth import ratelimits
 from tests.conftest import make_settings
 
 
@@ -26,7 +26,9 @@ async def _ask_codes(app, forwarded_for: str, times: int) -> list[int]:
 
 @pytest.fixture
 def few_requests(monkeypatch):
-    monkeypatch.setitem(auth.LIMITS, "code-request:addr", (3, auth.LIMITS["code-request:addr"][1]))
+    monkeypatch.setitem(
+        ratelimits.LIMITS, "code-request:addr", (3, ratelimits.LIMITS["code-request:addr"][1])
+    )
 
 
 async def test_a_trusted_proxy_gives_each_client_its_own_limit(

@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 
 from retorno import db
-from retorno.auth import service as auth
+from retorno.auth import codes, passkeys, ratelimits, sessions
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.ledger import service as ledger
 from retorno.push import service as push
+from retorno.sales import orders
 from retorno.worker import Retention, sweep
 from tests.conftest import make_settings
 
@@ -47,17 +47,17 @@ async def test_the_sweep_purges_finished_rows_after_their_retention_and_keeps_th
     customer, _ = await db.write(
         lambda: customers.upsert(bella.id, Identity(email="ana@example.com"), now=start)
     )
-    await ledger.record_sale(
+    await orders.record(
         brand=bella,
-        sale=ledger.SaleIn(order_id="S-1", customer=Identity(email="ana@example.com"), total=10_000),
+        sale=orders.SaleIn(order_id="S-1", customer=Identity(email="ana@example.com"), total=10_000),
         now=start,
     )
-    old_session = await auth.start_session(brand_id=bella.id, customer_id=customer.id, now=start)
-    await auth.new_code(
+    old_session = await sessions.start_session(brand_id=bella.id, customer_id=customer.id, now=start)
+    await codes.new_code(
         brand_id=bella.id, email="ana@example.com", purpose="login", secret="s" * 32, now=start
     )
-    await auth.hit("code-request:email", "old", now=start)
-    await auth.authentication_options(brand_id=bella.id, origin="http://bella.localhost:8000", now=start)
+    await ratelimits.hit("code-request:email", "old", now=start)
+    await passkeys.authentication_options(brand_id=bella.id, origin="http://bella.localhost:8000", now=start)
     await push.queue_campaign(brand_id=bella.id, title="Antiga", body="...", url="/", now=start)
     from retorno.worker import Worker
 
@@ -69,8 +69,8 @@ async def test_the_sweep_purges_finished_rows_after_their_retention_and_keeps_th
     keyed = await db.fetch("SELECT COUNT(*) AS n FROM outbox_events WHERE dedupe_key IS NOT NULL")
 
     later = clock.advance(days=100)  # past both retentions (30 and 90 days)
-    fresh_session = await auth.start_session(brand_id=bella.id, customer_id=customer.id, now=later)
-    await auth.new_code(
+    fresh_session = await sessions.start_session(brand_id=bella.id, customer_id=customer.id, now=later)
+    await codes.new_code(
         brand_id=bella.id, email="ana@example.com", purpose="login", secret="s" * 32, now=later
     )
     entries, lots, sales = await _count("ledger_entries"), await _count("ledger_lots"), await _count("sales")
@@ -78,8 +78,8 @@ async def test_the_sweep_purges_finished_rows_after_their_retention_and_keeps_th
 
     done = await sweep(later, Retention())
     assert done["purged"] > 0
-    assert await auth.session_for(old_session, now=start) is None  # its row is gone, not only expired
-    assert await auth.session_for(fresh_session, now=later) is not None
+    assert await sessions.session_for(old_session, now=start) is None  # its row is gone, not only expired
+    assert await sessions.session_for(fresh_session, now=later) is not None
     assert await _count("login_codes") == 1 and await _count("webauthn_challenges") == 0
     assert await _count("rate_limits") == 0
     assert await _count("push_deliveries") == 0
@@ -105,10 +105,10 @@ async def test_the_sweep_purges_finished_rows_after_their_retention_and_keeps_th
 async def test_rows_inside_the_retention_are_kept(demo, clock):
     bella = demo["bella"]
     start = clock()
-    await auth.new_code(
+    await codes.new_code(
         brand_id=bella.id, email="ana@example.com", purpose="login", secret="s" * 32, now=start
     )
-    await auth.hit("code-request:email", "recent", now=start)
+    await ratelimits.hit("code-request:email", "recent", now=start)
     await sweep(clock.advance(days=20), Retention())
     assert await _count("login_codes") == 1 and await _count("rate_limits") == 1
     await sweep(clock.advance(days=15), Retention())  # 35 days on: past the 30-day retention

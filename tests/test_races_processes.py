@@ -12,7 +12,7 @@ import httpx
 
 from retorno import db
 from retorno.apikeys import service as apikeys
-from retorno.auth import service as auth
+from retorno.auth import codes
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.settings import DEV_SECRET
@@ -55,7 +55,7 @@ async def test_fifty_concurrent_guesses_through_two_processes_compare_a_code_fiv
     code's tries are counted atomically before comparing, so at most 5 of the 50 are compared,
     and the right code is refused after them."""
     await db.write(lambda: customers.upsert(demo["bella"].id, Identity(email=ANA), now=_now()))
-    code = await auth.new_code(
+    code = await codes.new_code(
         brand_id=demo["bella"].id, email=ANA, purpose="login", secret=DEV_SECRET, now=_now()
     )
     wrong = [f"{(int(code) + i) % 1_000_000:06d}" for i in range(1, 51)]
@@ -71,7 +71,7 @@ async def test_fifty_concurrent_guesses_through_two_processes_compare_a_code_fiv
         )
         assert {a.status_code for a in answers} <= {422, 429}, [a.status_code for a in answers]
         rows = await db.fetch("SELECT attempts FROM login_codes WHERE email = {}", ANA)
-        assert rows[0]["attempts"] <= auth.CODE_TRIES
+        assert rows[0]["attempts"] <= codes.CODE_TRIES
         late = await one.post("/login/verify", {"email": ANA, "code": code}, client_address="203.0.113.7")
         assert late.status_code in (422, 429)
         assert "retorno_session" not in late.headers.get("set-cookie", "")
@@ -110,12 +110,14 @@ async def test_a_cancel_and_redemptions_racing_on_one_order_leave_nothing_commit
     """39 redemptions on an order and its cancellation, at once, through two processes: whatever
     committed before the cancel is given back by it, whatever comes after is refused with 409;
     the shopper's balance ends where it started, and a second cancel changes nothing."""
-    from retorno.ledger import service as ledger
+    from retorno.sales import adjustments
 
     bella = demo["bella"]
     now = _now()
     customer, _ = await db.write(lambda: customers.upsert(bella.id, Identity(email=ANA), now=now))
-    await ledger.adjust(brand=bella, customer_id=customer.id, amount=10_000, reason="saldo de teste", now=now)
+    await adjustments.adjust(
+        brand=bella, customer_id=customer.id, amount=10_000, reason="saldo de teste", now=now
+    )
     order = {"order_id": "O-1", "customer": {"email": ANA}, "total": 100_000}
     headers = [{"host": f"localhost:{s.port}"} for s in app_processes]
     key = (await apikeys.create(brand_id=bella.id, name="pdv", now=now)).key
@@ -174,8 +176,9 @@ async def test_three_workers_and_two_app_processes_send_every_notice_exactly_onc
     import sys
     import time
 
-    from retorno.ledger import service as ledger
+    from retorno.ledger import posting
     from retorno.push import service as push
+    from retorno.sales.common import credited_event
     from tests.conftest import start_app_processes
     from tests.fake_push import ThreadedFakePushService, seed_audience
 
@@ -190,7 +193,7 @@ async def test_three_workers_and_two_app_processes_send_every_notice_exactly_onc
     async def credits() -> None:
         for customer_id in shoppers:
             for at in (now - dt.timedelta(days=8), now - dt.timedelta(days=92)):  # usable; expiring in 5 days
-                await ledger.credit(
+                lot = await posting.credit(
                     brand=bella,
                     customer_id=customer_id,
                     amount=500,
@@ -201,6 +204,7 @@ async def test_three_workers_and_two_app_processes_send_every_notice_exactly_onc
                     breakdown={},
                     note="teste",
                 )
+                await credited_event(bella, customer_id, lot, source="adjustment", now=now)
 
     await db.write(credits)
     await push.queue_campaign(

@@ -12,6 +12,7 @@ import pytest
 from retorno import db
 from retorno.errors import NotFound
 from retorno.referrals import service as referrals
+from retorno.sales import rewards
 from tests.conftest import brand_url, post_form
 from tests.test_sign_in import browser, last_code, sign_in
 
@@ -204,14 +205,14 @@ async def test_staff_approve_or_reject_a_referral_under_review(app, api, demo, c
     )
     [row] = await db.fetch("SELECT id FROM referrals WHERE status = 'review'")
     clock.advance(days=10)  # decided after the return window: the rewards are usable at once
-    assert await referrals.review(brand=demo["bella"], referral_id=row["id"], approve=True, now=clock()) == (
+    assert await rewards.review(brand=demo["bella"], referral_id=row["id"], approve=True, now=clock()) == (
         "rewarded"
     )
     assert (await _balance(api, "bia@example.com"))["available"] == 900 + 1000
     with pytest.raises(NotFound):  # decided once
-        await referrals.review(brand=demo["bella"], referral_id=row["id"], approve=False, now=clock())
+        await rewards.review(brand=demo["bella"], referral_id=row["id"], approve=False, now=clock())
     with pytest.raises(NotFound):  # and only within its brand
-        await referrals.review(brand=demo["mare"], referral_id=row["id"], approve=True, now=clock())
+        await rewards.review(brand=demo["mare"], referral_id=row["id"], approve=True, now=clock())
     await _close(ana, bia)
 
 

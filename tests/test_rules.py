@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retorno.brands import service as brands
-from retorno.brands.pack import Band, Campaign, CashbackRules, RedemptionRules
+from retorno.brands.rules import Band, Campaign, CashbackRules, RedemptionRules
 from retorno.ledger import rules
-from retorno.ledger.rules import Item, half_even, redeemable
+from retorno.ledger.rules import Item, redeemable
+from retorno.money import half_even
+from retorno.onboarding.brand import import_brand
 from tests.conftest import demo_pack
 
 BRT = dt.timezone(dt.timedelta(hours=-3))
@@ -736,7 +737,7 @@ async def test_validity_of_a_modified_brand(api, demo, settings, expiry_days, ex
         pack.rules.cashback, rate_bp=1000, categories={}, segments={}, expiry_days=expiry_days
     )
     pack = msgspec.structs.replace(pack, rules=msgspec.structs.replace(pack.rules, cashback=cashback_rules))
-    await brands.import_pack(pack, base_host=settings.base_host)
+    await import_brand(pack, base_host=settings.base_host)
 
     # 12:00 at -03:00 is 15:00Z
     sale = _sale(

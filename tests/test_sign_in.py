@@ -21,11 +21,11 @@ import httpx
 
 from retorno import cli, db, i18n
 from retorno.app import create_app
-from retorno.auth import service as auth
 from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.customers.tables import Consent
+from retorno.staff import service as staff
 from tests.conftest import DATA_KEY, brand_url, make_settings, platform_url, post_form
 
 SESSION = "retorno_session"
@@ -591,7 +591,7 @@ async def staff_sign_in(app, client, email: str) -> httpx.Response:
 
 
 async def test_staff_sign_in_on_the_platform_host(app, client, demo, clock):
-    await auth.add_staff(email="Gil@Example.com", brand_id=demo["bella"].id, role="manager", now=clock())
+    await staff.add_staff(email="Gil@Example.com", brand_id=demo["bella"].id, role="manager", now=clock())
     response = await staff_sign_in(app, client, "gil@example.com")
     assert response.status_code == 303
     assert response.headers["location"] == "/admin"
@@ -606,7 +606,7 @@ async def test_staff_sign_in_on_the_platform_host(app, client, demo, clock):
 
 
 async def test_staff_codes_are_single_use_and_need_a_staff_member(app, client, demo, clock):
-    await auth.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="manager", now=clock())
+    await staff.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="manager", now=clock())
     await form(client, platform_url("/admin/login"), {"email": "gil@example.com"})
     code = last_code(app, "gil@example.com")
     wrong_try = await form(
@@ -619,7 +619,7 @@ async def test_staff_codes_are_single_use_and_need_a_staff_member(app, client, d
 
 
 async def test_staff_login_does_not_tell_whether_an_address_is_staff(app, client, demo, clock):
-    await auth.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="manager", now=clock())
+    await staff.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="manager", now=clock())
     known = await form(client, platform_url("/admin/login"), {"email": "gil@example.com"})
     before = len(app.state.mailer.messages)
     unknown = await form(client, platform_url("/admin/login"), {"email": "eve@example.com"})
@@ -634,7 +634,7 @@ async def test_the_admin_needs_a_staff_session(client):
 
 
 async def test_staff_and_shopper_sessions_stay_on_their_own_hosts(app, client, demo, clock):
-    await auth.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="owner", now=clock())
+    await staff.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="owner", now=clock())
     await add_customer(demo["bella"].id, "gil@example.com", clock())
     staff_token, _ = set_cookie(await staff_sign_in(app, client, "gil@example.com"), SESSION)
     async with browser(app) as shopper:
@@ -653,7 +653,7 @@ async def test_staff_and_shopper_sessions_stay_on_their_own_hosts(app, client, d
 
 
 async def test_staff_sign_out(app, client, demo, clock):
-    await auth.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="operator", now=clock())
+    await staff.add_staff(email="gil@example.com", brand_id=demo["bella"].id, role="operator", now=clock())
     token, _ = set_cookie(await staff_sign_in(app, client, "gil@example.com"), SESSION)
     response = await form(client, platform_url("/admin/logout"), {})
     assert response.status_code == 303
@@ -688,12 +688,12 @@ async def test_the_staff_add_command(demo, database_url, engine, monkeypatch):
     assert bad_role == 2
     assert no_brand == 1
 
-    member = await auth.staff_by_email("x@example.com")
+    member = await staff.staff_by_email("x@example.com")
     assert member is not None
-    roles = (await auth.staff_member(member["id"]))["roles"]
+    roles = (await staff.staff_member(member["id"]))["roles"]
     assert [(r["slug"], r["role"]) for r in roles] == [("bella", "owner")]
-    assert await auth.staff_by_email("y@example.com") is None
-    assert await auth.staff_by_email("z@example.com") is None
+    assert await staff.staff_by_email("y@example.com") is None
+    assert await staff.staff_by_email("z@example.com") is None
 
 
 # --- the development mailbox ---------------------------------------------------------------------

@@ -28,15 +28,15 @@ from retorno import db, i18n, web
 from retorno.admin import brand as admin_brand
 from retorno.admin import routes as admin
 from retorno.api import routes as api
-from retorno.auth.guards import SignInRequired
-from retorno.auth.service import TooManyRequests
+from retorno.auth.common import TooManyRequests
 from retorno.errors import DomainError, Invalid, Unauthorized
-from retorno.ledger.service import NotRedeemable
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
 from retorno.portal import account, notifications, pages, rewards
 from retorno.portal import routes as portal
+from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
+from retorno.signin.guards import SignInRequired
 
 log = logging.getLogger("retorno")
 TEMPLATE_DIRS = [

@@ -11,7 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from retorno import db
+from retorno.brands.pack import read_pack
+from retorno.brands.pack_writer import write_pack
 from retorno.errors import DomainError, Invalid
+from retorno.onboarding.brand import import_brand
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 DEMO_PACKS = [PROJECT_ROOT / "branding" / "bella", PROJECT_ROOT / "branding" / "mare"]
@@ -43,14 +46,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, folders: list[Path]) -> int:
-    from retorno.brands import service
-    from retorno.brands.pack import read_pack
 
     async def work() -> int:
         failed = 0
         for folder in folders:
             try:
-                result = await service.import_pack(read_pack(folder), base_host=settings.base_host)
+                result = await import_brand(read_pack(folder), base_host=settings.base_host)
             except Invalid as exc:
                 failed += 1
                 print(f"refused {folder}: nothing was imported", file=sys.stderr)
@@ -69,7 +70,6 @@ def cmd_brands_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_brands_export(settings: Settings, args: argparse.Namespace) -> int:
     from retorno.brands import service
-    from retorno.brands.pack import write_pack
 
     async def work() -> int:
         pack = await service.export_pack(args.slug)
@@ -96,8 +96,8 @@ def cmd_apikeys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
     """Give someone access to the admin: a role on a brand, or the whole platform."""
-    from retorno.auth import service as auth
     from retorno.brands import service as brands
+    from retorno.staff import service as staff
 
     if not args.platform_admin and not (args.brand and args.role):
         print("retorno: give --brand and --role, or --platform-admin", file=sys.stderr)
@@ -105,7 +105,7 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> int:
         brand = await brands.get_brand(args.brand) if args.brand else None
-        await auth.add_staff(
+        await staff.add_staff(
             email=args.email,
             brand_id=brand.id if brand else None,
             role=args.role,
@@ -147,13 +147,13 @@ DEMO_STAFF = (
 
 
 def _demo_staff(settings: Settings) -> None:
-    from retorno.auth import service as auth
     from retorno.brands import service as brands
+    from retorno.staff import service as staff
 
     async def work() -> int:
         for email, slug, role in DEMO_STAFF:
             brand = await brands.get_brand(slug) if slug else None
-            await auth.add_staff(
+            await staff.add_staff(
                 email=email,
                 brand_id=brand.id if brand else None,
                 role=role,

@@ -2,7 +2,7 @@
 safe to open in a spreadsheet: a cell that begins with = + - @, a tab or a carriage return would
 be read as a formula (`=HYPERLINK(...)` in an order id is a phishing link; `=cmd|...` ran
 programs in old Excel), so such a cell is prefixed with a single quote, as OWASP recommends. A
-plain number (-12.50) stays a number."""
+plain number (-12.50, as money.reais writes an amount) stays a number."""
 
 from __future__ import annotations
 
@@ -14,11 +14,6 @@ from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?[0-9]+([.,][0-9]+)?$")
-
-
-def reais(centavos: int) -> str:
-    """An amount as a spreadsheet reads it (-12.50), exact from integer centavos."""
-    return f"{'-' if centavos < 0 else ''}{abs(centavos) // 100}.{abs(centavos) % 100:02d}"
 
 
 def cell(value: Any) -> Any:

@@ -32,7 +32,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, dict_factory
 from piccolo.querystring import QueryString
 
-from retorno import cache
+from retorno import cache, piccolo_conf
 from retorno.settings import Settings
 
 # Piccolo's migration runner finds its engine through this module (see piccolo_conf.py).
@@ -215,11 +215,9 @@ def make_engine(settings: Settings) -> Engine:
 def table_classes() -> list[type]:
     from piccolo.apps.migrations.tables import Migration
 
-    from retorno.piccolo_conf import APP_REGISTRY
-
     tables: list[type] = [Migration]
-    for app_name in APP_REGISTRY.app_configs:
-        tables.extend(APP_REGISTRY.get_table_classes(app_name))
+    for app_name in piccolo_conf.APP_REGISTRY.app_configs:
+        tables.extend(piccolo_conf.APP_REGISTRY.get_table_classes(app_name))
     return tables
 
 
@@ -227,6 +225,7 @@ def use(engine: Engine) -> Engine:
     """Point every table (and Piccolo's migration runner) at this engine."""
     global _current
     _current = engine
+    piccolo_conf.DB = engine  # type: ignore[attr-defined]  # what Piccolo's migration runner reads
     cache.clear_all()
     for table in table_classes():
         table._meta.db = engine

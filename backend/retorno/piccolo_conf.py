@@ -1,7 +1,8 @@
 """Piccolo's configuration: the domains' apps, and the engine `retorno.db.use()` installed.
 
-Piccolo's migration runner looks the engine up here; `DB` is resolved on each access so that
-tests and the CLI can install the engine they built from their settings.
+Piccolo's migration runner looks the engine up here as `DB`, which `retorno.db.use()` sets, so
+that tests and the CLI install the engine they built from their settings. This module imports
+nothing of ours.
 """
 
 from piccolo.conf.apps import AppRegistry
@@ -24,8 +25,6 @@ APP_REGISTRY = AppRegistry(
 
 
 def __getattr__(name: str):
-    if name == "DB":
-        from retorno import db
-
-        return db.current()
+    if name == "DB":  # `retorno.db.use(engine)` sets DB; until then there is none
+        raise RuntimeError("no database engine in use: call retorno.db.use(engine) first")
     raise AttributeError(name)

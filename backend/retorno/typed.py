@@ -1,5 +1,6 @@
 """Reading what people type and spreadsheets hold: amounts in reais ("1.234,56", "150.00") and the
-day or moment of a sale. Used by the counter, the rules' forms and the CSV import alike."""
+day or moment of a sale. Used by the counter, the rules' forms and the CSV import alike; the
+arithmetic from reais to centavos is money.py's."""
 
 from __future__ import annotations
 
@@ -9,21 +10,25 @@ from decimal import Decimal, InvalidOperation
 from retorno.bounds import MAX_AMOUNT
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
+from retorno.money import hundredths
+
+
+def dotted_reais(text: str) -> str:
+    """Reais as typed, with a decimal point and no grouping: "R$ 1.234,56" is "1234.56", "150,00" is
+    "150.00" (a comma is the decimal separator, and dots group thousands); "150.00" stays as it is."""
+    text = text.strip().replace("R$", "").strip()
+    return text.replace(".", "").replace(",", ".") if "," in text else text
 
 
 def centavos(text: str) -> int:
     """ "150", "150,00", "1.234,56" or "150.00" to centavos (a clerk types reais)."""
-    text = text.strip().replace("R$", "").strip()
-    if "," in text:
-        text = text.replace(".", "").replace(",", ".")
+    text = dotted_reais(text)
     try:
-        amount = Decimal(text)
-        whole = amount.is_finite() and amount == amount.quantize(Decimal("0.01"))
+        value = hundredths(Decimal(text))
     except InvalidOperation:  # not a number, or one like 1E+999999 that no amount is
         raise Invalid(f"total: {text!r} is not an amount in reais") from None
-    if not whole:
+    if value is None:
         raise Invalid(f"total: {text!r} is not an amount in reais and centavos")
-    value = int(amount * 100)
     if value <= 0:
         raise Invalid("total: must be more than zero")
     if value > MAX_AMOUNT:

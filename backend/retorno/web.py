@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import re
 import time
-from pathlib import Path
 from typing import Annotated, Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -15,6 +15,7 @@ from jinja2 import Environment, pass_context
 from litestar import Litestar, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
 
@@ -249,6 +250,17 @@ def brand_of(request: Request) -> BrandView | None:
     return request.scope["state"].get("brand")
 
 
+async def requires_platform_host(connection: ASGIConnection, _: object) -> None:
+    """A guard: the route exists on the platform's own host only, not on a brand's."""
+    if brand_of(connection) is not None:
+        raise NotFoundException()
+
+
+def now_of(request: Request) -> dt.datetime:
+    """The app's clock (tests and benchmarks give it their own): no handler reads the time itself."""
+    return request.app.state.clock()
+
+
 def lang_of(request: Request) -> str:
     brand = brand_of(request)
     return i18n.choose(request.cookies.get(LANG_COOKIE), brand.locale if brand else "pt-BR")
@@ -326,6 +338,3 @@ def setup_jinja(env: Environment) -> None:
     )
     env.filters["money"] = money
     env.policies["ext.i18n.trimmed"] = True
-
-
-TEMPLATE_DIRS = [Path(__file__).parent / "templates"]

@@ -73,9 +73,9 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
 async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[str, int]:
     """The time-based work: credits expired, announced and reminded of, voucher reminders, and
     what is no longer needed purged. The ledger is never purged. Idempotent."""
-    from retorno.auth import service as auth
+    from retorno.auth import retention as sign_in
     from retorno.brands import service as brands
-    from retorno.ledger import service as ledger
+    from retorno.ledger import sweep as ledger
     from retorno.outbox import service as outbox
     from retorno.vouchers import service as vouchers
 
@@ -83,7 +83,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
     every = await brands.list_brands()
     result = await ledger.sweep(brands=every, now=now)
     voucher_reminders = await vouchers.sweep(brands=every, now=now)
-    purged = await auth.purge(now=now, keep=retention.sign_in)
+    purged = await sign_in.purge(now=now, keep=retention.sign_in)
     purged += await push.purge(now=now, keep=retention.events)
     purged += await outbox.purge(now=now, keep=retention.events)
     return {

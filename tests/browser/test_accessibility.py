@@ -143,6 +143,8 @@ ADMIN_PAGES = {
     "/campaigns": "/campaigns",
     "/reports": "/reports",
     "/reports.csv": "",  # a download, not a page
+    "/reports/close": "/reports/close?month=2026-11",
+    "/reports/close.csv": "",
     "/branding": "/branding",
     "/rules": "/rules",
     "/pack.zip": "",  # a download

@@ -14,14 +14,10 @@ from litestar.response import Template
 
 from retorno import db
 from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team
-from retorno.admin.common import (
-    admin_of,
-    now_of,
-    page_context,
-    requires_role,
-)
+from retorno.admin.common import admin_of, page_context, requires_role
 from retorno.brands.service import BrandView
-from retorno.platform.routes import requires_platform_host
+from retorno.ledger import balances
+from retorno.web import now_of, requires_platform_host
 
 
 async def figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
@@ -37,12 +33,7 @@ async def figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
         brand.id,
         start,
     )
-    owed = await db.fetch(
-        "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS owed FROM ledger_lots WHERE brand = {} "
-        "AND (expires_at IS NULL OR expires_at > {})",
-        brand.id,
-        now,
-    )
+    owed = await balances.liability_now(brand_id=brand.id, now=now)
     shoppers = await db.fetch(
         "SELECT COUNT(*) AS n FROM customers WHERE brand = {} AND forgotten_at IS NULL", brand.id
     )
@@ -50,7 +41,7 @@ async def figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
         "sales": sales[0]["n"],
         "revenue": sales[0]["total"],
         "cashback": sales[0]["cashback"],
-        "owed": owed[0]["owed"],
+        "owed": owed.total,
         "shoppers": shoppers[0]["n"],
     }
 

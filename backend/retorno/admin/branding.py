@@ -10,16 +10,13 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
-from retorno.admin.common import (
-    admin_of,
-    audited,
-    now_of,
-    page_context,
-    requires_role,
-    uploaded,
-)
+from retorno.admin.common import admin_of, audited, page_context, requires_role, uploaded
 from retorno.brands import service as brands
+from retorno.brands.pack import check_edited, from_upload
+from retorno.brands.pack_writer import to_toml, to_zip
 from retorno.errors import Invalid
+from retorno.onboarding.brand import import_brand
+from retorno.web import now_of
 
 BRANDING_FIELDS = (
     "name",
@@ -41,7 +38,6 @@ def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regula
     """The brand's pack with the form's changes, read back through the pack checks (colours, lengths,
     the logo by its content); an Invalid lists every problem. Also refuses colours that fail AA."""
     from retorno.brands import images
-    from retorno.brands.pack import check_edited, to_toml
 
     doc = to_toml(current)
     doc["name"], doc["short_name"] = form["name"], form["short_name"]
@@ -124,7 +120,7 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
         before = (await _branding_context(request))["values"]
         await audited(
             request,
-            lambda: brands.import_pack(pack, base_host=request.app.settings.base_host, now=now),
+            lambda: import_brand(pack, base_host=request.app.settings.base_host, now=now),
             action="brand.branding",
             target=slug,
             before=before,
@@ -140,8 +136,6 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
 async def export_pack(request: Request, slug: FromPath[str]) -> Response[bytes]:
     """The brand as a pack (brand.toml, logo.png, regulations.md): keep it in version control,
     import it elsewhere with `retorno brands import`, or bring it back here."""
-    from retorno.brands.pack import to_zip
-
     return Response(
         to_zip(await brands.export_pack(slug)),
         media_type="application/zip",
@@ -154,7 +148,6 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
     """Replace the brand's setup with an uploaded pack (.zip, or brand.toml alone keeping the logo
     and regulations): every pack check applies, and nothing changes unless all pass."""
     from retorno.admin.rules import rules_page_context
-    from retorno.brands.pack import from_upload, to_toml
 
     current = await brands.export_pack(slug)
     try:
@@ -163,7 +156,7 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
             raise Invalid(f"slug: this pack is for {pack.slug!r}, not {slug!r}")
         await audited(
             request,
-            lambda: brands.import_pack(pack, base_host=request.app.settings.base_host, now=now_of(request)),
+            lambda: import_brand(pack, base_host=request.app.settings.base_host, now=now_of(request)),
             action="brand.pack_import",
             target=slug,
             before=to_toml(current),

@@ -9,14 +9,9 @@ from litestar import Request, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno.admin.common import (
-    admin_of,
-    audited,
-    now_of,
-    page_context,
-    requires_role,
-)
+from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.errors import Invalid
+from retorno.web import now_of
 
 
 async def _campaigns_context(request: Request, **extra: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@ and reading what a clerk types (amounts, identities, dates)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -12,14 +11,14 @@ from litestar.connection import ASGIConnection
 
 from retorno import db
 from retorno.audit import service as audit
-from retorno.auth import service as auth
-from retorno.auth.guards import Forbidden, requires_staff, session_of
 from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Invalid, NotFound
+from retorno.signin.guards import Forbidden, requires_staff, session_of
+from retorno.staff import service as staff
 from retorno.typed import centavos
-from retorno.web import lang_of
+from retorno.web import lang_of, now_of
 
 T = TypeVar("T")
 
@@ -30,7 +29,7 @@ def requires_role(role: str):
     async def guard(connection: ASGIConnection, _: Any) -> None:
         await requires_staff()(connection, _)
         session = await session_of(connection)
-        member = await auth.staff_member(session["staff"])
+        member = await staff.staff_member(session["staff"])
         slug = connection.path_params.get("slug", "")
         held = next((r["role"] for r in member["roles"] if r["slug"] == slug), None)
         if held is None and not member["platform_admin"]:
@@ -39,7 +38,7 @@ def requires_role(role: str):
             brand = await brands.get_brand(slug)
         except NotFound:
             raise NotFound("no such brand") from None
-        if not member["platform_admin"] and not auth.role_allows(held, role):
+        if not member["platform_admin"] and not staff.role_allows(held, role):
             raise Forbidden("Your role does not allow this page.")
         connection.scope["state"]["admin"] = {"brand": brand, "staff": member, "role": held or "owner"}
 
@@ -53,10 +52,6 @@ def admin_of(request: Request) -> dict[str, Any]:
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
     admin = admin_of(request)
     return {"brand": None, "lang": lang_of(request), "b": admin["brand"], "role": admin["role"], **extra}
-
-
-def now_of(request: Request) -> dt.datetime:
-    return request.app.state.clock()
 
 
 async def record_change(request: Request, action: str, **change: Any) -> None:

@@ -18,22 +18,16 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import db
-from retorno.admin.common import (
-    admin_of,
-    identity_of,
-    items_of,
-    now_of,
-    page_context,
-    record_change,
-    requires_role,
-)
+from retorno.admin.common import admin_of, identity_of, items_of, page_context, record_change, requires_role
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, Invalid
-from retorno.ledger import service as ledger
+from retorno.ledger import balances
+from retorno.sales import orders, redemptions
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
+from retorno.web import now_of
 
 UNDO_MINUTES = 5
 ACTIONS = ("counter.sale", "counter.redeem", "counter.voucher")
@@ -78,7 +72,7 @@ async def _customer_panel(brand: BrandView, customer_id: int, now: dt.datetime) 
     customer = await customers.get(brand.id, customer_id)
     return {
         "customer": customer,
-        "balance": await ledger.balance(brand=brand, customer_id=customer_id, now=now),
+        "balance": await balances.balance(brand=brand, customer_id=customer_id, now=now),
         "vouchers": [
             v
             for v in await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now)
@@ -164,7 +158,7 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
     brand, now = admin_of(request)["brand"], now_of(request)
     try:
         total = centavos(data.total)
-        sale = ledger.SaleIn(
+        sale = orders.SaleIn(
             order_id=f"balcao-{data.form_id}",
             customer=identity_of(data.customer),
             total=total,
@@ -173,12 +167,12 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
         )
 
         async def record() -> dict[str, Any]:
-            body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+            body, created = await orders.record(brand=brand, sale=sale, now=now)
             if created:  # not a double tap: the audit record (which undo reads) in the sale's transaction
                 after = {
                     "total": total,
-                    "cashback": body["cashback"]["amount"],
-                    "customer_id": body["customer_id"],
+                    "cashback": body.cashback.amount,
+                    "customer_id": body.customer_id,
                 }
                 await record_change(request, action="counter.sale", target=sale.order_id, after=after)
             return body
@@ -187,7 +181,7 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
     except DomainError as exc:
         panel = await _panel_for(request, data.q)
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
-    return await _done(request, body["customer_id"], q=data.q or data.customer, recorded=body)
+    return await _done(request, body.customer_id, q=data.q or data.customer, recorded=body)
 
 
 class RedeemForm(msgspec.Struct):
@@ -208,13 +202,13 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
     try:
         identity = identity_of(data.customer)
         total = centavos(data.order_total)
-        quote = await ledger.quote(brand=brand, identity=identity, total=total, now=now)
-        if quote["customer_id"] is None:
+        quote = await redemptions.quote(brand=brand, identity=identity, total=total, now=now)
+        if quote.customer_id is None:
             raise Invalid("customer: no customer with these details")
         if data.action != "confirm":
             form = {"form_id": data.form_id, "customer": data.customer, "order_total": data.order_total}
             return await _counter(request, q=data.q, quote=quote, quote_form=form, **panel)
-        redemption = ledger.RedemptionIn(
+        redemption = redemptions.RedemptionIn(
             redemption_id=f"balcao-{data.form_id}",
             order_id=f"balcao-{data.form_id}",
             customer=identity,
@@ -223,12 +217,12 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
         )
 
         async def redeem() -> dict[str, Any]:
-            body, created = await ledger.redeem(brand=brand, request=redemption, now=now)
+            body, created = await redemptions.redeem(brand=brand, request=redemption, now=now)
             if created:
                 after = {
                     "amount": redemption.amount,
                     "order_total": total,
-                    "customer_id": quote["customer_id"],
+                    "customer_id": quote.customer_id,
                 }
                 await record_change(
                     request, action="counter.redeem", target=redemption.redemption_id, after=after
@@ -238,7 +232,7 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
         body = await db.write(redeem)
     except DomainError as exc:
         return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
-    return await _done(request, quote["customer_id"], q=data.q or data.customer, redeemed=body)
+    return await _done(request, quote.customer_id, q=data.q or data.customer, redeemed=body)
 
 
 class VoucherForm(msgspec.Struct):
@@ -303,9 +297,9 @@ async def counter_undo(request: Request, slug: FromPath[str], data: URLEncodedBo
             return None
         target, after = last["target"], last["after"]
         if last["action"] == "counter.sale":
-            await ledger.cancel_sale(brand=brand, order_id=target, now=now)
+            await orders.cancel(brand=brand, order_id=target, now=now)
         elif last["action"] == "counter.redeem":
-            await ledger.cancel_redemption(brand=brand, redemption_id=target, now=now)
+            await redemptions.cancel(brand=brand, redemption_id=target, now=now)
         else:
             await vouchers.release(brand=brand, code=target, order_id=after["order_id"], now=now)
         await record_change(

@@ -11,20 +11,14 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import db
-from retorno.admin.common import (
-    admin_of,
-    audited,
-    now_of,
-    page_context,
-    record_change,
-    requires_role,
-)
+from retorno.admin.common import admin_of, audited, page_context, record_change, requires_role
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
-from retorno.ledger import service as ledger
+from retorno.ledger import balances
+from retorno.sales import adjustments, rewards
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
-from retorno.web import RowId
+from retorno.web import RowId, now_of
 
 
 @get("/customers", guards=[requires_role("manager")])
@@ -57,16 +51,18 @@ async def _customer_context(request: Request, customer_id: int, **extra: Any) ->
     customer = await customers.get(brand.id, customer_id)  # another brand's customer: 404
     cursor = request.query_params.get("after") or None
     try:
-        entries, older = await ledger.statement(
+        entries, older = await balances.statement(
             brand_id=brand.id, customer_id=customer_id, now=now, limit=30, cursor=cursor
         )
     except Invalid:  # a cursor that is not ours: the newest page
-        entries, older = await ledger.statement(brand_id=brand.id, customer_id=customer_id, now=now, limit=30)
+        entries, older = await balances.statement(
+            brand_id=brand.id, customer_id=customer_id, now=now, limit=30
+        )
     return page_context(
         request,
         customer=customer,
         cpf=f"***.{customer.cpf[3:6]}.***-**" if customer.cpf else None,
-        balance=await ledger.balance(brand=brand, customer_id=customer_id, now=now),
+        balance=await balances.balance(brand=brand, customer_id=customer_id, now=now),
         entries=entries,
         older=older,
         vouchers=await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now),
@@ -98,10 +94,10 @@ async def adjust_balance(
         text = data.amount.strip()
         negative = text.startswith("-")
         amount = centavos(text.lstrip("-").strip()) * (-1 if negative else 1)
-        before = await ledger.balance(brand=brand, customer_id=customer_id, now=now)
+        before = await balances.balance(brand=brand, customer_id=customer_id, now=now)
         await audited(
             request,
-            lambda: ledger.adjust(
+            lambda: adjustments.adjust(
                 brand=brand, customer_id=customer_id, amount=amount, reason=data.reason, now=now
             ),
             action="customer.adjust",
@@ -131,7 +127,6 @@ async def referral_queue(request: Request, slug: FromPath[str]) -> Template:
 async def review_referral(
     request: Request, slug: FromPath[str], referral_id: RowId, decision: FromPath[str]
 ) -> Redirect:
-    from retorno.referrals import service as referrals
 
     if decision not in ("approve", "reject"):
         raise NotFound("no such decision")
@@ -145,7 +140,7 @@ async def review_referral(
         return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
 
     async def decide() -> None:
-        status = await referrals.review(
+        status = await rewards.review(
             brand=admin["brand"], referral_id=referral_id, approve=decision == "approve", now=now
         )
         await record_change(

@@ -10,10 +10,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from retorno import csvfile, db
-from retorno.admin.common import admin_of, now_of, page_context, record_change, requires_role, uploaded
+from retorno.admin.common import admin_of, page_context, record_change, requires_role, uploaded
 from retorno.errors import Invalid
 from retorno.imports import service as imports
-from retorno.web import RowId
+from retorno.web import RowId, now_of
 
 
 async def _page(request: Request, *, status: int = 200, **extra: Any) -> Template:

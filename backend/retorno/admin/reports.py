@@ -8,13 +8,9 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Template
 
-from retorno.admin.common import (
-    admin_of,
-    now_of,
-    page_context,
-    requires_role,
-)
-from retorno.web import lang_of
+from retorno import money
+from retorno.admin.common import admin_of, page_context, requires_role
+from retorno.web import lang_of, now_of
 
 
 async def _report(request: Request) -> dict[str, Any]:
@@ -55,7 +51,7 @@ async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
         ["day", "earned", "used", "reversed", "expired"],
         (
             [day["day"].isoformat()]
-            + [csvfile.reais(day[k]) for k in ("earned", "used", "reversed", "expired")]
+            + [money.reais(day[k]) for k in ("earned", "used", "reversed", "expired")]
             for day in data["days"]
         ),
     )
@@ -67,4 +63,48 @@ async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
     )
 
 
-routes = [reports_page, reports_csv]
+async def _close(request: Request) -> tuple[Any, list[tuple[str, str, int]]]:
+    import zoneinfo
+
+    from retorno import i18n
+    from retorno.reports import close
+
+    brand, now = admin_of(request)["brand"], now_of(request)
+    year, month = close.month_of(
+        request.query_params.get("month"), today=now.astimezone(zoneinfo.ZoneInfo(brand.timezone)).date()
+    )
+    report = await close.month_close(brand, year, month)
+    lang = lang_of(request)
+    lines = [
+        ("opening", i18n.gettext(lang, "close:opening"), report.opening.total),
+        ("opening_pending", i18n.gettext(lang, "close:opening_pending"), report.opening.pending),
+        *((key, i18n.gettext(lang, f"close:{key}"), getattr(report, key)) for key in close.LINES),
+        ("closing", i18n.gettext(lang, "close:closing"), report.closing.total),
+        ("closing_pending", i18n.gettext(lang, "close:closing_pending"), report.closing.pending),
+    ]
+    return report, lines
+
+
+@get("/reports/close", guards=[requires_role("manager")])
+async def close_page(request: Request, slug: FromPath[str]) -> Template:
+    report, lines = await _close(request)
+    return Template("admin/close.html", context=page_context(request, close=report, lines=lines))
+
+
+@get("/reports/close.csv", guards=[requires_role("manager")])
+async def close_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
+    from retorno import csvfile
+
+    report, lines = await _close(request)
+    body = csvfile.write(
+        ["line", "description", "centavos", "reais"],
+        ([key, label, amount, money.reais(amount)] for key, label, amount in lines),
+    )
+    return Response(
+        body,
+        media_type="text/csv",
+        headers={"content-disposition": f'attachment; filename="fechamento-{slug}-{report.month}.csv"'},
+    )
+
+
+routes = [reports_page, reports_csv, close_page, close_csv]

@@ -11,8 +11,16 @@ from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import db, i18n
-from retorno.auth import service as auth
-from retorno.auth.guards import (
+from retorno.auth import codes, passkeys, ratelimits, sessions
+from retorno.auth.common import WrongCode
+from retorno.brands import service as brands
+from retorno.brands.pack import check_edited, unpack
+from retorno.brands.pack_writer import to_toml
+from retorno.customers import service as customers
+from retorno.errors import Invalid
+from retorno.mail import Message
+from retorno.onboarding import brand as onboarding
+from retorno.signin.guards import (
     Forbidden,
     client_address,
     requires_staff,
@@ -20,13 +28,9 @@ from retorno.auth.guards import (
     session_of,
     set_session_cookie,
 )
-from retorno.auth.routes import account_routes, owner_of, passkey_router
-from retorno.brands import service as brands
-from retorno.customers import service as customers
-from retorno.errors import Invalid
-from retorno.mail import Message
-from retorno.platform.routes import requires_platform_host
-from retorno.web import lang_of
+from retorno.signin.routes import account_routes, owner_of, passkey_router
+from retorno.staff import service as staff
+from retorno.web import lang_of, requires_platform_host
 
 
 def _context(request: Request, **extra) -> dict:
@@ -55,10 +59,10 @@ async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Tem
         email = customers.normalize_email(data.email)
     except Invalid as exc:
         return Template("admin/login.html", status_code=422, context=_context(request, error=exc.detail))
-    await auth.hit("code-request:addr", client_address(request), now=now)
-    await auth.hit("code-request:email", f"staff:{email}", now=now)
-    if await auth.staff_by_email(email) is not None:
-        code = await auth.new_code(
+    await ratelimits.hit("code-request:addr", client_address(request), now=now)
+    await ratelimits.hit("code-request:email", f"staff:{email}", now=now)
+    if await staff.staff_by_email(email) is not None:
+        code = await codes.new_code(
             brand_id=None, email=email, purpose="staff", secret=request.app.settings.secret_key, now=now
         )
         lang = lang_of(request)
@@ -82,24 +86,24 @@ async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Tem
 @post("/login/verify", status_code=303)
 async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Response:
     settings, now = request.app.settings, request.app.state.clock()
-    await auth.hit("code-attempt:addr", client_address(request), now=now)
+    await ratelimits.hit("code-attempt:addr", client_address(request), now=now)
     try:
         email = customers.normalize_email(data.email)
-        await auth.use_code(brand_id=None, email=email, code=data.code, secret=settings.secret_key, now=now)
-        staff = await auth.staff_by_email(email)
-        if staff is None:
-            raise auth.WrongCode()
+        await codes.use_code(brand_id=None, email=email, code=data.code, secret=settings.secret_key, now=now)
+        member = await staff.staff_by_email(email)
+        if member is None:
+            raise WrongCode()
     except Invalid as exc:
         return Template(
             "admin/verify.html",
             status_code=422,
             context=_context(request, email=data.email, error=exc.detail),
         )
-    token = await auth.start_session(
-        brand_id=None, staff_id=staff["id"], now=now, replacing=request.cookies.get(session_cookie(settings))
+    token = await sessions.start_session(
+        brand_id=None, staff_id=member["id"], now=now, replacing=request.cookies.get(session_cookie(settings))
     )
     response = Redirect("/admin", status_code=303)
-    set_session_cookie(response, settings, token, int(auth.STAFF_SESSION.total_seconds()))
+    set_session_cookie(response, settings, token, int(sessions.STAFF_SESSION.total_seconds()))
     return response
 
 
@@ -107,14 +111,14 @@ async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Respo
 async def home(request: Request) -> Template:
     session = await session_of(request)
     return Template(
-        "admin/home.html", context=_context(request, staff=await auth.staff_member(session["staff"]))
+        "admin/home.html", context=_context(request, staff=await staff.staff_member(session["staff"]))
     )
 
 
 async def requires_platform_admin(connection: Any, _: Any) -> None:
     """Only the platform's administrators (retorno staff add --platform-admin) see every brand."""
     await requires_staff()(connection, _)
-    member = await auth.staff_member((await session_of(connection))["staff"])
+    member = await staff.staff_member((await session_of(connection))["staff"])
     if not member["platform_admin"]:
         raise Forbidden("Only platform administrators may do this.")
     connection.scope["state"]["staff_member"] = member
@@ -137,8 +141,6 @@ class NewBrandForm(msgspec.Struct):
 
 def _pack_for(slug: str, name: str) -> Any:
     """A new brand's pack (default rules, a monogram logo), checked as any pack is."""
-    from retorno.brands.pack import check_edited
-
     return check_edited({"slug": slug, "name": name})
 
 
@@ -167,7 +169,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
             raise Invalid(f"slug: {slug!r} is taken")
 
         async def create() -> None:
-            await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+            await onboarding.import_brand(pack, base_host=request.app.settings.base_host, now=now)
             await _audit_brand(request, slug, action="brand.create", after={"name": name})
 
         await db.write(create)
@@ -177,11 +179,10 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
 
 
 @post("/brands/import", guards=[requires_platform_admin], status_code=303)
-async def import_brand(request: Request) -> Template | Redirect:
+async def import_brand_page(request: Request) -> Template | Redirect:
     """A brand from an uploaded pack (.zip of its folder, or a brand.toml): created, or updated when
     its slug exists, exactly as `retorno brands import` does."""
     from retorno.admin.common import uploaded
-    from retorno.brands.pack import check_edited, to_toml, unpack
 
     now = request.app.state.clock()
     data = await uploaded(await request.form(), "pack")
@@ -193,7 +194,7 @@ async def import_brand(request: Request) -> Template | Redirect:
         pack = check_edited(doc, base=base, files=files)
 
         async def write() -> None:
-            result = await brands.import_pack(pack, base_host=request.app.settings.base_host, now=now)
+            result = await onboarding.import_brand(pack, base_host=request.app.settings.base_host, now=now)
             before = to_toml(base) if base else None
             await _audit_brand(
                 request, pack.slug, action="brand.pack_import", before=before, after={"status": result.status}
@@ -207,7 +208,7 @@ async def import_brand(request: Request) -> Template | Redirect:
 
 @get("/account/security", guards=[requires_staff()])
 async def security_page(request: Request) -> Template:
-    keys = await auth.passkeys_of(await owner_of(request))
+    keys = await passkeys.passkeys_of(await owner_of(request))
     return Template("admin/security.html", context=_context(request, passkeys=keys))
 
 
@@ -223,7 +224,7 @@ router = Router(
         home,
         brands_page,
         create_brand,
-        import_brand,
+        import_brand_page,
         security_page,
         *account_routes(signed_in=requires_staff()),
         passkey_router(path="/passkeys", signed_in=requires_staff(), host_guard=requires_platform_host),

@@ -10,27 +10,21 @@ from litestar import Request, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno.admin.common import (
-    admin_of,
-    audited,
-    items_of,
-    now_of,
-    page_context,
-    requires_role,
-)
+from retorno.admin.common import admin_of, audited, items_of, page_context, requires_role
 from retorno.brands import service as brands
+from retorno.brands.pack import check_edited
+from retorno.brands.pack_writer import to_toml
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
-from retorno.typed import centavos, when_of
-from retorno.web import lang_of
+from retorno.onboarding.brand import import_brand
+from retorno.typed import centavos, dotted_reais, when_of
+from retorno.web import lang_of, now_of
 
 RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
 
 
 def _rules_toml(pack: Any) -> str:
     import tomli_w
-
-    from retorno.brands.pack import to_toml
 
     doc = to_toml(pack)
     return tomli_w.dumps({k: doc[k] for k in RULE_SECTIONS if k in doc})
@@ -39,8 +33,6 @@ def _rules_toml(pack: Any) -> str:
 def _pack_with_rules(current: Any, sections: dict[str, Any] | str) -> Any:
     """The pack with its rule sections replaced (a dict, or TOML text), read back through every check."""
     import tomllib
-
-    from retorno.brands.pack import check_edited, to_toml
 
     if isinstance(sections, str):
         try:
@@ -77,12 +69,6 @@ def _number(text: str) -> Any:
     except ValueError:
         return text
     return int(value) if value.is_integer() and "." not in text else value
-
-
-def _reais(text: str) -> str:
-    """ "1.234,56" or "1234.56" as the pack writes amounts ("1234.56")."""
-    text = text.strip().replace("R$", "").strip()
-    return text.replace(".", "").replace(",", ".") if "," in text else text
 
 
 def _pairs(text: str, key: Any = str, value: Any = _number) -> list[tuple[Any, Any]]:
@@ -184,14 +170,14 @@ def sections_of(values: dict[str, Any], tz: Any) -> dict[str, Any]:
     f = values["fields"]
     cashback: dict[str, Any] = {
         "rate": _number(f.get("cb.rate", "")),
-        "min_purchase": _reais(f.get("cb.min_purchase", "")) or "0.00",
-        "max_per_order": _reais(f.get("cb.max_per_order", "")),
+        "min_purchase": dotted_reais(f.get("cb.min_purchase", "")) or "0.00",
+        "max_per_order": dotted_reais(f.get("cb.max_per_order", "")),
         "pending_days": _number(f.get("cb.pending_days", "")),
         "expiry_days": _number(f.get("cb.expiry_days", "")),
         "refund_policy": f.get("cb.refund_policy", ""),
         "categories": dict(_pairs(f.get("cb.categories", ""))),
         "segments": dict(_pairs(f.get("cb.segments", ""))),
-        "bands": [{"from": _reais(a), "rate": r} for a, r in _pairs(f.get("cb.bands", ""))],
+        "bands": [{"from": dotted_reais(a), "rate": r} for a, r in _pairs(f.get("cb.bands", ""))],
         "campaigns": [
             {
                 "name": c["name"],
@@ -206,7 +192,7 @@ def sections_of(values: dict[str, Any], tz: Any) -> dict[str, Any]:
     sections: dict[str, Any] = {
         "cashback": cashback,
         "redemption": {
-            "min_order": _reais(f.get("red.min_order", "")) or "0.00",
+            "min_order": dotted_reais(f.get("red.min_order", "")) or "0.00",
             "max_share": _number(f.get("red.max_share", "")),
         },
         "notifications": {
@@ -216,18 +202,17 @@ def sections_of(values: dict[str, Any], tz: Any) -> dict[str, Any]:
     rules = []
     for v in values["vouchers"]:
         kind = "percent" if v["kind"] == "percent" else "amount"
-        value = _number(v["value"]) if kind == "percent" else _reais(v["value"])
-        rule = {"min_purchase": _reais(v["min_purchase"]) or "0.00", kind: value}
-        rules.append(
-            rule | {"min_order": _reais(v["min_order"]) or "0.00", "valid_days": _number(v["valid_days"])}
-        )
+        value = _number(v["value"]) if kind == "percent" else dotted_reais(v["value"])
+        rule = {"min_purchase": dotted_reais(v["min_purchase"]) or "0.00", kind: value}
+        rule |= {"min_order": dotted_reais(v["min_order"]) or "0.00", "valid_days": _number(v["valid_days"])}
+        rules.append(rule)
     if rules:
         sections["vouchers"] = {"rules": rules}
     if f.get("ref.enabled"):
         sections["referral"] = {
-            "referrer_reward": _reais(f.get("ref.referrer_reward", "")),
-            "friend_reward": _reais(f.get("ref.friend_reward", "")),
-            "min_first_purchase": _reais(f.get("ref.min_first_purchase", "")) or "0.00",
+            "referrer_reward": dotted_reais(f.get("ref.referrer_reward", "")),
+            "friend_reward": dotted_reais(f.get("ref.friend_reward", "")),
+            "min_first_purchase": dotted_reais(f.get("ref.min_first_purchase", "")) or "0.00",
             "monthly_cap": _number(f.get("ref.monthly_cap", "")),
         }
     return sections
@@ -265,8 +250,6 @@ def simulate(brand: BrandView, form: SimulationForm, now: dt.datetime) -> dict[s
 async def rules_page_context(request: Request, **extra: Any) -> dict[str, Any]:
     import zoneinfo
 
-    from retorno.brands.pack import to_toml
-
     brand = admin_of(request)["brand"]
     pack = await brands.export_pack(brand.slug)
     comma = lang_of(request).startswith("pt")
@@ -296,7 +279,7 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redire
         pack = _pack_with_rules(current, str(form["rules"]) if as_text else sections_of(values, tz))
         await audited(
             request,
-            lambda: brands.import_pack(pack, base_host=request.app.settings.base_host, now=now),
+            lambda: import_brand(pack, base_host=request.app.settings.base_host, now=now),
             action="brand.rules",
             target=slug,
             before=_rules_toml(current),

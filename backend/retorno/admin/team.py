@@ -10,26 +10,19 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import db
-from retorno.admin.common import (
-    admin_of,
-    audited,
-    now_of,
-    page_context,
-    record_change,
-    requires_role,
-)
+from retorno.admin.common import admin_of, audited, page_context, record_change, requires_role
 from retorno.apikeys import service as apikeys
 from retorno.audit import service as audit
-from retorno.auth import service as auth
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
-from retorno.web import RowId, lang_of
+from retorno.staff import service as staff
+from retorno.web import RowId, lang_of, now_of
 
 
 @get("/staff", guards=[requires_role("owner")])
 async def staff_page(request: Request, slug: FromPath[str]) -> Template:
     members = await _members(admin_of(request)["brand"].id)
-    return Template("admin/staff.html", context=page_context(request, members=members, roles=auth.ROLES))
+    return Template("admin/staff.html", context=page_context(request, members=members, roles=staff.ROLES))
 
 
 async def _members(brand_id: int) -> list[dict[str, Any]]:
@@ -85,19 +78,19 @@ async def invite_staff(
     brand = admin["brand"]
     try:
         email = customers.normalize_email(data.email)
-        if data.role not in auth.ROLES:
-            raise Invalid(f"role: one of {', '.join(auth.ROLES)}")
+        if data.role not in staff.ROLES:
+            raise Invalid(f"role: one of {', '.join(staff.ROLES)}")
         before = [m for m in await _members(brand.id) if m["email"] == email]
         await audited(
             request,
-            lambda: auth.add_staff(email=email, brand_id=brand.id, role=data.role, now=now),
+            lambda: staff.add_staff(email=email, brand_id=brand.id, role=data.role, now=now),
             action="staff.role",
             target=email,
             before={"role": before[0]["role"]} if before else None,
             after={"role": data.role},
         )
     except Invalid as exc:
-        context = page_context(request, members=await _members(brand.id), roles=auth.ROLES, error=exc.detail)
+        context = page_context(request, members=await _members(brand.id), roles=staff.ROLES, error=exc.detail)
         return Template("admin/staff.html", status_code=422, context=context)
     if not before:  # someone new to this brand: tell them where to sign in (once it is saved)
         await _invite(request, email, data.role)

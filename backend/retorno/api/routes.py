@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -13,26 +12,23 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from retorno import db
 from retorno.apikeys import service as apikeys
-from retorno.auth import service as auth
-from retorno.auth.guards import client_address
+from retorno.auth import ratelimits
 from retorno.bounds import check_amount, check_key
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Unauthorized, UnsupportedMediaType
-from retorno.ledger import service as ledger
+from retorno.ledger import balances
 from retorno.ledger.rules import Item
-from retorno.ledger.service import RedemptionIn, SaleIn
-from retorno.platform.routes import requires_platform_host
+from retorno.sales import orders, redemptions
+from retorno.sales.orders import SaleIn
+from retorno.sales.redemptions import RedemptionIn
+from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
-from retorno.web import decode_body, json_response
+from retorno.web import decode_body, json_response, now_of, requires_platform_host
 
 ApiBrand = NamedDependency[BrandView]
 T = TypeVar("T")
-
-
-def now_of(request: Request) -> dt.datetime:
-    return request.app.state.clock()
 
 
 async def api_brand(request: Request) -> BrandView:
@@ -44,7 +40,7 @@ async def api_brand(request: Request) -> BrandView:
     if brand is None:
         # Wrong keys are counted per client address: past the limit the answer is 429 (a valid
         # key from the same address, a shop behind the same NAT, still works).
-        await auth.hit("api-auth:addr", client_address(request), now=now_of(request))
+        await ratelimits.hit("api-auth:addr", client_address(request), now=now_of(request))
         raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>")
     return brand
 
@@ -79,7 +75,7 @@ async def upsert_customer(request: Request, brand: ApiBrand, data: JSONBody[Iden
 async def customer_balance(request: Request, brand: ApiBrand, ref: FromPath[str]) -> Response[bytes]:
     """Available, pending and soon-expiring cashback; `ref` is cpf:, email:, phone:, ext: or the id."""
     customer = await _customer(brand, ref)
-    balance = await ledger.balance(brand=brand, customer_id=customer.id, now=now_of(request))
+    balance = await balances.balance(brand=brand, customer_id=customer.id, now=now_of(request))
     return json_response(msgspec.structs.asdict(balance))
 
 
@@ -93,7 +89,7 @@ async def customer_statement(
 ) -> Response[bytes]:
     """Movements newest first; pass `next_cursor` back as `cursor` for the next page."""
     customer = await _customer(brand, ref)
-    entries, next_cursor = await ledger.statement(
+    entries, next_cursor = await balances.statement(
         brand_id=brand.id, customer_id=customer.id, now=now_of(request), limit=limit, cursor=cursor
     )
     return json_response({"entries": entries, "next_cursor": next_cursor})
@@ -103,7 +99,7 @@ async def customer_statement(
 async def post_sale(request: Request, brand: ApiBrand, data: JSONBody[SaleIn]) -> Response[bytes]:
     """Record a sale (idempotent by order_id: a retry gets 200 and the same body)."""
     data = await decode_body(request, SaleIn)
-    body, created = await ledger.record_sale(brand=brand, sale=data, now=now_of(request))
+    body, created = await orders.record(brand=brand, sale=data, now=now_of(request))
     return json_response(body, 201 if created else 200)
 
 
@@ -118,7 +114,7 @@ async def post_refund(
 ) -> Response[bytes]:
     """Refund part of a sale; cashback is taken back in proportion (idempotent by refund_id)."""
     data = await decode_body(request, RefundIn)
-    body, created = await ledger.refund(
+    body, created = await orders.refund(
         brand=brand, order_id=order_id, refund_id=data.refund_id, amount=data.amount, now=now_of(request)
     )
     return json_response(body, 201 if created else 200)
@@ -127,7 +123,7 @@ async def post_refund(
 @post("/sales/{order_id:str}/cancel", status_code=200)
 async def cancel_sale(request: Request, brand: ApiBrand, order_id: FromPath[str]) -> Response[bytes]:
     """Cancel a sale: its cashback is taken back and redemptions on that order are cancelled."""
-    return json_response(await ledger.cancel_sale(brand=brand, order_id=order_id, now=now_of(request)))
+    return json_response(await orders.cancel(brand=brand, order_id=order_id, now=now_of(request)))
 
 
 class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -142,7 +138,7 @@ async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[Quote
     """What the cart earns and how much cashback the shopper may use on it."""
     data = await decode_body(request, QuoteIn)
     return json_response(
-        await ledger.quote(
+        await redemptions.quote(
             brand=brand,
             identity=data.customer,
             total=data.total,
@@ -157,7 +153,7 @@ async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[Quote
 async def post_redemption(request: Request, brand: ApiBrand, data: JSONBody[RedemptionIn]) -> Response[bytes]:
     """Pay part of an order with cashback (idempotent by redemption_id); 422 with a reason if not allowed."""
     data = await decode_body(request, RedemptionIn)
-    body, created = await ledger.redeem(brand=brand, request=data, now=now_of(request))
+    body, created = await redemptions.redeem(brand=brand, request=data, now=now_of(request))
     return json_response(body, 201 if created else 200)
 
 
@@ -167,7 +163,7 @@ async def cancel_redemption(
 ) -> Response[bytes]:
     """Give a redemption back: the same amounts return to the same credits, with their expiry."""
     return json_response(
-        await ledger.cancel_redemption(brand=brand, redemption_id=redemption_id, now=now_of(request))
+        await redemptions.cancel(brand=brand, redemption_id=redemption_id, now=now_of(request))
     )
 
 

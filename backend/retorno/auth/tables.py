@@ -1,25 +1,16 @@
-"""Staff and their roles, sessions, sign-in codes, passkeys, WebAuthn challenges, rate limits."""
+"""Sessions, sign-in codes, passkeys, WebAuthn challenges, rate limits.
 
-from piccolo.columns import JSONB, Boolean, Bytea, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
-from piccolo.constraints import Unique
+The staff tables are defined in retorno/staff/tables.py; this app (piccolo_app.py) still owns
+their migrations. `Staff` is imported here for the foreign keys (and retorno/imports/tables.py
+still imports it from here).
+"""
+
+from piccolo.columns import JSONB, Bytea, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
 from retorno.customers.tables import Customer
-
-
-class Staff(Table, tablename="staff"):
-    email = Varchar(length=254, unique=True)
-    name = Varchar(length=200, default="")
-    platform_admin = Boolean(default=False)
-    created_at = Timestamptz()
-
-
-class StaffRole(Table, tablename="staff_roles"):
-    staff = ForeignKey(Staff, on_delete=OnDelete.cascade, null=False)
-    brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False)
-    role = Varchar(length=20)  # owner | manager | operator
-    unique_staff_brand = Unique([staff, brand])
+from retorno.staff.tables import Staff
 
 
 class Session(Table, tablename="sessions"):

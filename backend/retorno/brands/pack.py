@@ -1,19 +1,24 @@
-"""Brand packs: a folder (brand.toml, logo, regulations) read into one checked `Pack`, and back.
+"""Brand packs: a folder (brand.toml, logo, regulations) read into one checked `Pack`.
 
 Reading collects every problem before refusing, so a pack author fixes them all in one go:
-each problem is one line naming the file, the key and what is wrong. The result is normalised
-for the domains: amounts in centavos, rates in basis points (5% = 500), multipliers in
-hundredths (x2 = 200), datetimes aware. Sections a later domain implements are checked here too.
+each problem is one line naming the file, the key and what is wrong (the value checks are in
+pack_checker.py). The result is normalised for the domains: amounts in centavos, rates in basis
+points (5% = 500), multipliers in hundredths (x2 = 200), datetimes aware; its rule sections are the
+structs of brands/rules.py. Sections a later domain implements are checked here too. What the admin
+edits or uploads (a brand.toml, or a .zip of the folder) goes through the same checks; writing a
+pack back is pack_writer.py's.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
+import io
 import re
+import tempfile
 import tomllib
+import zipfile
 import zoneinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,77 +27,32 @@ import tomli_w
 from babel.numbers import list_currencies
 
 from retorno.brands import images
+from retorno.brands.pack_checker import KEY, Checker
+from retorno.brands.rules import (
+    REFUND_POLICIES,
+    Band,
+    Campaign,
+    CashbackRules,
+    NotificationRules,
+    RedemptionRules,
+    ReferralRules,
+    Rules,
+    VoucherRule,
+)
 from retorno.errors import Invalid
 
 LOCALES = ("pt-BR", "en")
-REFUND_POLICIES = ("write_off", "negative_balance")
 SLUG = re.compile(r"^[a-z0-9-]{2,32}$")
-KEY = re.compile(r"^[a-z0-9_-]{1,40}$")
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 A_COLOUR = "a colour like #8E2453"
 PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-AMOUNT = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
 MAX_REGULATIONS_BYTES = 200_000
-
-
-class Band(msgspec.Struct, frozen=True):
-    from_total: int  # centavos
-    rate_bp: int
-
-
-class Campaign(msgspec.Struct, frozen=True):
-    name: str
-    starts: dt.datetime
-    ends: dt.datetime
-    multiplier_x100: int
-    categories: list[str] = []
-
-
-class CashbackRules(msgspec.Struct, frozen=True):
-    rate_bp: int = 1000
-    min_purchase: int = 0
-    max_per_order: int | None = None
-    pending_days: int = 7
-    expiry_days: int = 90
-    refund_policy: str = "write_off"
-    categories: dict[str, int] = {}
-    segments: dict[str, int] = {}
-    bands: list[Band] = []
-    campaigns: list[Campaign] = []
-
-
-class RedemptionRules(msgspec.Struct, frozen=True):
-    min_order: int = 0
-    max_share_bp: int = 10000
-
-
-class VoucherRule(msgspec.Struct, frozen=True):
-    min_purchase: int
-    amount: int | None = None
-    percent_bp: int | None = None
-    min_order: int = 0
-    valid_days: int = 30
-
-
-class ReferralRules(msgspec.Struct, frozen=True):
-    referrer_reward: int
-    friend_reward: int
-    min_first_purchase: int
-    monthly_cap: int
-
-
-class NotificationRules(msgspec.Struct, frozen=True):
-    expiry_reminder_days: list[int] = msgspec.field(default_factory=lambda: [7, 1])
-
-
-class Rules(msgspec.Struct, frozen=True):
-    cashback: CashbackRules = CashbackRules()
-    redemption: RedemptionRules = RedemptionRules()
-    vouchers: list[VoucherRule] = []
-    referral: ReferralRules | None = None
-    notifications: NotificationRules = NotificationRules()
+LOGO_FILE, REGULATIONS_FILE = "logo.png", "regulations.md"  # their names in a folder the app writes
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ARCHIVE_MAX_FILES = 10
+ARCHIVE_MAX_BYTES = 8 * 1024 * 1024  # uncompressed, all files together
 
 
 class Theme(msgspec.Struct, frozen=True):
@@ -125,148 +85,20 @@ class Pack(msgspec.Struct, frozen=True, kw_only=True):
     def digest(self) -> str:
         return hashlib.sha256(msgspec.msgpack.encode(self)).hexdigest()
 
+    def files(self) -> dict[str, bytes]:
+        """The files of the pack's folder besides brand.toml, by name (none where there is nothing)."""
+        files = {}
+        if self.logo_png is not None:
+            files[LOGO_FILE] = self.logo_png
+        if self.regulations_md:
+            files[REGULATIONS_FILE] = self.regulations_md.encode()
+        return files
+
 
 # --- reading -------------------------------------------------------------------------------------
 
 
-class _Checker:
-    """Reads values out of the parsed TOML, noting a problem instead of raising at the first."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[str] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.file}: {key}: {message}")
-
-    def table(self, data: dict, key: str, allowed: set[str]) -> dict:
-        value = data.get(key.rsplit(".", 1)[-1], {})
-        if not isinstance(value, dict):
-            self.problem(key, "must be a table")
-            return {}
-        for unknown in sorted(set(value) - allowed):
-            self.problem(f"{key}.{unknown}", "unknown key")
-        return value
-
-    def text(
-        self,
-        data: dict,
-        key: str,
-        path: str,
-        *,
-        default: str | None = None,
-        max_len: int = 200,
-        pattern: re.Pattern | None = None,
-        what: str = "",
-    ) -> str:
-        value = data.get(key, default)
-        if value is None:
-            self.problem(path, "is required")
-            return ""
-        if not isinstance(value, str):
-            self.problem(path, f"must be a string, not {value!r}")
-            return ""
-        value = value.strip()
-        if len(value) > max_len:
-            self.problem(path, f"must be at most {max_len} characters (has {len(value)})")
-        elif pattern is not None and value and not pattern.match(value):
-            self.problem(path, f"{value!r} is not {what}")
-        return value
-
-    def amount(
-        self, data: dict, key: str, path: str, *, default: int | None = None, allow_empty: bool = False
-    ) -> int | None:
-        """Reais with a dot ("20.00") to centavos; "" is None where `allow_empty`."""
-        if key not in data:
-            if default is None and not allow_empty:
-                self.problem(path, "is required")
-            return default
-        value = data[key]
-        if allow_empty and value == "":
-            return None
-        if not isinstance(value, str) or not AMOUNT.match(value):
-            self.problem(path, f'must be an amount in reais as a string like "20.00", not {value!r}')
-            return default
-        return int(Decimal(value) * 100)
-
-    def percent(
-        self,
-        data: dict,
-        key: str,
-        path: str,
-        *,
-        default: int | None = None,
-        low: Decimal = Decimal(0),
-        high: Decimal = Decimal(100),
-    ) -> int | None:
-        """A percentage (10, 2.5) to basis points; at most two decimals so no rounding happens."""
-        if key not in data:
-            if default is None:
-                self.problem(path, "is required")
-            return default
-        value = self._decimal(data[key], path, low, high, "a number of percent")
-        return default if value is None else value
-
-    def _decimal(self, value: Any, path: str, low: Decimal, high: Decimal, what: str) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(path, f"must be {what} between {low} and {high}, not {value!r}")
-            return None
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:  # pragma: no cover - TOML numbers are finite
-            number = Decimal(-1)
-        if not (low <= number <= high):
-            self.problem(path, f"must be {what} between {low} and {high}, not {value!r}")
-            return None
-        if number != number.quantize(Decimal("0.01")):
-            self.problem(path, f"takes at most two decimals, not {value!r}")
-            return None
-        return int(number * 100)
-
-    def integer(self, data: dict, key: str, path: str, *, default: int | None, low: int, high: int) -> int:
-        value = data.get(key, default)
-        if value is None:
-            self.problem(path, "is required")
-            return 0
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(path, f"must be a whole number from {low} to {high}, not {value!r}")
-            return default or 0
-        return value
-
-    def instant(self, data: dict, key: str, path: str) -> dt.datetime | None:
-        value = data.get(key)
-        if not isinstance(value, dt.datetime):
-            self.problem(path, f"must be a TOML datetime like 2026-11-27T00:00:00-03:00, not {value!r}")
-            return None
-        if value.tzinfo is None:
-            self.problem(path, "needs an offset (like -03:00) so the instant is not ambiguous")
-            return None
-        return value
-
-    def rate_map(self, data: dict, key: str, path: str) -> dict[str, int]:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            self.problem(path, "must be a table of name = percent")
-            return {}
-        out = {}
-        for name in sorted(value):
-            if not KEY.match(name):
-                self.problem(f"{path}.{name}", "names use a-z, 0-9, _ and - only")
-                continue
-            rate = self.percent(value, name, f"{path}.{name}")
-            if rate is not None:
-                out[name] = rate
-        return out
-
-    def list_of_tables(self, data: dict, key: str, path: str) -> list[dict]:
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.problem(path, f"must be an array of tables ([[{path}]])")
-            return []
-        return value
-
-
-def _read_cashback(c: _Checker, data: dict) -> CashbackRules:
+def _read_cashback(c: Checker, data: dict) -> CashbackRules:
     allowed = {
         "rate",
         "min_purchase",
@@ -300,7 +132,7 @@ def _read_cashback(c: _Checker, data: dict) -> CashbackRules:
         begin, end = c.instant(camp, "starts", f"{p}.starts"), c.instant(camp, "ends", f"{p}.ends")
         if begin and end and end <= begin:
             c.problem(f"{p}.ends", "must be after starts")
-        multiplier = c._decimal(
+        multiplier = c.decimal(
             camp.get("multiplier", 1), f"{p}.multiplier", Decimal(1), Decimal(10), "a multiplier"
         )
         categories = camp.get("categories", [])
@@ -336,7 +168,7 @@ def _read_cashback(c: _Checker, data: dict) -> CashbackRules:
     )
 
 
-def _read_rules(c: _Checker, data: dict) -> Rules:
+def _read_rules(c: Checker, data: dict) -> Rules:
     cashback = _read_cashback(c, data)
     t = c.table(data, "redemption", {"min_order", "max_share"})
     redemption = RedemptionRules(
@@ -417,6 +249,17 @@ TOP_KEYS = {
 }
 
 
+def _file_name(c: Checker, theme: dict, key: str) -> str | None:
+    """A file the pack names: a plain name inside its own folder, never a path (a brand.toml
+    uploaded by a manager must not read /etc/passwd or ../anything into the brand)."""
+    name = c.text(theme, key, f"theme.{key}")
+    if not PLAIN_NAME.match(name) or ".." in name:
+        example = LOGO_FILE if key == "logo" else REGULATIONS_FILE
+        c.problem(f"theme.{key}", f"{name!r}: name a file in the pack's folder, like {example}")
+        return None
+    return name
+
+
 def read_pack(folder: Path) -> Pack:
     """Read and check a brand pack folder; raise Invalid listing every problem found."""
     folder = Path(folder)
@@ -431,7 +274,7 @@ def read_pack(folder: Path) -> Pack:
         problem = f"{file}: not valid TOML: {exc}"
         raise Invalid(problem, [problem]) from None
 
-    c = _Checker(file)
+    c = Checker(file)
     for unknown in sorted(set(data) - TOP_KEYS):
         c.problem(unknown, "unknown key")
     slug = c.text(data, "slug", "slug", pattern=SLUG, what="a slug of 2-32 characters a-z, 0-9, -")
@@ -467,24 +310,22 @@ def read_pack(folder: Path) -> Pack:
             c.problem(f"theme.{k}", "is empty; give a colour like #8E2453")
     theme = Theme(**{k: (v or getattr(Theme(), k)).upper() for k, v in colours.items()})
     logo_png = None
-    if "logo" in t:
-        logo_name = c.text(t, "logo", "theme.logo")
+    if "logo" in t and (logo_name := _file_name(c, t, "logo")):
         try:
             logo_png = images.reencode_logo((folder / logo_name).read_bytes())
         except OSError:
-            c.problem("theme.logo", f"{folder / logo_name}: no such file")
+            c.problem("theme.logo", f"{logo_name}: no such file in the pack")
         except images.ImageRefused as exc:
             c.problem("theme.logo", f"{logo_name}: {exc}")
     regulations = ""
-    if "regulations" in t:
-        reg_name = c.text(t, "regulations", "theme.regulations")
+    if "regulations" in t and (reg_name := _file_name(c, t, "regulations")):
         try:
             raw = (folder / reg_name).read_bytes()
             if len(raw) > MAX_REGULATIONS_BYTES:
                 c.problem("theme.regulations", f"{reg_name}: larger than {MAX_REGULATIONS_BYTES} bytes")
             regulations = raw.decode("utf-8").replace("\r\n", "\n").strip() + "\n"
         except OSError:
-            c.problem("theme.regulations", f"{folder / reg_name}: no such file")
+            c.problem("theme.regulations", f"{reg_name}: no such file in the pack")
         except UnicodeDecodeError:
             c.problem("theme.regulations", f"{reg_name}: not UTF-8 text")
 
@@ -530,95 +371,7 @@ def read_pack(folder: Path) -> Pack:
     )
 
 
-# --- writing -------------------------------------------------------------------------------------
-
-
-def _reais(centavos: int) -> str:
-    return f"{centavos // 100}.{centavos % 100:02d}"
-
-
-def _percent(bp: int) -> int | float:
-    return bp // 100 if bp % 100 == 0 else float(Decimal(bp) / 100)
-
-
-def to_toml(pack: Pack) -> dict[str, Any]:
-    """The brand.toml document for a pack: the inverse of read_pack for every value it keeps."""
-    r, cb = pack.rules, pack.rules.cashback
-    doc: dict[str, Any] = {
-        "slug": pack.slug,
-        "name": pack.name,
-        "short_name": pack.short_name,
-        "locale": pack.locale,
-        "currency": pack.currency,
-        "timezone": pack.timezone,
-        "hosts": list(pack.hosts),
-        "theme": {
-            "primary": pack.theme.primary,
-            "accent": pack.theme.accent,
-            "background": pack.theme.background,
-        },
-        "contact": msgspec.structs.asdict(pack.contact),
-        "cashback": {
-            "rate": _percent(cb.rate_bp),
-            "min_purchase": _reais(cb.min_purchase),
-            "max_per_order": "" if cb.max_per_order is None else _reais(cb.max_per_order),
-            "pending_days": cb.pending_days,
-            "expiry_days": cb.expiry_days,
-            "refund_policy": cb.refund_policy,
-            "categories": {k: _percent(v) for k, v in cb.categories.items()},
-            "segments": {k: _percent(v) for k, v in cb.segments.items()},
-            "bands": [{"from": _reais(b.from_total), "rate": _percent(b.rate_bp)} for b in cb.bands],
-            "campaigns": [
-                {
-                    "name": c.name,
-                    "starts": c.starts,
-                    "ends": c.ends,
-                    "multiplier": _percent(c.multiplier_x100),
-                    "categories": c.categories,
-                }
-                for c in cb.campaigns
-            ],
-        },
-        "redemption": {
-            "min_order": _reais(r.redemption.min_order),
-            "max_share": _percent(r.redemption.max_share_bp),
-        },
-        "notifications": {"expiry_reminder_days": r.notifications.expiry_reminder_days},
-    }
-    if pack.logo_png is not None:
-        doc["theme"]["logo"] = "logo.png"
-    if pack.regulations_md:
-        doc["theme"]["regulations"] = "regulations.md"
-    if r.vouchers:
-        rules = []
-        for v in r.vouchers:
-            rule: dict[str, Any] = {"min_purchase": _reais(v.min_purchase)}
-            if v.amount is not None:
-                rule["amount"] = _reais(v.amount)
-            else:
-                rule["percent"] = _percent(v.percent_bp or 0)
-            rule |= {"min_order": _reais(v.min_order), "valid_days": v.valid_days}
-            rules.append(rule)
-        doc["vouchers"] = {"rules": rules}
-    if r.referral is not None:
-        ref = r.referral
-        doc["referral"] = {
-            "referrer_reward": _reais(ref.referrer_reward),
-            "friend_reward": _reais(ref.friend_reward),
-            "min_first_purchase": _reais(ref.min_first_purchase),
-            "monthly_cap": ref.monthly_cap,
-        }
-    return doc
-
-
-def write_pack(pack: Pack, folder: Path) -> None:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "brand.toml").write_text(tomli_w.dumps(to_toml(pack)), encoding="utf-8")
-    if pack.logo_png is not None:
-        (folder / "logo.png").write_bytes(pack.logo_png)
-    if pack.regulations_md:
-        (folder / "regulations.md").write_text(pack.regulations_md, encoding="utf-8")
+# --- edits and uploads ---------------------------------------------------------------------------
 
 
 def check_edited(
@@ -627,11 +380,9 @@ def check_edited(
     """A pack from an edited brand.toml document (the admin's forms), through every check of
     `read_pack`. `base` supplies the files of the pack it edits (its logo, its regulations), `files`
     adds or replaces some; problems name files as the pack does, never a temporary folder."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as folder:
-        if base is not None:
-            write_pack(base, Path(folder))
+        for name, data in (base.files() if base is not None else {}).items():
+            (Path(folder) / name).write_bytes(data)
         for name, data in (files or {}).items():
             if not PLAIN_NAME.match(name):  # a name from an upload never reaches outside the folder
                 raise Invalid(f"{name!r}: a pack's files are plain names like logo.png")
@@ -644,27 +395,6 @@ def check_edited(
             raise Invalid("; ".join(problems), problems) from None
 
 
-PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-ARCHIVE_MAX_FILES = 10
-ARCHIVE_MAX_BYTES = 8 * 1024 * 1024  # uncompressed, all files together
-
-
-def to_zip(pack: Pack) -> bytes:
-    """The pack as a .zip of its folder (brand.toml, logo.png, regulations.md): unzipped, it is what
-    `retorno brands import` reads, and the admin's pack import takes it back as it is."""
-    import io
-    import zipfile
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("brand.toml", tomli_w.dumps(to_toml(pack)))
-        if pack.logo_png is not None:
-            archive.writestr("logo.png", pack.logo_png)
-        if pack.regulations_md:
-            archive.writestr("regulations.md", pack.regulations_md)
-    return out.getvalue()
-
-
 def from_upload(data: bytes, *, base: Pack | None = None) -> Pack:
     """A pack uploaded as a .zip of its folder, or as its brand.toml alone (then the logo and the
     regulations it names come from `base`). Every check of read_pack applies."""
@@ -675,9 +405,6 @@ def from_upload(data: bytes, *, base: Pack | None = None) -> Pack:
 def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     """An upload's brand.toml (parsed) and other files. A .zip's entries are read by plain name only
     (one folder around them is allowed), with limits on their count and size."""
-    import io
-    import zipfile
-
     files: dict[str, bytes] = {}
     if data[:4] == b"PK\x03\x04":
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Awaitable, Callable
 
 import msgspec
 import nh3
@@ -11,7 +12,8 @@ from markdown_it import MarkdownIt
 
 from retorno import cache, db
 from retorno.brands import images
-from retorno.brands.pack import Contact, Pack, Rules, Theme
+from retorno.brands.pack import Contact, Pack, Theme
+from retorno.brands.rules import Rules
 from retorno.brands.tables import Brand, BrandAsset, BrandHost, Regulations
 from retorno.cache import TTLCache
 from retorno.errors import Invalid, NotFound
@@ -228,8 +230,16 @@ async def _put_asset(brand_id: int, name: str, data: bytes, content_type: str) -
         )
 
 
-async def import_pack(pack: Pack, *, base_host: str, now: dt.datetime | None = None) -> ImportResult:
-    """Create or update a brand from a checked pack, all or nothing; unchanged packs change nothing."""
+async def import_pack(
+    pack: Pack,
+    *,
+    base_host: str,
+    now: dt.datetime | None = None,
+    on_created: Callable[[int, dt.datetime], Awaitable[None]] | None = None,
+) -> ImportResult:
+    """Create or update a brand from a checked pack, all or nothing; unchanged packs change nothing.
+    `on_created(brand_id, now)` runs in the transaction that creates a brand (its push keys: see
+    `retorno.onboarding.brand`)."""
     now = now or dt.datetime.now(dt.UTC)
     digest = hashlib.sha256(f"{pack.digest()}:{images.VERSION}".encode()).hexdigest()
     for host in pack.hosts:
@@ -279,9 +289,8 @@ async def import_pack(pack: Pack, *, base_host: str, now: dt.datetime | None = N
                 )
             )
             brand_id, status = inserted[0]["id"], "created"
-            from retorno.push import service as push  # a brand's VAPID keys are made with it
-
-            await push.create_keys(brand_id, now)
+            if on_created is not None:
+                await on_created(brand_id, now)
         else:
             brand_id, status = row["id"], "updated"
             await Brand.update({**values, Brand.app_version: row["app_version"] + 1}).where(

@@ -28,7 +28,7 @@ class Brand(Table, tablename="brands"):
     contact_whatsapp = Varchar(length=20, default="")
     contact_phone = Varchar(length=20, default="")
     contact_hours = Varchar(length=200, default="")
-    # The rule sections of the brand pack, normalised to centavos and basis points (pack.Rules).
+    # The rule sections of the brand pack, normalised to centavos and basis points (brands.rules.Rules).
     rules = JSONB(default="{}")
     # Hash of the normalised pack: an unchanged re-import is recognised and changes nothing.
     pack_digest = Varchar(length=64, default="")

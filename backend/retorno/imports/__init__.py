@@ -1,1 +1,1 @@
-"""Imports of past sales from CSV, through the ledger's idempotent record_sale; large files in the worker."""
+"""Imports of past sales from CSV, through `sales.orders.record` as the API; large files in the worker."""

@@ -1,5 +1,5 @@
 """Past sales from a CSV (documented columns), each row through the same idempotent
-`ledger.record_sale` as the API: a row already imported (same order_id, same content) is skipped,
+`sales.orders.record` as the API: a row already imported (same order_id, same content) is skipped,
 a row with a problem is rejected with the reason, and a second upload of the same file changes
 nothing.
 
@@ -28,7 +28,7 @@ from retorno.brands.service import BrandView
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, Invalid, NotFound
 from retorno.imports.tables import ImportJob
-from retorno.ledger import service as ledger
+from retorno.sales import orders
 from retorno.typed import centavos, when_of
 
 COLUMNS = ("order_id", "occurred_at", "total", "shipping", "cpf", "email", "phone", "name")
@@ -113,7 +113,7 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
         if not (identity.cpf or identity.email or identity.phone):
             raise Invalid("a cpf, an email or a phone is needed")
         shipping, when = get("shipping") or "", get("occurred_at")
-        sale = ledger.SaleIn(
+        sale = orders.SaleIn(
             order_id=order_id,
             customer=identity,
             total=centavos(row.get("total") or ""),
@@ -121,13 +121,13 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
             occurred_at=when_of(when, brand) if when else None,
             channel="import",
         )
-        body, created = await ledger.record_sale(brand=brand, sale=sale, now=now)
+        body, created = await orders.record(brand=brand, sale=sale, now=now)
     except DomainError as exc:
         return {"order_id": order_id, "status": "rejected", "reason": exc.detail}
     return {
         "order_id": order_id,
         "status": "imported" if created else "skipped",
-        "cashback": body["cashback"]["amount"],
+        "cashback": body.cashback.amount,
     }
 
 

@@ -3,8 +3,8 @@
 from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
-from retorno.auth.tables import Staff
 from retorno.brands.tables import Brand
+from retorno.staff.tables import Staff
 
 
 class ImportJob(Table, tablename="import_jobs"):

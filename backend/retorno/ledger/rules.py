@@ -2,6 +2,7 @@
 
 Follows ../shared/brand-pack.md, "How a sale's cashback is computed". Amounts are centavos,
 rates basis points, multipliers hundredths; the only rounding is half-even, once, on the total.
+The rules come from brands/rules.py (not the pack's reader) and the rounding from money.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import datetime as dt
 
 import msgspec
 
-from retorno.brands.pack import CashbackRules, RedemptionRules
+from retorno.brands.rules import CashbackRules, RedemptionRules
+from retorno.money import half_even
 
 
 class Item(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -47,14 +49,6 @@ class Earning(msgspec.Struct, kw_only=True):
     breakdown: list[ItemEarning]
     capped: bool = False
     below_min_purchase: bool = False
-
-
-def half_even(numerator: int, denominator: int) -> int:
-    """numerator / denominator rounded half to even, in integers (both >= 0)."""
-    quotient, remainder = divmod(numerator, denominator)
-    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2 == 1):
-        quotient += 1
-    return quotient
 
 
 def _order_rate(rules: CashbackRules, merchandise: int) -> tuple[int, str, int | None]:
@@ -108,9 +102,10 @@ def earn(
             )
         )
     amount = half_even(numerator, 1_000_000)  # centavos x basis points x hundredths
-    capped = rules.max_per_order is not None and amount > rules.max_per_order
+    cap = rules.max_per_order
+    capped = cap is not None and amount > cap
     return Earning(
-        amount=min(amount, rules.max_per_order) if capped else amount,
+        amount=cap if cap is not None and capped else amount,
         merchandise=merchandise,
         breakdown=breakdown,
         capped=capped,

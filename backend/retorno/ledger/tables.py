@@ -1,6 +1,7 @@
-"""Sales, credit lots, entries and how entries moved lots, refunds, redemptions, debts."""
+"""Sales, credit lots, entries and how entries moved lots, refunds, redemptions, debts, and the
+double-entry postings between a brand's accounts that every movement of money is."""
 
-from piccolo.columns import JSONB, BigInt, Boolean, ForeignKey, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, BigInt, Boolean, ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -9,6 +10,7 @@ from retorno.customers.tables import Customer
 
 
 class Sale(Table, tablename="sales"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     order_id = Varchar(length=100)
@@ -28,6 +30,8 @@ class Sale(Table, tablename="sales"):
 class Lot(Table, tablename="ledger_lots"):
     """A credit: pending until available_at, spendable until expires_at (None: never expires)."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
@@ -39,10 +43,14 @@ class Lot(Table, tablename="ledger_lots"):
     breakdown = JSONB(default="{}")
     announced = Boolean(default=False)  # the "cashback.available" event was written
     created_at = Timestamptz()
+    # What is left of it was moved from the shopper's pending account to their available one.
+    matured = Boolean(default=False)
 
 
 class Refund(Table, tablename="sale_refunds"):
     """A refund (refund_id set) or a cancellation (refund_id None) of a sale."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=False, index=True)
@@ -55,6 +63,7 @@ class Refund(Table, tablename="sale_refunds"):
 
 
 class Redemption(Table, tablename="redemptions"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     redemption_id = Varchar(length=100)
@@ -69,6 +78,8 @@ class Redemption(Table, tablename="redemptions"):
 
 class Entry(Table, tablename="ledger_entries"):
     """A movement of a customer's balance. Never updated, never deleted: corrections are entries."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False)
@@ -86,6 +97,8 @@ class Entry(Table, tablename="ledger_entries"):
 class Allocation(Table, tablename="ledger_allocations"):
     """How much an entry took from (negative) or gave back to (positive) one lot."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     entry = ForeignKey(Entry, on_delete=OnDelete.restrict, null=False, index=True)
     lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=False, index=True)
     amount = BigInt()
@@ -94,6 +107,27 @@ class Allocation(Table, tablename="ledger_allocations"):
 class Account(Table, tablename="ledger_accounts"):
     """What a customer owes after a refund of spent cashback (negative_balance policy)."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, unique=True)
     debt = BigInt(default=0)
+
+
+class Posting(Table, tablename="ledger_postings"):
+    """One side of a balanced movement between a brand's accounts: the postings of an entry (or of
+    a lot's maturing, or of a write-off) add up to zero. Shopper accounts (`pending`,
+    `available`) carry the customer; brand accounts (`issued`, `redeemed`, `expired`, ...) do not.
+    Appended only; a balance as of any moment is the sum of the postings up to it."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
+
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
+    account = Varchar(length=24)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=True, default=None, index=True)
+    amount = BigInt()  # signed centavos; a shopper account's balance is what the brand owes
+    occurred_at = Timestamptz()  # when it takes effect (a lot matures at its available_at)
+    entry = ForeignKey(Entry, on_delete=OnDelete.restrict, null=True, default=None)
+    lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=True, default=None)
+    refund = ForeignKey(Refund, on_delete=OnDelete.restrict, null=True, default=None)
+    created_at = Timestamptz()

@@ -10,14 +10,6 @@ import msgspec
 from retorno import db
 from retorno.outbox.tables import OutboxEvent
 
-KINDS = (
-    "cashback.credited",
-    "cashback.available",
-    "cashback.expiring",
-    "cashback.redeemed",
-    "cashback.reversed",
-)
-
 
 async def emit(
     *, brand_id: int, kind: str, payload: dict[str, Any], now: dt.datetime, dedupe_key: str | None = None
@@ -26,8 +18,8 @@ async def emit(
     database's unique index decides, so two processes emitting at once write one)."""
     if dedupe_key is not None:
         written = await db.fetch(
-            "INSERT INTO outbox_events (brand, kind, payload, dedupe_key, created_at, run_after, attempts) "
-            "VALUES ({}, {}, {}, {}, {}, {}, 0) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            "INSERT INTO outbox_events (brand, kind, payload, dedupe_key, created_at, run_after) "
+            "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
             brand_id,
             kind,
             msgspec.json.encode(payload).decode(),
@@ -44,7 +36,6 @@ async def emit(
         dedupe_key=dedupe_key,
         created_at=now,
         run_after=now,
-        attempts=0,
     )
     return True
 

@@ -1,6 +1,6 @@
 """One row per domain event; a worker claims and processes them (see the push domain)."""
 
-from piccolo.columns import JSONB, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.columns import JSONB, ForeignKey, OnDelete, Timestamptz, Varchar
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
@@ -14,6 +14,4 @@ class OutboxEvent(Table, tablename="outbox_events"):
     dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
     created_at = Timestamptz()
     run_after = Timestamptz()
-    attempts = Integer(default=0)
-    locked_until = Timestamptz(null=True, default=None)
     done_at = Timestamptz(null=True, default=None, index=True)

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Request, Router, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
 from retorno.brands import service as brands
-from retorno.web import brand_of, lang_of
-
-
-async def requires_platform_host(connection: Any, _: Any) -> None:
-    if brand_of(connection) is not None:
-        raise NotFoundException()
+from retorno.web import lang_of, requires_platform_host
 
 
 async def landing_page(request: Request) -> Template:

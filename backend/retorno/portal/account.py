@@ -8,8 +8,19 @@ from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import db, i18n
-from retorno.auth import service as auth
-from retorno.auth.guards import (
+from retorno.auth import codes, passkeys, ratelimits, retention, sessions
+from retorno.brands import service as brands
+from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.customers.service import Identity
+from retorno.errors import Invalid
+from retorno.ledger import balances
+from retorno.mail import Message
+from retorno.onboarding import shoppers
+from retorno.portal.routes import page_context, private_router, requires_brand
+from retorno.push import service as push
+from retorno.referrals import service as referrals
+from retorno.signin.guards import (
     DEVICE_COOKIE,
     clear_session_cookie,
     client_address,
@@ -18,19 +29,9 @@ from retorno.auth.guards import (
     session_cookie,
     set_session_cookie,
 )
-from retorno.auth.routes import account_routes, now_of, origin_of, owner_of, passkey_router, safe_next
-from retorno.brands import service as brands
-from retorno.brands.service import BrandView
-from retorno.customers import service as customers
-from retorno.customers.service import Identity
-from retorno.errors import Invalid
-from retorno.ledger import service as ledger
-from retorno.mail import Message
-from retorno.portal.routes import page_context, private_router, requires_brand
-from retorno.push import service as push
-from retorno.referrals import service as referrals
+from retorno.signin.routes import account_routes, origin_of, owner_of, passkey_router, safe_next
 from retorno.vouchers import service as vouchers
-from retorno.web import brand_of, lang_of
+from retorno.web import brand_of, lang_of, now_of
 
 
 async def _mail_code(request: Request, brand: BrandView, email: str, code: str | None) -> None:
@@ -106,12 +107,12 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
             context=page_context(request, next=safe_next(data.next), error=exc.detail),
         )
     now = now_of(request)
-    await auth.hit("code-request:addr", client_address(request), now=now)
-    await auth.hit("code-request:email", f"{brand.id}:{email}", now=now)
+    await ratelimits.hit("code-request:addr", client_address(request), now=now)
+    await ratelimits.hit("code-request:email", f"{brand.id}:{email}", now=now)
     customer = await customers.lookup(brand.id, Identity(email=email))
     code = None
     if customer is not None:
-        code = await auth.new_code(
+        code = await codes.new_code(
             brand_id=brand.id, email=email, purpose="login", secret=request.app.settings.secret_key, now=now
         )
     await _mail_code(request, brand, email, code)
@@ -122,23 +123,23 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
 async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) -> Response:
     brand = brand_of(request)
     settings, now = request.app.settings, now_of(request)
-    await auth.hit("code-attempt:addr", client_address(request), now=now)
+    await ratelimits.hit("code-attempt:addr", client_address(request), now=now)
     try:
-        customer_id = await auth.sign_in_with_code(
+        customer_id = await shoppers.sign_in_with_code(
             brand=brand, email=data.email, code=data.code, secret=settings.secret_key, now=now
         )
     except Invalid as exc:
         return _verify_page(request, data.email, safe_next(data.next), exc.detail, status=422)
-    token = await auth.start_session(
+    token = await sessions.start_session(
         brand_id=brand.id,
         customer_id=customer_id,
         now=now,
         replacing=request.cookies.get(session_cookie(settings)),
     )
-    has_passkey = bool(await auth.passkeys_of(auth.Owner(brand_id=brand.id, customer_id=customer_id)))
+    has_passkey = bool(await passkeys.passkeys_of(passkeys.Owner(brand_id=brand.id, customer_id=customer_id)))
     # After the first sign-in by code, offer a passkey for the next ones.
     response = Redirect(safe_next(data.next) if has_passkey else "/account/security?offer=1", status_code=303)
-    set_session_cookie(response, settings, token, int(auth.SHOPPER_SESSION.total_seconds()))
+    set_session_cookie(response, settings, token, int(sessions.SHOPPER_SESSION.total_seconds()))
     device = referrals.device_hash(device_of(request, response))
     await referrals.note_device(brand_id=brand.id, customer_id=customer_id, device=device, now=now)
     return response
@@ -168,8 +169,8 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
             context=page_context(request, regulations=regulations, error=exc.detail, form=data),
         )
     now = now_of(request)
-    await auth.hit("code-request:addr", client_address(request), now=now)
-    await auth.hit("code-request:email", f"{brand.id}:{email}", now=now)
+    await ratelimits.hit("code-request:addr", client_address(request), now=now)
+    await ratelimits.hit("code-request:email", f"{brand.id}:{email}", now=now)
     join_data = {
         "name": data.name.strip()[:200],
         "marketing": data.marketing == "yes",
@@ -179,7 +180,7 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
             request.cookies.get(request.app.settings.cookie_prefix + DEVICE_COOKIE)
         ),
     }
-    code = await auth.new_code(
+    code = await codes.new_code(
         brand_id=brand.id,
         email=email,
         purpose="join",
@@ -193,7 +194,7 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
 
 @get("/account/security", guards=[requires_customer])
 async def security_page(request: Request) -> Template:
-    keys = await auth.passkeys_of(await owner_of(request))
+    keys = await passkeys.passkeys_of(await owner_of(request))
     return Template(
         "portal/security.html",
         context=page_context(
@@ -242,13 +243,13 @@ async def export_data(request: Request) -> Response[bytes]:
     """Everything the programme holds about the shopper, in one file."""
     brand, owner = brand_of(request), await owner_of(request)
     customer = await customers.get(brand.id, owner.customer_id)
-    devices = await auth.passkeys_of(owner)
+    devices = await passkeys.passkeys_of(owner)
     data = {
         "brand": brand.name,
         "exported_at": now_of(request),
         "profile": {k: v for k, v in msgspec.structs.asdict(customer).items() if k not in ("id", "brand")},
         "consents": await customers.consents(brand.id, customer.id),
-        **await ledger.history(brand_id=brand.id, customer_id=customer.id),
+        **await balances.history(brand_id=brand.id, customer_id=customer.id),
         "vouchers": [
             {k: v for k, v in voucher.items() if k != "raw_code"}
             for voucher in await vouchers.of_customer(
@@ -295,7 +296,7 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
     brand, owner = brand_of(request), await owner_of(request)
     customer = await customers.get(brand.id, owner.customer_id)
     now = now_of(request)
-    await auth.forget_customer(brand_id=brand.id, customer_id=customer.id, email=customer.email)
+    await retention.forget_customer(brand_id=brand.id, customer_id=customer.id, email=customer.email)
 
     async def rewards() -> None:
         await vouchers.cancel_for_customer(customer_id=customer.id, now=now)

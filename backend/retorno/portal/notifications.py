@@ -7,11 +7,10 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from retorno.auth.guards import requires_customer, session_of
-from retorno.auth.routes import now_of
 from retorno.portal.routes import page_context, private_router
 from retorno.push import service as push
-from retorno.web import RowId, brand_of, decode_body, json_response
+from retorno.signin.guards import requires_customer, session_of
+from retorno.web import RowId, brand_of, decode_body, json_response, now_of
 
 
 @get("/push/key")

@@ -11,15 +11,14 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response import Template
 from markupsafe import Markup
 
-from retorno import csvfile, i18n
-from retorno.auth.guards import requires_customer, session_of
-from retorno.auth.routes import now_of
+from retorno import csvfile, i18n, money
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
-from retorno.ledger import service as ledger
+from retorno.ledger import balances
 from retorno.portal.routes import page_context, requires_brand
-from retorno.web import brand_of, lang_of
+from retorno.signin.guards import requires_customer, session_of
+from retorno.web import brand_of, lang_of, now_of
 
 # What the service worker may keep for reading offline (service_worker/sw.js): a signed-in page goes
 # to a private cache that sign-out empties; the browser's HTTP cache keeps none of it (no-store).
@@ -30,7 +29,8 @@ KINDS = ("earn", "redeem", "reverse", "expire", "redemption_cancel", "adjustment
 
 
 def _percent(bp: int) -> str:
-    return f"{bp // 100}" if bp % 100 == 0 else f"{bp / 100:.2f}".rstrip("0").replace(".", ",")
+    """Hundredths (a rate's basis points, a multiplier x100) as the text says them: "10", "2,5"."""
+    return str(money.from_hundredths(bp)).replace(".", ",")
 
 
 def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
@@ -125,9 +125,11 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     if session is None or session["customer"] is None:
         return context
     brand, now, lang = brand_of(request), now_of(request), lang_of(request)
-    balance = await ledger.balance(brand=brand, customer_id=session["customer"], now=now, expiring_limit=1)
-    entries, _ = await ledger.statement(brand_id=brand.id, customer_id=session["customer"], now=now, limit=5)
-    pending_until = await ledger.next_available(brand_id=brand.id, customer_id=session["customer"], now=now)
+    balance = await balances.balance(brand=brand, customer_id=session["customer"], now=now, expiring_limit=1)
+    entries, _ = await balances.statement(
+        brand_id=brand.id, customer_id=session["customer"], now=now, limit=5
+    )
+    pending_until = await balances.next_available(brand_id=brand.id, customer_id=session["customer"], now=now)
     return context | {
         "signed_in": True,
         "fetched_at": now,
@@ -145,7 +147,7 @@ async def statement_page(request: Request) -> Template:
     kind = request.query_params.get("kind") or None
     if kind is not None and kind not in KINDS:
         raise Invalid("unknown kind of movement")
-    entries, next_cursor = await ledger.statement(
+    entries, next_cursor = await balances.statement(
         brand_id=brand.id,
         customer_id=session["customer"],
         now=now_of(request),
@@ -175,7 +177,7 @@ async def statement_csv(request: Request) -> Response[bytes]:
     rows = []
     cursor = None
     while True:
-        entries, cursor = await ledger.statement(
+        entries, cursor = await balances.statement(
             brand_id=brand.id, customer_id=session["customer"], now=now, limit=100, cursor=cursor
         )
         for line in _lines(entries, lang=lang, brand=brand):
@@ -184,7 +186,7 @@ async def statement_csv(request: Request) -> Response[bytes]:
                 [
                     line["occurred_at"].isoformat(),
                     line["kind"],
-                    csvfile.reais(amount),
+                    money.reais(amount),
                     line.get("status", ""),
                     _iso(line.get("available_at")),
                     _iso(line.get("expires_at")),

@@ -12,12 +12,12 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from retorno import i18n
-from retorno.auth.guards import device_of, requires_customer, session_of
-from retorno.auth.routes import now_of, origin_of
 from retorno.portal.routes import page_context, private_router
 from retorno.referrals import service as referrals
+from retorno.signin.guards import device_of, requires_customer, session_of
+from retorno.signin.routes import origin_of
 from retorno.vouchers import service as vouchers
-from retorno.web import brand_of, lang_of
+from retorno.web import brand_of, lang_of, now_of
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,0 +1,1 @@
+"""Web push: VAPID keys, subscriptions, preferences, and fanning events out to phones."""

@@ -1,0 +1,2 @@
+"""Invite a friend: codes, attribution, verdicts with fraud checks; rewards are credited by
+`retorno.sales.rewards`."""

@@ -24,11 +24,11 @@ import secrets
 import zoneinfo
 from typing import Any
 
+import msgspec
+
 from retorno import db
 from retorno.brands.service import BrandView
-from retorno.customers import service as customers
 from retorno.errors import NotFound
-from retorno.outbox import service as outbox
 from retorno.referrals.tables import Device, Referral, ReferralCode
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -278,12 +278,23 @@ async def parties_of_sale(*, brand_id: int, sale_id: int) -> list[int]:
     return [r[k] for r in rows for k in ("referrer", "friend")]
 
 
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """A referral's verdict at its friend's first purchase (or a review): who gets what."""
+
+    referral_id: int
+    status: str
+    reason: str
+    referrer: int
+    friend: int
+
+
 async def on_sale(
     *, brand: BrandView, customer_id: int, sale_id: int, purchase: int, at: dt.datetime, now: dt.datetime
-) -> None:
-    """A sale was recorded (in its transaction): if it is a referred friend's first, decide."""
+) -> Decision | None:
+    """A sale was recorded (in its transaction): if it is a referred friend's first, decide. The
+    caller credits the rewards of a `rewarded` decision (see `retorno.sales.rewards`)."""
     if brand.rules().referral is None:
-        return
+        return None
     rows = await db.fetch(
         "SELECT id, referrer, friend, device FROM referrals "
         "WHERE brand = {} AND friend = {} AND status = 'pending'",
@@ -291,7 +302,7 @@ async def on_sale(
         customer_id,
     )
     if not rows:
-        return
+        return None
     earlier = await db.fetch(
         "SELECT id FROM sales WHERE customer = {} AND id <> {} LIMIT 1", customer_id, sale_id
     )
@@ -307,84 +318,82 @@ async def on_sale(
         now,
         referral["id"],
     )
-    if status == "rewarded":
-        await _reward(brand, referral, at=at, now=now)
+    return Decision(
+        referral_id=referral["id"],
+        status=status,
+        reason=reason,
+        referrer=referral["referrer"],
+        friend=referral["friend"],
+    )
 
 
-async def _reward(brand: BrandView, referral: dict[str, Any], *, at: dt.datetime, now: dt.datetime) -> None:
-    from retorno.ledger import service as ledger
-
+def rewards_of(brand: BrandView, decision: Decision) -> list[tuple[str, int, int]]:
+    """[(role, customer id, amount)] a rewarded referral credits, by the brand's current rules."""
     rules = brand.rules().referral
-    lots = {}
-    for role, customer, amount in (
-        ("referrer", referral["referrer"], rules.referrer_reward),
-        ("friend", referral["friend"], rules.friend_reward),
-    ):
-        if amount <= 0:
-            continue
-        # Credited as of the purchase: available when its return window closes, with it.
-        lot = await ledger.credit(
-            brand=brand,
-            customer_id=customer,
-            amount=amount,
-            source="referral",
-            at=at,
-            now=now,
-            kind="referral_reward",
-            breakdown={"referral_id": referral["id"], "role": role},
+    if rules is None:
+        return []
+    return [
+        (role, customer, amount)
+        for role, customer, amount in (
+            ("referrer", decision.referrer, rules.referrer_reward),
+            ("friend", decision.friend, rules.friend_reward),
         )
-        lots[role] = lot["lot_id"]
-        await outbox.emit(
-            brand_id=brand.id,
-            kind="referral.rewarded",
-            now=now,
-            payload={"customer_id": customer, "amount": amount, "role": role, "referral_id": referral["id"]},
-        )
+        if amount > 0
+    ]
+
+
+async def rewarded_with(*, referral_id: int, lots: dict[str, int]) -> None:
+    """Remember the lots that paid a referral's rewards, so a refund can take them back."""
     await db.fetch(
         "UPDATE referrals SET referrer_lot = {}, friend_lot = {} WHERE id = {}",
         lots.get("referrer"),
         lots.get("friend"),
-        referral["id"],
+        referral_id,
     )
 
 
-async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.datetime) -> str:
-    """Staff decide a referral held for review: rewarded as of its purchase, or not eligible."""
-
-    async def work() -> str:
-        rows = await db.fetch(
-            "SELECT r.id, r.referrer, r.friend, r.status, s.occurred_at FROM referrals r "
-            "JOIN sales s ON s.id = r.sale WHERE r.brand = {} AND r.id = {}",
-            brand.id,
-            referral_id,
-        )
-        if not rows or rows[0]["status"] != "review":
-            raise NotFound("no referral under review with this id")
-        referral = rows[0]
-        await customers.lock(referral["referrer"], referral["friend"])
-        status, reason = ("rewarded", "") if approve else ("not_eligible", "rejected")
-        if approve and brand.rules().referral is None:  # the programme ended while it waited
-            status, reason = "not_eligible", "no_programme"
-        decided = await db.fetch(
-            "UPDATE referrals SET status = {}, reason = {}, decided_at = {} "
-            "WHERE id = {} AND status = 'review' RETURNING id",
-            status,
-            reason,
-            now,
-            referral_id,
-        )
-        if not decided:  # another member of staff decided it a moment ago
-            raise NotFound("no referral under review with this id")
-        if status == "rewarded":
-            await _reward(brand, referral, at=referral["occurred_at"], now=now)
-        return status
-
-    return await db.write(work)
+async def under_review(*, brand_id: int, referral_id: int) -> dict[str, Any]:
+    """A referral held for review, with its purchase's time: its parties to lock, before deciding."""
+    rows = await db.fetch(
+        "SELECT r.id, r.referrer, r.friend, r.status, s.occurred_at FROM referrals r "
+        "JOIN sales s ON s.id = r.sale WHERE r.brand = {} AND r.id = {}",
+        brand_id,
+        referral_id,
+    )
+    if not rows or rows[0]["status"] != "review":
+        raise NotFound("no referral under review with this id")
+    return rows[0]
 
 
-async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.datetime) -> None:
+async def decide(*, brand: BrandView, referral: dict[str, Any], approve: bool, now: dt.datetime) -> Decision:
+    """Staff decide a referral held for review (in the caller's transaction, parties locked):
+    rewarded, or not eligible; the caller credits a reward."""
+    status, reason = ("rewarded", "") if approve else ("not_eligible", "rejected")
+    if approve and brand.rules().referral is None:  # the programme ended while it waited
+        status, reason = "not_eligible", "no_programme"
+    decided = await db.fetch(
+        "UPDATE referrals SET status = {}, reason = {}, decided_at = {} "
+        "WHERE id = {} AND status = 'review' RETURNING id",
+        status,
+        reason,
+        now,
+        referral["id"],
+    )
+    if not decided:  # another member of staff decided it a moment ago
+        raise NotFound("no referral under review with this id")
+    return Decision(
+        referral_id=referral["id"],
+        status=status,
+        reason=reason,
+        referrer=referral["referrer"],
+        friend=referral["friend"],
+    )
+
+
+async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.datetime) -> list[tuple[int, int]]:
     """A refund or cancellation of a sale (in its transaction): a referral's first purchase that,
-    within its return window, no longer reaches the minimum takes both rewards back."""
+    within its return window, no longer reaches the minimum is no longer eligible. Returns the
+    rewards' [(customer id, lot id)] for the caller to take back."""
     rules = brand.rules().referral
     rows = await db.fetch(
         "SELECT r.id, r.referrer, r.friend, r.status, r.referrer_lot, r.friend_lot, l.available_at "
@@ -394,26 +403,26 @@ async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.dateti
         sale_id,
     )
     if not rows or rules is None or kept >= rules.min_first_purchase:
-        return
+        return []
     referral = rows[0]
+    lots: list[tuple[int, int]] = []
     if referral["status"] == "rewarded":
         if referral["available_at"] is not None and referral["available_at"] <= now:
-            return  # after the return window the rewards are the shoppers'
-        from retorno.ledger import service as ledger
-
-        for customer, lot in (
-            (referral["referrer"], referral["referrer_lot"]),
-            (referral["friend"], referral["friend_lot"]),
-        ):
-            if lot is not None:
-                await ledger.reverse_lot(
-                    brand_id=brand.id, customer_id=customer, lot_id=lot, note="referral", now=now
-                )
+            return []  # after the return window the rewards are the shoppers'
+        lots = [
+            (customer, lot)
+            for customer, lot in (
+                (referral["referrer"], referral["referrer_lot"]),
+                (referral["friend"], referral["friend_lot"]),
+            )
+            if lot is not None
+        ]
     await db.fetch(
         "UPDATE referrals SET status = 'not_eligible', reason = 'refunded', decided_at = {} WHERE id = {}",
         now,
         referral["id"],
     )
+    return lots
 
 
 async def of_referrer(*, brand_id: int, customer_id: int) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from markupsafe import escape
 from retorno import db
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
+from retorno.ledger import balances
 
 KINDS = {
     "earn": "earned",
@@ -117,14 +118,7 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
             start,
             end,
         ),
-        "owed": (
-            await db.fetch_heavy(
-                "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) AS n FROM ledger_lots WHERE brand = {} "
-                "AND (expires_at IS NULL OR expires_at > {})",
-                brand.id,
-                now,
-            )
-        )[0]["n"],
+        "owed": (await balances.liability_now(brand_id=brand.id, now=now)).total,
         "vouchers_issued": await count(
             "SELECT COUNT(*) AS n FROM vouchers WHERE brand = {} AND issued_at >= {} AND issued_at < {}",
             brand.id,

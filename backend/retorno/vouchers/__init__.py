@@ -1,0 +1,1 @@
+"""Vouchers: issued by purchases, checked and used at the till or by the API."""

@@ -17,12 +17,11 @@ import re
 import secrets
 from typing import Any
 
-from retorno import db
+from retorno import db, money
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, NotFound
-from retorno.ledger import rules
 from retorno.outbox import service as outbox
 from retorno.vouchers.tables import Voucher, VoucherUse
 
@@ -67,7 +66,7 @@ def grouped(code: str) -> str:
 def discount_of(voucher: dict[str, Any], order_total: int) -> int:
     if voucher["amount"] is not None:
         return min(voucher["amount"], order_total)
-    return min(rules.half_even(order_total * voucher["percent_bp"], 10000), order_total)
+    return min(money.half_even(order_total * voucher["percent_bp"], 10000), order_total)
 
 
 def status_of(voucher: dict[str, Any], now: dt.datetime) -> str:

@@ -9,9 +9,10 @@ from urllib.parse import quote
 from litestar import Request
 from litestar.connection import ASGIConnection
 
-from retorno.auth import service as auth
+from retorno.auth import sessions
 from retorno.errors import DomainError
 from retorno.settings import Settings
+from retorno.staff import service as staff
 from retorno.web import brand_of
 
 SESSION_COOKIE = "retorno_session"
@@ -42,7 +43,7 @@ async def session_of(connection: ASGIConnection) -> dict | None:
     state = connection.scope["state"]
     if "session" not in state:
         token = connection.cookies.get(session_cookie(connection.app.settings))
-        found = await auth.session_for(token, now=connection.app.state.clock()) if token else None
+        found = await sessions.session_for(token, now=connection.app.state.clock()) if token else None
         brand = brand_of(connection)
         if found is not None and found["brand"] != (brand.id if brand else None):
             found = None  # a session of one brand is worthless on another brand's host
@@ -64,9 +65,9 @@ def requires_staff(role: str | None = None):
         if session is None or session["staff"] is None:
             raise SignInRequired("/admin/login", connection.url.path)
         if role is not None:
-            member = await auth.staff_member(session["staff"])
+            member = await staff.staff_member(session["staff"])
             if not member["platform_admin"] and not any(
-                auth.role_allows(r["role"], role) for r in member["roles"]
+                staff.role_allows(r["role"], role) for r in member["roles"]
             ):
                 raise Forbidden("Your role does not allow this page.")
 

@@ -16,8 +16,11 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 
-from retorno.auth import service as auth
-from retorno.auth.guards import (
+from retorno.auth import passkeys, ratelimits, sessions
+from retorno.customers import service as customers
+from retorno.errors import Invalid
+from retorno.referrals import service as referrals
+from retorno.signin.guards import (
     clear_session_cookie,
     client_address,
     device_of,
@@ -25,14 +28,8 @@ from retorno.auth.guards import (
     session_of,
     set_session_cookie,
 )
-from retorno.customers import service as customers
-from retorno.errors import Invalid
-from retorno.referrals import service as referrals
-from retorno.web import RowId, brand_of, json_response, safe_path
-
-
-def now_of(request: Request):
-    return request.app.state.clock()
+from retorno.staff import service as staff
+from retorno.web import RowId, brand_of, json_response, now_of, safe_path
 
 
 def origin_of(request: Request) -> str:
@@ -45,13 +42,13 @@ def safe_next(path: str | None, default: str = "/") -> str:
     return safe_path(path, default)
 
 
-async def owner_of(request: Request) -> auth.Owner:
+async def owner_of(request: Request) -> passkeys.Owner:
     """The signed-in shopper (brand host) or staff member (platform host) of this request."""
     session = await session_of(request)
     brand = brand_of(request)
     if brand is not None:
-        return auth.Owner(brand_id=brand.id, customer_id=session["customer"])
-    return auth.Owner(staff_id=session["staff"])
+        return passkeys.Owner(brand_id=brand.id, customer_id=session["customer"])
+    return passkeys.Owner(staff_id=session["staff"])
 
 
 async def _credential(request: Request) -> dict[str, Any]:
@@ -67,16 +64,16 @@ async def _credential(request: Request) -> dict[str, Any]:
 @post("/register/options", status_code=200)
 async def register_options(request: Request) -> Response[bytes]:
     owner, now = await owner_of(request), now_of(request)
-    await auth.hit("passkey:addr", client_address(request), now=now)
+    await ratelimits.hit("passkey:addr", client_address(request), now=now)
     brand = brand_of(request)
     if brand is not None:
         customer = await customers.get(brand.id, owner.customer_id)
         rp_name, user = brand.name, (customer.email or f"cliente-{customer.id}", customer.name or "")
     else:
-        staff = await auth.staff_member(owner.staff_id)
-        rp_name, user = "Retorno", (staff["email"], staff["name"] or staff["email"])
+        member = await staff.staff_member(owner.staff_id)
+        rp_name, user = "Retorno", (member["email"], member["name"] or member["email"])
     return json_response(
-        await auth.registration_options(
+        await passkeys.registration_options(
             owner=owner,
             rp_name=rp_name,
             user_name=user[0],
@@ -90,7 +87,7 @@ async def register_options(request: Request) -> Response[bytes]:
 @post("/register", status_code=201)
 async def register(request: Request) -> Response[bytes]:
     credential = await _credential(request)
-    passkey_id = await auth.register_passkey(
+    passkey_id = await passkeys.register_passkey(
         owner=await owner_of(request),
         credential=credential,
         origin=origin_of(request),
@@ -102,10 +99,10 @@ async def register(request: Request) -> Response[bytes]:
 
 @post("/authenticate/options", status_code=200)
 async def authenticate_options(request: Request) -> Response[bytes]:
-    await auth.hit("passkey:addr", client_address(request), now=now_of(request))
+    await ratelimits.hit("passkey:addr", client_address(request), now=now_of(request))
     brand = brand_of(request)
     return json_response(
-        await auth.authentication_options(
+        await passkeys.authentication_options(
             brand_id=brand.id if brand else None, origin=origin_of(request), now=now_of(request)
         )
     )
@@ -116,17 +113,17 @@ async def authenticate(request: Request) -> Response[bytes]:
     """Sign in with a passkey made on this host; the session starts anew (the token changes)."""
     brand, settings, now = brand_of(request), request.app.settings, now_of(request)
     credential = await _credential(request)
-    owner = await auth.authenticate_passkey(
+    owner = await passkeys.authenticate_passkey(
         brand_id=brand.id if brand else None, credential=credential, origin=origin_of(request), now=now
     )
-    token = await auth.start_session(
+    token = await sessions.start_session(
         brand_id=owner.brand_id,
         customer_id=owner.customer_id,
         staff_id=owner.staff_id,
         now=now,
         replacing=request.cookies.get(session_cookie(settings)),
     )
-    lifetime = auth.STAFF_SESSION if owner.staff_id else auth.SHOPPER_SESSION
+    lifetime = sessions.STAFF_SESSION if owner.staff_id else sessions.SHOPPER_SESSION
     default = "/admin" if owner.staff_id else "/"
     response = json_response({"redirect": safe_next(str(credential.get("next") or default), default)})
     set_session_cookie(response, settings, token, int(lifetime.total_seconds()))
@@ -159,7 +156,7 @@ async def logout(request: Request) -> Response:
     """Sign out here: the session dies on the server too."""
     token = request.cookies.get(session_cookie(request.app.settings))
     if token:
-        await auth.end_session(token)
+        await sessions.end_session(token)
     return signed_out(request)
 
 
@@ -169,20 +166,20 @@ class RenameForm(msgspec.Struct):
 
 @post("/account/passkeys/{passkey_id:int}/rename", status_code=303)
 async def rename_passkey(request: Request, passkey_id: RowId, data: URLEncodedBody[RenameForm]) -> Redirect:
-    await auth.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
+    await passkeys.rename_passkey(owner=await owner_of(request), passkey_id=passkey_id, name=data.name)
     return Redirect(f"{base_of(request)}/account/security", status_code=303)
 
 
 @post("/account/passkeys/{passkey_id:int}/remove", status_code=303)
 async def remove_passkey(request: Request, passkey_id: RowId) -> Redirect:
-    await auth.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
+    await passkeys.remove_passkey(owner=await owner_of(request), passkey_id=passkey_id)
     return Redirect(f"{base_of(request)}/account/security", status_code=303)
 
 
 @post("/account/sign-out-everywhere", status_code=303)
 async def sign_out_everywhere(request: Request) -> Response:
     owner = await owner_of(request)
-    await auth.end_all_sessions(customer_id=owner.customer_id, staff_id=owner.staff_id)
+    await sessions.end_all_sessions(customer_id=owner.customer_id, staff_id=owner.staff_id)
     return signed_out(request)
 
 

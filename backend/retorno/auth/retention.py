@@ -1,0 +1,40 @@
+"""What sign-in forgets: all it kept about a shopper who deleted their account, and what expired.
+
+Sessions, passkeys, WebAuthn challenges, e-mail codes and rate-limit buckets; the worker's sweep
+calls `purge`, the account deletion `forget_customer`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from retorno import db
+from retorno.auth.ratelimits import bucket_key
+
+
+async def forget_customer(*, brand_id: int, customer_id: int, email: str | None) -> None:
+    """Everything sign-in kept about a shopper who deleted their account: sessions, passkeys, codes."""
+
+    async def work() -> None:
+        await db.fetch("DELETE FROM sessions WHERE customer = {}", customer_id)
+        await db.fetch("DELETE FROM passkeys WHERE customer = {}", customer_id)
+        await db.fetch("DELETE FROM webauthn_challenges WHERE customer = {}", customer_id)
+        if email:
+            await db.fetch("DELETE FROM login_codes WHERE brand = {} AND email = {}", brand_id, email)
+            for kind in ("code-request:email", "code-guess:email"):
+                await db.fetch(
+                    "DELETE FROM rate_limits WHERE key = {}", bucket_key(kind, f"{brand_id}:{email}")
+                )
+
+    await db.write(work)
+
+
+async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
+    """What sign-in leaves behind, gone `keep` after it stopped mattering: sessions and codes past
+    their expiry, WebAuthn challenges, rate-limit buckets long full again."""
+    cutoff = now - keep
+    gone = await db.purge("sessions", "expires_at < {}", cutoff)
+    gone += await db.purge("login_codes", "expires_at < {}", cutoff)
+    gone += await db.purge("webauthn_challenges", "expires_at < {}", cutoff)
+    gone += await db.purge("rate_limits", "window_start < {}", cutoff)  # a full bucket is no row at all
+    return gone

@@ -1,0 +1,239 @@
+"""Reading the ledger: balances and the statement from the lots and entries (the hot paths, in
+hand-written SQL), and a brand's accounts as of any moment from the postings alone."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from retorno import db
+from retorno.brands.service import BrandView
+from retorno.errors import Invalid
+from retorno.ledger import posting
+from retorno.ledger.posting import ENTRY_KINDS, utc
+
+
+class Balance(msgspec.Struct, kw_only=True):
+    available: int
+    pending: int
+    expiring: list[dict[str, Any]]
+    currency: str
+    debt: int = 0
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return utc(value).isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+_SUMS = """
+SELECT CAST(COALESCE(SUM(CASE WHEN available_at <= {} THEN remaining END), 0) AS BIGINT) AS available,
+       CAST(COALESCE(SUM(CASE WHEN available_at > {} THEN remaining END), 0) AS BIGINT) AS pending,
+       COALESCE((SELECT debt FROM ledger_accounts WHERE customer = {}), 0) AS debt
+FROM ledger_lots
+WHERE customer = {} AND brand = {} AND remaining > 0 AND (expires_at IS NULL OR expires_at > {})
+"""
+_EXPIRING = """
+SELECT expires_at, CAST(SUM(remaining) AS BIGINT) AS amount FROM ledger_lots
+WHERE customer = {} AND brand = {} AND remaining > 0 AND available_at <= {} AND expires_at > {}
+GROUP BY expires_at ORDER BY expires_at LIMIT {}
+"""
+
+
+async def _sums(brand_id: int, customer_id: int, now: dt.datetime) -> dict[str, int]:
+    rows = await db.fetch(_SUMS, now, now, customer_id, customer_id, brand_id, now)
+    return rows[0]
+
+
+async def available(customer_id: int, now: dt.datetime, *, brand_id: int) -> int:
+    """Spendable now: unexpired, available lots, less any debt (may be negative)."""
+    sums = await _sums(brand_id, customer_id, now)
+    return sums["available"] - sums["debt"]
+
+
+async def balance(
+    *, brand: BrandView, customer_id: int, now: dt.datetime, expiring_limit: int = 5
+) -> Balance:
+    """Computed from the lots as of `now`: what expired or is still pending is never available."""
+    sums = await _sums(brand.id, customer_id, now)
+    soonest = await db.fetch(_EXPIRING, customer_id, brand.id, now, now, expiring_limit)
+    return Balance(
+        available=sums["available"] - sums["debt"],
+        pending=sums["pending"],
+        expiring=[{"amount": r["amount"], "expires_at": iso(r["expires_at"])} for r in soonest],
+        currency=brand.currency,
+        debt=sums["debt"],
+    )
+
+
+async def next_available(*, brand_id: int, customer_id: int, now: dt.datetime) -> dt.datetime | None:
+    """When the next pending credit becomes usable."""
+    rows = await db.fetch(
+        "SELECT available_at FROM ledger_lots WHERE customer = {} AND brand = {} "
+        "AND remaining > 0 AND available_at > {} ORDER BY available_at LIMIT 1",
+        customer_id,
+        brand_id,
+        now,
+    )
+    return rows[0]["available_at"] if rows else None
+
+
+def _cursor(at: dt.datetime, entry_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{utc(at).isoformat()}|{entry_id}".encode()).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, entry_id = text.split("|")
+        when, number = dt.datetime.fromisoformat(at), int(entry_id)
+        if when.tzinfo is None or not 0 < number < 2**31:  # ids are 32-bit serials
+            raise ValueError(text)
+        return when, number
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("cursor: not a cursor this API gave out") from None
+
+
+_STATEMENT = """
+SELECT e.id, e.kind, e.amount, e.occurred_at, e.note, s.order_id AS order_id,
+       l.available_at AS available_at, l.expires_at AS expires_at, l.breakdown AS breakdown
+FROM ledger_entries e
+LEFT JOIN sales s ON s.id = e.sale
+LEFT JOIN ledger_lots l ON l.id = e.lot
+WHERE e.brand = {} AND e.customer = {}"""
+
+
+async def statement(
+    *,
+    brand_id: int,
+    customer_id: int,
+    now: dt.datetime,
+    limit: int = 20,
+    cursor: str | None = None,
+    kinds: list[str] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Movements newest first, a page at a time (keyset pagination: stable while entries arrive)."""
+    if not 1 <= limit <= 100:
+        raise Invalid("limit: from 1 to 100")
+    sql, args = _STATEMENT, list[object]([brand_id, customer_id])
+    if kinds:
+        unknown = set(kinds) - set(ENTRY_KINDS)
+        if unknown:
+            raise Invalid(f"kind: {sorted(unknown)[0]!r} is not one of {', '.join(ENTRY_KINDS)}")
+        sql += " AND e.kind IN (" + ", ".join("{}" for _ in kinds) + ")"
+        args += kinds
+    if cursor:
+        at, entry_id = _parse_cursor(cursor)
+        sql += " AND (e.occurred_at < {} OR (e.occurred_at = {} AND e.id < {}))"
+        args += [at, at, entry_id]
+    rows = await db.fetch(sql + " ORDER BY e.occurred_at DESC, e.id DESC LIMIT {}", *args, limit + 1)
+    page = [_statement_line(row, now) for row in rows[:limit]]
+    more = len(rows) > limit
+    return page, _cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["id"]) if more else None
+
+
+def _statement_line(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """One movement for the API (datetimes and the stored breakdown go out as they are: msgspec
+    writes UTC datetimes as ...Z and embeds the breakdown's JSON without decoding it)."""
+    line = {
+        "id": row["id"],
+        "kind": row["kind"],
+        "amount": row["amount"],
+        "occurred_at": row["occurred_at"],
+        "order_id": row["order_id"],
+    }
+    if row["available_at"] is not None and row["kind"] in ("earn", "referral_reward", "adjustment"):
+        expires = row["expires_at"]
+        if expires is not None and expires <= now:
+            status = "expired"
+        else:
+            status = "pending" if row["available_at"] > now else "available"
+        line |= {
+            "status": status,
+            "available_at": row["available_at"],
+            "expires_at": expires,
+            "breakdown": msgspec.Raw(row["breakdown"] or "{}"),
+        }
+    if row["note"]:
+        line["note"] = row["note"]
+    return line
+
+
+async def history(*, brand_id: int, customer_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Every sale, movement and redemption of a customer, for their data export."""
+    return {
+        "sales": await db.fetch(
+            "SELECT order_id, total, shipping, items, channel, occurred_at, cashback, cancelled_at "
+            "FROM sales "
+            "WHERE brand = {} AND customer = {} ORDER BY id",
+            brand_id,
+            customer_id,
+        ),
+        "ledger_entries": await db.fetch(
+            "SELECT kind, amount, occurred_at, note FROM ledger_entries WHERE brand = {} AND customer = {} "
+            "ORDER BY id",
+            brand_id,
+            customer_id,
+        ),
+        "redemptions": await db.fetch(
+            "SELECT redemption_id, order_id, order_total, amount, created_at, cancelled_at FROM redemptions "
+            "WHERE brand = {} AND customer = {} ORDER BY id",
+            brand_id,
+            customer_id,
+        ),
+    }
+
+
+# --- the brand's accounts as of a moment --------------------------------------------------------
+
+_ACCOUNTS_AT = """
+SELECT account, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS balance FROM ledger_postings
+WHERE brand = {} AND occurred_at < {} GROUP BY account
+"""
+_FLOWS = """
+SELECT account, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount FROM ledger_postings
+WHERE brand = {} AND occurred_at >= {} AND occurred_at < {} AND customer IS NULL GROUP BY account
+"""
+
+
+class Liability(msgspec.Struct, frozen=True, kw_only=True):
+    """What a brand owes its shoppers at a moment: usable now, and still in the return window."""
+
+    available: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending
+
+
+async def accounts_at(*, brand_id: int, at: dt.datetime) -> dict[str, int]:
+    """Every account's balance just before `at` (what took effect before it), summed from the
+    postings alone. Shopper accounts
+    are summed over all shoppers; brand accounts read as the brand keeps them (issued is negative:
+    what the programme gave)."""
+    rows = await db.fetch_heavy(_ACCOUNTS_AT, brand_id, at)
+    balances = dict.fromkeys(posting.SHOPPER_ACCOUNTS + posting.BRAND_ACCOUNTS, 0)
+    balances.update({row["account"]: row["balance"] for row in rows})
+    return balances
+
+
+async def liability_at(*, brand_id: int, at: dt.datetime) -> Liability:
+    """What the brand owed just before `at`."""
+    balances = await accounts_at(brand_id=brand_id, at=at)
+    return Liability(available=balances[posting.AVAILABLE], pending=balances[posting.PENDING])
+
+
+async def flows(*, brand_id: int, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+    """What moved through each brand account in [start, end)."""
+    rows = await db.fetch_heavy(_FLOWS, brand_id, start, end)
+    moved = dict.fromkeys(posting.BRAND_ACCOUNTS, 0)
+    moved.update({row["account"]: row["amount"] for row in rows})
+    return moved
+
+
+async def liability_now(*, brand_id: int, now: dt.datetime) -> Liability:
+    """What the brand owes, with what happened at `now` itself."""
+    return await liability_at(brand_id=brand_id, at=now + dt.timedelta(microseconds=1))

@@ -1,0 +1,64 @@
+"""A sale as an integrator or a clerk sends it, and how it is checked and normalised before it is
+stored and compared with a retry (also for a quote, which is a sale not yet made)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from retorno.bounds import MAX_ITEMS, check_amount, check_key, check_moment, check_text
+from retorno.customers.service import Identity
+from retorno.errors import Invalid
+from retorno.ledger.rules import Item
+
+
+class SaleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    order_id: str
+    customer: Identity
+    total: int
+    shipping: int = 0
+    items: list[Item] | None = None
+    occurred_at: dt.datetime | None = None
+    channel: str = "api"
+
+
+def normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
+    """The sale as it is checked, stored and compared on a retry: ids and texts stripped once and
+    bounded, amounts in range, items that add up, a time with its offset near now."""
+    check_amount("total", sale.total)
+    check_amount("shipping", sale.shipping)
+    if sale.shipping > sale.total:
+        raise Invalid("shipping: cannot be more than the total")
+    items = sale.items
+    if items is not None:
+        if len(items) > MAX_ITEMS:
+            raise Invalid(f"items: at most {MAX_ITEMS} lines in one sale")
+        items = [_normalized_item(i, item) for i, item in enumerate(items)]
+        lines = sum(item.line_total for item in items)
+        if items and lines != sale.total - sale.shipping:
+            raise Invalid(
+                f"items add up to {lines} centavos, but total minus shipping is {sale.total - sale.shipping}"
+            )
+    if sale.occurred_at is not None:
+        # Checked, but kept as given, offset and all: a retry's digest is compared with the one
+        # taken of it so (a sale recorded before this check existed must still match its retry).
+        check_moment("occurred_at", sale.occurred_at, now=now)
+    return msgspec.structs.replace(
+        sale,
+        order_id=check_key("order_id", sale.order_id),
+        channel=check_text("channel", sale.channel, max_length=40, min_length=1),
+        items=items,
+    )
+
+
+def _normalized_item(i: int, item: Item) -> Item:
+    check_amount(f"items[{i}].amount", item.amount)
+    if not 1 <= item.quantity <= 100_000:
+        raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
+    category = item.category
+    if category is not None:
+        category = check_text(f"items[{i}].category", category, max_length=100)
+    return msgspec.structs.replace(
+        item, sku=check_text(f"items[{i}].sku", item.sku, max_length=100), category=category
+    )
