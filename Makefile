@@ -33,9 +33,10 @@ run: $(VENV)/.installed  ## migrate the SQLite database, import the demo brands,
 test: $(VENV)/.installed-test node_modules/.package-lock.json  ## the whole suite (RETORNO_TEST_DATABASE_URL=postgresql://... for PostgreSQL)
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed-test  ## ruff, and the dependency rules of docs/architecture.md (import-linter)
+lint: $(VENV)/.installed-test  ## ruff, mypy (strict on sales and the ledger), the layers of docs/architecture.md
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
 fmt: $(VENV)/.installed-test

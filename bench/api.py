@@ -6,6 +6,11 @@ statement >= 0.30 and ingestion >= 0.05 of the trivial endpoint, ingestion with 
 p99 <= 500 ms.
 
     .venv/bin/python bench/api.py [--seconds 5] [--entries 10000]
+    .venv/bin/python bench/api.py --against /tmp/before   # this tree against another checkout
+
+`--against DIR` runs this tree and DIR (an earlier revision, e.g. `git worktree add /tmp/before
+<rev>`) side by side, one server each, seeded each by its own code, rounds alternating, each
+ratio to its own server's trivial endpoint: a change's cost measured in one run.
 
 Needs `wrk` and `taskset` on the PATH (Debian: apt-get install wrk).
 """
@@ -14,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
+from pathlib import Path
 
 from harness import BenchError, Result, Server, seed_history, sqlite_server
 
@@ -146,12 +153,95 @@ def durability(seconds: int) -> str:
     return "\n".join(lines)
 
 
+def seed_other(other: Path, entries: int):
+    """`seed`, by the other checkout's own code (its harness and its retorno), in a process of its own."""
+
+    def prepare(server: Server) -> None:
+        code = (
+            "import os, sys; from pathlib import Path; import harness; "
+            "s = harness.Server(port=0, env=dict(os.environ), python=sys.executable, tmp=Path('.')); "
+            f"harness.seed_history(s, 'heavy@example.com', {entries})"
+        )
+        subprocess.run([server.python, "-c", code], cwd=other / "bench", env=server.env, check=True)
+        server.key = server.cli("apikeys", "create", "bella", "--name", "bench").strip().splitlines()[-1]
+
+    return prepare
+
+
+def against(other: Path, seconds: int, entries: int, rounds: int) -> str:
+    """Balance, statement and ingestion on this tree and on `other`, rounds alternating; the cost
+    is the median over rounds of after's ratio over before's ratio in the same round."""
+    paths = {
+        "balance": f"/api/v1/customers/{HEAVY}/balance",
+        "statement (20 newest of 10,000)": f"/api/v1/customers/{HEAVY}/statement",
+    }
+    ratios: dict[tuple[str, str], list[float]] = {}
+    rates: dict[tuple[str, str], list[float]] = {}
+    with (
+        sqlite_server(prepare=seed(entries)) as here,
+        sqlite_server(prepare=seed_other(other, entries), PYTHONPATH=str(other / "backend")) as there,
+    ):
+        trees = (("before", there), ("after", here))
+        for name, server in trees:
+            auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
+            for path in paths.values():
+                if (status := server.get(server.platform_host, path, auth)) != 200:
+                    raise BenchError(f"{name}: {path} answered {status}")
+                server.wrk(server.platform_host, path, 1, headers=auth)
+        for round_no in range(1, rounds + 1):
+            for name, server in trees if round_no % 2 else trees[::-1]:
+                auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
+                script = server.tmp / "ingest.lua"
+                script.write_text(INGEST_LUA)
+                base = server.wrk(server.platform_host, "/healthz", seconds)
+                measured = {
+                    label: server.wrk(server.platform_host, path, seconds, headers=auth)
+                    for label, path in paths.items()
+                }
+                measured["ingestion"] = server.wrk(
+                    server.platform_host,
+                    "/api/v1/sales",
+                    seconds,
+                    connections=8,
+                    headers=auth,
+                    script=script,
+                    script_args=[f"a{round_no}"],
+                )
+                for label, r in measured.items():
+                    if r.errors:
+                        raise BenchError(f"{name}: {label} had {r.errors} errors")
+                    ratios.setdefault((name, label), []).append(r.rps / base.rps)
+                    rates.setdefault((name, label), []).append(r.rps)
+                print(
+                    f"round {round_no} {name}: trivial {base.rps:,.0f}/s, "
+                    + ", ".join(f"{k} {v.rps:,.0f}/s" for k, v in measured.items()),
+                    file=sys.stderr,
+                )
+    lines = [
+        f"| endpoint | before: ratio to trivial (req/s) | after: ratio to trivial (req/s) "
+        f"| after / before (median of {rounds} rounds) |",
+        "|---|---:|---:|---:|",
+    ]
+    for label in (*paths, "ingestion"):
+        b, a = (statistics.median(ratios[(n, label)]) for n in ("before", "after"))
+        rb, ra = (statistics.median(rates[(n, label)]) for n in ("before", "after"))
+        pairs = zip(ratios[("after", label)], ratios[("before", label)], strict=True)
+        paired = statistics.median(after / before for after, before in pairs)
+        lines.append(f"| {label} | {b:.3f} ({rb:,.0f}) | {a:.3f} ({ra:,.0f}) | {paired:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--entries", type=int, default=10_000)
     p.add_argument("--only-durability", action="store_true", help="only FULL against NORMAL")
+    p.add_argument("--against", type=Path, help="a checkout of another revision to compare with")
+    p.add_argument("--rounds", type=int, default=7, help="rounds of --against")
     args = p.parse_args()
+    if args.against:
+        print(against(args.against.resolve(), args.seconds, args.entries, args.rounds))
+        return 0
     if not args.only_durability:
         with sqlite_server(prepare=seed(args.entries)) as server:
             print(measure(server, args.seconds))

@@ -27,3 +27,26 @@ def test_the_layers_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+SURFACES = ("admin", "api", "portal", "platform", "signin")
+SQL_WORDS = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ")
+
+
+def test_surface_handlers_hold_no_sql():
+    """Handlers read through named domain functions (customers.search, referrals.review_queue...):
+    no query text and no query call in a surface module."""
+    import ast
+
+    found = []
+    for surface in SURFACES:
+        for path in sorted((ROOT / "backend" / "retorno" / surface).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    if node.value.lstrip().upper().startswith(SQL_WORDS):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:40]!r}")
+                if isinstance(node, ast.Attribute) and node.attr in ("fetch", "fetch_heavy", "insert", "raw"):
+                    if isinstance(node.value, ast.Name) and node.value.id == "db":
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno}: db.{node.attr}")
+    assert not found, "\n".join(found)

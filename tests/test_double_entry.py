@@ -149,7 +149,7 @@ async def test_the_migration_posts_earlier_movements_as_the_ledger_does(demo):
     await ledger_sweep.sweep(brands=[bella, mare], now=end)
     expected = await _postings()
     assert sum(amount for (_, _, _, amount, *_), n in expected.items() for _ in range(n)) == 0
-    matured = await db.fetch("SELECT id FROM ledger_lots WHERE matured = {}", True)
+    matured = await db.fetch("SELECT id FROM ledger_lots WHERE matured = {} ORDER BY id", True)
 
     async def as_before() -> None:
         await db.fetch("DELETE FROM ledger_postings")
@@ -160,6 +160,6 @@ async def test_the_migration_posts_earlier_movements_as_the_ledger_does(demo):
     written = await db.write(lambda: migration.backfill(db.current(), end))
     assert written == sum(expected.values())
     assert await _postings() == expected
-    assert await db.fetch("SELECT id FROM ledger_lots WHERE matured = {}", True) == matured
+    assert await db.fetch("SELECT id FROM ledger_lots WHERE matured = {} ORDER BY id", True) == matured
     # Run again, it adds nothing.
     assert await db.write(lambda: migration.backfill(db.current(), end)) == 0

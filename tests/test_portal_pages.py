@@ -146,7 +146,7 @@ async def test_the_csv_matches_the_ledger(client, api, clock, demo):
     entries, _ = await balances.statement(
         brand_id=demo["bella"].id, customer_id=customer_id, now=clock(), limit=100
     )
-    assert [r["kind"] for r in rows] == [e["kind"] for e in entries]
+    assert [r["kind"] for r in rows] == [e.kind for e in entries]
     total = sum(round(float(r["amount"]) * 100) for r in rows)
     balance = await balances.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
     assert total == balance.available + balance.pending

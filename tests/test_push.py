@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 from retorno import db
+from retorno.push import keys as push_keys
+from retorno.push import notices
 from retorno.push import service as push
 from retorno.worker import Worker
 from tests.conftest import brand_url, post_form
@@ -71,7 +73,7 @@ async def test_a_credit_notifies_in_the_brands_language_with_ttl_urgency_topic_a
     )
     headers = {k.lower(): v for k, v in credited.headers.items()}
     assert int(headers["ttl"]) > 0 and headers["urgency"] == "normal" and headers["topic"] == "balance"
-    assert credited.vapid_key == await push.public_key(demo["bella"].id)
+    assert credited.vapid_key == await push_keys.public_key(demo["bella"].id)
     assert (
         "R$ 10,00" in voucher.payload["title"].replace("\xa0", " ") and voucher.payload["url"] == "/vouchers"
     )
@@ -237,7 +239,7 @@ async def test_the_shopper_subscribes_chooses_categories_and_removes_devices(
     ana = await _customer(api)
     await signed_in(client, api, clock)
     key = (await client.get(brand_url("bella", "/push/key"))).json()["key"]
-    assert key == await push.public_key(demo["bella"].id)
+    assert key == await push_keys.public_key(demo["bella"].id)
     device = service.device()
     page = await client.get(brand_url("bella", "/account/notifications"))
     token = page.text.split('name="csrf-token" content="')[1].split('"')[0]
@@ -304,6 +306,6 @@ async def test_deleting_the_account_removes_its_subscriptions(client, api, demo,
 
 
 def test_payloads_stay_under_the_push_limit(demo):
-    notice = push.Notice(category="campaigns", title="T" * 500, body="é" * 5000, url="/", tag="c", ttl=60)
-    payload = push.payload_of(notice, demo["bella"])
-    assert len(payload.encode()) <= push.MAX_PAYLOAD - 100
+    notice = notices.Notice(category="campaigns", title="T" * 500, body="é" * 5000, url="/", tag="c", ttl=60)
+    payload = notices.payload_of(notice, demo["bella"])
+    assert len(payload.encode()) <= notices.MAX_PAYLOAD - 100

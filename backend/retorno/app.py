@@ -22,7 +22,9 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import PathType
 from piccolo.engine.base import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from retorno import db, i18n, web
 from retorno.admin import brand as admin_brand
@@ -37,9 +39,10 @@ from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
 from retorno.signin.guards import SignInRequired
+from retorno.worker import Retention, Worker
 
 log = logging.getLogger("retorno")
-TEMPLATE_DIRS = [
+TEMPLATE_DIRS: list[PathType] = [
     Path(__file__).parent / "templates",
     Path(__file__).parent / "portal" / "templates",
     Path(__file__).parent / "platform" / "templates",
@@ -89,7 +92,7 @@ def _error(
             "title": i18n.gettext(lang, title),
             "detail": i18n.gettext(lang, detail),
         },
-    )  # type: ignore[return-value]
+    )
 
 
 # A title for each status Litestar itself may answer with (a route's own errors have their own).
@@ -170,7 +173,6 @@ def create_app(
             if not worker:
                 yield
                 return
-            from retorno.worker import Retention, Worker
 
             stop = asyncio.Event()
             async with Worker(clock=clock, retention=Retention.of(settings)) as running:
@@ -253,6 +255,6 @@ def asgi(settings: Settings | None = None, **kwargs: Any) -> Any:
     app = create_app(settings, **kwargs)
     if not settings.trusted_proxies:
         return app
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    return ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))
+    # uvicorn's and Litestar's ASGI type definitions describe the same protocol with unrelated types.
+    return ProxyHeadersMiddleware(app, trusted_hosts=list(settings.trusted_proxies))  # type: ignore[arg-type]

@@ -6,16 +6,27 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from retorno import db
+import uvicorn
+from piccolo.main import main as piccolo
+
+from retorno import db, logs, vault
+from retorno.apikeys import service as apikeys
+from retorno.app import asgi
+from retorno.brands import service
+from retorno.brands import service as brands
 from retorno.brands.pack import read_pack
 from retorno.brands.pack_writer import write_pack
 from retorno.errors import DomainError, Invalid
 from retorno.onboarding.brand import import_brand
+from retorno.push import keys as push_keys
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from retorno.staff import service as staff
+from retorno.worker import Retention, Worker, sweep
 
 DEMO_PACKS = [PROJECT_ROOT / "branding" / "bella", PROJECT_ROOT / "branding" / "mare"]
 
@@ -32,10 +43,9 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> in
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> int:
-        from retorno.push import service as push
 
         await db.migrate(quiet=not args.verbose)
-        sealed = await push.seal_keys(only_plain=True)  # credentials stored before sealing existed
+        sealed = await push_keys.seal_keys(only_plain=True)  # credentials stored before sealing existed
         print(
             f"migrated: {settings.engine} database is up to date"
             + (f"; {sealed} keys sealed" if sealed else "")
@@ -69,7 +79,6 @@ def cmd_brands_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_brands_export(settings: Settings, args: argparse.Namespace) -> int:
-    from retorno.brands import service
 
     async def work() -> int:
         pack = await service.export_pack(args.slug)
@@ -81,8 +90,6 @@ def cmd_brands_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apikeys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from retorno.apikeys import service as apikeys
-    from retorno.brands import service as brands
 
     async def work() -> int:
         brand = await brands.get_brand(args.slug)
@@ -96,8 +103,6 @@ def cmd_apikeys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
     """Give someone access to the admin: a role on a brand, or the whole platform."""
-    from retorno.brands import service as brands
-    from retorno.staff import service as staff
 
     if not args.platform_admin and not (args.brand and args.role):
         print("retorno: give --brand and --role, or --platform-admin", file=sys.stderr)
@@ -122,7 +127,6 @@ def cmd_staff_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Expire credits, announce available ones and queue expiry reminders (idempotent)."""
-    from retorno.worker import Retention, sweep
 
     async def work() -> int:
         done = await sweep(dt.datetime.now(dt.UTC), Retention.of(settings))
@@ -147,8 +151,6 @@ DEMO_STAFF = (
 
 
 def _demo_staff(settings: Settings) -> None:
-    from retorno.brands import service as brands
-    from retorno.staff import service as staff
 
     async def work() -> int:
         for email, slug, role in DEMO_STAFF:
@@ -177,9 +179,6 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from retorno.app import asgi
 
     app = asgi(settings, worker=not args.no_worker)
     if args.urls:
@@ -207,9 +206,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A worker on its own: sweeps, the outbox, push notifications (several may run at once)."""
-    import signal
-
-    from retorno.worker import Retention, Worker
 
     async def work() -> int:
         worker = Worker(
@@ -236,12 +232,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
     """Seal every stored credential again under RETORNO_DATA_KEY (opening older ones with
     RETORNO_DATA_KEYS_PREVIOUS); idempotent, so it may be run again after a failure."""
-    from retorno import vault
-    from retorno.push import service as push
 
     async def work() -> int:
         try:
-            resealed = await push.seal_keys()
+            resealed = await push_keys.seal_keys()
         except vault.VaultError as exc:
             print(f"retorno: nothing changed: {exc}", file=sys.stderr)
             return 1
@@ -252,7 +246,6 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> int:
-    from retorno import vault
 
     print(vault.new_key())
     return 0
@@ -266,7 +259,6 @@ def cmd_makemigrations(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from piccolo.main import main as piccolo
 
     db.use(db.make_engine(settings))
     sys.argv = ["piccolo", "migrations", "new", args.domain, "--auto", "--desc", args.desc]
@@ -353,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"retorno: {exc}", file=sys.stderr)
         return 2
-    from retorno import logs
 
     settings.configure_vault()
     if args.func in (cmd_serve, cmd_worker, cmd_sweep):  # the long-running ones log; the rest print

@@ -31,6 +31,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, dict_factory
 from piccolo.querystring import QueryString
+from piccolo.table import Table
 
 from retorno import cache, piccolo_conf
 from retorno.settings import Settings
@@ -162,6 +163,7 @@ class LocalSQLiteEngine(SQLiteEngine):
 
 class LocalTransaction(SQLiteTransaction):
     engine: LocalSQLiteEngine
+    _parent: LocalTransaction | None  # the engine's transaction() opens LocalTransactions only
 
     async def __aenter__(self) -> LocalTransaction:
         if self._parent is not None:
@@ -212,10 +214,10 @@ def make_engine(settings: Settings) -> Engine:
     return LocalSQLiteEngine(path=url.removeprefix("sqlite:///"), synchronous=settings.sqlite_synchronous)
 
 
-def table_classes() -> list[type]:
+def table_classes() -> list[type[Table]]:
     from piccolo.apps.migrations.tables import Migration
 
-    tables: list[type] = [Migration]
+    tables: list[type[Table]] = [Migration]
     for app_name in piccolo_conf.APP_REGISTRY.app_configs:
         tables.extend(piccolo_conf.APP_REGISTRY.get_table_classes(app_name))
     return tables
@@ -225,7 +227,7 @@ def use(engine: Engine) -> Engine:
     """Point every table (and Piccolo's migration runner) at this engine."""
     global _current
     _current = engine
-    piccolo_conf.DB = engine  # type: ignore[attr-defined]  # what Piccolo's migration runner reads
+    piccolo_conf.DB = engine  # what Piccolo's migration runner reads
     cache.clear_all()
     for table in table_classes():
         table._meta.db = engine
@@ -302,7 +304,7 @@ def _insert_sql(tablename: str, columns: tuple[str, ...]) -> str:
     return f'INSERT INTO "{tablename}" ({names}) VALUES ({", ".join("{}" for _ in columns)}) RETURNING id'  # noqa: S608
 
 
-async def insert(table: type, **values: Any) -> int:
+async def insert(table: type[Table], **values: Any) -> int:
     """Insert one row into a Piccolo table, its id back; the hot-path twin of `Table.insert()`."""
     rows = await fetch(_insert_sql(table._meta.tablename, tuple(values)), *values.values())
     return rows[0]["id"]

@@ -59,8 +59,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if getattr(record, "request_id", ""):
-            line["request_id"] = record.request_id
+        if request_id := getattr(record, "request_id", ""):
+            line["request_id"] = request_id
         for name in FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)

@@ -15,6 +15,7 @@ from jinja2 import Environment, pass_context
 from litestar import Litestar, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
@@ -85,8 +86,9 @@ class RetornoApp(Litestar):
 
     settings: Settings
 
+    # Litestar's own __call__ is typed with the lifespan scope and events too; this is the same entry.
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:  # a str enum: the "http" of the ASGI scope
             await self._serve(scope, receive, send)
             return
         started = time.perf_counter()
@@ -159,7 +161,7 @@ async def _send_unknown_host(send: Send) -> None:
             ],
         }
     )
-    await send({"type": "http.response.body", "body": _UNKNOWN_HOST_PAGE})
+    await send({"type": "http.response.body", "body": _UNKNOWN_HOST_PAGE, "more_body": False})
 
 
 T = TypeVar("T")
@@ -246,8 +248,26 @@ def safe_path(target: str | None, default: str = "/") -> str:
     return target
 
 
-def brand_of(request: Request) -> BrandView | None:
-    return request.scope["state"].get("brand")
+def brand_of(connection: ASGIConnection) -> BrandView | None:
+    """The brand whose host this request came to; None on the platform's own host."""
+    return connection.scope["state"].get("brand")
+
+
+def brand_required(connection: ASGIConnection) -> BrandView:
+    """`brand_of`, on a route that exists on brand hosts only (a `requires_brand` guard): there is
+    always a brand there, and without one the answer is the 404 an unknown host gets."""
+    brand = brand_of(connection)
+    if brand is None:
+        raise NotFoundException()
+    return brand
+
+
+def settings_of(connection: ASGIConnection) -> Settings:
+    """The settings the app was built with (`retorno.app.create_app` sets them on its RetornoApp)."""
+    app = connection.app
+    if not isinstance(app, RetornoApp):
+        raise RuntimeError("the app is not a RetornoApp: build it with retorno.app.create_app")
+    return app.settings
 
 
 async def requires_platform_host(connection: ASGIConnection, _: object) -> None:

@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -32,8 +33,14 @@ import msgspec
 from pywebpush import WebPusher
 
 from retorno import db
+from retorno.auth import retention as sign_in
+from retorno.brands import service as brands
 from retorno.imports import service as imports
+from retorno.ledger import sweep as ledger
+from retorno.outbox import service as outbox
+from retorno.push import keys as push_keys
 from retorno.push import service as push
+from retorno.vouchers import service as vouchers
 
 log = logging.getLogger("retorno.push")
 
@@ -73,11 +80,6 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
 async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[str, int]:
     """The time-based work: credits expired, announced and reminded of, voucher reminders, and
     what is no longer needed purged. The ledger is never purged. Idempotent."""
-    from retorno.auth import retention as sign_in
-    from retorno.brands import service as brands
-    from retorno.ledger import sweep as ledger
-    from retorno.outbox import service as outbox
-    from retorno.vouchers import service as vouchers
 
     retention = retention or Retention()
     every = await brands.list_brands()
@@ -224,9 +226,8 @@ class Worker:
         cached = self._vapid_headers.get((brand_id, origin))
         if cached is not None and cached[0] > time.time():
             return cached[1]
-        from retorno.brands import service as brands
 
-        vapid = await push.vapid_of(brand_id)
+        vapid = await push_keys.vapid_of(brand_id)
         brand = await brands.brand_by_id(brand_id)
         contact = brand.contact_email if brand and brand.contact_email else "push@retorno.invalid"
         claims = {"aud": origin, "exp": int(time.time()) + 12 * 3600, "sub": f"mailto:{contact}"}
@@ -349,8 +350,6 @@ def _seconds(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             return max(0.0, (parsedate_to_datetime(value) - dt.datetime.now(dt.UTC)).total_seconds())
         except (TypeError, ValueError):

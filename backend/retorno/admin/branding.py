@@ -11,12 +11,14 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from retorno.admin.common import admin_of, audited, page_context, requires_role, uploaded
+from retorno.admin.rules import rules_page_context
+from retorno.brands import images
 from retorno.brands import service as brands
 from retorno.brands.pack import check_edited, from_upload
 from retorno.brands.pack_writer import to_toml, to_zip
 from retorno.errors import Invalid
 from retorno.onboarding.brand import import_brand
-from retorno.web import now_of
+from retorno.web import now_of, settings_of
 
 BRANDING_FIELDS = (
     "name",
@@ -37,7 +39,6 @@ BEST = "at best {ratio:.2f}:1; AA: 4.5:1"
 def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regulations: str | None) -> Any:
     """The brand's pack with the form's changes, read back through the pack checks (colours, lengths,
     the logo by its content); an Invalid lists every problem. Also refuses colours that fail AA."""
-    from retorno.brands import images
 
     doc = to_toml(current)
     doc["name"], doc["short_name"] = form["name"], form["short_name"]
@@ -74,7 +75,7 @@ def hosts_of(text: str) -> list[str]:
 
 async def _branding_context(request: Request, **extra: Any) -> dict[str, Any]:
     brand = admin_of(request)["brand"]
-    settings = request.app.settings
+    settings = settings_of(request)
     current = await brands.current_regulations(brand.id)
     values = extra.pop("values", None) or {
         "name": brand.name,
@@ -120,7 +121,7 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
         before = (await _branding_context(request))["values"]
         await audited(
             request,
-            lambda: import_brand(pack, base_host=request.app.settings.base_host, now=now),
+            lambda: import_brand(pack, base_host=settings_of(request).base_host, now=now),
             action="brand.branding",
             target=slug,
             before=before,
@@ -147,7 +148,6 @@ async def export_pack(request: Request, slug: FromPath[str]) -> Response[bytes]:
 async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redirect:
     """Replace the brand's setup with an uploaded pack (.zip, or brand.toml alone keeping the logo
     and regulations): every pack check applies, and nothing changes unless all pass."""
-    from retorno.admin.rules import rules_page_context
 
     current = await brands.export_pack(slug)
     try:
@@ -156,7 +156,7 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
             raise Invalid(f"slug: this pack is for {pack.slug!r}, not {slug!r}")
         await audited(
             request,
-            lambda: import_brand(pack, base_host=request.app.settings.base_host, now=now_of(request)),
+            lambda: import_brand(pack, base_host=settings_of(request).base_host, now=now_of(request)),
             action="brand.pack_import",
             target=slug,
             before=to_toml(current),

@@ -11,11 +11,11 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.errors import Invalid
+from retorno.push import service as push
 from retorno.web import now_of
 
 
 async def _campaigns_context(request: Request, **extra: Any) -> dict[str, Any]:
-    from retorno.push import service as push
 
     brand_id = admin_of(request)["brand"].id
     return page_context(
@@ -43,7 +43,6 @@ async def send_campaign(
     request: Request, slug: FromPath[str], data: URLEncodedBody[CampaignForm]
 ) -> Template | Redirect:
     """Preview a notification as the phone shows it, or send it to everyone who opted in."""
-    from retorno.push import service as push
 
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]

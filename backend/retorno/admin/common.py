@@ -15,7 +15,8 @@ from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Invalid, NotFound
-from retorno.signin.guards import Forbidden, requires_staff, session_of
+from retorno.ledger.rules import Item
+from retorno.signin.guards import Forbidden, requires_staff, signed_in_staff
 from retorno.staff import service as staff
 from retorno.typed import centavos
 from retorno.web import lang_of, now_of
@@ -28,8 +29,7 @@ def requires_role(role: str):
 
     async def guard(connection: ASGIConnection, _: Any) -> None:
         await requires_staff()(connection, _)
-        session = await session_of(connection)
-        member = await staff.staff_member(session["staff"])
+        member = await staff.staff_member(await signed_in_staff(connection))
         slug = connection.path_params.get("slug", "")
         held = next((r["role"] for r in member["roles"] if r["slug"] == slug), None)
         if held is None and not member["platform_admin"]:
@@ -38,7 +38,7 @@ def requires_role(role: str):
             brand = await brands.get_brand(slug)
         except NotFound:
             raise NotFound("no such brand") from None
-        if not member["platform_admin"] and not staff.role_allows(held, role):
+        if not member["platform_admin"] and (held is None or not staff.role_allows(held, role)):
             raise Forbidden("Your role does not allow this page.")
         connection.scope["state"]["admin"] = {"brand": brand, "staff": member, "role": held or "owner"}
 
@@ -97,7 +97,6 @@ def identity_of(text: str) -> Identity:
 def items_of(text: str, total: int) -> list[Any] | None:
     """Order lines typed one per line as "<category> <amount>" ("maquiagem 80,00"); they must add up
     to the total. No lines: None (the whole total is one item with no category)."""
-    from retorno.ledger.rules import Item
 
     items = []
     for number, line in enumerate(text.splitlines(), start=1):

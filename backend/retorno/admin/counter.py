@@ -19,12 +19,14 @@ from litestar.response import Redirect, Template
 
 from retorno import db
 from retorno.admin.common import admin_of, identity_of, items_of, page_context, record_change, requires_role
+from retorno.audit import service as audit
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, Invalid
 from retorno.ledger import balances
 from retorno.sales import orders, redemptions
+from retorno.sales.requests import SaleIn
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
 from retorno.web import now_of
@@ -36,16 +38,11 @@ ACTIONS = ("counter.sale", "counter.redeem", "counter.voucher")
 async def last_action(request: Request) -> dict[str, Any] | None:
     """This clerk's latest counter action at this brand, if it is still within the undo window."""
     admin, now = admin_of(request), now_of(request)
-    rows = await db.fetch(
-        "SELECT id, action, target, after, at FROM audit_events WHERE brand = {} AND staff = {} "
-        "AND action IN ({}, {}, {}, 'counter.undo') ORDER BY id DESC LIMIT 1",
-        admin["brand"].id,
-        admin["staff"]["id"],
-        *ACTIONS,
+    row = await audit.latest_of(
+        brand_id=admin["brand"].id, staff_id=admin["staff"]["id"], actions=(*ACTIONS, "counter.undo")
     )
-    if not rows or rows[0]["action"] == "counter.undo":
+    if row is None or row["action"] == "counter.undo":
         return None
-    row = rows[0]
     at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=dt.UTC)
     if now - at > dt.timedelta(minutes=UNDO_MINUTES):
         return None
@@ -158,7 +155,7 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
     brand, now = admin_of(request)["brand"], now_of(request)
     try:
         total = centavos(data.total)
-        sale = orders.SaleIn(
+        sale = SaleIn(
             order_id=f"balcao-{data.form_id}",
             customer=identity_of(data.customer),
             total=total,
@@ -166,7 +163,7 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
             channel="counter",
         )
 
-        async def record() -> dict[str, Any]:
+        async def record() -> orders.SaleAnswer:
             body, created = await orders.record(brand=brand, sale=sale, now=now)
             if created:  # not a double tap: the audit record (which undo reads) in the sale's transaction
                 after = {
@@ -216,7 +213,7 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
             amount=centavos(data.amount),
         )
 
-        async def redeem() -> dict[str, Any]:
+        async def redeem() -> redemptions.RedemptionAnswer:
             body, created = await redemptions.redeem(brand=brand, request=redemption, now=now)
             if created:
                 after = {

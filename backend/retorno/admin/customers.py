@@ -15,6 +15,8 @@ from retorno.admin.common import admin_of, audited, page_context, record_change,
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
 from retorno.ledger import balances
+from retorno.push import service as push
+from retorno.referrals import service as referrals
 from retorno.sales import adjustments, rewards
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
@@ -25,27 +27,11 @@ from retorno.web import RowId, now_of
 async def customers_page(request: Request, slug: FromPath[str]) -> Template:
     brand = admin_of(request)["brand"]
     query = request.query_params.get("q", "").strip()
-    found: list[dict[str, Any]] = []
-    if query:
-        like = f"%{query.lower()}%"
-        digits = "".join(ch for ch in query if ch.isdigit())
-        found = await db.fetch(
-            "SELECT id, name, email, phone FROM customers WHERE brand = {} AND forgotten_at IS NULL AND "
-            "(LOWER(name) LIKE {} OR email LIKE {} OR (phone LIKE {} AND {} <> '') OR cpf = {}) "
-            "ORDER BY name, id LIMIT 50",
-            brand.id,
-            like,
-            like,
-            f"%{digits}%",
-            digits,
-            digits,
-        )
+    found = await customers.search(brand.id, query) if query else []
     return Template("admin/customers.html", context=page_context(request, q=query, found=found))
 
 
 async def _customer_context(request: Request, customer_id: int, **extra: Any) -> dict[str, Any]:
-    from retorno.push import service as push
-    from retorno.referrals import service as referrals
 
     brand, now = admin_of(request)["brand"], now_of(request)
     customer = await customers.get(brand.id, customer_id)  # another brand's customer: 404
@@ -114,12 +100,7 @@ async def adjust_balance(
 @get("/referrals", guards=[requires_role("manager")])
 async def referral_queue(request: Request, slug: FromPath[str]) -> Template:
     """Referrals held for review (same device as the inviter, over the monthly cap)."""
-    rows = await db.fetch(
-        "SELECT r.id, r.reason, r.decided_at, i.name AS inviter, f.name AS friend, s.total, s.order_id "
-        "FROM referrals r JOIN customers i ON i.id = r.referrer LEFT JOIN customers f ON f.id = r.friend "
-        "LEFT JOIN sales s ON s.id = r.sale WHERE r.brand = {} AND r.status = 'review' ORDER BY r.id",
-        admin_of(request)["brand"].id,
-    )
+    rows = await referrals.review_queue(brand_id=admin_of(request)["brand"].id)
     return Template("admin/referrals.html", context=page_context(request, queue=rows))
 
 
@@ -131,12 +112,10 @@ async def review_referral(
     if decision not in ("approve", "reject"):
         raise NotFound("no such decision")
     admin, now = admin_of(request), now_of(request)
-    found = await db.fetch(
-        "SELECT status FROM referrals WHERE id = {} AND brand = {}", referral_id, admin["brand"].id
-    )
-    if not found:
+    status = await referrals.status_of(brand_id=admin["brand"].id, referral_id=referral_id)
+    if status is None:
         raise NotFound("no such referral")
-    if found[0]["status"] != "review":  # decided already (a second click): nothing changes
+    if status != "review":  # decided already (a second click): nothing changes
         return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
 
     async def decide() -> None:

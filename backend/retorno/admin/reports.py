@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Template
+from markupsafe import Markup
 
-from retorno import money
+from retorno import csvfile, i18n, money
 from retorno.admin.common import admin_of, page_context, requires_role
+from retorno.reports import close
+from retorno.reports import service as reports
 from retorno.web import lang_of, now_of
 
 
 async def _report(request: Request) -> dict[str, Any]:
-    import zoneinfo
-
-    from retorno.reports import service as reports
 
     brand, now = admin_of(request)["brand"], now_of(request)
     today = now.astimezone(zoneinfo.ZoneInfo(brand.timezone)).date()
@@ -28,10 +29,6 @@ async def _report(request: Request) -> dict[str, Any]:
 
 @get("/reports", guards=[requires_role("manager")])
 async def reports_page(request: Request, slug: FromPath[str]) -> Template:
-    from markupsafe import Markup
-
-    from retorno import i18n
-    from retorno.reports import service as reports
 
     data = await _report(request)
     lang = lang_of(request)
@@ -44,7 +41,6 @@ async def reports_page(request: Request, slug: FromPath[str]) -> Template:
 
 @get("/reports.csv", guards=[requires_role("manager")])
 async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
-    from retorno import csvfile
 
     data = await _report(request)
     body = csvfile.write(
@@ -64,10 +60,6 @@ async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
 
 
 async def _close(request: Request) -> tuple[Any, list[tuple[str, str, int]]]:
-    import zoneinfo
-
-    from retorno import i18n
-    from retorno.reports import close
 
     brand, now = admin_of(request)["brand"], now_of(request)
     year, month = close.month_of(
@@ -93,7 +85,6 @@ async def close_page(request: Request, slug: FromPath[str]) -> Template:
 
 @get("/reports/close.csv", guards=[requires_role("manager")])
 async def close_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
-    from retorno import csvfile
 
     report, lines = await _close(request)
     body = csvfile.write(

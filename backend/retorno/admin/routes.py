@@ -11,6 +11,8 @@ from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
 from retorno import db, i18n
+from retorno.admin.common import uploaded
+from retorno.audit import service as audit
 from retorno.auth import codes, passkeys, ratelimits, sessions
 from retorno.auth.common import WrongCode
 from retorno.brands import service as brands
@@ -25,12 +27,12 @@ from retorno.signin.guards import (
     client_address,
     requires_staff,
     session_cookie,
-    session_of,
     set_session_cookie,
+    signed_in_staff,
 )
 from retorno.signin.routes import account_routes, owner_of, passkey_router
 from retorno.staff import service as staff
-from retorno.web import lang_of, requires_platform_host
+from retorno.web import lang_of, now_of, requires_platform_host, settings_of
 
 
 def _context(request: Request, **extra) -> dict:
@@ -54,7 +56,7 @@ async def login_page(request: Request) -> Template:
 @post("/login", status_code=200)
 async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Template:
     """A code for a staff address; the same answer for any other address."""
-    now = request.app.state.clock()
+    now = now_of(request)
     try:
         email = customers.normalize_email(data.email)
     except Invalid as exc:
@@ -63,7 +65,7 @@ async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Tem
     await ratelimits.hit("code-request:email", f"staff:{email}", now=now)
     if await staff.staff_by_email(email) is not None:
         code = await codes.new_code(
-            brand_id=None, email=email, purpose="staff", secret=request.app.settings.secret_key, now=now
+            brand_id=None, email=email, purpose="staff", secret=settings_of(request).secret_key, now=now
         )
         lang = lang_of(request)
         text = i18n.gettext(
@@ -85,7 +87,7 @@ async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Tem
 
 @post("/login/verify", status_code=303)
 async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Response:
-    settings, now = request.app.settings, request.app.state.clock()
+    settings, now = settings_of(request), now_of(request)
     await ratelimits.hit("code-attempt:addr", client_address(request), now=now)
     try:
         email = customers.normalize_email(data.email)
@@ -109,16 +111,14 @@ async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Respo
 
 @get("/", guards=[requires_staff()])
 async def home(request: Request) -> Template:
-    session = await session_of(request)
-    return Template(
-        "admin/home.html", context=_context(request, staff=await staff.staff_member(session["staff"]))
-    )
+    member = await staff.staff_member(await signed_in_staff(request))
+    return Template("admin/home.html", context=_context(request, staff=member))
 
 
 async def requires_platform_admin(connection: Any, _: Any) -> None:
     """Only the platform's administrators (retorno staff add --platform-admin) see every brand."""
     await requires_staff()(connection, _)
-    member = await staff.staff_member((await session_of(connection))["staff"])
+    member = await staff.staff_member(await signed_in_staff(connection))
     if not member["platform_admin"]:
         raise Forbidden("Only platform administrators may do this.")
     connection.scope["state"]["staff_member"] = member
@@ -147,11 +147,10 @@ def _pack_for(slug: str, name: str) -> Any:
 async def _audit_brand(request: Request, slug: str, *, action: str, **change: Any) -> None:
     """What a platform admin is doing to a brand, in that brand's audit log (in the change's
     transaction, after the brand exists)."""
-    from retorno.audit import service as audit
 
     brand = await brands.get_brand(slug)
     member = request.scope["state"]["staff_member"]
-    now = request.app.state.clock()
+    now = now_of(request)
     await audit.record(
         brand_id=brand.id, staff_id=member["id"], action=action, target=slug, now=now, **change
     )
@@ -161,7 +160,7 @@ async def _audit_brand(request: Request, slug: str, *, action: str, **change: An
 async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> Template | Redirect:
     """A new brand with the default rules and a monogram logo: the same checks as a brand pack."""
 
-    now = request.app.state.clock()
+    now = now_of(request)
     slug, name = data.slug.strip().lower(), data.name.strip()
     try:
         pack = _pack_for(slug, name)
@@ -169,7 +168,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
             raise Invalid(f"slug: {slug!r} is taken")
 
         async def create() -> None:
-            await onboarding.import_brand(pack, base_host=request.app.settings.base_host, now=now)
+            await onboarding.import_brand(pack, base_host=settings_of(request).base_host, now=now)
             await _audit_brand(request, slug, action="brand.create", after={"name": name})
 
         await db.write(create)
@@ -182,19 +181,19 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
 async def import_brand_page(request: Request) -> Template | Redirect:
     """A brand from an uploaded pack (.zip of its folder, or a brand.toml): created, or updated when
     its slug exists, exactly as `retorno brands import` does."""
-    from retorno.admin.common import uploaded
 
-    now = request.app.state.clock()
+    now = now_of(request)
     data = await uploaded(await request.form(), "pack")
     try:
         doc, files = unpack(data)
         slug = doc.get("slug")
         known = isinstance(slug, str) and slug in {b.slug for b in await brands.list_brands()}
-        base = await brands.export_pack(slug) if known else None  # a brand.toml alone keeps the logo
+        # a brand.toml alone keeps the logo
+        base = await brands.export_pack(slug) if known and isinstance(slug, str) else None
         pack = check_edited(doc, base=base, files=files)
 
         async def write() -> None:
-            result = await onboarding.import_brand(pack, base_host=request.app.settings.base_host, now=now)
+            result = await onboarding.import_brand(pack, base_host=settings_of(request).base_host, now=now)
             before = to_toml(base) if base else None
             await _audit_brand(
                 request, pack.slug, action="brand.pack_import", before=before, after={"status": result.status}

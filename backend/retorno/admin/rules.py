@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import tomllib
+import zoneinfo
 from typing import Any
 
 import msgspec
+import tomli_w
 from litestar import Request, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -16,15 +20,15 @@ from retorno.brands.pack import check_edited
 from retorno.brands.pack_writer import to_toml
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
+from retorno.ledger import rules as ledger_rules
 from retorno.onboarding.brand import import_brand
 from retorno.typed import centavos, dotted_reais, when_of
-from retorno.web import lang_of, now_of
+from retorno.web import lang_of, now_of, settings_of
 
 RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
 
 
 def _rules_toml(pack: Any) -> str:
-    import tomli_w
 
     doc = to_toml(pack)
     return tomli_w.dumps({k: doc[k] for k in RULE_SECTIONS if k in doc})
@@ -32,7 +36,6 @@ def _rules_toml(pack: Any) -> str:
 
 def _pack_with_rules(current: Any, sections: dict[str, Any] | str) -> Any:
     """The pack with its rule sections replaced (a dict, or TOML text), read back through every check."""
-    import tomllib
 
     if isinstance(sections, str):
         try:
@@ -135,7 +138,6 @@ def values_of(doc: dict[str, Any], tz: Any, *, comma: bool = False) -> dict[str,
 
 def _rows(form: Any, prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
     """Repeated rows (camp.0.name, camp.1.name...): blank rows and rows marked for removal dropped."""
-    import re
 
     numbers = sorted({int(m[1]) for k in form for m in [re.match(rf"^{prefix}\.(\d+)\.", k)] if m})
     rows = []
@@ -229,7 +231,6 @@ class SimulationForm(msgspec.Struct):
 def simulate(brand: BrandView, form: SimulationForm, now: dt.datetime) -> dict[str, Any]:
     """What an order would earn (with its breakdown), the vouchers it would issue and how much of it
     a shopper holding `available` could pay with cashback."""
-    from retorno.ledger import rules as ledger_rules
 
     total = centavos(form.total)
     items = items_of(form.items, total)
@@ -248,7 +249,6 @@ def simulate(brand: BrandView, form: SimulationForm, now: dt.datetime) -> dict[s
 
 
 async def rules_page_context(request: Request, **extra: Any) -> dict[str, Any]:
-    import zoneinfo
 
     brand = admin_of(request)["brand"]
     pack = await brands.export_pack(brand.slug)
@@ -267,7 +267,6 @@ async def rules_page(request: Request, slug: FromPath[str]) -> Template:
 async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redirect:
     """Save the rules from the forms, or from the TOML editor (a form with `rules`): checked as a
     pack is, every problem listed, nothing saved until all are fixed."""
-    import zoneinfo
 
     now = now_of(request)
     form = await request.form()
@@ -276,10 +275,10 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redire
     as_text = "rules" in form
     values = None if as_text else values_from(form)
     try:
-        pack = _pack_with_rules(current, str(form["rules"]) if as_text else sections_of(values, tz))
+        pack = _pack_with_rules(current, str(form["rules"]) if values is None else sections_of(values, tz))
         await audited(
             request,
-            lambda: import_brand(pack, base_host=request.app.settings.base_host, now=now),
+            lambda: import_brand(pack, base_host=settings_of(request).base_host, now=now),
             action="brand.rules",
             target=slug,
             before=_rules_toml(current),

@@ -2,44 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from html import escape
 
 import msgspec
 from litestar import Request, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno import db
+from retorno import db, i18n
 from retorno.admin.common import admin_of, audited, page_context, record_change, requires_role
 from retorno.apikeys import service as apikeys
 from retorno.audit import service as audit
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
+from retorno.mail import Message
 from retorno.staff import service as staff
-from retorno.web import RowId, lang_of, now_of
+from retorno.web import RowId, lang_of, now_of, settings_of
 
 
 @get("/staff", guards=[requires_role("owner")])
 async def staff_page(request: Request, slug: FromPath[str]) -> Template:
-    members = await _members(admin_of(request)["brand"].id)
+    members = await staff.members_of(admin_of(request)["brand"].id)
     return Template("admin/staff.html", context=page_context(request, members=members, roles=staff.ROLES))
 
 
-async def _members(brand_id: int) -> list[dict[str, Any]]:
-    return await db.fetch(
-        "SELECT s.id, s.email, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff "
-        "WHERE r.brand = {} ORDER BY s.email",
-        brand_id,
-    )
-
-
 async def _invite(request: Request, email: str, role: str) -> None:
-    from html import escape
 
-    from retorno import i18n
-    from retorno.mail import Message
-
-    admin, settings = admin_of(request), request.app.settings
+    admin, settings = admin_of(request), settings_of(request)
     lang, brand = lang_of(request), admin["brand"].name
     text = i18n.gettext(
         lang,
@@ -80,7 +69,7 @@ async def invite_staff(
         email = customers.normalize_email(data.email)
         if data.role not in staff.ROLES:
             raise Invalid(f"role: one of {', '.join(staff.ROLES)}")
-        before = [m for m in await _members(brand.id) if m["email"] == email]
+        before = [m for m in await staff.members_of(brand.id) if m["email"] == email]
         await audited(
             request,
             lambda: staff.add_staff(email=email, brand_id=brand.id, role=data.role, now=now),
@@ -90,7 +79,9 @@ async def invite_staff(
             after={"role": data.role},
         )
     except Invalid as exc:
-        context = page_context(request, members=await _members(brand.id), roles=staff.ROLES, error=exc.detail)
+        context = page_context(
+            request, members=await staff.members_of(brand.id), roles=staff.ROLES, error=exc.detail
+        )
         return Template("admin/staff.html", status_code=422, context=context)
     if not before:  # someone new to this brand: tell them where to sign in (once it is saved)
         await _invite(request, email, data.role)
@@ -105,14 +96,10 @@ async def remove_staff(request: Request, slug: FromPath[str], staff_id: RowId) -
         raise Invalid("you cannot remove yourself; ask another owner")
 
     async def remove() -> None:
-        removed = await db.fetch(
-            "DELETE FROM staff_roles WHERE staff = {} AND brand = {} RETURNING role", staff_id, brand.id
-        )
-        if not removed:
+        role = await staff.remove_role(brand_id=brand.id, staff_id=staff_id)
+        if role is None:
             raise NotFound("no such staff member at this brand")
-        await record_change(
-            request, action="staff.remove", target=str(staff_id), before={"role": removed[0]["role"]}
-        )
+        await record_change(request, action="staff.remove", target=str(staff_id), before={"role": role})
 
     await db.write(remove)
     return Redirect(f"/admin/b/{slug}/staff", status_code=303)

@@ -21,8 +21,8 @@ from retorno.errors import Unauthorized, UnsupportedMediaType
 from retorno.ledger import balances
 from retorno.ledger.rules import Item
 from retorno.sales import orders, redemptions
-from retorno.sales.orders import SaleIn
 from retorno.sales.redemptions import RedemptionIn
+from retorno.sales.requests import SaleIn
 from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
 from retorno.web import decode_body, json_response, now_of, requires_platform_host
@@ -53,7 +53,7 @@ async def requires_json(connection: ASGIConnection, _: Any) -> None:
     with no body at all (a cancellation) needs none."""
     headers = connection.headers
     has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
-    if connection.scope["method"] == "POST" and has_body:
+    if isinstance(connection, Request) and connection.method == "POST" and has_body:
         content_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise UnsupportedMediaType("send the body as JSON, with Content-Type: application/json")

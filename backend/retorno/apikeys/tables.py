@@ -1,4 +1,4 @@
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
@@ -6,6 +6,8 @@ from retorno.brands.tables import Brand
 
 class ApiKey(Table, tablename="api_keys"):
     """A key is shown once; only its SHA-256 is kept (the key is 256 random bits, so no slow hash)."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False, index=True)
     name = Varchar(length=100, default="")

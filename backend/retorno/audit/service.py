@@ -58,3 +58,16 @@ async def events(
     for row in rows:
         row["before"], row["after"] = msgspec.json.decode(row["before"]), msgspec.json.decode(row["after"])
     return rows
+
+
+async def latest_of(*, brand_id: int, staff_id: int, actions: tuple[str, ...]) -> dict[str, Any] | None:
+    """This staff member's newest event at this brand among `actions`."""
+    marks = ", ".join("{}" for _ in actions)
+    rows = await db.fetch(
+        "SELECT id, action, target, after, at FROM audit_events WHERE brand = {} AND staff = {} "  # noqa: S608
+        f"AND action IN ({marks}) ORDER BY id DESC LIMIT 1",
+        brand_id,
+        staff_id,
+        *actions,
+    )
+    return rows[0] if rows else None

@@ -55,6 +55,7 @@ class Owner(msgspec.Struct, frozen=True):
 
     @property
     def id(self) -> int:
+        # An Owner holds one of the two ids (customer_id or staff_id), so this is never None.
         return self.customer_id if self.customer_id is not None else self.staff_id  # type: ignore[return-value]
 
     @property

@@ -5,7 +5,7 @@ their migrations. `Staff` is imported here for the foreign keys (and retorno/imp
 still imports it from here).
 """
 
-from piccolo.columns import JSONB, Bytea, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.columns import JSONB, Bytea, ForeignKey, Integer, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
@@ -15,6 +15,8 @@ from retorno.staff.tables import Staff
 
 class Session(Table, tablename="sessions"):
     """A signed-in browser: the cookie holds a random token, the database only its SHA-256."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     token_hash = Varchar(length=64, unique=True)
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=True, default=None)  # None: platform host
@@ -26,6 +28,8 @@ class Session(Table, tablename="sessions"):
 
 class LoginCode(Table, tablename="login_codes"):
     """A 6-digit code sent by e-mail: hashed, single use, 10 minutes, 5 tries."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=True, default=None)
     email = Varchar(length=254, index=True)
@@ -41,6 +45,8 @@ class LoginCode(Table, tablename="login_codes"):
 class Passkey(Table, tablename="passkeys"):
     """A shopper's (brand set) or a staff member's (platform host: brand None) passkey."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=True, default=None)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=True, default=None, index=True)
     staff = ForeignKey(Staff, on_delete=OnDelete.cascade, null=True, default=None, index=True)
@@ -55,6 +61,8 @@ class Passkey(Table, tablename="passkeys"):
 class Challenge(Table, tablename="webauthn_challenges"):
     """32 random bytes given to one ceremony: found by its hash, used once, within 5 minutes."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=True, default=None)  # None: platform host
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=True, default=None)
     staff = ForeignKey(Staff, on_delete=OnDelete.cascade, null=True, default=None)
@@ -68,6 +76,10 @@ class Challenge(Table, tablename="webauthn_challenges"):
 class RateLimit(Table, tablename="rate_limits"):
     """A fixed-window counter every app process sees."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     key = Varchar(length=300, unique=True)
     window_start = Timestamptz()
-    count = Integer(default=0)
+    # The column's name shadows Table.count(), which this table (used only in raw SQL) never calls;
+    # renaming it would take a migration.
+    count = Integer(default=0)  # type: ignore[assignment]

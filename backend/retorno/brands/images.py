@@ -73,8 +73,8 @@ def monogram(name: str, primary: str, text: str) -> bytes:
 @functools.lru_cache(maxsize=16)  # re-imports of an unchanged logo skip the resampling
 def make_icons(logo_png: bytes, background: str) -> dict[str, bytes]:
     """The app icons; maskable ones keep the logo inside the 80% safe zone on the background."""
-    with Image.open(io.BytesIO(logo_png)) as logo:
-        logo = logo.convert("RGBA")
+    with Image.open(io.BytesIO(logo_png)) as opened:
+        logo = opened.convert("RGBA")
     icons = {}
     for name, (size, maskable) in ICONS.items():
         canvas = Image.new("RGBA", (size, size), background)

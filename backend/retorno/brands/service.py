@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 import nh3
 from markdown_it import MarkdownIt
+from piccolo.columns import Column
 
 from retorno import cache, db
 from retorno.brands import images
@@ -262,7 +264,7 @@ async def import_pack(
         clashes = [t["host"] for t in taken if t["brand.slug"] != pack.slug]
         if clashes:
             raise Invalid(f"hosts: {', '.join(clashes)} already belong to another brand")
-        values = {
+        values: dict[Column, Any] = {
             Brand.name: pack.name,
             Brand.short_name: pack.short_name,
             Brand.locale: pack.locale,
@@ -293,9 +295,9 @@ async def import_pack(
                 await on_created(brand_id, now)
         else:
             brand_id, status = row["id"], "updated"
-            await Brand.update({**values, Brand.app_version: row["app_version"] + 1}).where(
-                Brand.id == brand_id
-            )
+            changes: dict[Column | str, Any] = dict(values.items())  # update() also takes column names
+            changes[Brand.app_version] = row["app_version"] + 1
+            await Brand.update(changes).where(Brand.id == brand_id)
         await BrandHost.delete().where(BrandHost.brand == brand_id)
         if pack.hosts:
             await BrandHost.insert(*[BrandHost(brand=brand_id, host=h) for h in pack.hosts])

@@ -6,6 +6,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     OnDelete,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -15,6 +16,7 @@ from piccolo.table import Table
 
 
 class Brand(Table, tablename="brands"):
+    id: Serial  # added by Piccolo; declared for the type checker
     slug = Varchar(length=32, unique=True, index=True)
     name = Varchar(length=100)
     short_name = Varchar(length=12)
@@ -41,12 +43,16 @@ class Brand(Table, tablename="brands"):
 class BrandHost(Table, tablename="brand_hosts"):
     """A custom domain of a brand; the default host <slug>.<BASE_HOST> is not stored."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False)
     host = Varchar(length=253, unique=True, index=True)
 
 
 class BrandAsset(Table, tablename="brand_assets"):
     """A re-encoded logo or an icon generated from it, served from the brand's own host."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False)
     name = Varchar(length=64)
@@ -58,6 +64,8 @@ class BrandAsset(Table, tablename="brand_assets"):
 
 class Regulations(Table, tablename="brand_regulations"):
     """Each saved text is a new version; shoppers accept a version, so versions are never edited."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     version = Integer()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import msgspec
 
@@ -194,6 +195,25 @@ async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tupl
         {getattr(Customer, f): v for f, v in changes.items()} | {Customer.updated_at: now}
     ).where(Customer.id == existing.id)
     return await get(brand_id, existing.id), False
+
+
+async def search(brand_id: int, query: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    """A brand's shoppers whose name or e-mail contains `query` (any case), or whose phone
+    contains its digits, or whose CPF is them; forgotten shoppers never come back."""
+    like = f"%{query.strip().lower()}%"
+    digits = "".join(ch for ch in query if ch.isdigit())
+    return await db.fetch(
+        "SELECT id, name, email, phone FROM customers WHERE brand = {} AND forgotten_at IS NULL AND "
+        "(LOWER(name) LIKE {} OR email LIKE {} OR (phone LIKE {} AND {} <> '') OR cpf = {}) "
+        "ORDER BY name, id LIMIT {}",
+        brand_id,
+        like,
+        like,
+        f"%{digits}%",
+        digits,
+        digits,
+        limit,
+    )
 
 
 async def lock(*customer_ids: int | None) -> None:

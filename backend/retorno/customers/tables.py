@@ -1,6 +1,6 @@
 """A brand's customer: one person as the brand's systems know them."""
 
-from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -8,6 +8,7 @@ from retorno.brands.tables import Brand
 
 
 class Customer(Table, tablename="customers"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False, index=True)
     external_id = Varchar(length=100, null=True, default=None)
     cpf = Varchar(length=11, null=True, default=None)  # 11 digits, check digits verified
@@ -27,6 +28,8 @@ class Customer(Table, tablename="customers"):
 
 class Consent(Table, tablename="consents"):
     """Each change of a consent is a new row: what was accepted, which version, when."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, index=True)

@@ -29,6 +29,7 @@ from retorno.customers.service import Identity
 from retorno.errors import DomainError, Invalid, NotFound
 from retorno.imports.tables import ImportJob
 from retorno.sales import orders
+from retorno.sales.requests import SaleIn
 from retorno.typed import centavos, when_of
 
 COLUMNS = ("order_id", "occurred_at", "total", "shipping", "cpf", "email", "phone", "name")
@@ -113,7 +114,7 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
         if not (identity.cpf or identity.email or identity.phone):
             raise Invalid("a cpf, an email or a phone is needed")
         shipping, when = get("shipping") or "", get("occurred_at")
-        sale = orders.SaleIn(
+        sale = SaleIn(
             order_id=order_id,
             customer=identity,
             total=centavos(row.get("total") or ""),
@@ -133,7 +134,7 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
 
 async def import_now(brand: BrandView, upload: Upload, now: dt.datetime) -> list[dict[str, Any]]:
     """A small file, in the request: a report per row (its line in the file, from 2)."""
-    report = []
+    report: list[dict[str, Any]] = []
     for values, _ in _records(upload.body, 0):
         if values:
             outcome = await import_row(brand, dict(zip(upload.header, values, strict=False)), now)
@@ -220,6 +221,8 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
     if claimed is None:
         return 0
     brand = await brands.brand_by_id(claimed["brand"])
+    if brand is None:  # cannot be: a job's brand is a foreign key that forbids deleting the brand
+        raise RuntimeError(f"import job {claimed['id']}: brand {claimed['brand']} does not exist")
     header = msgspec.json.decode(claimed["header"])
     problems = msgspec.json.decode(claimed["problems"])
     counts = {"imported": 0, "skipped": 0, "rejected": 0}

@@ -1,6 +1,6 @@
 """An import of past sales the worker processes in chunks: the file, where it got to, what it found."""
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
@@ -8,6 +8,7 @@ from retorno.staff.tables import Staff
 
 
 class ImportJob(Table, tablename="import_jobs"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False, index=True)
     staff = ForeignKey(Staff, on_delete=OnDelete.restrict, null=False)
     filename = Varchar(length=200, default="")

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from retorno import db
 from retorno.brands.service import BrandView
@@ -16,12 +17,32 @@ from retorno.ledger import posting
 from retorno.ledger.posting import ENTRY_KINDS, utc
 
 
+class Expiring(msgspec.Struct, kw_only=True):
+    amount: int
+    expires_at: str | None
+
+
 class Balance(msgspec.Struct, kw_only=True):
     available: int
     pending: int
-    expiring: list[dict[str, Any]]
+    expiring: list[Expiring]
     currency: str
     debt: int = 0
+
+
+class StatementLine(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One movement, as the API sends it (UTC datetimes; a credit's stored breakdown as it is)."""
+
+    id: int
+    kind: str
+    amount: int
+    occurred_at: dt.datetime
+    order_id: str | None
+    status: str | UnsetType = UNSET  # a credit's: pending | available | expired
+    available_at: dt.datetime | UnsetType = UNSET
+    expires_at: dt.datetime | UnsetType | None = UNSET
+    breakdown: msgspec.Raw | UnsetType = UNSET
+    note: str | UnsetType = UNSET
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -62,7 +83,7 @@ async def balance(
     return Balance(
         available=sums["available"] - sums["debt"],
         pending=sums["pending"],
-        expiring=[{"amount": r["amount"], "expires_at": iso(r["expires_at"])} for r in soonest],
+        expiring=[Expiring(amount=r["amount"], expires_at=iso(r["expires_at"])) for r in soonest],
         currency=brand.currency,
         debt=sums["debt"],
     )
@@ -113,7 +134,7 @@ async def statement(
     limit: int = 20,
     cursor: str | None = None,
     kinds: list[str] | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[StatementLine], str | None]:
     """Movements newest first, a page at a time (keyset pagination: stable while entries arrive)."""
     if not 1 <= limit <= 100:
         raise Invalid("limit: from 1 to 100")
@@ -134,30 +155,24 @@ async def statement(
     return page, _cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["id"]) if more else None
 
 
-def _statement_line(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """One movement for the API (datetimes and the stored breakdown go out as they are: msgspec
-    writes UTC datetimes as ...Z and embeds the breakdown's JSON without decoding it)."""
-    line = {
-        "id": row["id"],
-        "kind": row["kind"],
-        "amount": row["amount"],
-        "occurred_at": row["occurred_at"],
-        "order_id": row["order_id"],
-    }
+def _statement_line(row: dict[str, Any], now: dt.datetime) -> StatementLine:
+    line = StatementLine(
+        id=row["id"],
+        kind=row["kind"],
+        amount=row["amount"],
+        occurred_at=row["occurred_at"],
+        order_id=row["order_id"],
+    )
     if row["available_at"] is not None and row["kind"] in ("earn", "referral_reward", "adjustment"):
         expires = row["expires_at"]
         if expires is not None and expires <= now:
-            status = "expired"
+            line.status = "expired"
         else:
-            status = "pending" if row["available_at"] > now else "available"
-        line |= {
-            "status": status,
-            "available_at": row["available_at"],
-            "expires_at": expires,
-            "breakdown": msgspec.Raw(row["breakdown"] or "{}"),
-        }
+            line.status = "pending" if row["available_at"] > now else "available"
+        line.available_at, line.expires_at = row["available_at"], expires
+        line.breakdown = msgspec.Raw(row["breakdown"] or "{}")
     if row["note"]:
-        line["note"] = row["note"]
+        line.note = row["note"]
     return line
 
 

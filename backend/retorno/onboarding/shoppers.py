@@ -67,9 +67,9 @@ async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: 
                     now=now,
                 )
             return customer.id
-        customer = await customers.lookup(brand.id, Identity(email=email))
-        if customer is None:  # codes are only sent for known addresses; a deleted one lands here
+        known = await customers.lookup(brand.id, Identity(email=email))
+        if known is None:  # codes are only sent for known addresses; a deleted one lands here
             raise WrongCode()
-        return customer.id
+        return known.id
 
     return await db.write(work)

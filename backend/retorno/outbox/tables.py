@@ -1,12 +1,13 @@
 """One row per domain event; a worker claims and processes them (see the push domain)."""
 
-from piccolo.columns import JSONB, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import JSONB, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
 
 
 class OutboxEvent(Table, tablename="outbox_events"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     kind = Varchar(length=40, index=True)
     payload = JSONB(default="{}")

@@ -7,12 +7,12 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
 from retorno.brands import service as brands
-from retorno.web import lang_of, requires_platform_host
+from retorno.web import lang_of, requires_platform_host, settings_of
 
 
 async def landing_page(request: Request) -> Template:
     """The platform's "/"; app.py routes it here when the request is for no brand."""
-    settings = request.app.settings
+    settings = settings_of(request)
     listed = None
     if not settings.production:
         listed = [
@@ -33,7 +33,7 @@ def health() -> dict[str, str]:
 @get("/dev/mailbox", name="platform:mailbox")
 async def mailbox(request: Request) -> Template:
     """The messages kept in memory, so a developer can read a sign-in code: development only."""
-    if request.app.settings.env != "development" or not hasattr(request.app.state.mailer, "messages"):
+    if settings_of(request).env != "development" or not hasattr(request.app.state.mailer, "messages"):
         raise NotFoundException()
     return Template(
         "platform/mailbox.html",

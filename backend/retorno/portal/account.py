@@ -28,10 +28,11 @@ from retorno.signin.guards import (
     requires_customer,
     session_cookie,
     set_session_cookie,
+    signed_in_customer,
 )
 from retorno.signin.routes import account_routes, origin_of, owner_of, passkey_router, safe_next
 from retorno.vouchers import service as vouchers
-from retorno.web import brand_of, lang_of, now_of
+from retorno.web import brand_required, lang_of, now_of, settings_of
 
 
 async def _mail_code(request: Request, brand: BrandView, email: str, code: str | None) -> None:
@@ -97,7 +98,7 @@ async def login_page(request: Request) -> Template:
 @post("/login", status_code=200)
 async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) -> Template:
     """Send a code if the address has an account; the answer is the same either way."""
-    brand = brand_of(request)
+    brand = brand_required(request)
     try:
         email = customers.normalize_email(data.email)
     except Invalid as exc:
@@ -113,7 +114,7 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
     code = None
     if customer is not None:
         code = await codes.new_code(
-            brand_id=brand.id, email=email, purpose="login", secret=request.app.settings.secret_key, now=now
+            brand_id=brand.id, email=email, purpose="login", secret=settings_of(request).secret_key, now=now
         )
     await _mail_code(request, brand, email, code)
     return _verify_page(request, email, safe_next(data.next))
@@ -121,8 +122,8 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
 
 @post("/login/verify", status_code=303)
 async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) -> Response:
-    brand = brand_of(request)
-    settings, now = request.app.settings, now_of(request)
+    brand = brand_required(request)
+    settings, now = settings_of(request), now_of(request)
     await ratelimits.hit("code-attempt:addr", client_address(request), now=now)
     try:
         customer_id = await shoppers.sign_in_with_code(
@@ -147,14 +148,14 @@ async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) ->
 
 @get("/join")
 async def join_page(request: Request) -> Template:
-    regulations = await brands.current_regulations(brand_of(request).id)
+    regulations = await brands.current_regulations(brand_required(request).id)
     return Template("portal/join.html", context=page_context(request, regulations=regulations))
 
 
 @post("/join", status_code=200)
 async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
     """Ask for a code to create (or claim) an account; the account exists once the code is used."""
-    brand = brand_of(request)
+    brand = brand_required(request)
     regulations = await brands.current_regulations(brand.id)
     try:
         email = customers.normalize_email(data.email)
@@ -177,7 +178,7 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
         "regulations_version": regulations["version"] if regulations else None,
         "referral": request.cookies.get(referrals.REF_COOKIE) or None,
         "device": referrals.device_hash(
-            request.cookies.get(request.app.settings.cookie_prefix + DEVICE_COOKIE)
+            request.cookies.get(settings_of(request).cookie_prefix + DEVICE_COOKIE)
         ),
     }
     code = await codes.new_code(
@@ -185,7 +186,7 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
         email=email,
         purpose="join",
         data=join_data,
-        secret=request.app.settings.secret_key,
+        secret=settings_of(request).secret_key,
         now=now,
     )
     await _mail_code(request, brand, email, code)
@@ -212,8 +213,8 @@ def _mask_cpf(cpf: str | None) -> str:
 
 @get("/account", guards=[requires_customer])
 async def account_page(request: Request) -> Template:
-    brand, owner = brand_of(request), await owner_of(request)
-    customer = await customers.get(brand.id, owner.customer_id)
+    brand, customer_id = brand_required(request), await signed_in_customer(request)
+    customer = await customers.get(brand.id, customer_id)
     return Template(
         "portal/account.html",
         context=page_context(
@@ -231,18 +232,16 @@ class ConsentForm(msgspec.Struct):
 
 @post("/account/consents", guards=[requires_customer], status_code=303)
 async def change_consents(request: Request, data: URLEncodedBody[ConsentForm]) -> Redirect:
-    owner = await owner_of(request)
-    await customers.set_marketing(
-        owner.brand_id, owner.customer_id, granted=data.marketing == "yes", now=now_of(request)
-    )
+    brand, customer_id = brand_required(request), await signed_in_customer(request)
+    await customers.set_marketing(brand.id, customer_id, granted=data.marketing == "yes", now=now_of(request))
     return Redirect("/account", status_code=303)
 
 
 @get("/account/data.json", guards=[requires_customer])
 async def export_data(request: Request) -> Response[bytes]:
     """Everything the programme holds about the shopper, in one file."""
-    brand, owner = brand_of(request), await owner_of(request)
-    customer = await customers.get(brand.id, owner.customer_id)
+    brand, owner = brand_required(request), await owner_of(request)
+    customer = await customers.get(brand.id, await signed_in_customer(request))
     devices = await passkeys.passkeys_of(owner)
     data = {
         "brand": brand.name,
@@ -293,8 +292,8 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
             status_code=422,
             context=page_context(request, error=i18n.gettext(lang_of(request), "Tick the box to confirm.")),
         )
-    brand, owner = brand_of(request), await owner_of(request)
-    customer = await customers.get(brand.id, owner.customer_id)
+    brand, customer_id = brand_required(request), await signed_in_customer(request)
+    customer = await customers.get(brand.id, customer_id)
     now = now_of(request)
     await retention.forget_customer(brand_id=brand.id, customer_id=customer.id, email=customer.email)
 
@@ -306,7 +305,7 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
     await db.write(rewards)
     await customers.forget(brand.id, customer.id, now=now)
     response = Redirect("/?deleted=1", status_code=303, headers={"clear-site-data": '"cache"'})
-    clear_session_cookie(response, request.app.settings)
+    clear_session_cookie(response, settings_of(request))
     return response
 
 

@@ -8,23 +8,24 @@ from litestar import Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from retorno.portal.routes import page_context, private_router
+from retorno.push import keys as push_keys
 from retorno.push import service as push
-from retorno.signin.guards import requires_customer, session_of
-from retorno.web import RowId, brand_of, decode_body, json_response, now_of
+from retorno.signin.guards import requires_customer, signed_in_customer
+from retorno.web import RowId, brand_required, decode_body, json_response, now_of
 
 
 @get("/push/key")
 async def public_key(request: Request) -> Response[bytes]:
     """The brand's VAPID public key (applicationServerKey); the private key never leaves the server."""
-    return json_response({"key": await push.public_key(brand_of(request).id)})
+    return json_response({"key": await push_keys.public_key(brand_required(request).id)})
 
 
 @post("/push/subscriptions", guards=[requires_customer], status_code=201)
 async def subscribe(request: Request) -> Response[bytes]:
     data = await decode_body(request, push.SubscriptionIn)
-    session = await session_of(request)
+    customer_id = await signed_in_customer(request)
     await push.subscribe(
-        brand_id=brand_of(request).id, customer_id=session["customer"], data=data, now=now_of(request)
+        brand_id=brand_required(request).id, customer_id=customer_id, data=data, now=now_of(request)
     )
     return json_response({"subscribed": True}, 201)
 
@@ -40,7 +41,7 @@ async def renew(request: Request) -> Response[bytes]:
     the old endpoint (an unguessable URL) is what allows the swap."""
     data = await decode_body(request, RenewIn)
     await push.renew(
-        brand_id=brand_of(request).id,
+        brand_id=brand_required(request).id,
         old_endpoint=data.old_endpoint,
         data=data.subscription,
         now=now_of(request),
@@ -50,14 +51,14 @@ async def renew(request: Request) -> Response[bytes]:
 
 @get("/account/notifications", guards=[requires_customer])
 async def notifications_page(request: Request) -> Template:
-    brand, session = brand_of(request), await session_of(request)
+    brand, customer_id = brand_required(request), await signed_in_customer(request)
     return Template(
         "portal/notifications.html",
         context=page_context(
             request,
             categories=push.CATEGORIES,
-            chosen=await push.categories_of(brand.id, session["customer"]),
-            devices=await push.devices_of(brand.id, session["customer"]),
+            chosen=await push.categories_of(brand.id, customer_id),
+            devices=await push.devices_of(brand.id, customer_id),
             saved=request.query_params.get("saved") == "1",
         ),
     )
@@ -67,9 +68,9 @@ async def notifications_page(request: Request) -> Template:
 async def save_notifications(request: Request) -> Redirect:
     form = await request.form()
     chosen = [c for c in push.CATEGORIES if form.get(c) == "on"]
-    session = await session_of(request)
+    customer_id = await signed_in_customer(request)
     await push.set_categories(
-        brand_id=brand_of(request).id, customer_id=session["customer"], categories=chosen, now=now_of(request)
+        brand_id=brand_required(request).id, customer_id=customer_id, categories=chosen, now=now_of(request)
     )
     return Redirect("/account/notifications?saved=1", status_code=303)
 
@@ -78,9 +79,9 @@ async def save_notifications(request: Request) -> Redirect:
     "/account/notifications/devices/{subscription_id:int}/remove", guards=[requires_customer], status_code=303
 )
 async def remove_device(request: Request, subscription_id: RowId) -> Redirect:
-    session = await session_of(request)
+    customer_id = await signed_in_customer(request)
     await push.remove_device(
-        brand_id=brand_of(request).id, customer_id=session["customer"], subscription_id=subscription_id
+        brand_id=brand_required(request).id, customer_id=customer_id, subscription_id=subscription_id
     )
     return Redirect("/account/notifications", status_code=303)
 

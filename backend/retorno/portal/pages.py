@@ -17,8 +17,8 @@ from retorno.brands.service import BrandView
 from retorno.errors import Invalid
 from retorno.ledger import balances
 from retorno.portal.routes import page_context, requires_brand
-from retorno.signin.guards import requires_customer, session_of
-from retorno.web import brand_of, lang_of, now_of
+from retorno.signin.guards import requires_customer, session_of, signed_in_customer
+from retorno.web import brand_required, lang_of, now_of
 
 # What the service worker may keep for reading offline (service_worker/sw.js): a signed-in page goes
 # to a private cache that sign-out empties; the browser's HTTP cache keeps none of it (no-store).
@@ -88,10 +88,10 @@ def _status(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
     return ""
 
 
-def _lines(entries: list[dict[str, Any]], *, lang: str, brand: BrandView) -> list[dict[str, Any]]:
+def _lines(entries: list[balances.StatementLine], *, lang: str, brand: BrandView) -> list[dict[str, Any]]:
     out = []
     for entry in entries:
-        line = dict(entry)
+        line = {k: v for k, v in msgspec.structs.asdict(entry).items() if v is not msgspec.UNSET}
         if isinstance(line.get("breakdown"), msgspec.Raw):
             line["breakdown"] = msgspec.json.decode(line["breakdown"])
         line["explanation"] = explain(line, lang=lang, brand=brand)
@@ -102,7 +102,7 @@ def _lines(entries: list[dict[str, Any]], *, lang: str, brand: BrandView) -> lis
 
 async def home_page(request: Request) -> Template:
     """The brand's home (app.py routes "/" here on a brand host): the pitch, or the shopper's balance."""
-    brand, lang = brand_of(request), lang_of(request)
+    brand, lang = brand_required(request), lang_of(request)
     cashback = brand.rules().cashback
     context = page_context(
         request,
@@ -124,7 +124,7 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     session = await session_of(request)
     if session is None or session["customer"] is None:
         return context
-    brand, now, lang = brand_of(request), now_of(request), lang_of(request)
+    brand, now, lang = brand_required(request), now_of(request), lang_of(request)
     balance = await balances.balance(brand=brand, customer_id=session["customer"], now=now, expiring_limit=1)
     entries, _ = await balances.statement(
         brand_id=brand.id, customer_id=session["customer"], now=now, limit=5
@@ -142,14 +142,14 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
 
 @get("/statement", guards=[requires_customer])
 async def statement_page(request: Request) -> Template:
-    brand, lang = brand_of(request), lang_of(request)
-    session = await session_of(request)
+    brand, lang = brand_required(request), lang_of(request)
+    customer_id = await signed_in_customer(request)
     kind = request.query_params.get("kind") or None
     if kind is not None and kind not in KINDS:
         raise Invalid("unknown kind of movement")
     entries, next_cursor = await balances.statement(
         brand_id=brand.id,
-        customer_id=session["customer"],
+        customer_id=customer_id,
         now=now_of(request),
         limit=20,
         cursor=request.query_params.get("cursor") or None,
@@ -172,13 +172,13 @@ async def statement_page(request: Request) -> Template:
 @get("/statement.csv", guards=[requires_customer])
 async def statement_csv(request: Request) -> Response[bytes]:
     """The whole statement, newest first, one row per movement (amounts in reais with a dot)."""
-    brand, lang, now = brand_of(request), lang_of(request), now_of(request)
-    session = await session_of(request)
+    brand, lang, now = brand_required(request), lang_of(request), now_of(request)
+    customer_id = await signed_in_customer(request)
     rows = []
     cursor = None
     while True:
         entries, cursor = await balances.statement(
-            brand_id=brand.id, customer_id=session["customer"], now=now, limit=100, cursor=cursor
+            brand_id=brand.id, customer_id=customer_id, now=now, limit=100, cursor=cursor
         )
         for line in _lines(entries, lang=lang, brand=brand):
             amount = line["amount"]
@@ -210,7 +210,7 @@ def _iso(value: Any) -> str:
 
 @get("/regulations")
 async def regulations_page(request: Request) -> Template:
-    current = await brands.current_regulations(brand_of(request).id)
+    current = await brands.current_regulations(brand_required(request).id)
     return Template(
         "portal/regulations.html",
         # The HTML was rendered from Markdown and sanitised by nh3 when it was saved.
@@ -221,7 +221,7 @@ async def regulations_page(request: Request) -> Template:
 @get("/help")
 async def help_page(request: Request) -> Template:
     """Contacts, and a short FAQ written from the brand's own rules."""
-    brand, lang = brand_of(request), lang_of(request)
+    brand, lang = brand_required(request), lang_of(request)
     rules = brand.rules()
     money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
     _ = lambda text: i18n.gettext(lang, text)  # noqa: E731

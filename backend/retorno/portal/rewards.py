@@ -14,10 +14,10 @@ from markupsafe import Markup
 from retorno import i18n
 from retorno.portal.routes import page_context, private_router
 from retorno.referrals import service as referrals
-from retorno.signin.guards import device_of, requires_customer, session_of
+from retorno.signin.guards import device_of, requires_customer, signed_in_customer
 from retorno.signin.routes import origin_of
 from retorno.vouchers import service as vouchers
-from retorno.web import brand_of, lang_of, now_of
+from retorno.web import brand_required, lang_of, now_of, settings_of
 
 
 @functools.lru_cache(maxsize=1024)
@@ -29,8 +29,8 @@ def qr_svg(text: str) -> Markup:
 
 @get("/vouchers", guards=[requires_customer])
 async def vouchers_page(request: Request) -> Template:
-    brand, session = brand_of(request), await session_of(request)
-    mine = await vouchers.of_customer(brand_id=brand.id, customer_id=session["customer"], now=now_of(request))
+    brand, customer_id = brand_required(request), await signed_in_customer(request)
+    mine = await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now_of(request))
     active = [v | {"qr": qr_svg(v["code"])} for v in mine if v["status"] == "active"]
     others = [v for v in mine if v["status"] != "active"]
     return Template(
@@ -41,7 +41,7 @@ async def vouchers_page(request: Request) -> Template:
 
 def _offer(request: Request) -> dict[str, str] | None:
     """The referral rules in plain words, or None when the brand has no referral programme."""
-    brand, lang = brand_of(request), lang_of(request)
+    brand, lang = brand_required(request), lang_of(request)
     rules = brand.rules().referral
     if rules is None:
         return None
@@ -55,13 +55,13 @@ def _offer(request: Request) -> dict[str, str] | None:
 
 @get("/invite", guards=[requires_customer])
 async def invite_page(request: Request) -> Template:
-    brand, session, now = brand_of(request), await session_of(request), now_of(request)
+    brand, customer_id, now = brand_required(request), await signed_in_customer(request), now_of(request)
     offer = _offer(request)
     link = friends = None
     if offer is not None:
-        code = await referrals.code_of(brand_id=brand.id, customer_id=session["customer"], now=now)
+        code = await referrals.code_of(brand_id=brand.id, customer_id=customer_id, now=now)
         link = f"{origin_of(request)}/r/{code}"
-        friends = await referrals.of_referrer(brand_id=brand.id, customer_id=session["customer"])
+        friends = await referrals.of_referrer(brand_id=brand.id, customer_id=customer_id)
     text = (
         i18n.gettext(lang_of(request), "Join %(brand)s's cashback programme with my invitation: %(link)s")
         % {"brand": brand.name, "link": link}
@@ -84,7 +84,7 @@ async def invite_page(request: Request) -> Template:
 @get("/r/{code:str}")
 async def referral_landing(request: Request, code: FromPath[str]) -> Template:
     """An invitation link (public): the friend's offer, a cookie that carries the code to /join."""
-    brand, now = brand_of(request), now_of(request)
+    brand, now = brand_required(request), now_of(request)
     offer = _offer(request)
     response = Template("portal/referral.html", context=page_context(request, offer=offer))
     if offer is None:
@@ -99,7 +99,7 @@ async def referral_landing(request: Request, code: FromPath[str]) -> Template:
         max_age=referrals.REF_DAYS * 86400,
         httponly=True,
         samesite="lax",
-        secure=request.app.settings.production,
+        secure=settings_of(request).production,
         path="/",
     )
     return response

@@ -19,6 +19,7 @@ from retorno.web import (
     LANG_COOKIE,
     assets_version,
     brand_of,
+    brand_required,
     lang_of,
     safe_path,
     service_worker_source,
@@ -109,8 +110,7 @@ def manifest_for(brand: BrandView, lang: str) -> dict[str, Any]:
 
 @get("/manifest.webmanifest", name="portal:manifest")
 async def manifest(request: Request) -> Response[bytes]:
-    brand = brand_of(request)
-    assert brand is not None
+    brand = brand_required(request)
     body = msgspec.json.encode(manifest_for(brand, lang_of(request)))
     return Response(body, media_type="application/manifest+json", headers={"cache-control": "no-cache"})
 
@@ -130,8 +130,7 @@ def precache_list(brand: BrandView) -> list[str]:
 @get("/sw.js", name="portal:sw")
 async def service_worker(request: Request) -> Response[bytes]:
     """One worker file for every brand, prefixed with this brand's name, version and shell."""
-    brand = brand_of(request)
-    assert brand is not None
+    brand = brand_required(request)
     config = msgspec.json.encode(
         {
             "brand": brand.slug,
@@ -152,8 +151,7 @@ async def service_worker(request: Request) -> Response[bytes]:
 @get("/theme.css", name="portal:theme")
 async def theme(request: Request) -> Response[str]:
     """The brand's colours as CSS custom properties; everything else is in the shared sheet."""
-    brand = brand_of(request)
-    assert brand is not None
+    brand = brand_required(request)
     css = (
         ":root{"
         f"--primary:{brand.primary_color};--on-primary:{brand.on_primary};"
@@ -171,8 +169,7 @@ async def theme(request: Request) -> Response[str]:
 
 @get("/assets/{name:str}", name="portal:asset")
 async def asset(request: Request, name: FromPath[str]) -> Response[bytes]:
-    brand = brand_of(request)
-    assert brand is not None
+    brand = brand_required(request)
     found = await brands.asset(brand.id, name)
     if found is None:
         raise NotFoundException()

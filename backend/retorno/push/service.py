@@ -1,133 +1,34 @@
 """Web push for each brand's app: keys, subscriptions, preferences, and turning outbox events into
 deliveries (the worker, retorno/worker.py, sends them).
 
-- Each brand has its own VAPID key pair, made with the brand (or on first use for older brands).
+- Each brand has its own VAPID key pair (`push.keys`), made with the brand (or on first use).
 - A shopper chooses categories; a subscription is one device. Turning every category off, deleting
   the account or a 404/410 from the push service removes subscriptions.
 - `fan_out` claims outbox events (`FOR UPDATE SKIP LOCKED` on PostgreSQL) and, in the same
   transaction, writes one delivery per (event, subscription) - a unique pair - and marks the
-  event done. Texts are written here, in the brand's language, with amounts formatted.
+  event done. The texts are `push.notices`, in the brand's language, with amounts formatted.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid
 
-from retorno import db, i18n, vault
+from retorno import db
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid, NotFound
 from retorno.outbox import service as outbox
-from retorno.push.tables import Preference, Subscription, VapidKey
+from retorno.push.notices import CAMPAIGN, Notice, notice_for, payload_of
+from retorno.push.tables import Preference, Subscription
 
 CATEGORIES = ("cashback", "expiry", "vouchers", "referrals", "campaigns")
 DEFAULT_CATEGORIES = CATEGORIES
-MAX_PAYLOAD = 3993  # bytes a push service must accept, with aes128gcm's overhead taken out
-CAMPAIGN = "campaign"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-# --- keys ---------------------------------------------------------------------------------------
-
-
-def new_key_pair() -> tuple[str, str]:
-    """(private, public): the raw private value and the uncompressed public point, base64url."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    public = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return _b64(private), _b64(public)
-
-
-def _context(brand_id: int) -> str:
-    """What a sealed private key is bound to: its brand's row (vault.py)."""
-    return f"push_vapid_keys:{brand_id}"
-
-
-async def _keys(brand_id: int) -> dict[str, str]:
-    """The brand's key pair, the private key unsealed (it never leaves this process)."""
-    rows = await db.fetch("SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id)
-    if not rows:
-
-        async def work() -> list[dict[str, str]]:
-            again = await db.fetch(
-                "SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id
-            )
-            if not again:
-                await create_keys(brand_id, dt.datetime.now(dt.UTC))
-                again = await db.fetch(
-                    "SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id
-                )
-            return again
-
-        rows = await db.write(work)
-    row = rows[0]
-    return {
-        "private_key": vault.unseal(row["private_key"], context=_context(brand_id)),
-        "public_key": row["public_key"],
-    }
-
-
-async def create_keys(brand_id: int, now: dt.datetime) -> None:
-    """A new brand's key pair, in the transaction that creates the brand; the private key sealed."""
-    private, public = new_key_pair()
-    await db.insert(
-        VapidKey,
-        brand=brand_id,
-        private_key=vault.seal(private, context=_context(brand_id)),
-        public_key=public,
-        created_at=now,
-    )
-
-
-async def seal_keys(*, only_plain: bool = False) -> int:
-    """Every brand's private key sealed under the current data key: keys stored in plain text
-    before sealing existed (`retorno migrate`), and keys sealed under an older key (`retorno
-    secrets rotate`)."""
-
-    async def work() -> int:
-        resealed = 0
-        for row in await db.fetch(f"SELECT brand, private_key FROM push_vapid_keys{db.for_update()}"):  # noqa: S608
-            if vault.sealed_with_current(row["private_key"]) or (
-                only_plain and vault.is_sealed(row["private_key"])
-            ):
-                continue
-            plain = vault.unseal(row["private_key"], context=_context(row["brand"]))
-            await db.fetch(
-                "UPDATE push_vapid_keys SET private_key = {} WHERE brand = {}",
-                vault.seal(plain, context=_context(row["brand"])),
-                row["brand"],
-            )
-            resealed += 1
-        return resealed
-
-    return await db.write(work)
-
-
-async def public_key(brand_id: int) -> str:
-    return (await _keys(brand_id))["public_key"]
-
-
-@functools.lru_cache(maxsize=256)
-def _vapid(private_key: str) -> Vapid:
-    return Vapid.from_raw(private_key.encode())
-
-
-async def vapid_of(brand_id: int) -> Vapid:
-    return _vapid((await _keys(brand_id))["private_key"])
 
 
 # --- preferences and subscriptions -----------------------------------------------------------------
@@ -350,121 +251,6 @@ async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now:
 # --- from events to notifications -------------------------------------------------------------------
 
 
-class Notice(msgspec.Struct, kw_only=True):
-    category: str
-    title: str
-    body: str
-    url: str
-    tag: str
-    ttl: int  # seconds the push service keeps it for an offline phone (never 0)
-    urgency: str = "normal"
-    topic: str = ""  # notices with the same topic replace each other at the push service
-
-
-def notice_for(kind: str, event: dict[str, Any], brand: BrandView) -> Notice | None:
-    """What a shopper reads for an event, in the brand's language; None: this event notifies no one."""
-    lang = brand.locale
-    _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
-    money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
-    date = lambda value: i18n.date(value, lang=lang, tz=brand.timezone)  # noqa: E731
-    day = 86400
-    if kind == "cashback.credited":
-        return Notice(
-            category="cashback",
-            title=_("%(amount)s of cashback credited") % {"amount": money(event["amount"])},
-            body=_("You can use it from %(date)s.") % {"date": date(event["available_at"])},
-            url="/statement",
-            tag="cashback",
-            ttl=7 * day,
-            topic="balance",
-        )
-    if kind == "cashback.available":
-        return Notice(
-            category="cashback",
-            title=_("%(amount)s of cashback ready to use") % {"amount": money(event["amount"])},
-            body=_("Use it on your next purchase at %(brand)s.") % {"brand": brand.name},
-            url="/",
-            tag="cashback",
-            ttl=7 * day,
-            topic="balance",
-        )
-    if kind == "cashback.expiring":
-        return Notice(
-            category="expiry",
-            title=_("%(amount)s expire in %(days)s days")
-            % {"amount": money(event["amount"]), "days": event["days"]}
-            if event["days"] != 1
-            else _("%(amount)s expire tomorrow") % {"amount": money(event["amount"])},
-            body=_("Use your cashback by %(date)s.") % {"date": date(event["expires_at"])},
-            url="/",
-            tag="expiring",
-            ttl=day if event["days"] == 1 else 3 * day,
-            urgency="high" if event["days"] == 1 else "normal",
-        )
-    if kind == "voucher.issued":
-        value = (
-            money(event["amount"]) if event.get("amount") is not None else f"{event['percent_bp'] / 100:g}%"
-        )
-        return Notice(
-            category="vouchers",
-            title=_("You got a %(value)s voucher") % {"value": value},
-            body=_("Use it by %(date)s.") % {"date": date(event["expires_at"])},
-            url="/vouchers",
-            tag="voucher",
-            ttl=7 * day,
-        )
-    if kind == "voucher.expiring":
-        return Notice(
-            category="vouchers",
-            title=_("Your voucher expires in %(days)s days") % {"days": event["days"]},
-            body=_("Use it by %(date)s.") % {"date": date(event["expires_at"])},
-            url="/vouchers",
-            tag="voucher",
-            ttl=day,
-        )
-    if kind == "referral.rewarded":
-        friend = event.get("role") == "friend"
-        return Notice(
-            category="referrals",
-            title=(_("Welcome: %(amount)s of cashback") if friend else _("Your invitation earned %(amount)s"))
-            % {"amount": money(event["amount"])},
-            body=_("It becomes usable with the purchase's return window."),
-            url="/statement" if friend else "/invite",
-            tag="referral",
-            ttl=7 * day,
-        )
-    if kind == CAMPAIGN:
-        return Notice(
-            category="campaigns",
-            title=event["title"],
-            body=event["body"],
-            url=event["url"],
-            tag="campaign",
-            ttl=2 * day,
-            urgency="low",
-        )
-    return None
-
-
-def payload_of(notice: Notice, brand: BrandView) -> str:
-    """The JSON the service worker shows; cut to fit a push message."""
-    icon = f"/assets/icon-192.png?v={brand.app_version}"
-    data = {
-        "title": notice.title[:120],
-        "body": notice.body[:500],
-        "url": notice.url,
-        "tag": notice.tag,
-        "icon": icon,
-        "badge": f"/assets/badge-96.png?v={brand.app_version}",
-        "lang": brand.locale,
-    }
-    text = msgspec.json.encode(data).decode()
-    while len(text.encode()) > MAX_PAYLOAD - 100:  # room for the aes128gcm header and padding
-        data["body"] = data["body"][: len(data["body"]) // 2]
-        text = msgspec.json.encode(data).decode()
-    return text
-
-
 _CLAIM_EVENTS = (
     "SELECT id, brand, kind, payload FROM outbox_events WHERE done_at IS NULL AND run_after <= {} "
     "ORDER BY id LIMIT {}"
@@ -481,7 +267,7 @@ async def fan_out(*, now: dt.datetime, limit: int = 200) -> int:
             brand = await brands.brand_by_id(event["brand"])
             payload = msgspec.json.decode(event["payload"])
             notice = notice_for(event["kind"], payload, brand) if brand else None
-            if notice is not None and await _lot_unspent(event["kind"], payload):
+            if brand is not None and notice is not None and await _lot_unspent(event["kind"], payload):
                 await _deliveries(event, payload, notice, brand, now)
         if events:
             marks = ", ".join("{}" for _ in events)

@@ -1,6 +1,6 @@
 """Web push: each brand's VAPID keys, shoppers' subscriptions and preferences, and deliveries."""
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -11,6 +11,8 @@ from retorno.customers.tables import Customer
 class VapidKey(Table, tablename="push_vapid_keys"):
     """A brand's VAPID key pair. The private key never leaves the server (nor reaches a log)."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False, unique=True)
     private_key = Text()  # the raw P-256 private value (base64url), sealed by retorno.vault
     public_key = Varchar(length=100)  # base64url of the uncompressed point (applicationServerKey)
@@ -19,6 +21,8 @@ class VapidKey(Table, tablename="push_vapid_keys"):
 
 class Subscription(Table, tablename="push_subscriptions"):
     """One browser's push subscription (a device) for a shopper."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, index=True)
@@ -34,6 +38,8 @@ class Subscription(Table, tablename="push_subscriptions"):
 class Preference(Table, tablename="push_preferences"):
     """Which kinds of notice a shopper wants (comma-separated categories)."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, unique=True)
     categories = Varchar(length=200)
@@ -45,6 +51,8 @@ class Delivery(Table, tablename="push_deliveries"):
 
     `sending` is written before the request goes out; a worker that dies leaves it so, and the
     next worker marks it `unknown` instead of sending again (at most once)."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     event = Integer()  # the outbox event
@@ -66,6 +74,8 @@ class Delivery(Table, tablename="push_deliveries"):
 
 class PushService(Table, tablename="push_services"):
     """A push service that asked us to wait (429 Retry-After): nothing goes to it before not_before."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     origin = Varchar(length=200, unique=True)
     not_before = Timestamptz()

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 
 from retorno import db
+from retorno.brands.rules import ReferralRules
 from retorno.brands.service import BrandView
 from retorno.errors import NotFound
 from retorno.referrals.tables import Device, Referral, ReferralCode
@@ -62,7 +63,9 @@ def same_address(a: str | None, b: str | None) -> bool:
             local, domain = local.replace(".", ""), "gmail.com"
         return f"{local}@{domain}"
 
-    return bool(a and b) and canonical(a) == canonical(b)
+    if not a or not b:
+        return False
+    return canonical(a) == canonical(b)
 
 
 def same_person(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -212,9 +215,8 @@ async def _people(*ids: int) -> dict[int, dict[str, Any]]:
 
 
 async def _verdict(
-    brand: BrandView, referral: dict[str, Any], purchase: int, at: dt.datetime
+    brand: BrandView, rules: ReferralRules, referral: dict[str, Any], purchase: int, at: dt.datetime
 ) -> tuple[str, str]:
-    rules = brand.rules().referral
     people = await _people(referral["referrer"], referral["friend"])
     if same_person(people[referral["referrer"]], people[referral["friend"]]):
         return "not_eligible", "same_person"
@@ -256,15 +258,19 @@ async def _verdict(
     return "rewarded", ""
 
 
-async def inviter_of_pending(*, brand_id: int, customer_id: int) -> int | None:
-    """The inviter a purchase by this customer may reward (a referral still pending): the use case
-    locks them with the buyer before the sale is written."""
+async def pending_referral(*, brand: BrandView, customer_id: int) -> dict[str, Any] | None:
+    """The referral a purchase by this customer may decide (still pending, and the brand runs a
+    programme): the use case locks its inviter with the buyer before the sale is written, then
+    hands it to `on_sale`."""
+    if brand.rules().referral is None:
+        return None
     rows = await db.fetch(
-        "SELECT referrer FROM referrals WHERE brand = {} AND friend = {} AND status = 'pending'",
-        brand_id,
+        "SELECT id, referrer, friend, device FROM referrals "
+        "WHERE brand = {} AND friend = {} AND status = 'pending'",
+        brand.id,
         customer_id,
     )
-    return rows[0]["referrer"] if rows else None
+    return rows[0] if rows else None
 
 
 async def parties_of_sale(*, brand_id: int, sale_id: int) -> list[int]:
@@ -289,35 +295,41 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def on_sale(
-    *, brand: BrandView, customer_id: int, sale_id: int, purchase: int, at: dt.datetime, now: dt.datetime
+    *,
+    brand: BrandView,
+    referral: dict[str, Any],
+    customer_id: int,
+    sale_id: int,
+    purchase: int,
+    at: dt.datetime,
+    now: dt.datetime,
 ) -> Decision | None:
-    """A sale was recorded (in its transaction): if it is a referred friend's first, decide. The
-    caller credits the rewards of a `rewarded` decision (see `retorno.sales.rewards`)."""
-    if brand.rules().referral is None:
-        return None
-    rows = await db.fetch(
-        "SELECT id, referrer, friend, device FROM referrals "
-        "WHERE brand = {} AND friend = {} AND status = 'pending'",
-        brand.id,
-        customer_id,
-    )
-    if not rows:
+    """A sale by a referred friend was recorded (in its transaction, buyer and inviter locked):
+    if it is their first, decide. The decision is claimed (the referral must still be pending), so
+    a second sale racing the first decides nothing. The caller credits a `rewarded` decision's
+    rewards (see `retorno.sales.rewards`)."""
+    rules = brand.rules().referral
+    if rules is None:
         return None
     earlier = await db.fetch(
         "SELECT id FROM sales WHERE customer = {} AND id <> {} LIMIT 1", customer_id, sale_id
     )
-    referral = rows[0]
     status, reason = (
-        ("not_eligible", "not_first_purchase") if earlier else await _verdict(brand, referral, purchase, at)
+        ("not_eligible", "not_first_purchase")
+        if earlier
+        else await _verdict(brand, rules, referral, purchase, at)
     )
-    await db.fetch(
-        "UPDATE referrals SET status = {}, reason = {}, sale = {}, decided_at = {} WHERE id = {}",
+    claimed = await db.fetch(
+        "UPDATE referrals SET status = {}, reason = {}, sale = {}, decided_at = {} "
+        "WHERE id = {} AND status = 'pending' RETURNING id",
         status,
         reason,
         sale_id,
         now,
         referral["id"],
     )
+    if not claimed:  # decided a moment ago by another of this friend's purchases
+        return None
     return Decision(
         referral_id=referral["id"],
         status=status,
@@ -423,6 +435,21 @@ async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.dateti
         referral["id"],
     )
     return lots
+
+
+async def review_queue(*, brand_id: int) -> list[dict[str, Any]]:
+    """Referrals held for review, oldest first, with who invited whom and the purchase."""
+    return await db.fetch(
+        "SELECT r.id, r.reason, r.decided_at, i.name AS inviter, f.name AS friend, s.total, s.order_id "
+        "FROM referrals r JOIN customers i ON i.id = r.referrer LEFT JOIN customers f ON f.id = r.friend "
+        "LEFT JOIN sales s ON s.id = r.sale WHERE r.brand = {} AND r.status = 'review' ORDER BY r.id",
+        brand_id,
+    )
+
+
+async def status_of(*, brand_id: int, referral_id: int) -> str | None:
+    rows = await db.fetch("SELECT status FROM referrals WHERE id = {} AND brand = {}", referral_id, brand_id)
+    return rows[0]["status"] if rows else None
 
 
 async def of_referrer(*, brand_id: int, customer_id: int) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Referral codes, the friends they brought and what became of each, and the devices shoppers use."""
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -10,6 +10,7 @@ from retorno.ledger.tables import Lot, Sale
 
 
 class ReferralCode(Table, tablename="referral_codes"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False)
     code = Varchar(length=12)
@@ -20,6 +21,8 @@ class ReferralCode(Table, tablename="referral_codes"):
 
 class Referral(Table, tablename="referrals"):
     """One invitation followed: opened on a device (invited), joined (pending), then decided."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     referrer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
@@ -37,6 +40,8 @@ class Referral(Table, tablename="referrals"):
 
 class Device(Table, tablename="customer_devices"):
     """A browser a shopper signed in from (a random cookie, kept as its SHA-256)."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, index=True)

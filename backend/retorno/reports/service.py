@@ -164,3 +164,28 @@ def bar_chart(
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+async def home_figures(brand: BrandView, now: dt.datetime) -> dict[str, int]:
+    """Today's key figures (the brand's calendar day) and what the brand owes its shoppers."""
+
+    local = now.astimezone(zoneinfo.ZoneInfo(brand.timezone))
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+    sales = await db.fetch(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS total, "
+        "CAST(COALESCE(SUM(cashback), 0) AS BIGINT) AS cashback "
+        "FROM sales WHERE brand = {} AND occurred_at >= {} AND cancelled_at IS NULL",
+        brand.id,
+        start,
+    )
+    owed = await balances.liability_now(brand_id=brand.id, now=now)
+    shoppers = await db.fetch(
+        "SELECT COUNT(*) AS n FROM customers WHERE brand = {} AND forgotten_at IS NULL", brand.id
+    )
+    return {
+        "sales": sales[0]["n"],
+        "revenue": sales[0]["total"],
+        "cashback": sales[0]["cashback"],
+        "owed": owed.total,
+        "shoppers": shoppers[0]["n"],
+    }

@@ -93,9 +93,10 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
                 raise Conflict(f"order {sale.order_id} was already recorded with other content")
             return msgspec.json.decode(found[0]["response"], type=SaleAnswer), False
         known = await customers.lookup(brand.id, sale.customer)
+        referral = None  # a shopper seen for the first time was referred by no one
         if known is not None:  # the buyer, and an inviter this purchase may reward
-            inviter = await referrals.inviter_of_pending(brand_id=brand.id, customer_id=known.id)
-            await customers.lock(known.id, inviter)
+            referral = await referrals.pending_referral(brand=brand, customer_id=known.id)
+            await customers.lock(known.id, referral["referrer"] if referral else None)
         customer, _ = await customers.upsert(brand.id, sale.customer, now=now)
         at = posting.utc(sale.occurred_at or now)
         earning = rules.earn(
@@ -156,8 +157,18 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
         issued = await vouchers.issue_for_sale(
             brand=brand, customer_id=customer.id, sale_id=sale_id, purchase=purchase, now=now
         )
-        decided = await referrals.on_sale(
-            brand=brand, customer_id=customer.id, sale_id=sale_id, purchase=purchase, now=now, at=at
+        decided = (
+            await referrals.on_sale(
+                brand=brand,
+                referral=referral,
+                customer_id=customer.id,
+                sale_id=sale_id,
+                purchase=purchase,
+                now=now,
+                at=at,
+            )
+            if referral is not None
+            else None
         )
         if decided is not None and decided.status == "rewarded":
             await reward(brand, decided, at=at, now=now)

@@ -13,7 +13,7 @@ from retorno.auth import sessions
 from retorno.errors import DomainError
 from retorno.settings import Settings
 from retorno.staff import service as staff
-from retorno.web import brand_of
+from retorno.web import brand_of, settings_of
 
 SESSION_COOKIE = "retorno_session"
 
@@ -42,7 +42,7 @@ async def session_of(connection: ASGIConnection) -> dict | None:
     """This request's session, if its cookie names a live one for this very host's brand."""
     state = connection.scope["state"]
     if "session" not in state:
-        token = connection.cookies.get(session_cookie(connection.app.settings))
+        token = connection.cookies.get(session_cookie(settings_of(connection)))
         found = await sessions.session_for(token, now=connection.app.state.clock()) if token else None
         brand = brand_of(connection)
         if found is not None and found["brand"] != (brand.id if brand else None):
@@ -55,6 +55,22 @@ async def requires_customer(connection: ASGIConnection, _: Any) -> None:
     session = await session_of(connection)
     if session is None or session["customer"] is None:
         raise SignInRequired("/login", connection.url.path)
+
+
+async def signed_in_customer(connection: ASGIConnection) -> int:
+    """The signed-in shopper's id, on a route `requires_customer` guards (so there is one)."""
+    session = await session_of(connection)
+    if session is None or session["customer"] is None:
+        raise RuntimeError("no shopper is signed in: the route lacks the requires_customer guard")
+    return session["customer"]
+
+
+async def signed_in_staff(connection: ASGIConnection) -> int:
+    """The signed-in staff member's id, on a route `requires_staff` guards (so there is one)."""
+    session = await session_of(connection)
+    if session is None or session["staff"] is None:
+        raise RuntimeError("no staff member is signed in: the route lacks the requires_staff guard")
+    return session["staff"]
 
 
 def requires_staff(role: str | None = None):
@@ -92,7 +108,7 @@ DEVICE_COOKIE = "retorno_device"
 def device_of(request: Any, response: Any) -> str:
     """This browser's device id (a random cookie kept a year), set on `response` if it had none.
     Referral checks compare its hash between inviters and friends; it identifies no one."""
-    name = request.app.settings.cookie_prefix + DEVICE_COOKIE
+    name = settings_of(request).cookie_prefix + DEVICE_COOKIE
     raw = request.cookies.get(name) or ""
     if not raw:
         raw = secrets.token_urlsafe(24)
@@ -102,7 +118,7 @@ def device_of(request: Any, response: Any) -> str:
             max_age=365 * 86400,
             httponly=True,
             samesite="lax",
-            secure=request.app.settings.production,
+            secure=settings_of(request).production,
             path="/",
         )
     return raw

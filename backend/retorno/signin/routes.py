@@ -25,16 +25,17 @@ from retorno.signin.guards import (
     client_address,
     device_of,
     session_cookie,
-    session_of,
     set_session_cookie,
+    signed_in_customer,
+    signed_in_staff,
 )
 from retorno.staff import service as staff
-from retorno.web import RowId, brand_of, json_response, now_of, safe_path
+from retorno.web import RowId, brand_of, json_response, now_of, safe_path, settings_of
 
 
 def origin_of(request: Request) -> str:
     """This host's origin: a passkey belongs to the exact host it was made on."""
-    return f"{request.app.settings.scheme}://{request.headers.get('host', '')}"
+    return f"{settings_of(request).scheme}://{request.headers.get('host', '')}"
 
 
 def safe_next(path: str | None, default: str = "/") -> str:
@@ -43,12 +44,12 @@ def safe_next(path: str | None, default: str = "/") -> str:
 
 
 async def owner_of(request: Request) -> passkeys.Owner:
-    """The signed-in shopper (brand host) or staff member (platform host) of this request."""
-    session = await session_of(request)
+    """The signed-in shopper (brand host) or staff member (platform host) of this request; the
+    routes that ask are guarded by their host's `signed_in` guard."""
     brand = brand_of(request)
     if brand is not None:
-        return passkeys.Owner(brand_id=brand.id, customer_id=session["customer"])
-    return passkeys.Owner(staff_id=session["staff"])
+        return passkeys.Owner(brand_id=brand.id, customer_id=await signed_in_customer(request))
+    return passkeys.Owner(staff_id=await signed_in_staff(request))
 
 
 async def _credential(request: Request) -> dict[str, Any]:
@@ -67,10 +68,10 @@ async def register_options(request: Request) -> Response[bytes]:
     await ratelimits.hit("passkey:addr", client_address(request), now=now)
     brand = brand_of(request)
     if brand is not None:
-        customer = await customers.get(brand.id, owner.customer_id)
+        customer = await customers.get(brand.id, await signed_in_customer(request))
         rp_name, user = brand.name, (customer.email or f"cliente-{customer.id}", customer.name or "")
     else:
-        member = await staff.staff_member(owner.staff_id)
+        member = await staff.staff_member(await signed_in_staff(request))
         rp_name, user = "Retorno", (member["email"], member["name"] or member["email"])
     return json_response(
         await passkeys.registration_options(
@@ -111,7 +112,7 @@ async def authenticate_options(request: Request) -> Response[bytes]:
 @post("/authenticate", status_code=200)
 async def authenticate(request: Request) -> Response[bytes]:
     """Sign in with a passkey made on this host; the session starts anew (the token changes)."""
-    brand, settings, now = brand_of(request), request.app.settings, now_of(request)
+    brand, settings, now = brand_of(request), settings_of(request), now_of(request)
     credential = await _credential(request)
     owner = await passkeys.authenticate_passkey(
         brand_id=brand.id if brand else None, credential=credential, origin=origin_of(request), now=now
@@ -128,6 +129,8 @@ async def authenticate(request: Request) -> Response[bytes]:
     response = json_response({"redirect": safe_next(str(credential.get("next") or default), default)})
     set_session_cookie(response, settings, token, int(lifetime.total_seconds()))
     if owner.customer_id is not None:
+        if owner.brand_id is None:  # cannot be: a shopper's passkey is found on its brand's host only
+            raise RuntimeError("a shopper's passkey signed in on the platform host")
         device = referrals.device_hash(device_of(request, response))
         await referrals.note_device(
             brand_id=owner.brand_id, customer_id=owner.customer_id, device=device, now=now
@@ -147,14 +150,14 @@ def signed_out(request: Request, token: str | None = None) -> Redirect:
         status_code=303,
         headers={"clear-site-data": '"cache"'},
     )
-    clear_session_cookie(response, request.app.settings)
+    clear_session_cookie(response, settings_of(request))
     return response
 
 
 @post("/logout", status_code=303)
 async def logout(request: Request) -> Response:
     """Sign out here: the session dies on the server too."""
-    token = request.cookies.get(session_cookie(request.app.settings))
+    token = request.cookies.get(session_cookie(settings_of(request)))
     if token:
         await sessions.end_session(token)
     return signed_out(request)

@@ -7,6 +7,7 @@ imports this module, never the other way round.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from retorno import db
 from retorno.customers import service as customers
@@ -68,3 +69,20 @@ async def staff_member(staff_id: int) -> dict:
 def role_allows(held: str, needed: str) -> bool:
     """owner > manager > operator: a role may do what the roles after it may."""
     return ROLES.index(held) <= ROLES.index(needed)
+
+
+async def members_of(brand_id: int) -> list[dict[str, Any]]:
+    """Who works at this brand, with their role, by e-mail."""
+    return await db.fetch(
+        "SELECT s.id, s.email, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff "
+        "WHERE r.brand = {} ORDER BY s.email",
+        brand_id,
+    )
+
+
+async def remove_role(*, brand_id: int, staff_id: int) -> str | None:
+    """Take this brand away from a staff member (in the caller's transaction); the role they had."""
+    removed = await db.fetch(
+        "DELETE FROM staff_roles WHERE staff = {} AND brand = {} RETURNING role", staff_id, brand_id
+    )
+    return removed[0]["role"] if removed else None

@@ -6,7 +6,7 @@ with `retorno makemigrations auth`. Only the classes live here, so that nothing 
 retorno.auth.
 """
 
-from piccolo.columns import Boolean, ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -14,6 +14,7 @@ from retorno.brands.tables import Brand
 
 
 class Staff(Table, tablename="staff"):
+    id: Serial  # added by Piccolo; declared for the type checker
     email = Varchar(length=254, unique=True)
     name = Varchar(length=200, default="")
     platform_admin = Boolean(default=False)
@@ -21,6 +22,7 @@ class Staff(Table, tablename="staff"):
 
 
 class StaffRole(Table, tablename="staff_roles"):
+    id: Serial  # added by Piccolo; declared for the type checker
     staff = ForeignKey(Staff, on_delete=OnDelete.cascade, null=False)
     brand = ForeignKey(Brand, on_delete=OnDelete.cascade, null=False)
     role = Varchar(length=20)  # owner | manager | operator

@@ -229,7 +229,7 @@ async def validate(
     return {
         "code": grouped(normalize_code(code)),
         "applies": reason is None,
-        "discount": discount_of(voucher, order_total) if reason is None else 0,
+        "discount": discount_of(voucher, order_total) if voucher is not None and reason is None else 0,
         "reason": reason,
         "voucher": view(voucher, now) if voucher is not None and reason != "other_customer" else None,
     }
@@ -247,6 +247,8 @@ async def redeem(
         reason = _refusal(voucher, code, order_total, now, None)
         if reason is not None:
             raise VoucherRefused(reason, normalize_code(code))
+        if voucher is None:  # cannot be: _refusal answers "not_found" when there is no voucher
+            raise RuntimeError("no voucher, yet no refusal")
         discount = discount_of(voucher, order_total)
         # The partial unique index lets one open use exist; a concurrent winner makes this insert
         # fail, and db.write runs the work again, which then finds the voucher used.

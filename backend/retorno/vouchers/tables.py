@@ -1,6 +1,6 @@
 """Personal vouchers and their uses. A voucher is used by at most one open use (an order) at a time."""
 
-from piccolo.columns import BigInt, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
@@ -10,6 +10,7 @@ from retorno.ledger.tables import Sale
 
 
 class Voucher(Table, tablename="vouchers"):
+    id: Serial  # added by Piccolo; declared for the type checker
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     code = Varchar(length=10)  # 10 characters of an unambiguous alphabet, shown as XXXX-XXXX-XX
@@ -27,6 +28,8 @@ class Voucher(Table, tablename="vouchers"):
 
 class VoucherUse(Table, tablename="voucher_uses"):
     """An order that used a voucher; released (given back) when that order was cancelled."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     voucher = ForeignKey(Voucher, on_delete=OnDelete.restrict, null=False, index=True)
