@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness import LOAD_CPU, REPO, SERVER_CPU, BenchError
 
@@ -55,7 +56,7 @@ async def _queue(env: dict[str, str], text: str) -> int:
         )
 
 
-async def _result(env: dict[str, str], job_id: int) -> dict:
+async def _result(env: dict[str, str], job_id: int) -> Any:
     from retorno import db
     from retorno.brands import service as brands
     from retorno.imports import service as imports
@@ -80,7 +81,7 @@ async def _direct(env: dict[str, str], text: str) -> float:
         for values, _ in imports._records(upload.body, 0):
             if values:
                 outcome = await imports.import_row(brand, dict(zip(upload.header, values, strict=True)), now)
-                if outcome["status"] != "imported":
+                if outcome.status != "imported":
                     raise BenchError(f"the baseline did not import a row: {outcome}")
         return time.perf_counter() - started
 
@@ -110,12 +111,12 @@ def one_round(rows: int) -> dict[str, float]:
         job = asyncio.run(_queue(env, text))
         wall = _work(env)
         found = asyncio.run(_result(env, job))
-        if (found["state"], found["imported"], found["rejected"]) != ("done", rows, 0):
+        if (found.state, found.imported, found.rejected) != ("done", rows, 0):
             raise BenchError(f"the import did not finish cleanly: {found}")
         again = asyncio.run(_queue(env, text))
         wall_again = _work(env)
         found = asyncio.run(_result(env, again))
-        if (found["state"], found["skipped"]) != ("done", rows):
+        if (found.state, found.skipped) != ("done", rows):
             raise BenchError(f"the second upload was not all skipped: {found}")
         baseline = asyncio.run(_direct(_fresh(tmp, "direct.sqlite3"), text))
     return {"rate": rows / wall, "again": rows / wall_again, "direct": rows / baseline}

@@ -60,9 +60,9 @@ def _seed(path: Path, entries: int) -> None:
 
 async def _measure(env: dict[str, str], repeat: int) -> dict[str, float]:
     from retorno import db
-    from retorno.admin.brand import figures
     from retorno.brands import service as brands
     from retorno.reports import service as reports
+    from retorno.reports.service import home_figures as figures
     from retorno.settings import load_settings
 
     now = dt.datetime.now(dt.UTC)

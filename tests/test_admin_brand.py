@@ -397,14 +397,14 @@ async def test_an_owner_gives_changes_and_removes_roles(app, demo, clock):
     assert "Bella Cosméticos" in invitations[0].subject and "operador" in invitations[0].text
     assert "http://localhost:8000/admin/login" in invitations[0].text
     member = await staff.staff_by_email("gil@example.com")
-    roles = (await staff.staff_member(member["id"]))["roles"]
-    assert [(r["slug"], r["role"]) for r in roles] == [("bella", "manager")]
+    roles = (await staff.staff_member(member.id)).roles
+    assert [(r.slug, r.role) for r in roles] == [("bella", "manager")]
     bad = await owner.post(
         "/admin/b/bella/staff", data={"email": "x@example.com", "role": "king", "_csrf_token": token}
     )
     assert bad.status_code == 422
-    removed = await owner.post(f"/admin/b/bella/staff/{member['id']}/remove", data={"_csrf_token": token})
-    assert removed.status_code == 303 and (await staff.staff_member(member["id"]))["roles"] == []
+    removed = await owner.post(f"/admin/b/bella/staff/{member.id}/remove", data={"_csrf_token": token})
+    assert removed.status_code == 303 and (await staff.staff_member(member.id)).roles == []
     actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_events ORDER BY id")]
     assert actions == ["staff.role", "staff.role", "staff.remove"]
     await owner.aclose()
@@ -491,7 +491,7 @@ async def test_branding_saves_checked_colours_a_logo_and_new_regulations(app, de
     after = await brands.get_brand("bella")
     assert after.primary_color == "#7A1F48" and after.app_version == before.app_version + 1
     regulations = await brands.current_regulations(after.id)
-    assert regulations["version"] == 2 and "<script>" not in regulations["html"]
+    assert regulations.version == 2 and "<script>" not in regulations.html
     theme = (await client.get("http://bella.localhost:8000/theme.css?v=2")).text
     assert "#7A1F48" in theme.upper()
     # A colour no text reads on is refused with its measured contrast; an SVG "logo" is refused.
@@ -667,7 +667,7 @@ async def test_the_audit_log_pages_back_and_filters_by_kind(app, demo, clock):
         await db.write(
             lambda n=n: audit.record(
                 brand_id=demo["bella"].id,
-                staff_id=member["id"],
+                staff_id=member.id,
                 action="counter.sale",
                 target=f"S-{n}",
                 now=clock(),

@@ -211,7 +211,7 @@ async def test_the_regulations_are_previewed_sanitized_and_not_saved(app, demo, 
     assert "Novo regulamento" in re.search(
         r'<textarea id="f-regulations"[^>]*>(.*?)</textarea>', shown.text, re.S
     ).group(1)
-    assert (await brands.current_regulations(demo["bella"].id))["version"] == 1  # not saved
+    assert (await brands.current_regulations(demo["bella"].id)).version == 1  # not saved
     await manager.aclose()
 
 
@@ -243,7 +243,7 @@ async def test_a_platform_admin_imports_a_pack_as_a_new_brand(app, demo, clock):
 
     assert (await upload(pack)).status_code == 303
     onda = await brands.get_brand("onda")
-    assert onda.name == "Onda Surf" and (await brands.current_regulations(onda.id))["version"] == 1
+    assert onda.name == "Onda Surf" and (await brands.current_regulations(onda.id)).version == 1
     assert "Onda Surf" in (await admin.get("/admin/brands")).text
     refused = await upload(b"slug = 'x'\nname = 1\n")
     assert refused.status_code == 422 and "name" in refused.text

@@ -87,7 +87,7 @@ async def test_a_worker_that_died_mid_chunk_leaves_the_rest_to_the_next(app, dem
     # A worker claims the job, records some rows itself, and dies before it writes its progress.
     claimed = await imports._claim(clock())
     header = ["order_id", "occurred_at", "total", "email", "name"]
-    for values, _ in list(imports._records(claimed["window"], 0))[:40]:
+    for values, _ in list(imports._records(claimed.window, 0))[:40]:
         await imports.import_row(demo["bella"], dict(zip(header, values, strict=True)), clock())
     assert await imports.work(clock()) == 0  # its lease still holds the job
     clock.advance(seconds=imports.LEASE.total_seconds() + 1)
@@ -95,7 +95,7 @@ async def test_a_worker_that_died_mid_chunk_leaves_the_rest_to_the_next(app, dem
         await worker.drain()
     job_id = int(started.headers["location"].rsplit("/", 1)[1])
     job = await imports.job(demo["bella"].id, job_id)
-    assert (job["state"], job["imported"], job["skipped"], job["rejected"]) == ("done", 560, 40, 0)
+    assert (job.state, job.imported, job.skipped, job.rejected) == ("done", 560, 40, 0)
     sales = await db.fetch("SELECT COUNT(*) AS n FROM sales WHERE brand = {}", demo["bella"].id)
     assert sales[0]["n"] == 600
     await manager.aclose()
@@ -150,7 +150,7 @@ async def test_a_file_read_through_a_small_window_imports_each_row_once(app, dem
     async with Worker(clock=clock, sweep=False) as worker:
         await worker.drain()
     job = await imports.job(demo["bella"].id, int(started.headers["location"].rsplit("/", 1)[1]))
-    assert (job["state"], job["done_rows"], job["imported"], job["rejected"]) == ("done", 700, 700, 0)
+    assert (job.state, job.done_rows, job.imported, job.rejected) == ("done", 700, 700, 0)
     names = await db.fetch("SELECT name FROM customers WHERE brand = {} ORDER BY id", demo["bella"].id)
     assert names[0]["name"].startswith("Cliente")
     monkeypatch.setattr(imports, "WINDOW", 40)  # narrower than a row: the rest is reported, not lost
@@ -158,7 +158,5 @@ async def test_a_file_read_through_a_small_window_imports_each_row_once(app, dem
     async with Worker(clock=clock, sweep=False) as worker:
         await worker.drain()
     job = await imports.job(demo["bella"].id, int(again.headers["location"].rsplit("/", 1)[1]))
-    assert (
-        job["state"] == "done" and job["rejected"] == 600 and "longer than 40" in job["problems"][0]["reason"]
-    )
+    assert job.state == "done" and job.rejected == 600 and "longer than 40" in job.problems[0].reason
     await manager.aclose()

@@ -15,7 +15,7 @@ from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.ledger import sweep as ledger_sweep
 from retorno.onboarding.brand import import_brand
-from retorno.referrals import service as referrals
+from retorno.referrals import invitations
 from retorno.sales import orders, redemptions
 from tests.conftest import demo_pack
 
@@ -75,14 +75,14 @@ async def test_many_friends_first_purchases_at_once_credit_the_referrer_exactly(
     await orders.refund(brand=bella, order_id="ana-1", refund_id="back", amount=300_000, now=later)
     referrer = await customers.lookup(bella.id, Identity(email="ana@example.com"))
     assert (await _account(referrer.id))["debt"] == 30_000
-    code = await referrals.code_of(brand_id=bella.id, customer_id=referrer.id, now=later)
+    code = await invitations.code_of(brand_id=bella.id, customer_id=referrer.id, now=later)
     friends = []
     for i in range(FRIENDS):
         friend, _ = await db.write(
             lambda i=i: customers.upsert(bella.id, Identity(email=f"amiga{i}@example.com"), now=later)
         )
         await db.write(
-            lambda friend=friend: referrals.attach(
+            lambda friend=friend: invitations.attach(
                 brand_id=bella.id, code=code, friend_id=friend.id, existed=False, device="", now=later
             )
         )

@@ -73,7 +73,7 @@ async def test_a_changed_pack_updates_the_brand_and_versions_the_regulations(set
     assert result.status == "updated"
     assert brand.primary_color == "#7A1F48" and brand.app_version == 2
     current = await brands.current_regulations(brand.id)
-    assert current["version"] == 2 and "Nova versão" in current["html"]
+    assert current.version == 2 and "Nova versão" in current.html
     assert await Regulations.count() == 2  # the first version is kept
 
 
@@ -93,7 +93,7 @@ async def test_regulations_are_sanitised(settings, tmp_path):
         '<img src=x onerror="alert(1)">\n\n**ok**\n'
     )
     await import_brand(read_pack(folder), base_host=settings.base_host)
-    html = (await brands.current_regulations((await brands.get_brand("bella")).id))["html"]
+    html = (await brands.current_regulations((await brands.get_brand("bella")).id)).html
     assert "<script" not in html and "<img" not in html  # raw HTML is shown as text, never run
     assert 'href="javascript' not in html
     assert "<strong>ok</strong>" in html and "<h1>Regras</h1>" in html

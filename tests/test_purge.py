@@ -88,8 +88,8 @@ async def test_the_sweep_purges_finished_rows_after_their_retention_and_keeps_th
     remaining_keyed = await db.fetch("SELECT COUNT(*) AS n FROM outbox_events WHERE dedupe_key IS NOT NULL")
     assert remaining_keyed[0]["n"] >= keyed[0]["n"]  # keys outlive the longest reminder
     after_campaign = (await push.campaigns_sent(bella.id))[0]
-    assert (after_campaign["queued"], after_campaign["delivered"], after_campaign["failed"]) == (4, 2, 2)
-    assert (before_campaign["queued"], before_campaign["delivered"]) == (4, 2)
+    assert (after_campaign.queued, after_campaign.delivered, after_campaign.failed) == (4, 2, 2)
+    assert (before_campaign.queued, before_campaign.delivered) == (4, 2)
     # The money is never purged.
     assert (await _count("ledger_entries"), await _count("ledger_lots"), await _count("sales")) >= (
         entries,
@@ -99,7 +99,7 @@ async def test_the_sweep_purges_finished_rows_after_their_retention_and_keeps_th
     # A second sweep finds nothing more to purge, and counts stay as they were.
     again = await sweep(later, Retention())
     assert again["purged"] == 0
-    assert (await push.campaigns_sent(bella.id))[0]["delivered"] == 2
+    assert (await push.campaigns_sent(bella.id))[0].delivered == 2
 
 
 async def test_rows_inside_the_retention_are_kept(demo, clock):

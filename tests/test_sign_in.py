@@ -361,7 +361,7 @@ async def test_joining_creates_the_customer_with_their_consents(app, client, dem
     )
     by_kind = {c["kind"]: c for c in consents}
     assert len(consents) == 2 and set(by_kind) == {"regulations", "marketing"}
-    assert by_kind["regulations"]["granted"] and by_kind["regulations"]["version"] == regulations["version"]
+    assert by_kind["regulations"]["granted"] and by_kind["regulations"]["version"] == regulations.version
     assert by_kind["marketing"]["granted"]
     assert {c["brand"] for c in consents} == {bella.id}
 
@@ -690,8 +690,8 @@ async def test_the_staff_add_command(demo, database_url, engine, monkeypatch):
 
     member = await staff.staff_by_email("x@example.com")
     assert member is not None
-    roles = (await staff.staff_member(member["id"]))["roles"]
-    assert [(r["slug"], r["role"]) for r in roles] == [("bella", "owner")]
+    roles = (await staff.staff_member(member.id)).roles
+    assert [(r.slug, r.role) for r in roles] == [("bella", "owner")]
     assert await staff.staff_by_email("y@example.com") is None
     assert await staff.staff_by_email("z@example.com") is None
 

@@ -35,7 +35,7 @@ async def _dump(engine) -> bytes:
 async def test_a_database_dump_holds_no_usable_private_key(engine, demo):
     dump = await _dump(engine)
     for brand in demo.values():
-        private = (await push_keys._keys(brand.id))["private_key"]
+        private = (await push_keys._keys(brand.id)).private_key
         assert len(private) >= 40
         assert private.encode() not in dump  # neither the text of the key...
         raw = vault.decode_key(private)
@@ -57,12 +57,12 @@ async def test_a_sealed_key_moved_to_another_brand_does_not_open(demo):
 
 
 async def test_rotating_the_data_key_seals_everything_again_and_the_old_key_can_go(demo):
-    before = {b.id: (await push_keys._keys(b.id))["private_key"] for b in demo.values()}
+    before = {b.id: (await push_keys._keys(b.id)).private_key for b in demo.values()}
     vault.configure(vault.decode_key(KEY_B), (vault.DEV_KEY,))  # the new key, the old one kept to read
     assert await push_keys.seal_keys() == 2
     assert await push_keys.seal_keys() == 0  # idempotent
     vault.configure(vault.decode_key(KEY_B))  # the old key dropped
-    after = {b.id: (await push_keys._keys(b.id))["private_key"] for b in demo.values()}
+    after = {b.id: (await push_keys._keys(b.id)).private_key for b in demo.values()}
     assert after == before
     signed = (await push_keys.vapid_of(demo["bella"].id)).sign(
         {"aud": "https://push.example", "exp": 2**31 - 1, "sub": "mailto:a@b.c"}
@@ -92,7 +92,7 @@ async def test_retorno_secrets_rotate_on_the_command_line(database_url, demo):
     )
     assert "2 stored credentials sealed" in done.stdout
     vault.configure(vault.decode_key(KEY_A))
-    assert len((await push_keys._keys(demo["bella"].id))["private_key"]) >= 40
+    assert len((await push_keys._keys(demo["bella"].id)).private_key) >= 40
 
 
 def _dev_key() -> str:
@@ -111,7 +111,7 @@ async def test_a_key_stored_in_plain_text_before_sealing_is_sealed_by_migrate(da
             demo["bella"].id,
         )
     )
-    assert (await push_keys._keys(demo["bella"].id))["private_key"] == private  # read as it is meanwhile
+    assert (await push_keys._keys(demo["bella"].id)).private_key == private  # read as it is meanwhile
     env = {**os.environ, "RETORNO_DATABASE_URL": database_url, "RETORNO_ENV": "test"}
     done = subprocess.run(
         [sys.executable, "-m", "retorno", "migrate"], env=env, capture_output=True, text=True, check=True
@@ -119,7 +119,7 @@ async def test_a_key_stored_in_plain_text_before_sealing_is_sealed_by_migrate(da
     assert "1 keys sealed" in done.stdout
     [row] = await db.fetch("SELECT private_key FROM push_vapid_keys WHERE brand = {}", demo["bella"].id)
     assert row["private_key"].startswith("sealed:v1:") and private not in row["private_key"]
-    assert (await push_keys._keys(demo["bella"].id))["private_key"] == private
+    assert (await push_keys._keys(demo["bella"].id)).private_key == private
 
 
 @pytest.mark.parametrize(

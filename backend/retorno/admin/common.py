@@ -31,14 +31,14 @@ def requires_role(role: str):
         await requires_staff()(connection, _)
         member = await staff.staff_member(await signed_in_staff(connection))
         slug = connection.path_params.get("slug", "")
-        held = next((r["role"] for r in member["roles"] if r["slug"] == slug), None)
-        if held is None and not member["platform_admin"]:
+        held = next((r.role for r in member.roles if r.slug == slug), None)
+        if held is None and not member.platform_admin:
             raise NotFound("no such brand")
         try:
             brand = await brands.get_brand(slug)
         except NotFound:
             raise NotFound("no such brand") from None
-        if not member["platform_admin"] and (held is None or not staff.role_allows(held, role)):
+        if not member.platform_admin and (held is None or not staff.role_allows(held, role)):
             raise Forbidden("Your role does not allow this page.")
         connection.scope["state"]["admin"] = {"brand": brand, "staff": member, "role": held or "owner"}
 
@@ -62,7 +62,7 @@ async def record_change(request: Request, action: str, **change: Any) -> None:
     admin = admin_of(request)
     await audit.record(
         brand_id=admin["brand"].id,
-        staff_id=admin["staff"]["id"],
+        staff_id=admin["staff"].id,
         action=action,
         now=now_of(request),
         **change,

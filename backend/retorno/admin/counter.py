@@ -35,20 +35,34 @@ UNDO_MINUTES = 5
 ACTIONS = ("counter.sale", "counter.redeem", "counter.voucher")
 
 
-async def last_action(request: Request) -> dict[str, Any] | None:
+class LastAction(msgspec.Struct, frozen=True, kw_only=True):
+    """A clerk's latest counter action still within the undo window."""
+
+    id: int
+    action: str
+    target: str
+    after: Any
+    until: dt.datetime
+
+
+async def last_action(request: Request) -> LastAction | None:
     """This clerk's latest counter action at this brand, if it is still within the undo window."""
     admin, now = admin_of(request), now_of(request)
     row = await audit.latest_of(
-        brand_id=admin["brand"].id, staff_id=admin["staff"]["id"], actions=(*ACTIONS, "counter.undo")
+        brand_id=admin["brand"].id, staff_id=admin["staff"].id, actions=(*ACTIONS, "counter.undo")
     )
-    if row is None or row["action"] == "counter.undo":
+    if row is None or row.action == "counter.undo":
         return None
-    at = row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=dt.UTC)
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
     if now - at > dt.timedelta(minutes=UNDO_MINUTES):
         return None
-    row["after"] = msgspec.json.decode(row["after"])
-    row["until"] = at + dt.timedelta(minutes=UNDO_MINUTES)
-    return row
+    return LastAction(
+        id=row.id,
+        action=row.action,
+        target=row.target,
+        after=row.after,
+        until=at + dt.timedelta(minutes=UNDO_MINUTES),
+    )
 
 
 async def _counter(request: Request, *, status: int = 200, **extra: Any) -> Template:
@@ -73,7 +87,7 @@ async def _customer_panel(brand: BrandView, customer_id: int, now: dt.datetime) 
         "vouchers": [
             v
             for v in await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now)
-            if v["status"] == "active"
+            if v.status == "active"
         ],
     }
 
@@ -253,15 +267,15 @@ async def counter_voucher(
             check = await vouchers.validate(
                 brand=brand, code=data.code, order_total=total, identity=None, now=now
             )
-            form = {"form_id": data.form_id, "code": check["code"], "order_total": data.order_total}
+            form = {"form_id": data.form_id, "code": check.code, "order_total": data.order_total}
             return await _counter(request, q=data.q, voucher_check=check, voucher_form=form, **panel)
 
-        async def use() -> dict[str, Any]:
+        async def use() -> vouchers.VoucherUsed:
             used, created = await vouchers.redeem(
                 brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
             )
             if created:
-                await record_change(request, action="counter.voucher", target=used["code"], after=used)
+                await record_change(request, action="counter.voucher", target=used.code, after=used)
             return used
 
         used = await db.write(use)
@@ -285,22 +299,22 @@ async def counter_undo(request: Request, slug: FromPath[str], data: URLEncodedBo
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
 
-    async def undo() -> dict[str, Any] | None:
+    async def undo() -> LastAction | None:
         # One undo at a time per clerk (two taps, two tabs): the latest action is read under a lock
         # on the clerk's row, and the undo and its record commit together.
-        await db.lock_row("staff", admin["staff"]["id"])
+        await db.lock_row("staff", admin["staff"].id)
         last = await last_action(request)
-        if last is None or last["id"] != data.event:
+        if last is None or last.id != data.event:
             return None
-        target, after = last["target"], last["after"]
-        if last["action"] == "counter.sale":
+        target, after = last.target, last.after
+        if last.action == "counter.sale":
             await orders.cancel(brand=brand, order_id=target, now=now)
-        elif last["action"] == "counter.redeem":
+        elif last.action == "counter.redeem":
             await redemptions.cancel(brand=brand, redemption_id=target, now=now)
         else:
             await vouchers.release(brand=brand, code=target, order_id=after["order_id"], now=now)
         await record_change(
-            request, action="counter.undo", target=str(last["id"]), before={"action": last["action"], **after}
+            request, action="counter.undo", target=str(last.id), before={"action": last.action, **after}
         )
         return last
 

@@ -49,7 +49,7 @@ async def import_upload(request: Request, slug: FromPath[str]) -> Template | Red
 
         async def start() -> int:
             job_id = await imports.start(
-                brand_id=brand.id, staff_id=admin["staff"]["id"], filename=filename, upload=checked, now=now
+                brand_id=brand.id, staff_id=admin["staff"].id, filename=filename, upload=checked, now=now
             )
             await record_change(
                 request,
@@ -62,7 +62,7 @@ async def import_upload(request: Request, slug: FromPath[str]) -> Template | Red
         job_id = await db.write(start)
         return Redirect(f"/admin/b/{slug}/import/{job_id}", status_code=303)
     report = await imports.import_now(brand, checked, now)
-    counts = {k: sum(1 for r in report if r["status"] == k) for k in ("imported", "skipped", "rejected")}
+    counts = {k: sum(1 for r in report if r.status == k) for k in ("imported", "skipped", "rejected")}
     # Each row was its own transaction (the report says which went in); this records the whole.
     await db.write(lambda: record_change(request, action="sales.import", after=counts | {"file": filename}))
     return await _page(request, report=report, counts=counts)
@@ -80,7 +80,7 @@ async def rejected_csv(request: Request, slug: FromPath[str], job_id: RowId) -> 
     """The rows a large import refused, with why: the file to fix and upload again."""
     found = await imports.job(admin_of(request)["brand"].id, job_id)
     body = csvfile.write(
-        ["line", "order_id", "reason"], ([r["line"], r["order_id"], r["reason"]] for r in found["problems"])
+        ["line", "order_id", "reason"], ([r.line, r.order_id, r.reason] for r in found.problems)
     )
     return Response(
         body,

@@ -17,7 +17,7 @@ from retorno.reports import service as reports
 from retorno.web import lang_of, now_of
 
 
-async def _report(request: Request) -> dict[str, Any]:
+async def _report(request: Request) -> reports.Report:
 
     brand, now = admin_of(request)["brand"], now_of(request)
     today = now.astimezone(zoneinfo.ZoneInfo(brand.timezone)).date()
@@ -34,7 +34,7 @@ async def reports_page(request: Request, slug: FromPath[str]) -> Template:
     lang = lang_of(request)
     labels = {k: i18n.gettext(lang, f"report:{k}") for k in reports.SERIES}
     name = i18n.gettext(lang, "Cashback per day: earned, used, reversed and expired (figures in the table)")
-    chart = reports.bar_chart(data["days"], reports.SERIES, labels, name=name)
+    chart = reports.bar_chart(data.days, reports.SERIES, labels, name=name)
     context = page_context(request, report=data, labels=labels, chart=Markup(chart))  # noqa: S704 - numbers only
     return Template("admin/reports.html", context=context)
 
@@ -46,12 +46,12 @@ async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
     body = csvfile.write(
         ["day", "earned", "used", "reversed", "expired"],
         (
-            [day["day"].isoformat()]
-            + [money.reais(day[k]) for k in ("earned", "used", "reversed", "expired")]
-            for day in data["days"]
+            [day.day.isoformat()]
+            + [money.reais(getattr(day, k)) for k in ("earned", "used", "reversed", "expired")]
+            for day in data.days
         ),
     )
-    name = f"relatorio-{slug}-{data['first']}-{data['last']}.csv"
+    name = f"relatorio-{slug}-{data.first}-{data.last}.csv"
     return Response(
         body,
         media_type="text/csv",

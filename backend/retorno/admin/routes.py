@@ -102,7 +102,7 @@ async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Respo
             context=_context(request, email=data.email, error=exc.detail),
         )
     token = await sessions.start_session(
-        brand_id=None, staff_id=member["id"], now=now, replacing=request.cookies.get(session_cookie(settings))
+        brand_id=None, staff_id=member.id, now=now, replacing=request.cookies.get(session_cookie(settings))
     )
     response = Redirect("/admin", status_code=303)
     set_session_cookie(response, settings, token, int(sessions.STAFF_SESSION.total_seconds()))
@@ -119,7 +119,7 @@ async def requires_platform_admin(connection: Any, _: Any) -> None:
     """Only the platform's administrators (retorno staff add --platform-admin) see every brand."""
     await requires_staff()(connection, _)
     member = await staff.staff_member(await signed_in_staff(connection))
-    if not member["platform_admin"]:
+    if not member.platform_admin:
         raise Forbidden("Only platform administrators may do this.")
     connection.scope["state"]["staff_member"] = member
 
@@ -151,9 +151,7 @@ async def _audit_brand(request: Request, slug: str, *, action: str, **change: An
     brand = await brands.get_brand(slug)
     member = request.scope["state"]["staff_member"]
     now = now_of(request)
-    await audit.record(
-        brand_id=brand.id, staff_id=member["id"], action=action, target=slug, now=now, **change
-    )
+    await audit.record(brand_id=brand.id, staff_id=member.id, action=action, target=slug, now=now, **change)
 
 
 @post("/brands", guards=[requires_platform_admin], status_code=303)

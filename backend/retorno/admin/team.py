@@ -35,7 +35,7 @@ async def _invite(request: Request, email: str, role: str) -> None:
         "%(who)s gave you the role %(role)s at %(brand)s in Retorno. Sign in with this e-mail address "
         "at %(url)s: a code will be sent to you.",
     ) % {
-        "who": admin["staff"]["email"],
+        "who": admin["staff"].email,
         "role": i18n.gettext(lang, role),
         "brand": brand,
         "url": f"{settings.scheme}://{settings.base_host}/admin/login",
@@ -69,13 +69,13 @@ async def invite_staff(
         email = customers.normalize_email(data.email)
         if data.role not in staff.ROLES:
             raise Invalid(f"role: one of {', '.join(staff.ROLES)}")
-        before = [m for m in await staff.members_of(brand.id) if m["email"] == email]
+        before = [m for m in await staff.members_of(brand.id) if m.email == email]
         await audited(
             request,
             lambda: staff.add_staff(email=email, brand_id=brand.id, role=data.role, now=now),
             action="staff.role",
             target=email,
-            before={"role": before[0]["role"]} if before else None,
+            before={"role": before[0].role} if before else None,
             after={"role": data.role},
         )
     except Invalid as exc:
@@ -92,7 +92,7 @@ async def invite_staff(
 async def remove_staff(request: Request, slug: FromPath[str], staff_id: RowId) -> Redirect:
     admin = admin_of(request)
     brand = admin["brand"]
-    if staff_id == admin["staff"]["id"]:
+    if staff_id == admin["staff"].id:
         raise Invalid("you cannot remove yourself; ask another owner")
 
     async def remove() -> None:
@@ -149,18 +149,18 @@ async def create_key(request: Request, slug: FromPath[str], data: URLEncodedBody
 async def revoke_key(request: Request, slug: FromPath[str], key_id: RowId) -> Redirect:
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
-    before = next((k for k in await apikeys.list_keys(brand.id) if k["id"] == key_id), None)
+    before = next((k for k in await apikeys.list_keys(brand.id) if k.id == key_id), None)
     if before is None:
         raise NotFound("no such key")
-    if before["revoked_at"] is not None:  # already revoked: nothing changes
+    if before.revoked_at is not None:  # already revoked: nothing changes
         return Redirect(f"/admin/b/{slug}/keys", status_code=303)
     await audited(
         request,
         lambda: apikeys.revoke(brand_id=brand.id, key_id=key_id, now=now),
         action="apikey.revoke",
-        target=before["prefix"],
-        before={"name": before["name"], "revoked": False},
-        after={"name": before["name"], "revoked": True},
+        target=before.prefix,
+        before={"name": before.name, "revoked": False},
+        after={"name": before.name, "revoked": True},
     )
     apikeys.clear_cache()  # again, once committed: no request in between may have cached it as valid
     return Redirect(f"/admin/b/{slug}/keys", status_code=303)
@@ -178,7 +178,7 @@ async def audit_page(request: Request, slug: FromPath[str]) -> Template:
         before=int(before) if before.isdigit() else None,
         action=action if action in AUDIT_KINDS else "",
     )
-    older = events[AUDIT_PAGE - 1]["id"] if len(events) > AUDIT_PAGE else None
+    older = events[AUDIT_PAGE - 1].id if len(events) > AUDIT_PAGE else None
     context = page_context(request, events=events[:AUDIT_PAGE], older=older, action=action, kinds=AUDIT_KINDS)
     return Template("admin/audit.html", context=context)
 

@@ -21,6 +21,8 @@ async def record(
     before: Any = None,
     after: Any = None,
 ) -> None:
+    """In the caller's transaction; on every admin write, hence `db.insert` (a prepared INSERT,
+    no query building)."""
     await db.insert(
         AuditEvent,
         brand=brand_id,
@@ -33,41 +35,87 @@ async def record(
     )
 
 
-_EVENTS = (
-    "SELECT a.id, a.action, a.target, a.before, a.after, a.at, s.email AS staff FROM audit_events a "
-    "JOIN staff s ON s.id = a.staff WHERE a.brand = {} AND a.action LIKE {} "
-)
-_PAGE = _EVENTS + "ORDER BY a.id DESC LIMIT {}"
-_PAGE_BEFORE = _EVENTS + "AND a.id < {} ORDER BY a.id DESC LIMIT {}"
+class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One event of the log, `before` and `after` decoded from their JSON."""
+
+    id: int
+    action: str
+    target: str
+    before: Any
+    after: Any
+    at: dt.datetime
+    staff: str  # the staff member's e-mail
+
+
+class LatestEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A staff member's newest event among some actions (what the counter's undo reads)."""
+
+    id: int
+    action: str
+    target: str
+    after: Any  # decoded from its JSON
+    at: dt.datetime
 
 
 async def events(
     *, brand_id: int, limit: int = 100, before: int | None = None, action: str = ""
-) -> list[dict[str, Any]]:
+) -> list[AuditEntry]:
     """The newest events first; `before` an event id (the next page), `action` a prefix
     ("counter." for everything done at the counter)."""
     if before is not None and not 0 < before < 2**31:  # ids are 32-bit serials
         before = None
-    rows = await db.fetch(
-        _PAGE_BEFORE if before is not None else _PAGE,
-        brand_id,
-        "".join(ch for ch in action if ch.isalpha() or ch == ".") + "%",  # a plain prefix
-        *([before] if before is not None else []),
-        limit,
+    prefix = "".join(ch for ch in action if ch.isalpha() or ch == ".")  # a plain prefix
+    where = (AuditEvent.brand == brand_id) & AuditEvent.action.like(prefix + "%")
+    if before is not None:
+        where &= AuditEvent.id < before
+    rows = await (
+        AuditEvent.select(
+            AuditEvent.id,
+            AuditEvent.action,
+            AuditEvent.target,
+            AuditEvent.before,
+            AuditEvent.after,
+            AuditEvent.at,
+            AuditEvent.staff.email.as_alias("staff"),
+        )
+        .where(where)
+        .order_by(AuditEvent.id, ascending=False)
+        .limit(limit)
     )
-    for row in rows:
-        row["before"], row["after"] = msgspec.json.decode(row["before"]), msgspec.json.decode(row["after"])
-    return rows
+    return [
+        AuditEntry(
+            id=row["id"],
+            action=row["action"],
+            target=row["target"],
+            before=msgspec.json.decode(row["before"]),
+            after=msgspec.json.decode(row["after"]),
+            at=row["at"],
+            staff=row["staff"],
+        )
+        for row in rows
+    ]
 
 
-async def latest_of(*, brand_id: int, staff_id: int, actions: tuple[str, ...]) -> dict[str, Any] | None:
+async def latest_of(*, brand_id: int, staff_id: int, actions: tuple[str, ...]) -> LatestEntry | None:
     """This staff member's newest event at this brand among `actions`."""
-    marks = ", ".join("{}" for _ in actions)
-    rows = await db.fetch(
-        "SELECT id, action, target, after, at FROM audit_events WHERE brand = {} AND staff = {} "  # noqa: S608
-        f"AND action IN ({marks}) ORDER BY id DESC LIMIT 1",
-        brand_id,
-        staff_id,
-        *actions,
+    row = await (
+        AuditEvent.select(
+            AuditEvent.id, AuditEvent.action, AuditEvent.target, AuditEvent.after, AuditEvent.at
+        )
+        .where(
+            (AuditEvent.brand == brand_id)
+            & (AuditEvent.staff == staff_id)
+            & AuditEvent.action.is_in(list(actions))
+        )
+        .order_by(AuditEvent.id, ascending=False)
+        .first()
     )
-    return rows[0] if rows else None
+    if row is None:
+        return None
+    return LatestEntry(
+        id=row["id"],
+        action=row["action"],
+        target=row["target"],
+        after=msgspec.json.decode(row["after"]),
+        at=row["at"],
+    )

@@ -58,6 +58,15 @@ async def new_code(
     return code
 
 
+class UsedCode(msgspec.Struct, frozen=True, kw_only=True):
+    """What a used code was asked for (login | join | staff), and the data stored with it."""
+
+    purpose: str
+    data: dict[str, Any]
+
+
+# Hand-written: the point is one atomic statement that counts the try (only on codes with tries
+# left) and hands back the codes it took, however many guesses arrive at once.
 _TRY_CODES = (
     "UPDATE login_codes SET attempts = attempts + 1 WHERE attempts < {} AND id IN ("
     "SELECT id FROM login_codes WHERE email = {} AND used_at IS NULL AND expires_at > {} "
@@ -65,7 +74,7 @@ _TRY_CODES = (
 )
 
 
-async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, now: dt.datetime) -> dict:
+async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, now: dt.datetime) -> UsedCode:
     """The code's row if `code` is one of the live codes for this address; WrongCode otherwise.
 
     The try is counted first, in one atomic UPDATE that only takes codes with tries left, and
@@ -77,15 +86,15 @@ async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, 
     match = next((r for r in rows if hmac.compare_digest(r["code_hash"], guess)), None)
     if match is None:
         raise WrongCode()
+    brand = LoginCode.brand.is_null() if not brand_id else LoginCode.brand == brand_id
     used = await db.write(
-        lambda: db.fetch(
-            "UPDATE login_codes SET used_at = {} WHERE email = {} AND COALESCE(brand, 0) = {} "
-            "AND used_at IS NULL RETURNING id",
-            now,
-            email,
-            brand_id or 0,
+        lambda: (
+            LoginCode.update({LoginCode.used_at: now})
+            .where((LoginCode.email == email) & brand & LoginCode.used_at.is_null())
+            .returning(LoginCode.id)
+            .run()
         )
     )  # this code and the others still live: one sign-in spends them all
     if match["id"] not in {r["id"] for r in used}:
         raise WrongCode()  # another request used it a moment ago
-    return {"purpose": match["purpose"], "data": msgspec.json.decode(match["data"] or "{}")}
+    return UsedCode(purpose=match["purpose"], data=msgspec.json.decode(match["data"] or "{}"))

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+from typing import Any
 
 import msgspec
 from webauthn import (
@@ -50,10 +51,6 @@ class Owner(msgspec.Struct, frozen=True):
     staff_id: int | None = None
 
     @property
-    def column(self) -> str:
-        return "customer" if self.customer_id is not None else "staff"
-
-    @property
     def id(self) -> int:
         # An Owner holds one of the two ids (customer_id or staff_id), so this is never None.
         return self.customer_id if self.customer_id is not None else self.staff_id  # type: ignore[return-value]
@@ -66,6 +63,25 @@ class Owner(msgspec.Struct, frozen=True):
             if self.customer_id is not None
             else f"staff:{self.staff_id}".encode()
         )
+
+
+class PasskeyView(msgspec.Struct, frozen=True, kw_only=True):
+    """A passkey as its owner sees it in their list (and in their data export)."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+def _owned_by(owner: Owner) -> Any:
+    """The passkeys of this owner (the shopper's, or the staff member's)."""
+    return Passkey.customer == owner.id if owner.customer_id is not None else Passkey.staff == owner.id
+
+
+def _of_brand(column: Any, brand_id: int | None) -> Any:
+    """Rows of this brand, or of the platform host (no brand) when brand_id is None."""
+    return column.is_null() if not brand_id else column == brand_id
 
 
 def _b64url(data: bytes) -> str:
@@ -104,15 +120,18 @@ async def _take_challenge(
         challenge = _unb64url(client_data["challenge"])
     except (KeyError, TypeError, ValueError, AttributeError):
         raise PasskeyRefused() from None
-    rows = await db.write(
-        lambda: db.fetch(
-            "UPDATE webauthn_challenges SET used_at = {} WHERE challenge_hash = {} AND used_at IS NULL "
-            "AND expires_at > {} AND COALESCE(brand, 0) = {} AND purpose = {} RETURNING customer, staff",
-            now,
-            sha256(challenge),
-            now,
-            brand_id or 0,
-            purpose,
+    rows = await db.write(  # one statement: two responses to one challenge cannot both take it
+        lambda: (
+            Challenge.update({Challenge.used_at: now})
+            .where(
+                (Challenge.challenge_hash == sha256(challenge))
+                & Challenge.used_at.is_null()
+                & (Challenge.expires_at > now)
+                & _of_brand(Challenge.brand, brand_id)
+                & (Challenge.purpose == purpose)
+            )
+            .returning(Challenge.customer, Challenge.staff)
+            .run()
         )
     )
     if not rows:
@@ -129,7 +148,7 @@ def rp_id_of(origin: str) -> str:
 async def registration_options(
     *, owner: Owner, rp_name: str, user_name: str, display_name: str, origin: str, now: dt.datetime
 ) -> str:
-    existing = await db.fetch(f"SELECT credential_id FROM passkeys WHERE {owner.column} = {{}}", owner.id)  # noqa: S608
+    existing = await Passkey.select(Passkey.credential_id).where(_owned_by(owner))
     challenge = await _new_challenge(brand_id=owner.brand_id, purpose="register", now=now, owner=owner)
     options = generate_registration_options(
         rp_id=rp_id_of(origin),
@@ -184,7 +203,7 @@ async def register_passkey(
 
     async def work() -> int:
         # A credential id names one credential: one already registered (here or elsewhere) is refused.
-        if await db.fetch("SELECT id FROM passkeys WHERE credential_id = {}", credential_id):
+        if await Passkey.exists().where(Passkey.credential_id == credential_id):
             log.info("passkey registration refused: the credential id is already registered")
             raise PasskeyRefused()
         return await db.insert(
@@ -215,15 +234,18 @@ async def authenticate_passkey(
 ) -> Owner:
     """Whose passkey (registered on this very host) signed this challenge."""
     challenge, _ = await _take_challenge(credential, brand_id=brand_id, purpose="authenticate", now=now)
-    rows = await db.fetch(
-        "SELECT id, customer, staff, public_key, sign_count FROM passkeys WHERE credential_id = {} "
-        "AND COALESCE(brand, 0) = {}",
-        str(credential.get("rawId") or credential.get("id") or ""),
-        brand_id or 0,
+    key = (
+        await Passkey.select(
+            Passkey.id, Passkey.customer, Passkey.staff, Passkey.public_key, Passkey.sign_count
+        )
+        .where(
+            (Passkey.credential_id == str(credential.get("rawId") or credential.get("id") or ""))
+            & _of_brand(Passkey.brand, brand_id)
+        )
+        .first()
     )
-    if not rows:
+    if key is None:
         raise PasskeyRefused()
-    key = rows[0]
     owner = Owner(brand_id=brand_id, customer_id=key["customer"], staff_id=key["staff"])
     handle = (credential.get("response") or {}).get("userHandle")
     if handle is not None:
@@ -250,33 +272,45 @@ async def authenticate_passkey(
             log.info("passkey sign-in refused: %s", type(exc).__name__)
         raise PasskeyRefused() from None
     await db.write(
-        lambda: db.fetch(
-            "UPDATE passkeys SET sign_count = {}, last_used_at = {} WHERE id = {}",
-            verified.new_sign_count,
-            now,
-            key["id"],
+        lambda: (
+            Passkey.update({Passkey.sign_count: verified.new_sign_count, Passkey.last_used_at: now})
+            .where(Passkey.id == key["id"])
+            .run()
         )
     )
     return owner
 
 
-async def passkeys_of(owner: Owner) -> list[dict]:
-    return await db.fetch(
-        f"SELECT id, name, created_at, last_used_at FROM passkeys WHERE {owner.column} = {{}} ORDER BY id",  # noqa: S608
-        owner.id,
+async def passkeys_of(owner: Owner) -> list[PasskeyView]:
+    rows = (
+        await Passkey.select(Passkey.id, Passkey.name, Passkey.created_at, Passkey.last_used_at)
+        .where(_owned_by(owner))
+        .order_by(Passkey.id)
     )
+    return [PasskeyView(**row) for row in rows]
 
 
 async def rename_passkey(*, owner: Owner, passkey_id: int, name: str) -> None:
     name = name.strip()[:60]
     if not name:
         raise Invalid("Give the passkey a name.")
-    sql = f"UPDATE passkeys SET name = {{}} WHERE id = {{}} AND {owner.column} = {{}} RETURNING id"  # noqa: S608
-    if not await db.write(lambda: db.fetch(sql, name, passkey_id, owner.id)):
+    renamed = db.write(
+        lambda: (
+            Passkey.update({Passkey.name: name})
+            .where((Passkey.id == passkey_id) & _owned_by(owner))
+            .returning(Passkey.id)
+            .run()
+        )
+    )
+    if not await renamed:
         raise NotFound("no such passkey")
 
 
 async def remove_passkey(*, owner: Owner, passkey_id: int) -> None:
-    sql = f"DELETE FROM passkeys WHERE id = {{}} AND {owner.column} = {{}} RETURNING id"  # noqa: S608
-    if not await db.write(lambda: db.fetch(sql, passkey_id, owner.id)):
+    removed = db.write(
+        lambda: (
+            Passkey.delete().where((Passkey.id == passkey_id) & _owned_by(owner)).returning(Passkey.id).run()
+        )
+    )
+    if not await removed:
         raise NotFound("no such passkey")

@@ -25,6 +25,15 @@ LIMITS = {
 }
 
 
+# Hand-written: GCRA is right only if the bucket's row is made, locked and moved on atomically
+# (FOR UPDATE on PostgreSQL, the write lock on SQLite), and every code request and guess hits it.
+_MAKE_BUCKET = (
+    "INSERT INTO rate_limits (key, window_start, count) VALUES ({}, {}, 0) ON CONFLICT (key) DO NOTHING"
+)
+_BUCKET = "SELECT id, window_start FROM rate_limits WHERE key = {}"
+_MOVE_ON = "UPDATE rate_limits SET window_start = {}, count = count + 1 WHERE id = {}"
+
+
 def bucket_key(kind: str, subject: str) -> str:
     """The `rate_limits.key` of one kind's bucket for one subject."""
     return f"{kind}:{subject}"[:300]
@@ -41,20 +50,12 @@ async def hit(kind: str, subject: str, *, now: dt.datetime) -> None:
     key = bucket_key(kind, subject)
 
     async def work() -> int:
-        await db.fetch(
-            "INSERT INTO rate_limits (key, window_start, count) VALUES ({}, {}, 0) "
-            "ON CONFLICT (key) DO NOTHING",
-            key,
-            now,
-        )
-        sql = f"SELECT id, window_start FROM rate_limits WHERE key = {{}}{db.for_update()}"  # noqa: S608
-        row = (await db.fetch(sql, key))[0]
+        await db.fetch(_MAKE_BUCKET, key, now)
+        row = (await db.fetch(_BUCKET + db.for_update(), key))[0]
         full_at = max(row["window_start"], now) + interval
         if full_at - now > burst * interval:
             return max(1, math.ceil((full_at - now - burst * interval).total_seconds()))
-        await db.fetch(
-            "UPDATE rate_limits SET window_start = {}, count = count + 1 WHERE id = {}", full_at, row["id"]
-        )
+        await db.fetch(_MOVE_ON, full_at, row["id"])
         return 0
 
     wait = await db.write(work)

@@ -10,21 +10,22 @@ import datetime as dt
 
 from retorno import db
 from retorno.auth.ratelimits import bucket_key
+from retorno.auth.tables import Challenge, LoginCode, Passkey, RateLimit, Session
 
 
 async def forget_customer(*, brand_id: int, customer_id: int, email: str | None) -> None:
     """Everything sign-in kept about a shopper who deleted their account: sessions, passkeys, codes."""
 
     async def work() -> None:
-        await db.fetch("DELETE FROM sessions WHERE customer = {}", customer_id)
-        await db.fetch("DELETE FROM passkeys WHERE customer = {}", customer_id)
-        await db.fetch("DELETE FROM webauthn_challenges WHERE customer = {}", customer_id)
+        await Session.delete().where(Session.customer == customer_id)
+        await Passkey.delete().where(Passkey.customer == customer_id)
+        await Challenge.delete().where(Challenge.customer == customer_id)
         if email:
-            await db.fetch("DELETE FROM login_codes WHERE brand = {} AND email = {}", brand_id, email)
-            for kind in ("code-request:email", "code-guess:email"):
-                await db.fetch(
-                    "DELETE FROM rate_limits WHERE key = {}", bucket_key(kind, f"{brand_id}:{email}")
-                )
+            await LoginCode.delete().where((LoginCode.brand == brand_id) & (LoginCode.email == email))
+            keys = [
+                bucket_key(kind, f"{brand_id}:{email}") for kind in ("code-request:email", "code-guess:email")
+            ]
+            await RateLimit.delete().where(RateLimit.key.is_in(keys))
 
     await db.write(work)
 

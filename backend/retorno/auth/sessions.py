@@ -10,12 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+import msgspec
+
 from retorno import db
 from retorno.auth.common import sha256
 from retorno.auth.tables import Session
 
 SHOPPER_SESSION = dt.timedelta(days=60)
 STAFF_SESSION = dt.timedelta(hours=12)
+# Hand-written: every signed-in request reads its session (Piccolo's query builder would cost more
+# than the query, see db.fetch).
+_SESSION = (
+    "SELECT id, brand, customer, staff, expires_at FROM sessions WHERE token_hash = {} AND expires_at > {}"
+)
+
+
+class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+    """A live session: its brand (None on the platform host) and who it signs in."""
+
+    id: int
+    brand: int | None
+    customer: int | None
+    staff: int | None
+    expires_at: dt.datetime
 
 
 async def start_session(
@@ -32,7 +49,7 @@ async def start_session(
 
     async def work() -> None:
         if replacing:
-            await db.fetch("DELETE FROM sessions WHERE token_hash = {}", sha256(replacing))
+            await Session.delete().where(Session.token_hash == sha256(replacing))
         await db.insert(
             Session,
             token_hash=sha256(token),
@@ -47,20 +64,15 @@ async def start_session(
     return token
 
 
-async def session_for(token: str, *, now: dt.datetime) -> dict | None:
-    rows = await db.fetch(
-        "SELECT id, brand, customer, staff, expires_at FROM sessions WHERE token_hash = {} "
-        "AND expires_at > {}",
-        sha256(token),
-        now,
-    )
-    return rows[0] if rows else None
+async def session_for(token: str, *, now: dt.datetime) -> SessionView | None:
+    rows = await db.fetch(_SESSION, sha256(token), now)
+    return SessionView(**rows[0]) if rows else None
 
 
 async def end_session(token: str) -> None:
-    await db.write(lambda: db.fetch("DELETE FROM sessions WHERE token_hash = {}", sha256(token)))
+    await db.write(lambda: Session.delete().where(Session.token_hash == sha256(token)).run())
 
 
 async def end_all_sessions(*, customer_id: int | None = None, staff_id: int | None = None) -> None:
-    column, value = ("customer", customer_id) if customer_id is not None else ("staff", staff_id)
-    await db.write(lambda: db.fetch(f"DELETE FROM sessions WHERE {column} = {{}}", value))  # noqa: S608
+    whose = Session.customer == customer_id if customer_id is not None else Session.staff == staff_id
+    await db.write(lambda: Session.delete().where(whose).run())

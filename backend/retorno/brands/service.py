@@ -79,6 +79,15 @@ class BrandView(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.json.decode(self.rules_json, type=Rules)
 
 
+class RegulationsView(msgspec.Struct, frozen=True, kw_only=True):
+    """A version of a brand's regulations: its Markdown and the sanitised HTML made from it."""
+
+    version: int
+    html: str
+    markdown: str
+    published_at: dt.datetime
+
+
 class ImportResult(msgspec.Struct, frozen=True):
     slug: str
     status: str  # created | updated | unchanged
@@ -200,8 +209,8 @@ async def asset_digests(brand_id: int) -> dict[str, str]:
     return {r["name"]: r["digest"] for r in rows}
 
 
-async def current_regulations(brand_id: int) -> dict | None:
-    return await (
+async def current_regulations(brand_id: int) -> RegulationsView | None:
+    row = await (
         Regulations.select(
             Regulations.version, Regulations.html, Regulations.markdown, Regulations.published_at
         )
@@ -209,6 +218,7 @@ async def current_regulations(brand_id: int) -> dict | None:
         .order_by(Regulations.version, ascending=False)
         .first()
     )
+    return RegulationsView(**row) if row else None
 
 
 def _logo_for(pack: Pack) -> bytes:

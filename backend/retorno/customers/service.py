@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
 
 import msgspec
+from piccolo.query import WhereRaw
 
 from retorno import db
 from retorno.bounds import CONTROL, check_key, check_text
@@ -40,7 +40,32 @@ class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
     segment: str
 
 
+class CustomerFound(msgspec.Struct, frozen=True, kw_only=True):
+    """A search result: enough to tell shoppers apart in a list."""
+
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class ConsentView(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    granted: bool
+    version: int | None
+    at: dt.datetime
+
+
+class MarketingChoice(msgspec.Struct, frozen=True, kw_only=True):
+    granted: bool
+    at: dt.datetime
+
+
+# Hot path: `lookup` (and `upsert` through it) runs on every sale, quote and redemption; the
+# conditions on the identifiers given are appended (fixed column names, values as parameters).
 _FIND = "SELECT id, brand, external_id, cpf, email, phone, name, segment FROM customers WHERE brand = {}"
+# Hot path: `lock` holds the customers a sale, refund or redemption moves money for (PostgreSQL).
+_LOCK = "SELECT id FROM customers WHERE id IN (%s) ORDER BY id FOR UPDATE"
 _COLUMNS = (
     Customer.id,
     Customer.brand,
@@ -134,10 +159,14 @@ def parse_ref(ref: str) -> tuple[str, str | int]:
 async def find(brand_id: int, ref: str) -> CustomerView:
     """A customer of this brand by reference; another brand's customer is simply not found."""
     field, value = parse_ref(ref)  # field is one of a fixed few column names
-    rows = await db.fetch(f"{_FIND} AND {field} = {{}}", brand_id, value)
-    if not rows:
+    row = await (
+        Customer.select(*_COLUMNS)
+        .where((Customer.brand == brand_id) & (getattr(Customer, field) == value))
+        .first()
+    )
+    if row is None:
         raise NotFound("no such customer")
-    return msgspec.convert(rows[0], CustomerView)
+    return msgspec.convert(row, CustomerView)
 
 
 async def get(brand_id: int, customer_id: int) -> CustomerView:
@@ -197,23 +226,21 @@ async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tupl
     return await get(brand_id, existing.id), False
 
 
-async def search(brand_id: int, query: str, *, limit: int = 50) -> list[dict[str, Any]]:
+async def search(brand_id: int, query: str, *, limit: int = 50) -> list[CustomerFound]:
     """A brand's shoppers whose name or e-mail contains `query` (any case), or whose phone
     contains its digits, or whose CPF is them; forgotten shoppers never come back."""
     like = f"%{query.strip().lower()}%"
     digits = "".join(ch for ch in query if ch.isdigit())
-    return await db.fetch(
-        "SELECT id, name, email, phone FROM customers WHERE brand = {} AND forgotten_at IS NULL AND "
-        "(LOWER(name) LIKE {} OR email LIKE {} OR (phone LIKE {} AND {} <> '') OR cpf = {}) "
-        "ORDER BY name, id LIMIT {}",
-        brand_id,
-        like,
-        like,
-        f"%{digits}%",
-        digits,
-        digits,
-        limit,
+    matches = WhereRaw("LOWER(name) LIKE {}", like) | Customer.email.like(like) | (Customer.cpf == digits)
+    if digits:  # no digits: no phone matches
+        matches |= Customer.phone.like(f"%{digits}%")
+    rows = await (
+        Customer.select(Customer.id, Customer.name, Customer.email, Customer.phone)
+        .where((Customer.brand == brand_id) & Customer.forgotten_at.is_null() & matches)
+        .order_by(Customer.name, Customer.id)
+        .limit(limit)
     )
+    return msgspec.convert(rows, list[CustomerFound])
 
 
 async def lock(*customer_ids: int | None) -> None:
@@ -223,28 +250,29 @@ async def lock(*customer_ids: int | None) -> None:
     holds the locks of every customer it touches."""
     ids = sorted({i for i in customer_ids if i is not None})
     if ids and db.is_postgres():
-        marks = ", ".join("{}" for _ in ids)
-        await db.fetch(f"SELECT id FROM customers WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids)  # noqa: S608
+        await db.fetch(_LOCK % ", ".join("{}" for _ in ids), *ids)
 
 
-async def consents(brand_id: int, customer_id: int) -> list[dict]:
-    return await db.fetch(
-        "SELECT kind, granted, version, at FROM consents WHERE brand = {} AND customer = {} ORDER BY id",
-        brand_id,
-        customer_id,
+async def consents(brand_id: int, customer_id: int) -> list[ConsentView]:
+    rows = await (
+        Consent.select(Consent.kind, Consent.granted, Consent.version, Consent.at)
+        .where((Consent.brand == brand_id) & (Consent.customer == customer_id))
+        .order_by(Consent.id)
     )
+    return msgspec.convert(rows, list[ConsentView])
 
 
-async def marketing_consent(brand_id: int, customer_id: int) -> dict | None:
+async def marketing_consent(brand_id: int, customer_id: int) -> MarketingChoice | None:
     """The latest marketing choice (granted, and when), if the shopper ever made one."""
-    rows = await db.fetch(
-        "SELECT granted, at FROM consents WHERE brand = {} AND customer = {} AND kind = {} "
-        "ORDER BY id DESC LIMIT 1",
-        brand_id,
-        customer_id,
-        "marketing",
+    row = await (
+        Consent.select(Consent.granted, Consent.at)
+        .where(
+            (Consent.brand == brand_id) & (Consent.customer == customer_id) & (Consent.kind == "marketing")
+        )
+        .order_by(Consent.id, ascending=False)
+        .first()
     )
-    return rows[0] if rows else None
+    return msgspec.convert(row, MarketingChoice) if row is not None else None
 
 
 async def set_marketing(brand_id: int, customer_id: int, *, granted: bool, now: dt.datetime) -> None:
@@ -259,15 +287,17 @@ async def forget(brand_id: int, customer_id: int, *, now: dt.datetime) -> None:
     """Erase who the customer is (LGPD): identifiers and name go; the id stays for the money records."""
 
     async def work() -> None:
-        await db.fetch(
-            "UPDATE customers SET external_id = NULL, cpf = NULL, email = NULL, phone = NULL, name = {}, "
-            "segment = {}, forgotten_at = {}, updated_at = {} WHERE id = {} AND brand = {}",
-            "",
-            "",
-            now,
-            now,
-            customer_id,
-            brand_id,
-        )
+        await Customer.update(
+            {
+                Customer.external_id: None,
+                Customer.cpf: None,
+                Customer.email: None,
+                Customer.phone: None,
+                Customer.name: "",
+                Customer.segment: "",
+                Customer.forgotten_at: now,
+                Customer.updated_at: now,
+            }
+        ).where((Customer.id == customer_id) & (Customer.brand == brand_id))
 
     await db.write(work)

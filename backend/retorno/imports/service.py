@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.string import Length
+from piccolo.querystring import QueryString
 
 from retorno import db
 from retorno.audit import service as audit
@@ -45,6 +47,66 @@ class Upload(msgspec.Struct, frozen=True):
     header: list[str]
     body: str  # the file after its header line
     total: int  # rows (blank lines are not rows)
+
+
+class RowOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of one row: imported (its cashback), skipped (already present) or rejected (why)."""
+
+    order_id: str
+    status: str  # imported | skipped | rejected
+    reason: str | None = None  # rejected only
+    cashback: int | None = None  # imported or skipped only
+
+
+class ReportedRow(RowOutcome, frozen=True, kw_only=True):
+    """A row of a small file's report: its outcome and its line in the file (from 2)."""
+
+    line: int
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """A rejected row a job keeps (in `problems`, as JSON in this order): its line and why."""
+
+    line: int
+    order_id: str
+    reason: str
+
+
+class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """An import job as the list of recent ones shows it."""
+
+    id: int
+    filename: str
+    state: str  # queued | running | done
+    total: int
+    done_rows: int
+    imported: int
+    skipped: int
+    rejected: int
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class Job(JobSummary, frozen=True, kw_only=True):
+    """An import job's page: the summary, the rejected rows kept, the progress in percent."""
+
+    problems: list[Problem]
+    percent: int
+
+
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """A job a worker holds the lease of, and the window of its file from where it got to."""
+
+    id: int
+    brand: int
+    staff: int
+    header: str  # JSON
+    position: int
+    done_rows: int
+    problems: str  # JSON
+    total: int
+    size: int  # characters in the file after its header
+    window: str  # up to WINDOW characters from `position`
 
 
 def decode(raw: bytes) -> str:
@@ -102,7 +164,7 @@ def _complete(window: str, tail: bool) -> Iterator[tuple[list[str], int]]:
         return
 
 
-async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) -> dict[str, Any]:
+async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) -> RowOutcome:
     """One row through record_sale: imported, skipped (already present) or rejected and why."""
     order_id = (row.get("order_id") or "").strip()
 
@@ -124,21 +186,20 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
         )
         body, created = await orders.record(brand=brand, sale=sale, now=now)
     except DomainError as exc:
-        return {"order_id": order_id, "status": "rejected", "reason": exc.detail}
-    return {
-        "order_id": order_id,
-        "status": "imported" if created else "skipped",
-        "cashback": body.cashback.amount,
-    }
+        return RowOutcome(order_id=order_id, status="rejected", reason=exc.detail)
+    return RowOutcome(
+        order_id=order_id, status="imported" if created else "skipped", cashback=body.cashback.amount
+    )
 
 
-async def import_now(brand: BrandView, upload: Upload, now: dt.datetime) -> list[dict[str, Any]]:
+async def import_now(brand: BrandView, upload: Upload, now: dt.datetime) -> list[ReportedRow]:
     """A small file, in the request: a report per row (its line in the file, from 2)."""
-    report: list[dict[str, Any]] = []
+    report: list[ReportedRow] = []
     for values, _ in _records(upload.body, 0):
         if values:
             outcome = await import_row(brand, dict(zip(upload.header, values, strict=False)), now)
-            report.append({"line": len(report) + 2, **outcome})
+            fields = msgspec.structs.asdict(outcome)
+            report.append(ReportedRow(line=len(report) + 2, **fields))
     return report
 
 
@@ -158,59 +219,83 @@ async def start(*, brand_id: int, staff_id: int, filename: str, upload: Upload, 
     )
 
 
-_VIEW = (
-    "SELECT id, filename, state, total, done_rows, imported, skipped, rejected, problems, created_at, "
-    "finished_at FROM import_jobs WHERE brand = {}"
+_SUMMARY = (
+    ImportJob.id,
+    ImportJob.filename,
+    ImportJob.state,
+    ImportJob.total,
+    ImportJob.done_rows,
+    ImportJob.imported,
+    ImportJob.skipped,
+    ImportJob.rejected,
+    ImportJob.created_at,
+    ImportJob.finished_at,
 )
 
 
-async def job(brand_id: int, job_id: int) -> dict[str, Any]:
-    rows = await db.fetch(_VIEW + " AND id = {}", brand_id, job_id)
-    if not rows:
-        raise NotFound("no such import")
-    found = rows[0]
-    found["problems"] = msgspec.json.decode(found["problems"])
-    found["percent"] = 100 if not found["total"] else found["done_rows"] * 100 // found["total"]
-    return found
-
-
-async def recent(brand_id: int, limit: int = 10) -> list[dict[str, Any]]:
-    rows = await db.fetch(_VIEW + " ORDER BY id DESC LIMIT {}", brand_id, limit)
-    for row in rows:
-        row.pop("problems")
-    return rows
-
-
-async def _claim(now: dt.datetime) -> dict[str, Any] | None:
-    due = await db.fetch(
-        "SELECT 1 AS due FROM import_jobs WHERE state IN ('queued', 'running') "
-        "AND (lease_until IS NULL OR lease_until < {}) LIMIT 1",
-        now,
+async def job(brand_id: int, job_id: int) -> Job:
+    found = (
+        await ImportJob.select(*_SUMMARY, ImportJob.problems)
+        .where((ImportJob.brand == brand_id) & (ImportJob.id == job_id))
+        .first()
     )
-    if not due:  # the usual case, every worker pass: a read, not a write transaction
-        return None
+    if found is None:
+        raise NotFound("no such import")
+    problems = msgspec.json.decode(found.pop("problems"), type=list[Problem])
+    percent = 100 if not found["total"] else found["done_rows"] * 100 // found["total"]
+    return Job(**found, problems=problems, percent=percent)
 
-    async def work() -> dict[str, Any] | None:
-        sql = (
-            "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') "
-            "AND (lease_until IS NULL OR lease_until < {}) ORDER BY id LIMIT 1"
-        )
+
+async def recent(brand_id: int, limit: int = 10) -> list[JobSummary]:
+    rows = (
+        await ImportJob.select(*_SUMMARY)
+        .where(ImportJob.brand == brand_id)
+        .order_by(ImportJob.id, ascending=False)
+        .limit(limit)
+    )
+    return [JobSummary(**row) for row in rows]
+
+
+def _due(now: dt.datetime) -> Any:
+    """A job no live worker holds: queued, or running with its lease run out."""
+    return ImportJob.state.is_in(["queued", "running"]) & (
+        ImportJob.lease_until.is_null() | (ImportJob.lease_until < now)
+    )
+
+
+async def _claim(now: dt.datetime) -> Claim | None:
+    if not await ImportJob.exists().where(_due(now)):
+        return None  # the usual case, every worker pass: a read, not a write transaction
+
+    async def work() -> Claim | None:
+        oldest = ImportJob.select(ImportJob.id).where(_due(now)).order_by(ImportJob.id)
         if db.is_postgres():
-            sql += " FOR UPDATE SKIP LOCKED"
-        found = await db.fetch(sql, now)
-        if not found:
+            oldest = oldest.lock_rows("UPDATE", skip_locked=True)
+        found = await oldest.first()
+        if found is None:
             return None
-        job_id = found[0]["id"]
-        await db.fetch(
-            "UPDATE import_jobs SET state = 'running', lease_until = {} WHERE id = {}", now + LEASE, job_id
+        job_id = found["id"]
+        await ImportJob.update({ImportJob.state: "running", ImportJob.lease_until: now + LEASE}).where(
+            ImportJob.id == job_id
         )
-        rows = await db.fetch(
-            "SELECT id, brand, staff, header, position, done_rows, problems, total, LENGTH(body) AS size, "
-            "SUBSTR(body, position + 1, {}) AS window FROM import_jobs WHERE id = {}",
-            WINDOW,
-            job_id,
+        row = (
+            await ImportJob.select(
+                ImportJob.id,
+                ImportJob.brand,
+                ImportJob.staff,
+                ImportJob.header,
+                ImportJob.position,
+                ImportJob.done_rows,
+                ImportJob.problems,
+                ImportJob.total,
+                Length(ImportJob.body, alias="size"),
+                QueryString("SUBSTR(body, position + 1, {})", WINDOW, alias="window"),
+            )
+            .where(ImportJob.id == job_id)
+            .first()
         )
-        return rows[0]
+        assert row is not None
+        return Claim(**row)
 
     return await db.write(work)
 
@@ -220,15 +305,15 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
     claimed = await _claim(now)
     if claimed is None:
         return 0
-    brand = await brands.brand_by_id(claimed["brand"])
+    brand = await brands.brand_by_id(claimed.brand)
     if brand is None:  # cannot be: a job's brand is a foreign key that forbids deleting the brand
-        raise RuntimeError(f"import job {claimed['id']}: brand {claimed['brand']} does not exist")
-    header = msgspec.json.decode(claimed["header"])
-    problems = msgspec.json.decode(claimed["problems"])
+        raise RuntimeError(f"import job {claimed.id}: brand {claimed.brand} does not exist")
+    header = msgspec.json.decode(claimed.header, type=list[str])
+    problems = msgspec.json.decode(claimed.problems, type=list[Problem])
     counts = {"imported": 0, "skipped": 0, "rejected": 0}
-    position, done = claimed["position"], claimed["done_rows"]
-    window, start = claimed["window"], claimed["position"]
-    tail = start + len(window) >= claimed["size"]  # the window reaches the end of the file
+    position, done = claimed.position, claimed.done_rows
+    window, start = claimed.window, claimed.position
+    tail = start + len(window) >= claimed.size  # the window reaches the end of the file
     taken = 0
     for values, after in _complete(window, tail):
         position = start + after
@@ -237,45 +322,46 @@ async def work(now: dt.datetime, *, chunk: int = CHUNK) -> int:
         outcome = await import_row(brand, dict(zip(header, values, strict=False)), now)
         done += 1
         taken += 1
-        counts[outcome["status"]] += 1
-        if outcome["status"] == "rejected" and len(problems) < SHOWN_PROBLEMS:
-            problems.append({"line": done + 1, "order_id": outcome["order_id"], "reason": outcome["reason"]})
+        counts[outcome.status] += 1
+        if outcome.status == "rejected" and len(problems) < SHOWN_PROBLEMS:
+            problems.append(Problem(line=done + 1, order_id=outcome.order_id, reason=outcome.reason or ""))
         if taken >= chunk:
             break
     if position == start and not tail:  # a row longer than the window: the rest cannot be read
-        left = claimed["total"] - done
+        left = claimed.total - done
         reason = f"this row and the {left - 1} after it were not read: a row longer than {WINDOW} characters"
-        problems.append({"line": done + 2, "order_id": "", "reason": reason})
+        problems.append(Problem(line=done + 2, order_id="", reason=reason))
         counts["rejected"] += left
-        done, position = claimed["total"], claimed["size"]
-    finished = done >= claimed["total"] or position >= claimed["size"]
+        done, position = claimed.total, claimed.size
+    finished = done >= claimed.total or position >= claimed.size
 
     async def record() -> None:
-        await db.fetch(
-            "UPDATE import_jobs SET position = {}, done_rows = {}, imported = imported + {}, "
-            "skipped = skipped + {}, rejected = rejected + {}, problems = {}, state = {}, "
-            "lease_until = NULL, finished_at = {}, body = CASE WHEN {} THEN '' ELSE body END WHERE id = {}",
-            position,
-            done,
-            counts["imported"],
-            counts["skipped"],
-            counts["rejected"],
-            msgspec.json.encode(problems).decode(),
-            "done" if finished else "running",
-            now if finished else None,
-            finished,  # the file holds shoppers' CPFs and e-mails: kept no longer than it is needed
-            claimed["id"],
-        )
+        changes: dict[Any, Any] = {
+            ImportJob.position: position,
+            ImportJob.done_rows: done,
+            ImportJob.imported: ImportJob.imported + counts["imported"],
+            ImportJob.skipped: ImportJob.skipped + counts["skipped"],
+            ImportJob.rejected: ImportJob.rejected + counts["rejected"],
+            ImportJob.problems: msgspec.json.encode(problems).decode(),
+            ImportJob.state: "done" if finished else "running",
+            ImportJob.lease_until: None,
+            ImportJob.finished_at: now if finished else None,
+        }
+        if finished:  # the file holds shoppers' CPFs and e-mails: kept no longer than it is needed
+            changes[ImportJob.body] = ""
+        await ImportJob.update(changes).where(ImportJob.id == claimed.id)
         if finished:
-            totals = await db.fetch(
-                "SELECT imported, skipped, rejected FROM import_jobs WHERE id = {}", claimed["id"]
+            totals = (
+                await ImportJob.select(ImportJob.imported, ImportJob.skipped, ImportJob.rejected)
+                .where(ImportJob.id == claimed.id)
+                .first()
             )
             await audit.record(
                 brand_id=brand.id,
-                staff_id=claimed["staff"],
+                staff_id=claimed.staff,
                 action="sales.import_done",
-                target=str(claimed["id"]),
-                after=totals[0],
+                target=str(claimed.id),
+                after=totals,
                 now=now,
             )
 

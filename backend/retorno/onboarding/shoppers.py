@@ -17,7 +17,7 @@ from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.customers.tables import Consent
-from retorno.referrals import service as referrals
+from retorno.referrals import invitations
 
 
 class JoinData(msgspec.Struct, kw_only=True):
@@ -34,8 +34,8 @@ async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: 
     used = await use_code(brand_id=brand.id, email=email, code=code, secret=secret, now=now)
 
     async def work() -> int:
-        if used["purpose"] == "join":
-            join = msgspec.convert(used["data"], JoinData)
+        if used.purpose == "join":
+            join = msgspec.convert(used.data, JoinData)
             existing = await customers.lookup(brand.id, Identity(email=email))
             identity = Identity(email=email, name=join.name if not (existing and existing.name) else None)
             customer, _ = await customers.upsert(brand.id, identity, now=now)
@@ -58,7 +58,7 @@ async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: 
                 at=now,
             )
             if join.referral:
-                await referrals.attach(
+                await invitations.attach(
                     brand_id=brand.id,
                     code=join.referral,
                     friend_id=customer.id,

@@ -10,6 +10,21 @@ import msgspec
 from retorno import db
 from retorno.outbox.tables import OutboxEvent
 
+# Hand-written: every movement emits, and with a dedupe key the point is one atomic statement
+# (the unique index decides between two processes emitting at once).
+_EMIT_ONCE = (
+    "INSERT INTO outbox_events (brand, kind, payload, dedupe_key, created_at, run_after) "
+    "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """An outbox event as `events` reads it back: its kind, its dedupe key, its decoded payload."""
+
+    kind: str
+    dedupe_key: str | None
+    payload: dict[str, Any]
+
 
 async def emit(
     *, brand_id: int, kind: str, payload: dict[str, Any], now: dt.datetime, dedupe_key: str | None = None
@@ -18,8 +33,7 @@ async def emit(
     database's unique index decides, so two processes emitting at once write one)."""
     if dedupe_key is not None:
         written = await db.fetch(
-            "INSERT INTO outbox_events (brand, kind, payload, dedupe_key, created_at, run_after) "
-            "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            _EMIT_ONCE,
             brand_id,
             kind,
             msgspec.json.encode(payload).decode(),
@@ -40,7 +54,7 @@ async def emit(
     return True
 
 
-async def events(brand_id: int, kind: str | None = None) -> list[dict[str, Any]]:
+async def events(brand_id: int, kind: str | None = None) -> list[Event]:
     """Events of a brand, oldest first, payloads decoded (for the worker and for tests)."""
     query = OutboxEvent.select(OutboxEvent.kind, OutboxEvent.payload, OutboxEvent.dedupe_key).where(
         OutboxEvent.brand == brand_id
@@ -49,7 +63,8 @@ async def events(brand_id: int, kind: str | None = None) -> list[dict[str, Any]]
         query = query.where(OutboxEvent.kind == kind)
     rows = await query.order_by(OutboxEvent.id)
     return [
-        {"kind": r["kind"], "dedupe_key": r["dedupe_key"], **msgspec.json.decode(r["payload"])} for r in rows
+        Event(kind=r["kind"], dedupe_key=r["dedupe_key"], payload=msgspec.json.decode(r["payload"]))
+        for r in rows
     ]
 
 

@@ -19,6 +19,7 @@ from retorno.mail import Message
 from retorno.onboarding import shoppers
 from retorno.portal.routes import page_context, private_router, requires_brand
 from retorno.push import service as push
+from retorno.referrals import invitations
 from retorno.referrals import service as referrals
 from retorno.signin.guards import (
     DEVICE_COOKIE,
@@ -141,8 +142,8 @@ async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) ->
     # After the first sign-in by code, offer a passkey for the next ones.
     response = Redirect(safe_next(data.next) if has_passkey else "/account/security?offer=1", status_code=303)
     set_session_cookie(response, settings, token, int(sessions.SHOPPER_SESSION.total_seconds()))
-    device = referrals.device_hash(device_of(request, response))
-    await referrals.note_device(brand_id=brand.id, customer_id=customer_id, device=device, now=now)
+    device = invitations.device_hash(device_of(request, response))
+    await invitations.note_device(brand_id=brand.id, customer_id=customer_id, device=device, now=now)
     return response
 
 
@@ -175,9 +176,9 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
     join_data = {
         "name": data.name.strip()[:200],
         "marketing": data.marketing == "yes",
-        "regulations_version": regulations["version"] if regulations else None,
-        "referral": request.cookies.get(referrals.REF_COOKIE) or None,
-        "device": referrals.device_hash(
+        "regulations_version": regulations.version if regulations else None,
+        "referral": request.cookies.get(invitations.REF_COOKIE) or None,
+        "device": invitations.device_hash(
             request.cookies.get(settings_of(request).cookie_prefix + DEVICE_COOKIE)
         ),
     }
@@ -250,7 +251,7 @@ async def export_data(request: Request) -> Response[bytes]:
         "consents": await customers.consents(brand.id, customer.id),
         **await balances.history(brand_id=brand.id, customer_id=customer.id),
         "vouchers": [
-            {k: v for k, v in voucher.items() if k != "raw_code"}
+            {k: v for k, v in msgspec.structs.asdict(voucher).items() if k != "raw_code"}
             for voucher in await vouchers.of_customer(
                 brand_id=brand.id, customer_id=customer.id, now=now_of(request)
             )
@@ -259,10 +260,10 @@ async def export_data(request: Request) -> Response[bytes]:
     invitations = await referrals.for_export(brand_id=brand.id, customer_id=customer.id)
     data["referrals"] = {k: invitations[k] for k in ("referral_code", "friends_invited", "invited_by")}
     data["devices"] = (
-        [{"kind": "passkey", **d} for d in devices]
+        [{"kind": "passkey", **msgspec.structs.asdict(d)} for d in devices]
         + [{"kind": "browser", **d} for d in invitations["devices"]]
         + [
-            {"kind": "notifications", **{k: v for k, v in d.items() if k != "id"}}
+            {"kind": "notifications", **{k: v for k, v in msgspec.structs.asdict(d).items() if k != "id"}}
             for d in await push.devices_of(brand.id, customer.id)
         ]
     )

@@ -122,14 +122,12 @@ def _percent_label(bp: int, lang: str) -> str:
 async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str, Any]:
     """What the home shows a signed-in shopper: balance, what becomes usable and expires, latest moves."""
     session = await session_of(request)
-    if session is None or session["customer"] is None:
+    if session is None or session.customer is None:
         return context
     brand, now, lang = brand_required(request), now_of(request), lang_of(request)
-    balance = await balances.balance(brand=brand, customer_id=session["customer"], now=now, expiring_limit=1)
-    entries, _ = await balances.statement(
-        brand_id=brand.id, customer_id=session["customer"], now=now, limit=5
-    )
-    pending_until = await balances.next_available(brand_id=brand.id, customer_id=session["customer"], now=now)
+    balance = await balances.balance(brand=brand, customer_id=session.customer, now=now, expiring_limit=1)
+    entries, _ = await balances.statement(brand_id=brand.id, customer_id=session.customer, now=now, limit=5)
+    pending_until = await balances.next_available(brand_id=brand.id, customer_id=session.customer, now=now)
     return context | {
         "signed_in": True,
         "fetched_at": now,
@@ -214,7 +212,7 @@ async def regulations_page(request: Request) -> Template:
     return Template(
         "portal/regulations.html",
         # The HTML was rendered from Markdown and sanitised by nh3 when it was saved.
-        context=page_context(request, regulations=current, html=Markup(current["html"]) if current else None),  # noqa: S704
+        context=page_context(request, regulations=current, html=Markup(current.html) if current else None),  # noqa: S704
     )
 
 

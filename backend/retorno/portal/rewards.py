@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import quote
 
+import msgspec
 import segno
 from litestar import Request, get
 from litestar.params import FromPath
@@ -13,6 +14,7 @@ from markupsafe import Markup
 
 from retorno import i18n
 from retorno.portal.routes import page_context, private_router
+from retorno.referrals import invitations
 from retorno.referrals import service as referrals
 from retorno.signin.guards import device_of, requires_customer, signed_in_customer
 from retorno.signin.routes import origin_of
@@ -31,8 +33,8 @@ def qr_svg(text: str) -> Markup:
 async def vouchers_page(request: Request) -> Template:
     brand, customer_id = brand_required(request), await signed_in_customer(request)
     mine = await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now_of(request))
-    active = [v | {"qr": qr_svg(v["code"])} for v in mine if v["status"] == "active"]
-    others = [v for v in mine if v["status"] != "active"]
+    active = [msgspec.structs.asdict(v) | {"qr": qr_svg(v.code)} for v in mine if v.status == "active"]
+    others = [v for v in mine if v.status != "active"]
     return Template(
         "portal/vouchers.html",
         context=page_context(request, active=active, others=others),
@@ -59,7 +61,7 @@ async def invite_page(request: Request) -> Template:
     offer = _offer(request)
     link = friends = None
     if offer is not None:
-        code = await referrals.code_of(brand_id=brand.id, customer_id=customer_id, now=now)
+        code = await invitations.code_of(brand_id=brand.id, customer_id=customer_id, now=now)
         link = f"{origin_of(request)}/r/{code}"
         friends = await referrals.of_referrer(brand_id=brand.id, customer_id=customer_id)
     text = (
@@ -90,13 +92,13 @@ async def referral_landing(request: Request, code: FromPath[str]) -> Template:
     if offer is None:
         response.status_code = 404
         return response
-    device = referrals.device_hash(device_of(request, response))
-    referrer = await referrals.opened(brand_id=brand.id, code=code, device=device, now=now)
-    response.context["inviter"] = (referrer["name"] or "").split(" ")[0]
+    device = invitations.device_hash(device_of(request, response))
+    referrer = await invitations.opened(brand_id=brand.id, code=code, device=device, now=now)
+    response.context["inviter"] = (referrer.name or "").split(" ")[0]
     response.set_cookie(
-        referrals.REF_COOKIE,
-        referrals.normalize_code(code),
-        max_age=referrals.REF_DAYS * 86400,
+        invitations.REF_COOKIE,
+        invitations.normalize_code(code),
+        max_age=invitations.REF_DAYS * 86400,
         httponly=True,
         samesite="lax",
         secure=settings_of(request).production,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
@@ -37,28 +39,40 @@ def _context(brand_id: int) -> str:
     return f"push_vapid_keys:{brand_id}"
 
 
-async def _keys(brand_id: int) -> dict[str, str]:
-    """The brand's key pair, the private key unsealed (it never leaves this process)."""
-    rows = await db.fetch("SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id)
-    if not rows:
+class KeyPair(msgspec.Struct, frozen=True, kw_only=True):
+    """A brand's VAPID key pair, the private key unsealed (it never leaves this process)."""
 
-        async def work() -> list[dict[str, str]]:
-            again = await db.fetch(
-                "SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id
-            )
-            if not again:
+    private_key: str
+    public_key: str
+
+
+async def _stored(brand_id: int) -> dict[str, Any] | None:
+    return (
+        await VapidKey.select(VapidKey.private_key, VapidKey.public_key)
+        .where(VapidKey.brand == brand_id)
+        .first()
+    )
+
+
+async def _keys(brand_id: int) -> KeyPair:
+    """The brand's key pair (made on first use), the private key unsealed."""
+    row = await _stored(brand_id)
+    if row is None:
+
+        async def work() -> dict[str, Any] | None:
+            again = await _stored(brand_id)
+            if again is None:
                 await create_keys(brand_id, dt.datetime.now(dt.UTC))
-                again = await db.fetch(
-                    "SELECT private_key, public_key FROM push_vapid_keys WHERE brand = {}", brand_id
-                )
+                again = await _stored(brand_id)
             return again
 
-        rows = await db.write(work)
-    row = rows[0]
-    return {
-        "private_key": vault.unseal(row["private_key"], context=_context(brand_id)),
-        "public_key": row["public_key"],
-    }
+        row = await db.write(work)
+    if row is None:
+        raise RuntimeError(f"brand {brand_id}: no VAPID keys were made")
+    return KeyPair(
+        private_key=vault.unseal(row["private_key"], context=_context(brand_id)),
+        public_key=row["public_key"],
+    )
 
 
 async def create_keys(brand_id: int, now: dt.datetime) -> None:
@@ -80,17 +94,18 @@ async def seal_keys(*, only_plain: bool = False) -> int:
 
     async def work() -> int:
         resealed = 0
-        for row in await db.fetch(f"SELECT brand, private_key FROM push_vapid_keys{db.for_update()}"):  # noqa: S608
+        stored = VapidKey.select(VapidKey.brand, VapidKey.private_key)
+        if db.is_postgres():
+            stored = stored.lock_rows("UPDATE")
+        for row in await stored:
             if vault.sealed_with_current(row["private_key"]) or (
                 only_plain and vault.is_sealed(row["private_key"])
             ):
                 continue
             plain = vault.unseal(row["private_key"], context=_context(row["brand"]))
-            await db.fetch(
-                "UPDATE push_vapid_keys SET private_key = {} WHERE brand = {}",
-                vault.seal(plain, context=_context(row["brand"])),
-                row["brand"],
-            )
+            await VapidKey.update(
+                {VapidKey.private_key: vault.seal(plain, context=_context(row["brand"]))}
+            ).where(VapidKey.brand == row["brand"])
             resealed += 1
         return resealed
 
@@ -98,7 +113,7 @@ async def seal_keys(*, only_plain: bool = False) -> int:
 
 
 async def public_key(brand_id: int) -> str:
-    return (await _keys(brand_id))["public_key"]
+    return (await _keys(brand_id)).public_key
 
 
 @functools.lru_cache(maxsize=256)
@@ -107,4 +122,4 @@ def _vapid(private_key: str) -> Vapid:
 
 
 async def vapid_of(brand_id: int) -> Vapid:
-    return _vapid((await _keys(brand_id))["private_key"])
+    return _vapid((await _keys(brand_id)).private_key)

@@ -24,20 +24,44 @@ from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid, NotFound
 from retorno.outbox import service as outbox
+from retorno.outbox.tables import OutboxEvent
 from retorno.push.notices import CAMPAIGN, Notice, notice_for, payload_of
-from retorno.push.tables import Preference, Subscription
+from retorno.push.tables import Delivery, Preference, PushService, Subscription
 
 CATEGORIES = ("cashback", "expiry", "vouchers", "referrals", "campaigns")
 DEFAULT_CATEGORIES = CATEGORIES
 
 
+class Device(msgspec.Struct, frozen=True, kw_only=True):
+    """A subscribed device of a shopper, as their lists (and their data export) show it."""
+
+    id: int
+    device: str
+    created_at: dt.datetime
+    last_sent_at: dt.datetime | None
+
+
+class CampaignSent(msgspec.Struct, frozen=True, kw_only=True):
+    """A campaign with its delivery counts (those already purged included)."""
+
+    id: int
+    payload: dict[str, Any]
+    created_at: dt.datetime
+    queued: int
+    delivered: int
+    failed: int
+
+
 # --- preferences and subscriptions -----------------------------------------------------------------
 
 
+# Hand-written: fan_out reads a shopper's categories for every event it turns into deliveries
+# (bench/push.py).
+_CATEGORIES = "SELECT categories FROM push_preferences WHERE brand = {} AND customer = {}"
+
+
 async def categories_of(brand_id: int, customer_id: int) -> list[str]:
-    rows = await db.fetch(
-        "SELECT categories FROM push_preferences WHERE brand = {} AND customer = {}", brand_id, customer_id
-    )
+    rows = await db.fetch(_CATEGORIES, brand_id, customer_id)
     if not rows:
         return list(DEFAULT_CATEGORIES)
     return [c for c in rows[0]["categories"].split(",") if c in CATEGORIES]
@@ -51,18 +75,17 @@ async def set_categories(*, brand_id: int, customer_id: int, categories: list[st
     chosen = ",".join(c for c in CATEGORIES if c in categories)
 
     async def work() -> None:
-        updated = await db.fetch(
-            "UPDATE push_preferences SET categories = {}, updated_at = {} WHERE customer = {} RETURNING id",
-            chosen,
-            now,
-            customer_id,
+        updated = (
+            await Preference.update({Preference.categories: chosen, Preference.updated_at: now})
+            .where(Preference.customer == customer_id)
+            .returning(Preference.id)
         )
         if not updated:
             await db.insert(
                 Preference, brand=brand_id, customer=customer_id, categories=chosen, updated_at=now
             )
         if not chosen:
-            await db.fetch("DELETE FROM push_subscriptions WHERE customer = {}", customer_id)
+            await Subscription.delete().where(Subscription.customer == customer_id)
 
     await db.write(work)
 
@@ -99,7 +122,7 @@ async def subscribe(*, brand_id: int, customer_id: int, data: SubscriptionIn, no
     p256dh, auth = _check_keys(data.keys)
 
     async def work() -> int:
-        await db.fetch("DELETE FROM push_subscriptions WHERE endpoint = {}", data.endpoint)
+        await Subscription.delete().where(Subscription.endpoint == data.endpoint)
         return await db.insert(
             Subscription,
             brand=brand_id,
@@ -118,31 +141,39 @@ async def subscribe(*, brand_id: int, customer_id: int, data: SubscriptionIn, no
 async def renew(*, brand_id: int, old_endpoint: str, data: SubscriptionIn, now: dt.datetime) -> None:
     """pushsubscriptionchange: the service worker got a new subscription for the same device.
     Knowing the old endpoint (a secret URL) is what authorises the swap; no session is needed."""
-    rows = await db.fetch(
-        "SELECT customer FROM push_subscriptions WHERE brand = {} AND endpoint = {}", brand_id, old_endpoint
+    found = (
+        await Subscription.select(Subscription.customer)
+        .where((Subscription.brand == brand_id) & (Subscription.endpoint == old_endpoint))
+        .first()
     )
-    if not rows:
+    if found is None:
         raise NotFound("no such subscription")
-    await db.write(lambda: db.fetch("DELETE FROM push_subscriptions WHERE endpoint = {}", old_endpoint))
-    await subscribe(brand_id=brand_id, customer_id=rows[0]["customer"], data=data, now=now)
+    await db.write(lambda: Subscription.delete().where(Subscription.endpoint == old_endpoint).run())
+    await subscribe(brand_id=brand_id, customer_id=found["customer"], data=data, now=now)
 
 
-async def devices_of(brand_id: int, customer_id: int) -> list[dict[str, Any]]:
-    return await db.fetch(
-        "SELECT id, device, created_at, last_sent_at FROM push_subscriptions "
-        "WHERE brand = {} AND customer = {} ORDER BY id",
-        brand_id,
-        customer_id,
+async def devices_of(brand_id: int, customer_id: int) -> list[Device]:
+    rows = (
+        await Subscription.select(
+            Subscription.id, Subscription.device, Subscription.created_at, Subscription.last_sent_at
+        )
+        .where((Subscription.brand == brand_id) & (Subscription.customer == customer_id))
+        .order_by(Subscription.id)
     )
+    return [Device(**row) for row in rows]
 
 
 async def remove_device(*, brand_id: int, customer_id: int, subscription_id: int) -> None:
     removed = await db.write(
-        lambda: db.fetch(
-            "DELETE FROM push_subscriptions WHERE id = {} AND brand = {} AND customer = {} RETURNING id",
-            subscription_id,
-            brand_id,
-            customer_id,
+        lambda: (
+            Subscription.delete()
+            .where(
+                (Subscription.id == subscription_id)
+                & (Subscription.brand == brand_id)
+                & (Subscription.customer == customer_id)
+            )
+            .returning(Subscription.id)
+            .run()
         )
     )
     if not removed:
@@ -151,12 +182,13 @@ async def remove_device(*, brand_id: int, customer_id: int, subscription_id: int
 
 async def forget(*, customer_id: int) -> None:
     """Account deletion (in its transaction): every subscription and preference goes."""
-    await db.fetch("DELETE FROM push_subscriptions WHERE customer = {}", customer_id)
-    await db.fetch("DELETE FROM push_preferences WHERE customer = {}", customer_id)
+    await Subscription.delete().where(Subscription.customer == customer_id)
+    await Preference.delete().where(Preference.customer == customer_id)
 
 
 # Subscriptions of shoppers who opted in to campaigns (no preference row: the default, which
-# includes them) and whose latest marketing consent is a yes.
+# includes them) and whose latest marketing consent is a yes. Hand-written: fan_out reads it for
+# every campaign (bench/push.py), and Piccolo has no correlated subquery for the latest consent.
 _CAMPAIGN_AUDIENCE = (
     "FROM push_subscriptions s LEFT JOIN push_preferences p ON p.customer = s.customer "
     "WHERE s.brand = {} AND (p.id IS NULL OR (',' || p.categories || ',') LIKE '%,campaigns,%') "
@@ -172,6 +204,21 @@ async def campaign_audience(brand_id: int) -> int:
 
 
 FINAL = ("sent", "failed", "gone", "unknown")
+# Deliveries counted per campaign and state: aggregates over a join, which is what SQL is for.
+_COUNTS = (
+    "COUNT(d.id) AS queued, SUM(CASE WHEN d.state = 'sent' THEN 1 ELSE 0 END) AS delivered, "
+    "SUM(CASE WHEN d.state IN ('failed', 'gone') THEN 1 ELSE 0 END) AS failed "
+)
+_FINISHED_PER_CAMPAIGN = (
+    "SELECT e.id, e.payload, " + _COUNTS + "FROM outbox_events e JOIN push_deliveries d ON d.event = e.id "
+    "WHERE e.kind = 'campaign' AND d.state IN (" + ", ".join(f"'{state}'" for state in FINAL) + ") "
+    "AND d.done_at < {} GROUP BY e.id, e.payload"
+)
+_CAMPAIGNS_SENT = (
+    "SELECT e.id, e.payload, e.created_at, " + _COUNTS + "FROM outbox_events e "
+    "LEFT JOIN push_deliveries d ON d.event = e.id WHERE e.brand = {} AND e.kind = 'campaign' "
+    "GROUP BY e.id, e.payload, e.created_at ORDER BY e.id DESC LIMIT {}"
+)
 
 
 async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
@@ -181,55 +228,44 @@ async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
     final = ", ".join(f"'{state}'" for state in FINAL)
 
     async def freeze() -> None:
-        rows = await db.fetch(
-            "SELECT e.id, e.payload, COUNT(d.id) AS queued, "  # noqa: S608 - the states are ours
-            "SUM(CASE WHEN d.state = 'sent' THEN 1 ELSE 0 END) AS delivered, "
-            "SUM(CASE WHEN d.state IN ('failed', 'gone') THEN 1 ELSE 0 END) AS failed "
-            f"FROM outbox_events e JOIN push_deliveries d ON d.event = e.id WHERE e.kind = 'campaign' "
-            f"AND d.state IN ({final}) AND d.done_at < {{}} GROUP BY e.id, e.payload",
-            cutoff,
-        )
+        rows = await db.fetch(_FINISHED_PER_CAMPAIGN, cutoff)
         for row in rows:
             payload = msgspec.json.decode(row["payload"])
             kept = payload.get("purged", {"queued": 0, "delivered": 0, "failed": 0})
             for count in kept:
                 kept[count] += row[count] or 0
-            await db.fetch(
-                "UPDATE outbox_events SET payload = {} WHERE id = {}",
-                msgspec.json.encode(payload | {"purged": kept}).decode(),
-                row["id"],
-            )
-            await db.fetch(
-                f"DELETE FROM push_deliveries WHERE event = {{}} AND state IN ({final}) AND done_at < {{}}",  # noqa: S608
-                row["id"],
-                cutoff,
+            await OutboxEvent.update(
+                {OutboxEvent.payload: msgspec.json.encode(payload | {"purged": kept}).decode()}
+            ).where(OutboxEvent.id == row["id"])
+            await Delivery.delete().where(
+                (Delivery.event == row["id"])
+                & Delivery.state.is_in(list(FINAL))
+                & (Delivery.done_at < cutoff)
             )
 
     await db.write(freeze)  # counted and deleted in one transaction: nothing counted twice
     gone = await db.purge("push_deliveries", f"state IN ({final}) AND done_at < {{}}", cutoff)
-    await db.write(lambda: db.fetch("DELETE FROM push_services WHERE not_before < {}", cutoff))
+    await db.write(lambda: PushService.delete().where(PushService.not_before < cutoff).run())
     return gone
 
 
-async def campaigns_sent(brand_id: int, limit: int = 20) -> list[dict[str, Any]]:
+async def campaigns_sent(brand_id: int, limit: int = 20) -> list[CampaignSent]:
     """The latest campaigns with their delivery counts."""
-    rows = await db.fetch(
-        "SELECT e.id, e.payload, e.created_at, COUNT(d.id) AS queued, "
-        "SUM(CASE WHEN d.state = 'sent' THEN 1 ELSE 0 END) AS delivered, "
-        "SUM(CASE WHEN d.state IN ('failed', 'gone') THEN 1 ELSE 0 END) AS failed "
-        "FROM outbox_events e LEFT JOIN push_deliveries d ON d.event = e.id "
-        "WHERE e.brand = {} AND e.kind = 'campaign' GROUP BY e.id, e.payload, e.created_at "
-        "ORDER BY e.id DESC LIMIT {}",
-        brand_id,
-        limit,
-    )
-    for row in rows:
-        row["payload"] = msgspec.json.decode(row["payload"])
-        purged = row["payload"].get("purged", {})  # deliveries already purged, counted before they went
-        row["queued"] += purged.get("queued", 0)
-        row["delivered"] = (row["delivered"] or 0) + purged.get("delivered", 0)
-        row["failed"] = (row["failed"] or 0) + purged.get("failed", 0)
-    return rows
+    sent = []
+    for row in await db.fetch(_CAMPAIGNS_SENT, brand_id, limit):
+        payload = msgspec.json.decode(row["payload"])
+        purged = payload.get("purged", {})  # deliveries already purged, counted before they went
+        sent.append(
+            CampaignSent(
+                id=row["id"],
+                payload=payload,
+                created_at=row["created_at"],
+                queued=row["queued"] + purged.get("queued", 0),
+                delivered=(row["delivered"] or 0) + purged.get("delivered", 0),
+                failed=(row["failed"] or 0) + purged.get("failed", 0),
+            )
+        )
+    return sent
 
 
 async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now: dt.datetime) -> None:
@@ -251,6 +287,7 @@ async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now:
 # --- from events to notifications -------------------------------------------------------------------
 
 
+# Hand-written, with the delivery writes below: fan_out is the worker's hot loop (bench/push.py).
 _CLAIM_EVENTS = (
     "SELECT id, brand, kind, payload FROM outbox_events WHERE done_at IS NULL AND run_after <= {} "
     "ORDER BY id LIMIT {}"
@@ -271,21 +308,22 @@ async def fan_out(*, now: dt.datetime, limit: int = 200) -> int:
                 await _deliveries(event, payload, notice, brand, now)
         if events:
             marks = ", ".join("{}" for _ in events)
-            await db.fetch(
-                f"UPDATE outbox_events SET done_at = {{}} WHERE id IN ({marks})",  # noqa: S608
-                now,
-                *(e["id"] for e in events),
-            )
+            await db.fetch(_MARK_DONE.format(marks=marks), now, *(e["id"] for e in events))
         return len(events)
 
     return await db.write(work)
+
+
+_LOT_REMAINING = "SELECT remaining FROM ledger_lots WHERE id = {}"
+_MARK_DONE = "UPDATE outbox_events SET done_at = {{}} WHERE id IN ({marks})"
+_SUBSCRIPTIONS = "SELECT id, origin FROM push_subscriptions WHERE brand = {} AND customer = {} ORDER BY id"
 
 
 async def _lot_unspent(kind: str, payload: dict[str, Any]) -> bool:
     """An expiry reminder only for what is still unspent when it goes out."""
     if kind != "cashback.expiring":
         return True
-    rows = await db.fetch("SELECT remaining FROM ledger_lots WHERE id = {}", payload["lot_id"])
+    rows = await db.fetch(_LOT_REMAINING, payload["lot_id"])
     return bool(rows) and rows[0]["remaining"] > 0
 
 
@@ -306,11 +344,7 @@ async def _deliveries(
         customer = payload.get("customer_id")
         if customer is None or notice.category not in await categories_of(brand.id, customer):
             return
-        subs = await db.fetch(
-            "SELECT id, origin FROM push_subscriptions WHERE brand = {} AND customer = {} ORDER BY id",
-            brand.id,
-            customer,
-        )
+        subs = await db.fetch(_SUBSCRIPTIONS, brand.id, customer)
     text = payload_of(notice, brand)
     for start in range(0, len(subs), 200):
         chunk = subs[start : start + 200]

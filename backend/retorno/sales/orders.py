@@ -56,7 +56,7 @@ class SaleAnswer(msgspec.Struct, kw_only=True, omit_defaults=True):
     order_id: str
     customer_id: int
     cashback: CashbackAnswer
-    vouchers: list[dict[str, Any]] | UnsetType = UNSET  # issued by this purchase
+    vouchers: list[vouchers.VoucherIssued] | UnsetType = UNSET  # issued by this purchase
 
 
 class RefundAnswer(msgspec.Struct, kw_only=True):
@@ -96,7 +96,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
         referral = None  # a shopper seen for the first time was referred by no one
         if known is not None:  # the buyer, and an inviter this purchase may reward
             referral = await referrals.pending_referral(brand=brand, customer_id=known.id)
-            await customers.lock(known.id, referral["referrer"] if referral else None)
+            await customers.lock(known.id, referral.referrer if referral else None)
         customer, _ = await customers.upsert(brand.id, sale.customer, now=now)
         at = posting.utc(sale.occurred_at or now)
         earning = rules.earn(
@@ -177,7 +177,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
             order_id=sale.order_id,
             customer_id=customer.id,
             cashback=cashback,
-            vouchers=[v | {"expires_at": iso(v["expires_at"])} for v in issued] if issued else UNSET,
+            vouchers=issued if issued else UNSET,
         )
         await db.fetch(
             "UPDATE sales SET response = {} WHERE id = {}", msgspec.json.encode(body).decode(), sale_id

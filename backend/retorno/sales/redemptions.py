@@ -5,7 +5,6 @@ cancellation, which gives the same amounts back to the same lots."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 
@@ -42,7 +41,7 @@ class Quote(msgspec.Struct, kw_only=True):
     earn: EarnQuote
     redeemable: Redeemable
     available: int
-    vouchers: list[dict[str, Any]]
+    vouchers: list[vouchers.Applicable]
     currency: str
 
 

@@ -62,10 +62,10 @@ async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.d
 
     async def work() -> str:
         referral = await referrals.under_review(brand_id=brand.id, referral_id=referral_id)
-        await customers.lock(referral["referrer"], referral["friend"])
+        await customers.lock(referral.referrer, referral.friend)
         decision = await referrals.decide(brand=brand, referral=referral, approve=approve, now=now)
         if decision.status == "rewarded":
-            await reward(brand, decision, at=referral["occurred_at"], now=now)
+            await reward(brand, decision, at=referral.occurred_at, now=now)
         return decision.status
 
     return await db.write(work)

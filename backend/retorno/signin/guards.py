@@ -38,14 +38,14 @@ def session_cookie(settings: Settings) -> str:
     return settings.cookie_prefix + SESSION_COOKIE
 
 
-async def session_of(connection: ASGIConnection) -> dict | None:
+async def session_of(connection: ASGIConnection) -> sessions.SessionView | None:
     """This request's session, if its cookie names a live one for this very host's brand."""
     state = connection.scope["state"]
     if "session" not in state:
         token = connection.cookies.get(session_cookie(settings_of(connection)))
         found = await sessions.session_for(token, now=connection.app.state.clock()) if token else None
         brand = brand_of(connection)
-        if found is not None and found["brand"] != (brand.id if brand else None):
+        if found is not None and found.brand != (brand.id if brand else None):
             found = None  # a session of one brand is worthless on another brand's host
         state["session"] = found
     return state["session"]
@@ -53,24 +53,24 @@ async def session_of(connection: ASGIConnection) -> dict | None:
 
 async def requires_customer(connection: ASGIConnection, _: Any) -> None:
     session = await session_of(connection)
-    if session is None or session["customer"] is None:
+    if session is None or session.customer is None:
         raise SignInRequired("/login", connection.url.path)
 
 
 async def signed_in_customer(connection: ASGIConnection) -> int:
     """The signed-in shopper's id, on a route `requires_customer` guards (so there is one)."""
     session = await session_of(connection)
-    if session is None or session["customer"] is None:
+    if session is None or session.customer is None:
         raise RuntimeError("no shopper is signed in: the route lacks the requires_customer guard")
-    return session["customer"]
+    return session.customer
 
 
 async def signed_in_staff(connection: ASGIConnection) -> int:
     """The signed-in staff member's id, on a route `requires_staff` guards (so there is one)."""
     session = await session_of(connection)
-    if session is None or session["staff"] is None:
+    if session is None or session.staff is None:
         raise RuntimeError("no staff member is signed in: the route lacks the requires_staff guard")
-    return session["staff"]
+    return session.staff
 
 
 def requires_staff(role: str | None = None):
@@ -78,13 +78,11 @@ def requires_staff(role: str | None = None):
 
     async def guard(connection: ASGIConnection, _: Any) -> None:
         session = await session_of(connection)
-        if session is None or session["staff"] is None:
+        if session is None or session.staff is None:
             raise SignInRequired("/admin/login", connection.url.path)
         if role is not None:
-            member = await staff.staff_member(session["staff"])
-            if not member["platform_admin"] and not any(
-                staff.role_allows(r["role"], role) for r in member["roles"]
-            ):
+            member = await staff.staff_member(session.staff)
+            if not member.platform_admin and not any(staff.role_allows(r.role, role) for r in member.roles):
                 raise Forbidden("Your role does not allow this page.")
 
     return guard

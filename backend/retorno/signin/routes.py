@@ -19,7 +19,7 @@ from litestar.response import Redirect
 from retorno.auth import passkeys, ratelimits, sessions
 from retorno.customers import service as customers
 from retorno.errors import Invalid
-from retorno.referrals import service as referrals
+from retorno.referrals import invitations
 from retorno.signin.guards import (
     clear_session_cookie,
     client_address,
@@ -72,7 +72,7 @@ async def register_options(request: Request) -> Response[bytes]:
         rp_name, user = brand.name, (customer.email or f"cliente-{customer.id}", customer.name or "")
     else:
         member = await staff.staff_member(await signed_in_staff(request))
-        rp_name, user = "Retorno", (member["email"], member["name"] or member["email"])
+        rp_name, user = "Retorno", (member.email, member.name or member.email)
     return json_response(
         await passkeys.registration_options(
             owner=owner,
@@ -131,8 +131,8 @@ async def authenticate(request: Request) -> Response[bytes]:
     if owner.customer_id is not None:
         if owner.brand_id is None:  # cannot be: a shopper's passkey is found on its brand's host only
             raise RuntimeError("a shopper's passkey signed in on the platform host")
-        device = referrals.device_hash(device_of(request, response))
-        await referrals.note_device(
+        device = invitations.device_hash(device_of(request, response))
+        await invitations.note_device(
             brand_id=owner.brand_id, customer_id=owner.customer_id, device=device, now=now
         )
     return response

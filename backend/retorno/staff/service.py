@@ -7,7 +7,8 @@ imports this module, never the other way round.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+
+import msgspec
 
 from retorno import db
 from retorno.customers import service as customers
@@ -15,6 +16,42 @@ from retorno.errors import Invalid, NotFound
 from retorno.staff.tables import Staff, StaffRole
 
 ROLES = ("owner", "manager", "operator")  # each includes the ones after it
+
+
+class StaffView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    email: str
+    name: str
+    platform_admin: bool
+
+
+class RoleHeld(msgspec.Struct, frozen=True, kw_only=True):
+    """A role a staff member holds at a brand."""
+
+    slug: str
+    brand_name: str
+    role: str
+
+
+class StaffMember(msgspec.Struct, frozen=True, kw_only=True):
+    """A staff member with the roles they hold, by brand name."""
+
+    id: int
+    email: str
+    name: str
+    platform_admin: bool
+    roles: list[RoleHeld]
+
+
+class BrandMember(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone who works at a brand, with their role there."""
+
+    id: int
+    email: str
+    role: str
+
+
+_STAFF_COLUMNS = (Staff.id, Staff.email, Staff.name, Staff.platform_admin)
 
 
 async def add_staff(
@@ -31,39 +68,39 @@ async def add_staff(
         raise Invalid(f"role: one of {', '.join(ROLES)}")
 
     async def work() -> int:
-        rows = await db.fetch("SELECT id, platform_admin FROM staff WHERE email = {}", email)
+        row = await Staff.select(Staff.id, Staff.platform_admin).where(Staff.email == email).first()
         staff_id = (
-            rows[0]["id"]
-            if rows
+            row["id"]
+            if row is not None
             else await db.insert(Staff, email=email, name=name, platform_admin=platform_admin, created_at=now)
         )
-        if rows and platform_admin and not rows[0]["platform_admin"]:
-            await db.fetch("UPDATE staff SET platform_admin = {} WHERE id = {}", True, staff_id)
+        if row is not None and platform_admin and not row["platform_admin"]:
+            await Staff.update({Staff.platform_admin: True}).where(Staff.id == staff_id)
         if brand_id is not None and role is not None:
-            await db.fetch("DELETE FROM staff_roles WHERE staff = {} AND brand = {}", staff_id, brand_id)
+            await StaffRole.delete().where((StaffRole.staff == staff_id) & (StaffRole.brand == brand_id))
             await db.insert(StaffRole, staff=staff_id, brand=brand_id, role=role)
         return staff_id
 
     return await db.write(work)
 
 
-async def staff_by_email(email: str) -> dict | None:
-    rows = await db.fetch(
-        "SELECT id, email, name, platform_admin FROM staff WHERE email = {}", customers.normalize_email(email)
-    )
-    return rows[0] if rows else None
+async def staff_by_email(email: str) -> StaffView | None:
+    row = await Staff.select(*_STAFF_COLUMNS).where(Staff.email == customers.normalize_email(email)).first()
+    return msgspec.convert(row, StaffView) if row is not None else None
 
 
-async def staff_member(staff_id: int) -> dict:
-    rows = await db.fetch("SELECT id, email, name, platform_admin FROM staff WHERE id = {}", staff_id)
-    if not rows:
+async def staff_member(staff_id: int) -> StaffMember:
+    row = await Staff.select(*_STAFF_COLUMNS).where(Staff.id == staff_id).first()
+    if row is None:
         raise NotFound("no such staff member")
-    roles = await db.fetch(
-        "SELECT b.slug AS slug, b.name AS brand_name, r.role AS role FROM staff_roles r "
-        "JOIN brands b ON b.id = r.brand WHERE r.staff = {} ORDER BY b.name",
-        staff_id,
+    roles = await (
+        StaffRole.select(
+            StaffRole.brand.slug.as_alias("slug"), StaffRole.brand.name.as_alias("brand_name"), StaffRole.role
+        )
+        .where(StaffRole.staff == staff_id)
+        .order_by(StaffRole.brand.name)
     )
-    return rows[0] | {"roles": roles}
+    return msgspec.convert(row | {"roles": roles}, StaffMember)
 
 
 def role_allows(held: str, needed: str) -> bool:
@@ -71,18 +108,23 @@ def role_allows(held: str, needed: str) -> bool:
     return ROLES.index(held) <= ROLES.index(needed)
 
 
-async def members_of(brand_id: int) -> list[dict[str, Any]]:
+async def members_of(brand_id: int) -> list[BrandMember]:
     """Who works at this brand, with their role, by e-mail."""
-    return await db.fetch(
-        "SELECT s.id, s.email, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff "
-        "WHERE r.brand = {} ORDER BY s.email",
-        brand_id,
+    rows = await (
+        StaffRole.select(
+            StaffRole.staff.as_alias("id"), StaffRole.staff.email.as_alias("email"), StaffRole.role
+        )
+        .where(StaffRole.brand == brand_id)
+        .order_by(StaffRole.staff.email)
     )
+    return msgspec.convert(rows, list[BrandMember])
 
 
 async def remove_role(*, brand_id: int, staff_id: int) -> str | None:
     """Take this brand away from a staff member (in the caller's transaction); the role they had."""
-    removed = await db.fetch(
-        "DELETE FROM staff_roles WHERE staff = {} AND brand = {} RETURNING role", staff_id, brand_id
+    removed = await (
+        StaffRole.delete()
+        .where((StaffRole.staff == staff_id) & (StaffRole.brand == brand_id))
+        .returning(StaffRole.role)
     )
     return removed[0]["role"] if removed else None

@@ -17,11 +17,15 @@ import re
 import secrets
 from typing import Any
 
+import msgspec
+from piccolo.query import WhereRaw
+
 from retorno import db, money
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, NotFound
+from retorno.ledger.balances import iso
 from retorno.outbox import service as outbox
 from retorno.vouchers.tables import Voucher, VoucherUse
 
@@ -37,6 +41,69 @@ REASONS = {
     "below_min_order": "the order is below the voucher's minimum order",
     "other_customer": "the voucher belongs to another customer",
 }
+
+
+class VoucherView(msgspec.Struct, frozen=True, kw_only=True):
+    """A voucher as the API and the shopper's app show it (the JSON keys, in this order)."""
+
+    code: str  # grouped, XXXX-XXXX-XX
+    status: str
+    amount: int | None
+    percent: float | None
+    min_order: int
+    source: str
+    issued_at: str
+    expires_at: str
+    used_on_order: str | None
+
+
+class OwnVoucher(VoucherView, frozen=True, kw_only=True):
+    """A voucher in its shopper's list: the view and the code as stored (no dashes)."""
+
+    raw_code: str
+
+
+class VoucherIssued(msgspec.Struct, frozen=True, kw_only=True):
+    """A voucher just issued, as the sale's stored answer lists it (`SaleAnswer.vouchers`)."""
+
+    code: str  # grouped
+    amount: int | None
+    percent_bp: int | None
+    expires_at: str  # ISO 8601 in UTC, with Z
+
+
+class VoucherCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether a code applies to an order (`validate`)."""
+
+    code: str
+    applies: bool
+    discount: int
+    reason: str | None
+    voucher: VoucherView | None
+
+
+class VoucherUsed(msgspec.Struct, frozen=True, kw_only=True):
+    """A voucher's use on an order (`redeem`); also what the counter's audit record keeps."""
+
+    code: str
+    order_id: str
+    discount: int
+    status: str
+    used_at: str
+
+
+class VoucherReleased(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    order_id: str
+    status: str
+
+
+class Applicable(msgspec.Struct, frozen=True, kw_only=True):
+    """An active voucher a cart may use, with the discount it would give (a quote's `vouchers`)."""
+
+    code: str
+    discount: int
+    expires_at: str
 
 
 class VoucherRefused(DomainError):
@@ -79,21 +146,64 @@ def status_of(voucher: dict[str, Any], now: dt.datetime) -> str:
     return "active"
 
 
+# Hot path: `applicable`, on every quote. A voucher with its open use (if any), by hand (see
+# retorno.db.fetch).
 _SELECT = (
     "SELECT v.id, v.brand, v.customer, v.code, v.amount, v.percent_bp, v.min_order, v.source, v.sale, "
     "v.issued_at, v.expires_at, v.cancelled_at, u.order_id AS open_order, u.discount AS open_discount, "
     "u.used_at AS used_at FROM vouchers v "
     "LEFT JOIN voucher_uses u ON u.voucher = v.id AND u.released_at IS NULL "
 )
+_APPLICABLE = (
+    _SELECT + "WHERE v.brand = {} AND v.customer = {} AND v.cancelled_at IS NULL AND v.expires_at > {} "
+    "AND v.min_order <= {} ORDER BY v.expires_at, v.id"
+)
+_COLUMNS = (
+    Voucher.id,
+    Voucher.brand,
+    Voucher.customer,
+    Voucher.code,
+    Voucher.amount,
+    Voucher.percent_bp,
+    Voucher.min_order,
+    Voucher.source,
+    Voucher.sale,
+    Voucher.issued_at,
+    Voucher.expires_at,
+    Voucher.cancelled_at,
+)
+_NOT_IN_USE = (
+    "NOT EXISTS (SELECT 1 FROM voucher_uses u WHERE u.voucher = vouchers.id AND u.released_at IS NULL)"
+)
+
+
+async def _with_open_uses(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Vouchers' rows with their open use, as `_SELECT` gives them (open_order, open_discount,
+    used_at; None when the voucher is not in use). At most one use of a voucher is open."""
+    if not rows:
+        return rows
+    uses = await VoucherUse.select(
+        VoucherUse.voucher, VoucherUse.order_id, VoucherUse.discount, VoucherUse.used_at
+    ).where(VoucherUse.voucher.is_in([r["id"] for r in rows]) & VoucherUse.released_at.is_null())
+    open_uses = {u["voucher"]: u for u in uses}
+    for row in rows:
+        use = open_uses.get(row["id"])
+        row["open_order"] = use["order_id"] if use else None
+        row["open_discount"] = use["discount"] if use else None
+        row["used_at"] = use["used_at"] if use else None
+    return rows
 
 
 async def _find(brand_id: int, code: str) -> dict[str, Any] | None:
-    rows = await db.fetch(_SELECT + "WHERE v.brand = {} AND v.code = {}", brand_id, normalize_code(code))
-    return rows[0] if rows else None
+    row = await (
+        Voucher.select(*_COLUMNS)
+        .where((Voucher.brand == brand_id) & (Voucher.code == normalize_code(code)))
+        .first()
+    )
+    return (await _with_open_uses([row]))[0] if row is not None else None
 
 
-def view(voucher: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """A voucher as the API and the shopper's app show it."""
+def _view(voucher: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return {
         "code": grouped(voucher["code"]),
         "status": status_of(voucher, now),
@@ -105,6 +215,11 @@ def view(voucher: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         "expires_at": voucher["expires_at"].isoformat(),
         "used_on_order": voucher.get("open_order"),
     }
+
+
+def view(voucher: dict[str, Any], now: dt.datetime) -> VoucherView:
+    """A voucher (a row as `_SELECT` reads it) as the API and the shopper's app show it."""
+    return VoucherView(**_view(voucher, now))
 
 
 async def issue(
@@ -119,7 +234,7 @@ async def issue(
     min_order: int = 0,
     sale_id: int | None = None,
     note: str = "",
-) -> dict[str, Any]:
+) -> VoucherIssued:
     """A new voucher for a customer, in the caller's transaction (its event goes to the outbox)."""
     if (amount is None) == (percent_bp is None):
         raise ValueError("a voucher is either an amount or a percent off")
@@ -154,13 +269,16 @@ async def issue(
             "expires_at": expires_at.isoformat(),
         },
     )
-    return {"code": grouped(code), "amount": amount, "percent_bp": percent_bp, "expires_at": expires_at}
+    return VoucherIssued(
+        code=grouped(code), amount=amount, percent_bp=percent_bp, expires_at=iso(expires_at) or ""
+    )
 
 
 async def issue_for_sale(
     *, brand: BrandView, customer_id: int, sale_id: int, purchase: int, now: dt.datetime
-) -> list[dict[str, Any]]:
-    """The vouchers a sale earns under the brand's rules (purchase: the order without shipping)."""
+) -> list[VoucherIssued]:
+    """The vouchers a sale earns under the brand's rules (purchase: the order without shipping).
+    On every sale: no query unless a rule issues a voucher (then `db.insert`, no query building)."""
     issued = []
     for rule in brand.rules().vouchers:
         if purchase >= rule.min_purchase:
@@ -182,24 +300,23 @@ async def issue_for_sale(
 
 async def cancel_for_sale(*, brand_id: int, sale_id: int, now: dt.datetime) -> int:
     """A cancelled sale takes back the vouchers it issued that were not used."""
-    rows = await db.fetch(
-        "UPDATE vouchers SET cancelled_at = {} WHERE brand = {} AND sale = {} AND cancelled_at IS NULL "
-        "AND NOT EXISTS (SELECT 1 FROM voucher_uses u "
-        "WHERE u.voucher = vouchers.id AND u.released_at IS NULL) "
-        "RETURNING id",
-        now,
-        brand_id,
-        sale_id,
+    rows = await (
+        Voucher.update({Voucher.cancelled_at: now})
+        .where(
+            (Voucher.brand == brand_id)
+            & (Voucher.sale == sale_id)
+            & Voucher.cancelled_at.is_null()
+            & WhereRaw(_NOT_IN_USE)
+        )
+        .returning(Voucher.id)
     )
     return len(rows)
 
 
 async def cancel_for_customer(*, customer_id: int, now: dt.datetime) -> None:
     """A deleted account's unused vouchers can no longer be used by anyone."""
-    await db.fetch(
-        "UPDATE vouchers SET cancelled_at = {} WHERE customer = {} AND cancelled_at IS NULL",
-        now,
-        customer_id,
+    await Voucher.update({Voucher.cancelled_at: now}).where(
+        (Voucher.customer == customer_id) & Voucher.cancelled_at.is_null()
     )
 
 
@@ -220,27 +337,27 @@ def _refusal(
 
 async def validate(
     *, brand: BrandView, code: str, order_total: int, identity: Identity | None, now: dt.datetime
-) -> dict[str, Any]:
+) -> VoucherCheck:
     """Whether a code applies to an order, the discount, or the reason it does not (never raises)."""
     voucher = await _find(brand.id, code)
     customer = await customers.lookup(brand.id, identity) if identity else None
     customer_id = (customer.id if customer else -1) if identity else None
     reason = _refusal(voucher, code, order_total, now, customer_id)
-    return {
-        "code": grouped(normalize_code(code)),
-        "applies": reason is None,
-        "discount": discount_of(voucher, order_total) if voucher is not None and reason is None else 0,
-        "reason": reason,
-        "voucher": view(voucher, now) if voucher is not None and reason != "other_customer" else None,
-    }
+    return VoucherCheck(
+        code=grouped(normalize_code(code)),
+        applies=reason is None,
+        discount=discount_of(voucher, order_total) if voucher is not None and reason is None else 0,
+        reason=reason,
+        voucher=view(voucher, now) if voucher is not None and reason != "other_customer" else None,
+    )
 
 
 async def redeem(
     *, brand: BrandView, code: str, order_id: str, order_total: int, now: dt.datetime
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[VoucherUsed, bool]:
     """Use a voucher on an order; the same order again gets the same answer (created False)."""
 
-    async def work() -> tuple[dict[str, Any], bool]:
+    async def work() -> tuple[VoucherUsed, bool]:
         voucher = await _find(brand.id, code)
         if voucher is not None and voucher["open_order"] == order_id:
             return _use_answer(voucher, order_id, voucher["open_discount"], voucher["used_at"]), False
@@ -272,75 +389,72 @@ async def redeem(
     return await db.write(work)
 
 
-def _use_answer(voucher: dict[str, Any], order_id: str, discount: int, at: dt.datetime) -> dict[str, Any]:
-    return {
-        "code": grouped(voucher["code"]),
-        "order_id": order_id,
-        "discount": discount,
-        "status": "used",
-        "used_at": at.isoformat(),
-    }
+def _use_answer(voucher: dict[str, Any], order_id: str, discount: int, at: dt.datetime) -> VoucherUsed:
+    return VoucherUsed(
+        code=grouped(voucher["code"]),
+        order_id=order_id,
+        discount=discount,
+        status="used",
+        used_at=at.isoformat(),
+    )
 
 
-async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetime) -> dict[str, Any]:
+async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetime) -> VoucherReleased:
     """Give a voucher back when the order that used it was cancelled (idempotent)."""
 
-    async def work() -> dict[str, Any]:
+    async def work() -> VoucherReleased:
         voucher = await _find(brand.id, code)
         if voucher is None:
             raise VoucherRefused("not_found", normalize_code(code))
-        uses = await db.fetch(
-            "SELECT id, released_at FROM voucher_uses WHERE voucher = {} AND order_id = {} ORDER BY id DESC",
-            voucher["id"],
-            order_id,
+        last_use = await (
+            VoucherUse.select(VoucherUse.id, VoucherUse.released_at)
+            .where((VoucherUse.voucher == voucher["id"]) & (VoucherUse.order_id == order_id))
+            .order_by(VoucherUse.id, ascending=False)
+            .first()
         )
-        if not uses:
+        if last_use is None:
             raise NotFound(f"voucher {grouped(voucher['code'])} was not used on order {order_id!r}")
-        if uses[0]["released_at"] is None:
-            await db.fetch("UPDATE voucher_uses SET released_at = {} WHERE id = {}", now, uses[0]["id"])
+        if last_use["released_at"] is None:
+            await VoucherUse.update({VoucherUse.released_at: now}).where(VoucherUse.id == last_use["id"])
         voucher["open_order"] = None
-        return {"code": grouped(voucher["code"]), "order_id": order_id, "status": status_of(voucher, now)}
+        return VoucherReleased(
+            code=grouped(voucher["code"]), order_id=order_id, status=status_of(voucher, now)
+        )
 
     return await db.write(work)
 
 
 async def release_for_order(*, brand_id: int, order_id: str, now: dt.datetime) -> None:
     """A cancelled order gives back the vouchers it used (in the cancellation's transaction)."""
-    await db.fetch(
-        "UPDATE voucher_uses SET released_at = {} WHERE brand = {} AND order_id = {} AND released_at IS NULL",
-        now,
-        brand_id,
-        order_id,
+    await VoucherUse.update({VoucherUse.released_at: now}).where(
+        (VoucherUse.brand == brand_id) & (VoucherUse.order_id == order_id) & VoucherUse.released_at.is_null()
     )
 
 
-async def of_customer(*, brand_id: int, customer_id: int, now: dt.datetime) -> list[dict[str, Any]]:
+async def of_customer(*, brand_id: int, customer_id: int, now: dt.datetime) -> list[OwnVoucher]:
     """Every voucher of a shopper, active first (soonest to expire first), then the rest, newest first."""
-    rows = await db.fetch(
-        _SELECT + "WHERE v.brand = {} AND v.customer = {} ORDER BY v.expires_at, v.id", brand_id, customer_id
+    rows = await _with_open_uses(
+        await Voucher.select(*_COLUMNS)
+        .where((Voucher.brand == brand_id) & (Voucher.customer == customer_id))
+        .order_by(Voucher.expires_at, Voucher.id)
     )
-    views = [view(r, now) | {"raw_code": r["code"]} for r in rows]
-    active = [v for v in views if v["status"] == "active"]
-    rest = sorted((v for v in views if v["status"] != "active"), key=lambda v: v["issued_at"], reverse=True)
+    views = [OwnVoucher(**_view(r, now), raw_code=r["code"]) for r in rows]
+    active = [v for v in views if v.status == "active"]
+    rest = sorted((v for v in views if v.status != "active"), key=lambda v: v.issued_at, reverse=True)
     return active + rest
 
 
-async def applicable(*, brand_id: int, customer_id: int, order_total: int, now: dt.datetime) -> list[dict]:
+async def applicable(
+    *, brand_id: int, customer_id: int, order_total: int, now: dt.datetime
+) -> list[Applicable]:
     """The shopper's active vouchers that this cart may use, with the discount each would give."""
-    rows = await db.fetch(
-        _SELECT + "WHERE v.brand = {} AND v.customer = {} AND v.cancelled_at IS NULL AND v.expires_at > {} "
-        "AND v.min_order <= {} ORDER BY v.expires_at, v.id",
-        brand_id,
-        customer_id,
-        now,
-        order_total,
-    )
+    rows = await db.fetch(_APPLICABLE, brand_id, customer_id, now, order_total)
     return [
-        {
-            "code": grouped(r["code"]),
-            "discount": discount_of(r, order_total),
-            "expires_at": r["expires_at"].isoformat(),
-        }
+        Applicable(
+            code=grouped(r["code"]),
+            discount=discount_of(r, order_total),
+            expires_at=r["expires_at"].isoformat(),
+        )
         for r in rows
         if r["open_order"] is None
     ]
@@ -353,12 +467,13 @@ async def sweep(*, brands: list[BrandView], now: dt.datetime) -> int:
         days = sorted(brand.rules().notifications.expiry_reminder_days)
         if not days:
             continue
-        rows = await db.fetch(
-            _SELECT
-            + "WHERE v.brand = {} AND v.cancelled_at IS NULL AND v.expires_at > {} AND v.expires_at <= {}",
-            brand.id,
-            now,
-            now + dt.timedelta(days=days[-1]),
+        rows = await _with_open_uses(
+            await Voucher.select(*_COLUMNS).where(
+                (Voucher.brand == brand.id)
+                & Voucher.cancelled_at.is_null()
+                & (Voucher.expires_at > now)
+                & (Voucher.expires_at <= now + dt.timedelta(days=days[-1]))
+            )
         )
         for voucher in rows:
             if voucher["open_order"] is not None:
