@@ -111,6 +111,23 @@ def measure(server: Server, seconds: int) -> str:
     return "\n".join(lines)
 
 
+def ingest(server: Server, seconds: int, prefix: str) -> Result:
+    """8 clients posting unique sales for `seconds` (order ids start with `prefix`)."""
+    auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
+    script = server.tmp / "ingest.lua"
+    script.write_text(INGEST_LUA)
+    return server.wrk(
+        server.platform_host,
+        "/api/v1/sales",
+        seconds,
+        connections=8,
+        headers=auth,
+        script=script,
+        script_args=[prefix],
+        latency=True,
+    )
+
+
 def durability(seconds: int) -> str:
     """Ingestion with synchronous=FULL (the default: a sale is on disk before it is acknowledged)
     against NORMAL (what it was: with WAL, the last acknowledged sales can be lost on power loss),
@@ -122,19 +139,8 @@ def durability(seconds: int) -> str:
     ):
         for round_no in range(1, ROUNDS + 1):
             for mode, server in (("FULL", full), ("NORMAL", normal)):
-                auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
-                script = server.tmp / "ingest.lua"
-                script.write_text(INGEST_LUA)
                 base = server.wrk(server.platform_host, "/healthz", seconds)
-                r = server.wrk(
-                    server.platform_host,
-                    "/api/v1/sales",
-                    seconds,
-                    connections=8,
-                    headers=auth,
-                    script=script,
-                    script_args=[f"d{round_no}"],
-                )
+                r = ingest(server, seconds, f"d{round_no}")
                 runs[mode].append((r.rps, r.rps / base.rps))
     lines = [
         "| SQLite synchronous | ingestion req/s (median) | ratio to trivial (median of 3) |",
@@ -191,22 +197,12 @@ def against(other: Path, seconds: int, entries: int, rounds: int) -> str:
         for round_no in range(1, rounds + 1):
             for name, server in trees if round_no % 2 else trees[::-1]:
                 auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
-                script = server.tmp / "ingest.lua"
-                script.write_text(INGEST_LUA)
                 base = server.wrk(server.platform_host, "/healthz", seconds)
                 measured = {
                     label: server.wrk(server.platform_host, path, seconds, headers=auth)
                     for label, path in paths.items()
                 }
-                measured["ingestion"] = server.wrk(
-                    server.platform_host,
-                    "/api/v1/sales",
-                    seconds,
-                    connections=8,
-                    headers=auth,
-                    script=script,
-                    script_args=[f"a{round_no}"],
-                )
+                measured["ingestion"] = ingest(server, seconds, f"a{round_no}")
                 for label, r in measured.items():
                     if r.errors:
                         raise BenchError(f"{name}: {label} had {r.errors} errors")

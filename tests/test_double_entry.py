@@ -28,6 +28,13 @@ def _sale(order_id: str, who: Identity, total: int, at: dt.datetime) -> orders.S
     return orders.SaleIn(order_id=order_id, customer=who, total=total, occurred_at=at)
 
 
+async def _spend(bella, who: Identity, amount: int, at: dt.datetime) -> None:
+    request = redemptions.RedemptionIn(
+        redemption_id="X-1", order_id="N-1", customer=who, order_total=50_000, amount=amount
+    )
+    await redemptions.redeem(brand=bella, request=request, now=at)
+
+
 async def _month_of_movements(bella, start: dt.datetime) -> dict[str, dt.datetime]:
     """Sales, a refund, a redemption and its cancellation, an adjustment, across two months."""
     days = {"oct30": start, "oct31": start + dt.timedelta(days=1), "nov10": start + dt.timedelta(days=11)}
@@ -35,13 +42,7 @@ async def _month_of_movements(bella, start: dt.datetime) -> dict[str, dt.datetim
     await orders.record(brand=bella, sale=_sale("B-1", BIA, 40_000, days["oct31"]), now=days["oct31"])
     at = days["nov10"]
     await ledger_sweep.sweep(brands=[bella], now=at)  # A-1's R$ 50,00 became usable on Nov 6
-    await redemptions.redeem(
-        brand=bella,
-        request=redemptions.RedemptionIn(
-            redemption_id="X-1", order_id="N-1", customer=ANA, order_total=50_000, amount=2_000
-        ),
-        now=at,
-    )
+    await _spend(bella, ANA, 2_000, at)
     await orders.refund(brand=bella, order_id="B-1", refund_id="R-1", amount=10_000, now=at)
     bia = await customers.lookup(bella.id, BIA)
     await adjustments.adjust(
@@ -88,13 +89,7 @@ async def test_a_written_off_refund_is_a_cost_beside_the_reconciliation(demo):
     start = OCT_30
     await orders.record(brand=bella, sale=_sale("A-1", ANA, 100_000, start), now=start)
     later = start + dt.timedelta(days=8)
-    await redemptions.redeem(
-        brand=bella,
-        request=redemptions.RedemptionIn(
-            redemption_id="X-1", order_id="N-1", customer=ANA, order_total=50_000, amount=5_000
-        ),
-        now=later,
-    )
+    await _spend(bella, ANA, 5_000, later)
     await orders.refund(brand=bella, order_id="A-1", refund_id="R-1", amount=100_000, now=later)
     november = await close.month_close(bella, 2026, 11)
     # R$ 100,00 earned, R$ 50,00 spent, then the whole sale refunded: R$ 50,00 taken back from the

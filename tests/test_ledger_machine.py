@@ -345,10 +345,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.sale(who, again, 0, False)
 
     def spend_all(self, who: int) -> None:
-        amount = self.model.spendable(who, self.now)
+        self.spend_amount(who, self.model.spendable(who, self.now), "none")
+
+    def spend_amount(self, who: int, amount: int, order_id: str) -> None:
+        """A redemption the model says is allowed: it is committed, and the model follows it."""
         request = RedemptionIn(
             redemption_id=self.next_id("x"),
-            order_id="none",
+            order_id=order_id,
             customer=CUSTOMERS[who],
             order_total=10_000_000,
             amount=amount,
@@ -459,17 +462,7 @@ class LedgerMachine(RuleBasedStateMachine):
         who = data.draw(st.sampled_from([w for w in (0, 1) if self.model.spendable(w, self.now) > 0]))
         amount = max(1, round(self.model.spendable(who, self.now) * share))
         open_orders = [s["order_id"] for s in self.sales if not s["cancelled"]]
-        request = RedemptionIn(
-            redemption_id=self.next_id("x"),
-            order_id=data.draw(st.sampled_from([*open_orders, "none"])),
-            customer=CUSTOMERS[who],
-            order_total=10_000_000,
-            amount=amount,
-        )
-        _, created = self.run(redemptions.redeem(brand=self.bella, request=request, now=self.now))
-        assert created
-        self.redemptions.append((request, False))
-        self.model.redeem(request.redemption_id, who, amount, self.now)
+        self.spend_amount(who, amount, data.draw(st.sampled_from([*open_orders, "none"])))
 
     @precondition(lambda self: self.redemptions)
     @rule(data=st.data())

@@ -198,6 +198,16 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     referrer: int
     friend: int
 
+    @classmethod
+    def of(cls, referral: PendingReferral | UnderReview, status: str, reason: str) -> Decision:
+        return cls(
+            referral_id=referral.id,
+            status=status,
+            reason=reason,
+            referrer=referral.referrer,
+            friend=referral.friend,
+        )
+
 
 async def on_sale(
     *,
@@ -225,13 +235,7 @@ async def on_sale(
     claimed = await db.fetch(_CLAIM, status, reason, sale_id, now, referral.id)
     if not claimed:  # decided a moment ago by another of this friend's purchases
         return None
-    return Decision(
-        referral_id=referral.id,
-        status=status,
-        reason=reason,
-        referrer=referral.referrer,
-        friend=referral.friend,
-    )
+    return Decision.of(referral, status, reason)
 
 
 def rewards_of(brand: BrandView, decision: Decision) -> list[tuple[str, int, int]]:
@@ -288,13 +292,7 @@ async def decide(*, brand: BrandView, referral: UnderReview, approve: bool, now:
     )
     if not decided:  # another member of staff decided it a moment ago
         raise NotFound("no referral under review with this id")
-    return Decision(
-        referral_id=referral.id,
-        status=status,
-        reason=reason,
-        referrer=referral.referrer,
-        friend=referral.friend,
-    )
+    return Decision.of(referral, status, reason)
 
 
 async def on_refund(*, brand: BrandView, sale_id: int, kept: int, now: dt.datetime) -> list[tuple[int, int]]:
