@@ -7,7 +7,7 @@ A small file is imported in the request, with a report per row. A larger one bec
 worker processes CHUNK rows at a time: the job keeps the file, how far it got (`position`, in
 characters of the file after its header) and what it found, so the admin shows a progress bar and
 a worker that dies mid-chunk leaves the rest to the next one (rows it had already recorded are
-found again as already present: record_sale is idempotent by order_id). Once the job is done its
+found again as already present: `sales.orders.record` is idempotent by order_id). Once the job is done its
 file is dropped: it holds shoppers' CPFs and e-mails.
 """
 
@@ -165,7 +165,7 @@ def _complete(window: str, tail: bool) -> Iterator[tuple[list[str], int]]:
 
 
 async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) -> RowOutcome:
-    """One row through record_sale: imported, skipped (already present) or rejected and why."""
+    """One row through `sales.orders.record`: imported, skipped (already present) or rejected and why."""
     order_id = (row.get("order_id") or "").strip()
 
     def get(name: str) -> str | None:
