@@ -65,7 +65,10 @@ class MarketingChoice(msgspec.Struct, frozen=True, kw_only=True):
 # conditions on the identifiers given are appended (fixed column names, values as parameters).
 _FIND = "SELECT id, brand, external_id, cpf, email, phone, name, segment FROM customers WHERE brand = {}"
 # Hot path: `lock` holds the customers a sale, refund or redemption moves money for (PostgreSQL).
-_LOCK = "SELECT id FROM customers WHERE id IN (%s) ORDER BY id FOR UPDATE"
+_LOCK = (
+    "SELECT id, brand, external_id, cpf, email, phone, name, segment FROM customers "
+    "WHERE id IN (%s) ORDER BY id FOR UPDATE"
+)
 _COLUMNS = (
     Customer.id,
     Customer.brand,
@@ -190,17 +193,21 @@ async def lookup(brand_id: int, identity: Identity) -> CustomerView | None:
     return msgspec.convert(rows[0], CustomerView) if rows else None
 
 
-async def upsert(brand_id: int, identity: Identity, *, now: dt.datetime) -> tuple[CustomerView, bool]:
+async def upsert(
+    brand_id: int, identity: Identity, *, now: dt.datetime, known: CustomerView | None = None
+) -> tuple[CustomerView, bool]:
     """Find the customer by any identifier and update what changed, or create them.
 
     E-mail, phone and external id may change (people move); a CPF once set never does.
 
-    Run inside a write transaction. Returns the customer and whether it was created.
+    Run inside a write transaction. Returns the customer and whether it was created. `known`: the
+    customer `lookup` found for these identifiers in this transaction, as read under its lock
+    (a sale looks them up to lock them first), so they are not looked up twice.
     """
     identity = normalize(identity)
     if not any(getattr(identity, f) for f in IDENTIFIERS):
         raise Invalid("customer: give at least one of external_id, cpf, email or phone")
-    existing = await lookup(brand_id, identity)
+    existing = known if known is not None else await lookup(brand_id, identity)
     given = {f: v for f, v in msgspec.structs.asdict(identity).items() if v is not None}
     if existing is None:
         customer_id = await db.insert(
@@ -241,14 +248,17 @@ async def search(brand_id: int, query: str, *, limit: int = 50) -> list[Customer
     return msgspec.convert(rows, list[CustomerFound])
 
 
-async def lock(*customer_ids: int | None) -> None:
+async def lock(*customer_ids: int | None) -> dict[int, CustomerView]:
     """Lock these customers' rows for the rest of the transaction (PostgreSQL; SQLite's write lock
     already serialises), all at once and in id order, so two transactions that touch the same
     customers never wait on each other in a cycle. Every write that moves a customer's money
-    holds the locks of every customer it touches."""
+    holds the locks of every customer it touches. On PostgreSQL, the rows as locked (read after
+    any write that held them before), for `upsert(known=...)`; on SQLite, none are needed."""
     ids = sorted({i for i in customer_ids if i is not None})
     if ids and db.is_postgres():
-        await db.fetch(_LOCK % ", ".join("{}" for _ in ids), *ids)
+        rows = await db.fetch(_LOCK % ", ".join("{}" for _ in ids), *ids)
+        return {row["id"]: msgspec.convert(row, CustomerView) for row in rows}
+    return {}
 
 
 async def consents(brand_id: int, customer_id: int) -> list[ConsentView]:

@@ -96,8 +96,9 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
         referral = None  # a shopper seen for the first time was referred by no one
         if known is not None:  # the buyer, and an inviter this purchase may reward
             referral = await referrals.pending_referral(brand=brand, customer_id=known.id)
-            await customers.lock(known.id, referral.referrer if referral else None)
-        customer, _ = await customers.upsert(brand.id, sale.customer, now=now)
+            locked = await customers.lock(known.id, referral.referrer if referral else None)
+            known = locked.get(known.id, known)  # as locked, on PostgreSQL
+        customer, _ = await customers.upsert(brand.id, sale.customer, now=now, known=known)
         at = posting.utc(sale.occurred_at or now)
         earning = rules.earn(
             brand.rules().cashback,
