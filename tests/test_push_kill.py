@@ -61,18 +61,23 @@ async def test_a_killed_worker_sends_nothing_twice_and_the_next_one_finishes(dat
     service.hold_after = 250
 
     first = _worker(database_url)
-    deadline, seen, still = time.monotonic() + 60, -1, 0.0
-    while time.monotonic() < deadline and first.poll() is None:  # until the held batches are in
+    # Until every request the worker marked `sending` has reached the service and stayed so for
+    # half a second: both lanes are then waiting on held answers, and nothing else can move.
+    deadline, steady_since = time.monotonic() + 90, None
+    while time.monotonic() < deadline and first.poll() is None:
         await asyncio.sleep(0.05)
-        if len(service.received) != seen:
-            seen, still = len(service.received), time.monotonic()
-        elif seen > 250 and time.monotonic() - still > 0.5:
+        states = await _states()
+        settled = len(service.received) > 250 and len(service.received) == states.get("sent", 0) + states.get(
+            "sending", 0
+        )
+        steady_since = (steady_since or time.monotonic()) if settled else None
+        if steady_since is not None and time.monotonic() - steady_since > 0.5:
             break
-    received = len(service.received)
-    assert received > 250, (received, first.poll())
+    assert steady_since is not None, (len(service.received), first.poll(), await _states())
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     states = await _states()
+    received = len(service.received)
     in_flight = states.get("sending", 0)
     # Batches whose answers were all in were recorded; the batches in flight all reached the service.
     assert in_flight > 0 and states["sent"] + in_flight == received, states
