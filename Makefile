@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt migrate demo bench lighthouse fuzz clean
+.PHONY: run test lint fmt migrate demo bench lighthouse fuzz screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/reports.py
+
+screenshots: $(VENV)/.installed-test  ## every shopper and admin page of the demo, into screenshots/ (Debian's Chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core)
+	$(BIN)/python -m tests.screenshots --out screenshots
 
 fuzz: $(VENV)/.installed  ## schemathesis against the API's own OpenAPI document (EXAMPLES=50, CHECKS=all)
 	tests/fuzz_api.sh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import Any
 
 import msgspec
 
@@ -91,14 +92,19 @@ async def _announce_available(brand: BrandView, now: dt.datetime) -> int:
             kind="cashback.available",
             now=now,
             dedupe_key=f"available:{lot['id']}",
-            payload={
-                "customer_id": lot["customer"],
-                "lot_id": lot["id"],
-                "amount": lot["remaining"],
-                "expires_at": iso(lot["expires_at"]),
-            },
+            payload=_lot_payload(lot),
         )
     return len(ready)
+
+
+def _lot_payload(lot: dict[str, Any]) -> dict[str, Any]:
+    """What a notice about one credit says: whose, which, how much is left and until when."""
+    return {
+        "customer_id": lot["customer"],
+        "lot_id": lot["id"],
+        "amount": lot["remaining"],
+        "expires_at": iso(lot["expires_at"]),
+    }
 
 
 async def _remind_expiring(brand: BrandView, now: dt.datetime) -> int:
@@ -121,12 +127,6 @@ async def _remind_expiring(brand: BrandView, now: dt.datetime) -> int:
             kind="cashback.expiring",
             now=now,
             dedupe_key=f"expiring:{lot['id']}:{day}",
-            payload={
-                "customer_id": lot["customer"],
-                "lot_id": lot["id"],
-                "amount": lot["remaining"],
-                "expires_at": iso(lot["expires_at"]),
-                "days": day,
-            },
+            payload={**_lot_payload(lot), "days": day},
         )
     return sent

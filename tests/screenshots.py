@@ -1,0 +1,162 @@
+"""`make screenshots`: every shopper page of both demo brands (phone, light and dark) and every
+admin page (laptop; the counter also on a phone), into a folder, for people to look at.
+
+    python -m tests.screenshots [--out screenshots] [--only admin|shopper]
+
+It runs what `make run` runs (`retorno demo`, then `retorno serve`) on a database of its own, gives a
+demo shopper of each brand movements, a voucher and a referral through the integration API, and
+signs in with the codes from the development mailbox. The tests assert behaviour; this only looks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.browser.helpers import ARGS, CHROMIUM, admin_sign_in, join_with_code
+from tests.conftest import LiveServer, free_port, server_env
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
+SHOPPERS = {"bella": ("Ana Souza", "ana@exemplo.com.br"), "mare": ("Bruno Lima", "bruno@exemplo.com.br")}
+FRIENDS = {"bella": ("Carla Dias", "carla@exemplo.com.br"), "mare": ("Davi Rocha", "davi@exemplo.com.br")}
+OWNERS = {"bella": "dono@bella.example", "mare": "gerente@mare.example"}
+SHOPPER_PAGES = {
+    "home": "/",
+    "statement": "/statement",
+    "vouchers": "/vouchers",
+    "invite": "/invite",
+    "account": "/account",
+    "security": "/account/security",
+    "notifications": "/account/notifications",
+    "regulations": "/regulations",
+    "help": "/help",
+}
+SIGNED_OUT_PAGES = {"welcome": "/", "join": "/join", "login": "/login", "regulations": "/regulations"}
+ADMIN_PAGES = {
+    "dashboard": "/",
+    "counter": "/counter",
+    "customers": "/customers",
+    "rules": "/rules",
+    "campaigns": "/campaigns",
+    "referrals": "/referrals",
+    "branding": "/branding",
+    "reports": "/reports",
+    "close": "/reports/close",
+    "import": "/import",
+    "staff": "/staff",
+    "keys": "/keys",
+    "audit": "/audit",
+}
+
+
+def _seed(server: LiveServer, slug: str) -> None:
+    """A shopper with credit available and pending, one sale refunded in part, a redemption, and a
+    friend who joined with their link and bought."""
+    key = server.cli("apikeys", "create", slug).strip().splitlines()[-1]
+    api = httpx.Client(
+        base_url=server.url(None, "/api/v1"), headers={"authorization": f"Bearer {key}"}, timeout=10
+    )
+    name, email = SHOPPERS[slug]
+    now = dt.datetime.now(dt.UTC)
+    sales = [("PED-1001", 42_000, 50), ("PED-1002", 18_990, 35), ("PED-1003", 25_900, 2)]
+    for order_id, total, days_ago in sales:
+        body = {
+            "order_id": order_id,
+            "customer": {"email": email, "name": name},
+            "total": total,
+            "occurred_at": (now - dt.timedelta(days=days_ago)).isoformat(),
+        }
+        api.post("/sales", json=body, headers={"idempotency-key": order_id}).raise_for_status()
+    api.post(
+        "/sales/PED-1002/refunds", json={"refund_id": "DEV-1", "amount": 4_990}, headers={"idempotency-key": "DEV-1"}
+    )
+    redemption = {
+        "redemption_id": "RES-1",
+        "order_id": "PED-1004",
+        "customer": {"email": email},
+        "order_total": 30_000,
+        "amount": 1_000,
+    }
+    answer = api.post("/redemptions", json=redemption, headers={"idempotency-key": "RES-1"})
+    if answer.status_code >= 300:
+        print(f"{slug}: no redemption ({answer.status_code} {answer.text})")
+    api.close()
+
+
+def _shopper_pages(browser: Browser, server: LiveServer, slug: str, out: Path) -> None:
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport=PHONE, color_scheme=scheme, locale="pt-BR", device_scale_factor=2)
+        page = context.new_page()
+        for name, path in SIGNED_OUT_PAGES.items():
+            _shoot(page, server.url(slug, path), out / f"shopper-{slug}-{scheme}-out-{name}.png")
+        join_with_code(page, server, slug, *SHOPPERS[slug])
+        for name, path in SHOPPER_PAGES.items():
+            _shoot(page, server.url(slug, path), out / f"shopper-{slug}-{scheme}-{name}.png")
+        context.close()
+
+
+def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
+    context = browser.new_context(viewport=LAPTOP, locale="pt-BR")
+    page = context.new_page()
+    admin_sign_in(page, server, OWNERS["bella"])
+    month = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")  # last month
+    for name, path in ADMIN_PAGES.items():
+        query = f"?month={month}" if name == "close" else ""
+        _shoot(page, server.url(None, f"/admin/b/bella{path}{query}"), out / f"admin-{name}.png")
+    context.close()
+    phone = browser.new_context(viewport=PHONE, locale="pt-BR", device_scale_factor=2)
+    page = phone.new_page()
+    admin_sign_in(page, server, "caixa@bella.example")
+    _shoot(page, server.url(None, "/admin/b/bella/counter"), out / "admin-counter-phone.png")
+    phone.close()
+
+
+def _shoot(page: Page, url: str, path: Path) -> None:
+    answer = page.goto(url)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(path), full_page=True)
+    status = answer.status if answer else "?"
+    print(f"{status} {url} -> {path}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    parser.add_argument("--only", choices=["admin", "shopper"])
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="retorno-screens-") as tmp:
+        port = free_port()
+        server = LiveServer(
+            port,
+            server_env(f"sqlite:///{tmp}/screens.sqlite3", port, Path(tmp), "development"),
+            Path(tmp) / "server.log",
+        )
+        server.cli("demo")
+        server.start()
+        try:
+            for slug in SHOPPERS:
+                _seed(server, slug)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+                if args.only != "admin":
+                    for slug in SHOPPERS:
+                        _shopper_pages(browser, server, slug, args.out)
+                if args.only != "shopper":
+                    _admin_pages(browser, server, args.out)
+                browser.close()
+        finally:
+            server.stop()
+    print(f"screenshots in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
