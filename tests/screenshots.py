@@ -74,9 +74,8 @@ def _seed(server: LiveServer, slug: str) -> None:
             "occurred_at": (now - dt.timedelta(days=days_ago)).isoformat(),
         }
         api.post("/sales", json=body, headers={"idempotency-key": order_id}).raise_for_status()
-    api.post(
-        "/sales/PED-1002/refunds", json={"refund_id": "DEV-1", "amount": 4_990}, headers={"idempotency-key": "DEV-1"}
-    )
+    refund = {"refund_id": "DEV-1", "amount": 4_990}
+    api.post("/sales/PED-1002/refunds", json=refund, headers={"idempotency-key": "DEV-1"})
     redemption = {
         "redemption_id": "RES-1",
         "order_id": "PED-1004",
@@ -92,7 +91,9 @@ def _seed(server: LiveServer, slug: str) -> None:
 
 def _shopper_pages(browser: Browser, server: LiveServer, slug: str, out: Path) -> None:
     for scheme in ("light", "dark"):
-        context = browser.new_context(viewport=PHONE, color_scheme=scheme, locale="pt-BR", device_scale_factor=2)
+        context = browser.new_context(
+            viewport=PHONE, color_scheme=scheme, locale="pt-BR", device_scale_factor=2
+        )
         page = context.new_page()
         for name, path in SIGNED_OUT_PAGES.items():
             _shoot(page, server.url(slug, path), out / f"shopper-{slug}-{scheme}-out-{name}.png")
