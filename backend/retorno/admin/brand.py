@@ -5,13 +5,15 @@ home and gathers them into one router."""
 
 from __future__ import annotations
 
-from litestar import Request, Router, get
+from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
 from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team
 from retorno.admin.common import admin_of, page_context, requires_role
+from retorno.brands import service as brands
 from retorno.reports.service import home_figures
 from retorno.web import now_of, requires_platform_host
 
@@ -25,6 +27,17 @@ async def brand_home(request: Request, slug: FromPath[str]) -> Template:
     )
 
 
+@get("/logo.png", guards=[requires_role("operator")])
+async def brand_logo(request: Request, slug: FromPath[str]) -> Response[bytes]:
+    """The brand's logo for the admin's sidebar: its assets live on the brand's own host, which the
+    admin's CSP (img-src 'self') does not reach."""
+    found = await brands.asset(admin_of(request)["brand"].id, "logo-120.png")
+    if found is None:
+        raise NotFoundException()
+    data, content_type, _ = found
+    return Response(data, media_type=content_type)
+
+
 router = Router(
     path="/admin/b/{slug:str}",
     guards=[requires_platform_host],
@@ -32,6 +45,7 @@ router = Router(
     cache_control=CacheControlHeader(no_store=True, private=True),
     route_handlers=[
         brand_home,
+        brand_logo,
         *counter.routes,
         *customers.routes,
         *branding.routes,

@@ -51,7 +51,14 @@ def admin_of(request: Request) -> dict[str, Any]:
 
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
     admin = admin_of(request)
-    return {"brand": None, "lang": lang_of(request), "b": admin["brand"], "role": admin["role"], **extra}
+    return {
+        "brand": None,
+        "lang": lang_of(request),
+        "b": admin["brand"],
+        "role": admin["role"],
+        "staff": admin["staff"],
+        **extra,
+    }
 
 
 async def record_change(request: Request, action: str, **change: Any) -> None:

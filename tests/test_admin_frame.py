@@ -1,0 +1,75 @@
+"""The admin's frame and screens: the sidebar marks the current page and shows each role only what
+its guards allow; the audit log reads as words; campaigns refuse to send to nobody."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_admin_brand import ROUTE_ROLES, _staff, allowed
+
+# The sidebar's links (path under /admin/b/bella) and the role each one's page needs.
+SIDEBAR = {
+    "/": "operator",
+    "/counter": "operator",
+    "/customers": "manager",
+    "/import": "manager",
+    "/rules": "manager",
+    "/campaigns": "manager",
+    "/referrals": "manager",
+    "/branding": "manager",
+    "/reports": "manager",
+    "/reports/close": "manager",
+    "/staff": "owner",
+    "/keys": "owner",
+    "/audit": "owner",
+}
+
+
+def nav_links(html: str) -> list[tuple[str, bool]]:
+    nav = re.search(r'<nav class="admin-nav".*?</nav>', html, re.S).group(0)
+    return [
+        (href.removeprefix("/admin/b/bella"), bool(current))
+        for href, current in re.findall(r'<a class="admin-link" href="([^"]+)"( aria-current="page")?', nav)
+    ]
+
+
+def test_the_sidebar_lists_every_page_with_the_role_its_route_needs():
+    for path, role in SIDEBAR.items():
+        assert ROUTE_ROLES[("GET", "" if path == "/" else path)] == role, path
+
+
+@pytest.mark.parametrize("persona", ["operator", "manager", "owner"])
+async def test_the_sidebar_marks_the_current_page_and_shows_only_what_the_role_may_open(
+    app, demo, clock, persona
+):
+    client = await _staff(app, clock, demo, persona)
+    visible = [p for p, needed in SIDEBAR.items() if allowed(persona, needed)]
+    for path in visible:
+        page = await client.get(f"/admin/b/bella{path}")
+        assert page.status_code == 200, path
+        links = nav_links(page.text)
+        assert [p for p, _ in links] == visible, (persona, path)
+        assert [p for p, current in links if current] == [path], (persona, path)
+        assert page.text.count('aria-current="page"') == 1
+        assert 'href="/static/css/admin.css?v=' in page.text
+    hidden = [p for p in SIDEBAR if p not in visible]
+    for path in hidden:
+        assert (await client.get(f"/admin/b/bella{path}")).status_code == 403, path
+    await client.aclose()
+
+
+async def test_the_sidebar_shows_the_brand_logo_and_the_staff_members_other_brands(app, demo, clock):
+    from retorno.staff import service as staff
+
+    client = await _staff(app, clock, demo, "owner")
+    await staff.add_staff(email="owner@staff.example", brand_id=demo["mare"].id, role="manager", now=clock())
+    page = await client.get("/admin/b/bella/")
+    assert '<img src="/admin/b/bella/logo.png?v=' in page.text
+    switch = re.search(r'<details class="admin-switch">.*?</details>', page.text, re.S).group(0)
+    assert 'href="/admin/b/mare/"' in switch and "/admin/b/bella/" not in switch
+    logo = await client.get("/admin/b/bella/logo.png")
+    assert logo.status_code == 200 and logo.headers["content-type"] == "image/png"
+    assert logo.content.startswith(b"\x89PNG")
+    await client.aclose()
