@@ -109,7 +109,8 @@ async def test_the_close_page_and_its_csv_for_a_manager(app, demo, clock):
     assert page.status_code == 200
     assert "Fechamento do mês" in page.text and "O mês fecha ao centavo." in page.text
     assert (
-        'id="close-redeemed"><td>Cashback usado (líquido de cancelamentos)</td><td>R$\xa020,00' in page.text
+        'id="close-redeemed"><th scope="row">Cashback usado (líquido de cancelamentos)</th>'
+        '<td class="num">R$\xa020,00' in page.text
     )
     download = await manager.get("/admin/b/bella/reports/close.csv?month=2026-11")
     assert download.headers["content-type"].startswith("text/csv")

@@ -10,10 +10,12 @@ from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
+from markupsafe import Markup
 
 from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team
 from retorno.admin.common import admin_of, page_context, requires_role
 from retorno.brands import service as brands
+from retorno.reports import charts
 from retorno.reports.service import home_figures
 from retorno.web import now_of, requires_platform_host
 
@@ -21,10 +23,14 @@ from retorno.web import now_of, requires_platform_host
 @get("/", guards=[requires_role("operator")])
 async def brand_home(request: Request, slug: FromPath[str]) -> Template:
     admin = admin_of(request)
-    return Template(
-        "admin/brand_home.html",
-        context=page_context(request, figures=await home_figures(admin["brand"], now_of(request))),
-    )
+    figures = await home_figures(admin["brand"], now_of(request))
+    sparks = {  # one trend a figure a period of more than a day: numbers only, no text
+        (p.days, key): Markup(charts.sparkline([getattr(d, key) for d in p.trend]))  # noqa: S704
+        for p in figures.periods
+        if p.days > 1
+        for key in ("sales", "revenue", "issued", "redeemed")
+    }
+    return Template("admin/brand_home.html", context=page_context(request, figures=figures, sparks=sparks))
 
 
 @get("/logo.png", guards=[requires_role("operator")])

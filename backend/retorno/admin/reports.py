@@ -5,6 +5,7 @@ from __future__ import annotations
 import zoneinfo
 from typing import Any
 
+from babel.dates import format_skeleton
 from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Template
@@ -12,7 +13,7 @@ from markupsafe import Markup
 
 from retorno import csvfile, i18n, money
 from retorno.admin.common import admin_of, page_context, requires_role
-from retorno.reports import close
+from retorno.reports import charts, close
 from retorno.reports import service as reports
 from retorno.web import lang_of, now_of
 
@@ -31,11 +32,18 @@ async def _report(request: Request) -> reports.Report:
 async def reports_page(request: Request, slug: FromPath[str]) -> Template:
 
     data = await _report(request)
-    lang = lang_of(request)
+    lang, brand = lang_of(request), admin_of(request)["brand"]
     labels = {k: i18n.gettext(lang, f"report:{k}") for k in reports.SERIES}
     name = i18n.gettext(lang, "Cashback per day: earned, used, reversed and expired (figures in the table)")
-    chart = reports.bar_chart(data.days, reports.SERIES, labels, name=name)
-    context = page_context(request, report=data, labels=labels, chart=Markup(chart))  # noqa: S704 - numbers only
+    chart = charts.bar_chart(
+        [d.day for d in data.days],
+        {k: [getattr(d, k) for d in data.days] for k in reports.SERIES},
+        name=name,
+        value_label=lambda c: i18n.money(c, lang=lang, currency=brand.currency),
+        day_label=lambda d: format_skeleton("dM", d, locale=i18n.babel_locale(lang)),
+        series_labels=labels,
+    )
+    context = page_context(request, report=data, labels=labels, chart=Markup(chart))  # noqa: S704 - escaped
     return Template("admin/reports.html", context=context)
 
 

@@ -12,11 +12,10 @@ import zoneinfo
 from typing import Any
 
 import msgspec
-from markupsafe import escape
 
 from retorno import db
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.ledger import balances
 
 KINDS = {
@@ -70,13 +69,18 @@ _VOUCHERS_USED = (
     "AND used_at >= {} AND used_at < {}"
 )
 # The brand home's figures: aggregates on every visit of the admin's first page (bench/reports.py
-# times them beside the reports).
-_TODAY_SALES = (
-    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS total, "
-    "CAST(COALESCE(SUM(cashback), 0) AS BIGINT) AS cashback "
-    "FROM sales WHERE brand = {} AND occurred_at >= {} AND cancelled_at IS NULL"
+# times them beside the reports). Sales per quarter of an hour, like the ledger's movements above.
+_SALES_IN_PERIOD = (
+    "COUNT(*) AS n, CAST(SUM(total) AS BIGINT) AS total FROM sales WHERE brand = {} "
+    "AND cancelled_at IS NULL AND occurred_at >= {} AND occurred_at < {} GROUP BY quarter"
 )
+_SALES_QUARTERS = {
+    "postgres": "SELECT FLOOR(EXTRACT(EPOCH FROM occurred_at) / 900)::bigint AS quarter, "  # noqa: S608
+    + _SALES_IN_PERIOD,
+    "sqlite": "SELECT CAST(strftime('%s', occurred_at) AS INTEGER) / 900 AS quarter, " + _SALES_IN_PERIOD,
+}
 _SHOPPERS = "SELECT COUNT(*) AS n FROM customers WHERE brand = {} AND forgotten_at IS NULL"
+HOME_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
 
 
 class Totals(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,13 +116,36 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     referrals_rewarded: int
 
 
-class HomeFigures(msgspec.Struct, frozen=True, kw_only=True):
-    """Today's key figures on the brand's home (`home_figures`)."""
+class HomeDay(msgspec.Struct, frozen=True, kw_only=True):
+    """One of the brand's calendar days on its home: sales (count), revenue, cashback issued (earned
+    and referral rewards) and redeemed, in centavos."""
 
+    day: dt.date
     sales: int
     revenue: int
-    cashback: int
+    issued: int
+    redeemed: int
+
+
+class HomePeriod(msgspec.Struct, frozen=True, kw_only=True):
+    """The home's figures over the last `days` days (1: today), with one point a day for trends."""
+
+    days: int
+    sales: int
+    revenue: int
+    issued: int
+    redeemed: int
+    active: int  # shoppers who bought in the period
+    trend: list[HomeDay]
+
+
+class HomeFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """The brand home's key figures (`home_figures`): today, the last 7 and 30 days, and what the
+    brand owes its shoppers now."""
+
+    periods: list[HomePeriod]
     owed: int
+    pending: int
     shoppers: int
 
 
@@ -130,9 +157,9 @@ def period(start: str | None, end: str | None, *, today: dt.date) -> tuple[dt.da
     except ValueError:
         raise Invalid("start, end: dates as YYYY-MM-DD") from None
     if first > last:
-        raise Invalid("start: must not be after end")
+        raise Invalid("%(field)s: must not be after end", field=Field("start"))
     if (last - first).days >= MAX_DAYS:
-        raise Invalid(f"a period of at most {MAX_DAYS} days")
+        raise Invalid("a period of at most %(max)s days", max=MAX_DAYS)
     return first, last
 
 
@@ -143,15 +170,26 @@ def _bounds(brand: BrandView, first: dt.date, last: dt.date) -> tuple[dt.datetim
     return start, end
 
 
-async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.datetime) -> Report:
+def _day_of(quarter: int, tz: zoneinfo.ZoneInfo) -> dt.date:
+    return dt.datetime.fromtimestamp(quarter * QUARTER, dt.UTC).astimezone(tz).date()
+
+
+async def _movements_by_day(brand: BrandView, first: dt.date, last: dt.date) -> dict[dt.date, dict[str, int]]:
+    """Centavos per series (SERIES) on each of the brand's days in [first, last]."""
     tz = zoneinfo.ZoneInfo(brand.timezone)
     start, end = _bounds(brand, first, last)
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    daily = {day: {"earned": 0, "used": 0, "reversed": 0, "expired": 0} for day in days}
+    daily = {day: dict.fromkeys(SERIES, 0) for day in days}
     engine = "postgres" if db.is_postgres() else "sqlite"
     for row in await db.fetch_heavy(_QUARTERS[engine], brand.id, start, end, *KINDS):
-        at = dt.datetime.fromtimestamp(row["quarter"] * QUARTER, dt.UTC)
-        daily[at.astimezone(tz).date()][KINDS[row["kind"]]] += row["total"]
+        daily[_day_of(row["quarter"], tz)][KINDS[row["kind"]]] += row["total"]
+    return daily
+
+
+async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.datetime) -> Report:
+    start, end = _bounds(brand, first, last)
+    daily = await _movements_by_day(brand, first, last)
+    days = list(daily)
 
     async def count(sql: str, *args: Any) -> int:
         return (await db.fetch_heavy(sql, *args))[0]["n"]
@@ -180,46 +218,47 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
     )
 
 
-def bar_chart(
-    days: list[ReportDay], series: tuple[str, ...], labels: dict[str, str], *, name: str = ""
-) -> str:
-    """A grouped bar chart of centavos per day, as SVG; `name` is what a screen reader says of it
-    (the table beside it holds the figures)."""
-    width, height, pad = 640, 220, 30
-    peak = max([getattr(d, s) for d in days for s in series] + [1])
-    slot = (width - 2 * pad) / max(len(days), 1)
-    bar = max(slot / (len(series) + 1), 1)
-    colours = {"earned": "#2E7D32", "used": "#1565C0", "reversed": "#EF6C00", "expired": "#6D4C41"}
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" class="chart" '
-        f'aria-label="{escape(name)}">',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>',
-    ]
-    for i, day in enumerate(days):
-        for j, name in enumerate(series):
-            h = (height - 2 * pad) * getattr(day, name) / peak
-            x = pad + i * slot + j * bar
-            title = f"{day.day.isoformat()} {escape(labels[name])}: {getattr(day, name) / 100:.2f}"
-            parts.append(
-                f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{colours[name]}"><title>{title}</title></rect>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 async def home_figures(brand: BrandView, now: dt.datetime) -> HomeFigures:
-    """Today's key figures (the brand's calendar day) and what the brand owes its shoppers."""
+    """Today's, the last 7 and the last 30 days' key figures (the brand's calendar days, one point a
+    day for the trends) and what the brand owes its shoppers now."""
 
-    local = now.astimezone(zoneinfo.ZoneInfo(brand.timezone))
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-    [sales] = await db.fetch(_TODAY_SALES, brand.id, start)
+    tz = zoneinfo.ZoneInfo(brand.timezone)
+    today = now.astimezone(tz).date()
+    first = today - dt.timedelta(days=max(HOME_PERIODS) - 1)
+    start, end = _bounds(brand, first, today)
+    movements = await _movements_by_day(brand, first, today)
+    sales = {day: [0, 0] for day in movements}
+    engine = "postgres" if db.is_postgres() else "sqlite"
+    for row in await db.fetch_heavy(_SALES_QUARTERS[engine], brand.id, start, end):
+        day = sales[_day_of(row["quarter"], tz)]
+        day[0] += row["n"]
+        day[1] += row["total"] or 0
+    trend = [
+        HomeDay(
+            day=day,
+            sales=sales[day][0],
+            revenue=sales[day][1],
+            issued=movements[day]["earned"],
+            redeemed=movements[day]["used"],
+        )
+        for day in movements
+    ]
+    periods = []
+    for days in HOME_PERIODS:
+        since, _ = _bounds(brand, today - dt.timedelta(days=days - 1), today)
+        [active] = await db.fetch_heavy(_ACTIVE, brand.id, since, end)
+        last = trend[-days:]
+        periods.append(
+            HomePeriod(
+                days=days,
+                sales=sum(d.sales for d in last),
+                revenue=sum(d.revenue for d in last),
+                issued=sum(d.issued for d in last),
+                redeemed=sum(d.redeemed for d in last),
+                active=active["n"],
+                trend=last,
+            )
+        )
     owed = await balances.liability_now(brand_id=brand.id, now=now)
     [shoppers] = await db.fetch(_SHOPPERS, brand.id)
-    return HomeFigures(
-        sales=sales["n"],
-        revenue=sales["total"],
-        cashback=sales["cashback"],
-        owed=owed.total,
-        shoppers=shoppers["n"],
-    )
+    return HomeFigures(periods=periods, owed=owed.total, pending=owed.pending, shoppers=shoppers["n"])
