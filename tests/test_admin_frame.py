@@ -73,3 +73,51 @@ async def test_the_sidebar_shows_the_brand_logo_and_the_staff_members_other_bran
     assert logo.status_code == 200 and logo.headers["content-type"] == "image/png"
     assert logo.content.startswith(b"\x89PNG")
     await client.aclose()
+
+
+async def test_the_audit_log_says_in_words_who_changed_what_and_when(app, demo, clock):
+    from retorno import db
+    from retorno.audit import service as audit
+    from retorno.staff import service as staff
+
+    owner = await _staff(app, clock, demo, "owner")
+    member = await staff.staff_by_email("owner@staff.example")
+    events = [
+        (
+            "brand.branding",
+            "bella",
+            {"primary": "#8E2453", "name": "Bella"},
+            {"primary": "#1f4e79", "name": "Bella", "logo": "kept"},
+        ),
+        ("staff.role", "ana@staff.example", None, {"role": "manager"}),
+        ("counter.sale", "balcao-1", None, {"total": 15000, "cashback": 1500, "customer_id": 1}),
+        (
+            "brand.rules",
+            "bella",
+            '[cashback]\nrate = 5\nname = "Ação"\n',
+            '[cashback]\nrate = 10\nname = "Ação"\n',
+        ),
+    ]
+    for action, target, before, after in events:
+        await db.write(
+            lambda a=action, t=target, b=before, f=after: audit.record(
+                brand_id=demo["bella"].id,
+                staff_id=member.id,
+                action=a,
+                target=t,
+                before=b,
+                after=f,
+                now=clock(),
+            )
+        )
+    page = (await owner.get("/admin/b/bella/audit")).text
+    text = re.sub(r"<[^>]+>", "", page)
+    text = re.sub(r"\s+", " ", text)
+    assert "Alterou a marca" in text and "Cor principal: #8E2453 → #1F4E79" in text
+    assert "Nome:" not in text and "Logo" not in text.split("Alterou a marca")[1].split("Deu um papel")[0]
+    assert "Deu um papel" in text and "Papel: gerente" in text
+    assert "Registrou uma venda no balcão" in text and "Total: R$ 150,00" in text
+    assert "Alterou as regras" in text and "rate = 5" in text and "rate = 10" in text
+    assert "\\u" not in page and "{&#34;" not in page and '{"' not in text
+    assert "owner@staff.example" in text and "America/Sao_Paulo" in text
+    await owner.aclose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import re
 from typing import Any
 
 import msgspec
@@ -35,8 +37,17 @@ async def record(
     )
 
 
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing an event changed: a field from `before` to `after` (None: it had no value), or,
+    for a text (a brand's rules as TOML), a line taken away (`before`) or added (`after`)."""
+
+    field: str
+    before: Any = None
+    after: Any = None
+
+
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One event of the log, `before` and `after` decoded from their JSON."""
+    """One event of the log, `before` and `after` decoded from their JSON, and what changed."""
 
     id: int
     action: str
@@ -45,6 +56,41 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     after: Any
     at: dt.datetime
     staff: str  # the staff member's e-mail
+    changes: list[Change] = []
+
+
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_SKIPPED = {("logo", "kept")}  # the branding form's "logo not replaced" is no change
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str) and _COLOUR.fullmatch(a) and _COLOUR.fullmatch(b):
+        return a.lower() == b.lower()  # a colour input sends #8e2453 for #8E2453
+    return a == b or (a in (None, "") and b in (None, ""))
+
+
+def changes_of(before: Any, after: Any) -> list[Change]:
+    """What an event changed, field by field (dicts), line by line (texts), or as a whole."""
+    if isinstance(before, str) and isinstance(after, str) and "\n" in before + after:
+        lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        return [
+            Change(field="line", before=line[1:]) if line[0] == "-" else Change(field="line", after=line[1:])
+            for line in lines
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        ]
+    if isinstance(before, dict) != isinstance(after, dict):  # a pack's TOML before, its outcome after
+        before, after = (before, None) if isinstance(before, dict) else (None, after)
+    if isinstance(before, dict | None) and isinstance(after, dict | None) and (before or after):
+        old, new = before or {}, after or {}
+        fields = list(new) + [k for k in old if k not in new]
+        return [
+            Change(field=k, before=old.get(k), after=new.get(k))
+            for k in fields
+            if not _same(old.get(k), new.get(k)) and (k, new.get(k)) not in _SKIPPED
+        ]
+    if _same(before, after):
+        return []
+    return [Change(field="", before=before, after=after)]
 
 
 class LatestEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,18 +128,22 @@ async def events(
         .order_by(AuditEvent.id, ascending=False)
         .limit(limit)
     )
-    return [
-        AuditEntry(
-            id=row["id"],
-            action=row["action"],
-            target=row["target"],
-            before=msgspec.json.decode(row["before"]),
-            after=msgspec.json.decode(row["after"]),
-            at=row["at"],
-            staff=row["staff"],
+    entries = []
+    for row in rows:
+        before, after = msgspec.json.decode(row["before"]), msgspec.json.decode(row["after"])
+        entries.append(
+            AuditEntry(
+                id=row["id"],
+                action=row["action"],
+                target=row["target"],
+                before=before,
+                after=after,
+                at=row["at"],
+                staff=row["staff"],
+                changes=changes_of(before, after),
+            )
         )
-        for row in rows
-    ]
+    return entries
 
 
 async def latest_of(*, brand_id: int, staff_id: int, actions: tuple[str, ...]) -> LatestEntry | None:
