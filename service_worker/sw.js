@@ -4,7 +4,7 @@ const { brand, version, precache, offline } = self.RETORNO;
 const PREFIX = `retorno-${brand}-`;
 const SHELL = `${PREFIX}shell-${version}`;
 const PAGES = `${PREFIX}pages-${version}`;
-// A signed-in shopper's home and statement, kept for reading offline; emptied at sign-out.
+// A signed-in shopper's home, statement and vouchers, kept for reading offline; emptied at sign-out.
 const PRIVATE = `${PREFIX}private-${version}`;
 // Posting to these ends the session on this device: nothing private may outlive it.
 const SIGN_OUTS = ["/logout", "/account/sign-out-everywhere", "/account/delete"];

@@ -334,7 +334,7 @@ async def test_deleting_the_account_erases_the_person_and_keeps_the_money_record
 # --- every page, for both brands and both languages ---------------------------------------------
 
 HEADINGS = {
-    "/": ("Cashback em todas as compras", "Cashback on every purchase"),
+    "/": ("Seu cashback na", "Your cashback at"),
     "/statement": ("Extrato", "Statement"),
     "/account": ("Sua conta", "Your account"),
     "/account/security": ("Acesso e segurança", "Sign-in and security"),

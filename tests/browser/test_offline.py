@@ -79,7 +79,7 @@ def test_home_and_statement_offline_then_nothing_private_after_sign_out(
     _assert_saved_copy(page, available)
     screenshot(page, tmp_path / "home-offline.png")
     page.goto(live_server.url(SLUG, "/statement"))
-    _assert_saved_copy(page, "Cashback do pedido OFF-1")
+    _assert_saved_copy(page, "Pedido OFF-1")
     assert page.locator(".movement").count() == 2
     screenshot(page, tmp_path / "statement-offline.png")
 

@@ -16,8 +16,9 @@ from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
 from retorno.ledger import balances
-from retorno.portal.routes import page_context, requires_brand
+from retorno.portal.routes import load_shopper, page_context, requires_brand
 from retorno.signin.guards import requires_customer, session_of, signed_in_customer
+from retorno.vouchers import service as vouchers
 from retorno.web import brand_required, lang_of, now_of
 
 # What the service worker may keep for reading offline (service_worker/sw.js): a signed-in page goes
@@ -33,11 +34,28 @@ def _percent(bp: int) -> str:
     return str(money.from_hundredths(bp)).replace(".", ",")
 
 
+# The counter screen names its sales and redemptions "balcao-<form id>": an id no shopper knows.
+COUNTER_ORDER = "balcao-"
+
+
+def document(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
+    """What a movement comes from, as the shopper knows it: "Order PED-1002", "In-store purchase on
+    01/12/2026"; "" when it comes from no order."""
+    order = line.get("order_id") or ""
+    if not order:
+        return ""
+    if order.startswith(COUNTER_ORDER):
+        when = i18n.date(line["occurred_at"], lang=lang, tz=brand.timezone) if line.get("occurred_at") else ""
+        return i18n.gettext(lang, "In-store purchase on %(date)s") % {"date": when}
+    return i18n.gettext(lang, "Order %(order)s") % {"order": order}
+
+
 def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
     """A movement in plain words, from what the ledger stored (the breakdown of a credit)."""
     _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
     money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
     kind = line["kind"]
+    source = document(line, lang=lang, brand=brand)
     if kind == "earn":
         breakdown = line.get("breakdown") or {}
         parts = []
@@ -56,21 +74,26 @@ def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
                     "times": _percent(item["multiplier_x100"]),
                 }
             parts.append(text)
-        words = _("Cashback on order %(order)s") % {"order": line.get("order_id") or ""}
+        words = source or _("Cashback")
         return f"{words}: {'; '.join(parts)}" if parts else words
     if kind == "referral_reward" and (line.get("breakdown") or {}).get("role") == "friend":
         return _("Welcome reward: you joined through an invitation")
     if kind == "reverse" and line.get("note") == "referral":
         return _("Taken back: the invited friend's purchase was returned")
-    texts = {
-        "redeem": _("Used as a discount"),
-        "reverse": _("Taken back: order %(order)s was returned or cancelled"),
-        "expire": _("Expired: not used in time"),
-        "redemption_cancel": _("Given back: a purchase using cashback was cancelled"),
-        "adjustment": _("Adjustment by the store"),
-        "referral_reward": _("Reward for an invitation"),
-    }
-    text = texts.get(kind, kind) % {"order": line.get("order_id") or ""}
+    if kind == "reverse" and (line.get("order_id") or "").startswith(COUNTER_ORDER):
+        text = _("Taken back: an in-store purchase was returned or cancelled")
+    else:
+        texts = {
+            "redeem": _("Used as a discount"),
+            "reverse": _("Taken back: order %(order)s was returned or cancelled"),
+            "expire": _("Expired: not used in time"),
+            "redemption_cancel": _("Given back: a purchase using cashback was cancelled"),
+            "adjustment": _("Adjustment by the store"),
+            "referral_reward": _("Reward for an invitation"),
+        }
+        text = texts.get(kind, kind) % {"order": line.get("order_id") or ""}
+        if kind in ("redeem", "redemption_cancel") and source:
+            text = f"{text} · {source}"
     return f"{text} ({line['note']})" if line.get("note") else text
 
 
@@ -95,6 +118,7 @@ def _lines(entries: list[balances.StatementLine], *, lang: str, brand: BrandView
         if isinstance(line.get("breakdown"), msgspec.Raw):
             line["breakdown"] = msgspec.json.decode(line["breakdown"])
         line["explanation"] = explain(line, lang=lang, brand=brand)
+        line["title"] = i18n.gettext(lang, "movement:" + line["kind"])
         line["status_text"] = _status(line, lang=lang, brand=brand)
         out.append(line)
     return out
@@ -104,6 +128,7 @@ async def home_page(request: Request) -> Template:
     """The brand's home (app.py routes "/" here on a brand host): the pitch, or the shopper's balance."""
     brand, lang = brand_required(request), lang_of(request)
     cashback = brand.rules().cashback
+    await load_shopper(request)
     context = page_context(
         request,
         rate_bp=cashback.rate_bp,
@@ -120,7 +145,8 @@ def _percent_label(bp: int, lang: str) -> str:
 
 
 async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str, Any]:
-    """What the home shows a signed-in shopper: balance, what becomes usable and expires, latest moves."""
+    """What the home shows a signed-in shopper: balance, what becomes usable and expires, how to use
+    it, the next voucher and the latest moves."""
     session = await session_of(request)
     if session is None or session.customer is None:
         return context
@@ -128,14 +154,29 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     balance = await balances.balance(brand=brand, customer_id=session.customer, now=now, expiring_limit=1)
     entries, _ = await balances.statement(brand_id=brand.id, customer_id=session.customer, now=now, limit=5)
     pending_until = await balances.next_available(brand_id=brand.id, customer_id=session.customer, now=now)
+    mine = await vouchers.of_customer(brand_id=brand.id, customer_id=session.customer, now=now)
+    redemption = brand.rules().redemption
     return context | {
         "signed_in": True,
         "fetched_at": now,
         "balance": balance,
         "pending_until": pending_until,
         "latest": _lines(entries, lang=lang, brand=brand),
-        "min_order": brand.rules().redemption.min_order,
+        "min_order": redemption.min_order,
+        "max_share": _percent(redemption.max_share_bp) if redemption.max_share_bp < 10000 else None,
+        "order_for_all": order_for_all(balance.available, redemption),
+        "next_voucher": next((v for v in mine if v.status == "active"), None),
+        "active_vouchers": sum(1 for v in mine if v.status == "active"),
     }
+
+
+def order_for_all(available: int, redemption: Any) -> int | None:
+    """The smallest purchase that can take the whole available balance off (minimum order and the
+    most of a purchase cashback may pay, in basis points); None with nothing to use."""
+    if available <= 0 or redemption.max_share_bp <= 0:
+        return None
+    needed = -(-available * 10000 // redemption.max_share_bp)  # rounded up to the centavo
+    return max(needed, redemption.min_order)
 
 
 @get("/statement", guards=[requires_customer])
@@ -263,15 +304,35 @@ async def help_page(request: Request) -> Template:
     return Template(
         "portal/help.html",
         context=page_context(
-            request, faq=faq, whatsapp_url=f"https://wa.me/{whatsapp}" if whatsapp else None
+            request,
+            faq=faq,
+            whatsapp_url=f"https://wa.me/{whatsapp}" if whatsapp else None,
+            phone_text=phone_text(brand.contact_phone),
+            whatsapp_text=phone_text(brand.contact_whatsapp),
         ),
     )
+
+
+def phone_text(number: str | None) -> str:
+    """A Brazilian number as people write it: "+55 11 98765-4321" -> "(11) 98765-4321"; any other
+    number (abroad, 0800) as it was given."""
+    given = (number or "").strip()
+    digits = "".join(c for c in given if c.isdigit())
+    if given.startswith("+"):
+        if not digits.startswith("55"):
+            return given
+        digits = digits[2:]
+    if len(digits) not in (10, 11) or digits.startswith("0"):
+        return given
+    area, rest = digits[:2], digits[2:]
+    return f"({area}) {rest[:-4]}-{rest[-4:]}"
 
 
 router = Router(
     path="/",
     guards=[requires_brand],
     include_in_schema=False,
+    before_request=load_shopper,
     route_handlers=[
         regulations_page,
         help_page,

@@ -13,6 +13,7 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from retorno import i18n
+from retorno.portal.pages import PRIVATE_OFFLINE
 from retorno.portal.routes import page_context, private_router
 from retorno.referrals import invitations
 from retorno.referrals import service as referrals
@@ -35,9 +36,11 @@ async def vouchers_page(request: Request) -> Template:
     mine = await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now_of(request))
     active = [msgspec.structs.asdict(v) | {"qr": qr_svg(v.code)} for v in mine if v.status == "active"]
     others = [v for v in mine if v.status != "active"]
+    # Kept for reading offline like home and statement: a voucher's QR code is shown at the till.
     return Template(
         "portal/vouchers.html",
-        context=page_context(request, active=active, others=others),
+        context=page_context(request, active=active, others=others, fetched_at=now_of(request)),
+        headers=PRIVATE_OFFLINE,
     )
 
 

@@ -15,6 +15,9 @@ from retorno import i18n
 from retorno.brands import service as brands
 from retorno.brands.images import text_on
 from retorno.brands.service import BrandView
+from retorno.customers import service as customers
+from retorno.errors import NotFound
+from retorno.signin.guards import session_of
 from retorno.web import (
     LANG_COOKIE,
     assets_version,
@@ -36,6 +39,22 @@ async def requires_brand(connection: Any, _: Any) -> None:
         raise NotFoundException()
 
 
+async def load_shopper(request: Request) -> None:
+    """Before a brand-host page: the signed-in shopper's first name, for the app shell's greeting."""
+    state = request.scope["state"]
+    if "shopper" in state:
+        return
+    brand, session = brand_of(request), await session_of(request)
+    name = None
+    if brand is not None and session is not None and session.customer is not None:
+        try:
+            name = (await customers.get(brand.id, session.customer)).name or ""
+        except NotFound:
+            name = None
+    # "" is a shopper without a name (greeted without one); None is nobody signed in.
+    state["shopper"] = name.split()[0] if name else name
+
+
 def private_router(*handlers: Any) -> Router:
     """Brand-host pages of a signed-in shopper: nothing here may be kept by a browser cache."""
     return Router(
@@ -43,12 +62,46 @@ def private_router(*handlers: Any) -> Router:
         guards=[requires_brand],
         include_in_schema=False,
         cache_control=CacheControlHeader(no_store=True, private=True),
+        before_request=load_shopper,
         route_handlers=list(handlers),
     )
 
 
+# The shell's tab for each page, and the page a sub-page goes back to (signed in / signed out).
+TABS = {
+    "/": "home",
+    "/statement": "statement",
+    "/vouchers": "vouchers",
+    "/invite": "invite",
+    "/account": "account",
+}
+PARENTS = {
+    "/account/security": ("/account", "/"),
+    "/account/notifications": ("/account", "/"),
+    "/account/delete": ("/account", "/"),
+    "/help": ("/account", "/"),
+    "/regulations": ("/account", "/"),
+    "/join": (None, "/"),
+    "/login": (None, "/"),
+}
+
+
+def shell_of(path: str, signed_in: bool) -> dict[str, Any]:
+    """Which tab a page belongs to (and whether it is that tab's own page), and its back link."""
+    parent = PARENTS.get(path, (None, None))[0 if signed_in else 1]
+    tab = TABS.get(path) or TABS.get(parent or "")
+    return {"tab": tab if signed_in else None, "tab_page": path in TABS, "back": parent}
+
+
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
-    return {"brand": brand_of(request), "lang": lang_of(request), **extra}
+    shopper = request.scope["state"].get("shopper")
+    return {
+        "brand": brand_of(request),
+        "lang": lang_of(request),
+        "shopper": shopper,
+        **shell_of(request.url.path, shopper is not None),
+        **extra,
+    }
 
 
 @get("/offline", name="portal:offline")
