@@ -370,8 +370,12 @@ async def test_a_manager_previews_and_sends_a_campaign_to_those_who_opted_in(app
         "/admin/b/bella/campaigns", data=form | {"action": "send", "url": "https://evil.example"}
     )
     assert bad.status_code == 422
-    sent = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "send"})
-    assert sent.status_code == 303
+    asked = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "send"})
+    assert asked.status_code == 200 and 'id="campaign-confirm"' in asked.text  # first, a confirmation
+    assert re.search(r'id="confirm-audience">Ela vai agora para 2 aparelhos', asked.text)
+    assert await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
+    sent = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "confirm"})
+    assert sent.status_code == 303 and sent.headers["location"].endswith("/campaigns?sent=1")
     from retorno.worker import Worker
 
     async with Worker(clock=clock, sweep=False) as worker:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.test_admin_brand import ROUTE_ROLES, _staff, allowed
+from tests.test_admin_brand import ROUTE_ROLES, _csrf, _staff, allowed
 
 # The sidebar's links (path under /admin/b/bella) and the role each one's page needs.
 SIDEBAR = {
@@ -121,3 +121,21 @@ async def test_the_audit_log_says_in_words_who_changed_what_and_when(app, demo, 
     assert "\\u" not in page and "{&#34;" not in page and '{"' not in text
     assert "owner@staff.example" in text and "America/Sao_Paulo" in text
     await owner.aclose()
+
+
+@pytest.mark.parametrize("action", ["send", "confirm"])
+async def test_a_campaign_to_no_device_is_refused_with_a_clear_message(app, demo, clock, action):
+    from retorno import db
+
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = (await manager.get("/admin/b/bella/campaigns")).text
+    assert re.search(r'id="audience">0 aparelho', page)
+    form = {"title": "Natal", "body": "Cashback em dobro", "url": "/", "_csrf_token": token}
+    refused = await manager.post("/admin/b/bella/campaigns", data=form | {"action": action})
+    assert refused.status_code == 422
+    assert 'id="campaign-error"' in refused.text
+    assert "Não enviada: nenhum aparelho a receberia" in refused.text
+    assert 'id="campaign-confirm"' not in refused.text and 'value="Natal"' in refused.text  # kept
+    assert await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
+    await manager.aclose()

@@ -42,14 +42,22 @@ class CampaignForm(msgspec.Struct):
 async def send_campaign(
     request: Request, slug: FromPath[str], data: URLEncodedBody[CampaignForm]
 ) -> Template | Redirect:
-    """Preview a notification as the phone shows it, or send it to everyone who opted in."""
+    """Preview a notification as the phone shows it, or send it to everyone who opted in: "send"
+    asks for a confirmation showing how many devices will receive it, "confirm" sends."""
 
     admin, now = admin_of(request), now_of(request)
     brand = admin["brand"]
     form = {"title": data.title.strip(), "body": data.body.strip(), "url": data.url.strip() or "/"}
-    if data.action != "send":
+    if data.action not in ("send", "confirm"):
         return Template("admin/campaigns.html", context=await _campaigns_context(request, preview=form))
+    if await push.campaign_audience(brand.id) == 0:  # nobody would receive it: say so, send nothing
+        context = await _campaigns_context(request, preview=form, error="no_audience")
+        return Template("admin/campaigns.html", status_code=422, context=context)
     try:
+        if data.action == "send":  # first a confirmation, with how many devices will receive it
+            push.check_campaign(**form)
+            context = await _campaigns_context(request, preview=form, confirm=True)
+            return Template("admin/campaigns.html", context=context)
         await audited(
             request,
             lambda: push.queue_campaign(brand_id=brand.id, now=now, **form),
@@ -59,7 +67,7 @@ async def send_campaign(
     except Invalid as exc:
         context = await _campaigns_context(request, preview=form, error=exc.detail)
         return Template("admin/campaigns.html", status_code=422, context=context)
-    return Redirect(f"/admin/b/{slug}/campaigns", status_code=303)
+    return Redirect(f"/admin/b/{slug}/campaigns?sent=1", status_code=303)
 
 
 routes = [campaigns_page, send_campaign]

@@ -268,13 +268,19 @@ async def campaigns_sent(brand_id: int, limit: int = 20) -> list[CampaignSent]:
     return sent
 
 
-async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now: dt.datetime) -> None:
-    """One notification to every shopper of the brand who opted in to campaigns (and to marketing),
-    through the outbox like every other notice."""
+def check_campaign(*, title: str, body: str, url: str) -> None:
+    """What a campaign must be to be sent (queue_campaign checks it again): the admin checks it
+    before asking for a confirmation."""
     if not title.strip() or len(title) > 120 or len(body) > 500:
         raise Invalid("a campaign needs a title (at most 120 characters) and a text of at most 500")
     if not url.startswith("/") or url.startswith("//"):
         raise Invalid("url: a path in the app, such as /vouchers")
+
+
+async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now: dt.datetime) -> None:
+    """One notification to every shopper of the brand who opted in to campaigns (and to marketing),
+    through the outbox like every other notice."""
+    check_campaign(title=title, body=body, url=url)
 
     async def work() -> None:
         await outbox.emit(
