@@ -611,7 +611,7 @@ async def test_the_simulator_shows_cashback_vouchers_and_redeemable(app, demo, c
     )
     assert "Black Friday" in friday.text or re.search(r'id="sim-cashback">R\$\xa0(10|20),00<', friday.text)
     bad = await manager.post("/admin/b/bella/rules/simulate", data=form | {"items": "maquiagem 10"})
-    assert bad.status_code == 422 and "add up" in bad.text
+    assert bad.status_code == 422 and "a soma deve dar o total" in bad.text
     await manager.aclose()
 
 

@@ -57,7 +57,7 @@ async def test_a_clerk_registers_a_shopper_and_records_a_sale_by_category(app, d
     recorded = await clerk.post(f"{COUNTER}/sale", data=sale | {"items": "maquiagem 100,00\nperfume 50,00"})
     assert recorded.status_code == 200 and "R$\xa020,00" in recorded.text
     wrong = await clerk.post(f"{COUNTER}/sale", data=sale | {"form_id": "other", "items": "maquiagem 10,00"})
-    assert wrong.status_code == 422 and "add up to the total" in wrong.text
+    assert wrong.status_code == 422 and "a soma deve dar o total" in wrong.text
     assert [r["total"] for r in await db.fetch("SELECT total FROM sales")] == [15000]
     await clerk.aclose()
 

@@ -181,7 +181,7 @@ async def test_custom_hosts_are_added_checked_and_removed_in_the_branding_page(a
         "/admin/b/mare/branding",
         data=mare_form | {"hosts": "fidelidade.bella.example"},
     )
-    assert taken.status_code == 422 and "already belong to another brand" in taken.text
+    assert taken.status_code == 422 and "já pertencem a outra marca" in taken.text
     for bad in ("nao e um host", "mare.localhost:8000", "-x.example"):
         refused = await mare.post(
             "/admin/b/mare/branding",

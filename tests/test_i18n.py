@@ -1,15 +1,16 @@
 """pt-BR by default with English available; money from integer centavos, formatted by Babel."""
 
-import re
 from pathlib import Path
 
 import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
-from jinja2.ext import babel_extract
 
 from retorno import i18n
+from retorno.errors import Amount, Field, Invalid
 from tests.conftest import brand_url, post_form
 
 BACKEND = Path(i18n.__file__).parent
@@ -88,27 +89,52 @@ async def test_an_unknown_language_falls_back_to_the_brand_language(client, demo
     assert '<html lang="pt-BR" data-source="network">' in page.text
 
 
-# Jinja's extractor leaves out calls with keyword arguments (`_("%(n)s left", n=...)`); a plain
-# reading of every `_("...")` in the templates catches those too.
-CALL = re.compile(r"""(?<![\w.])(?:_|gettext)\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]""")
-
-
-def template_messages() -> set[tuple[str, str]]:
-    found = set()
-    for template in BACKEND.rglob("templates/**/*.html"):
-        with template.open("rb") as f:
-            for _line, _func, message, _comments in babel_extract(f, ("_", "gettext", "ngettext"), [], {}):
-                if isinstance(message, str):
-                    found.add((template.name, message))
-        for message in CALL.findall(template.read_text(encoding="utf-8")):
-            found.add((template.name, message.replace('\\"', '"')))
+def extracted() -> list[tuple[str, int, str, str | None, list[str]]]:
+    """Every message of the package as `make messages` extracts it (backend/babel.cfg)."""
+    with (BACKEND.parent / "babel.cfg").open() as f:
+        method_map, options_map = parse_mapping_cfg(f)
+    found = []
+    for filename, line, message, comments, context in extract_from_dir(BACKEND, method_map, options_map):
+        found.append((filename, line, message if isinstance(message, str) else message[0], context, comments))
     return found
 
 
-def test_every_template_message_has_a_portuguese_translation():
+def test_every_message_a_person_reads_has_a_portuguese_translation():
+    """Templates, domain errors (their message ids and the names of their fields), N_() tables."""
     with (BACKEND / "locale/pt_BR/LC_MESSAGES/messages.po").open("rb") as f:
         catalog = read_po(f)
-    translated = {m.id for m in catalog if m.id and m.string}
-    missing = sorted((name, message) for name, message in template_messages() if message not in translated)
-    assert len(template_messages()) > 300
+    translated = {(m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in catalog if m.id and m.string}
+    found = extracted()
+    missing = sorted(
+        {
+            (f"{name}:{line}", context, message)
+            for name, line, message, context, _ in found
+            if (context, message) not in translated
+        }
+    )
+    assert len(found) > 1000
+    assert {c for *_, c, _ in found} >= {None, "field"}
     assert missing == []
+
+
+def test_no_error_is_raised_with_an_f_string():
+    """An f-string cannot be looked up in the catalogue: a message id with parameters can."""
+    formatted = [f"{name}:{line}: {message}" for name, line, message, _, comments in extracted() if comments]
+    assert formatted == []
+
+
+def test_an_error_is_translated_with_its_parameters_in_the_readers_language():
+    error = Invalid(
+        "refund of %(amount)s exceeds what remains of the sale (%(remains)s)",
+        amount=Amount(150000),
+        remains=Amount(5),
+    )
+    assert error.detail == "refund of 150000 centavos exceeds what remains of the sale (5 centavos)"
+    assert (
+        norm(i18n.error_text("pt-BR", error))
+        == "a devolução de R$ 1.500,00 passa do que resta da venda (R$ 0,05)"
+    )
+    field = Invalid("%(field)s: at most %(max)s characters", field=Field("occurred_at"), max=20)
+    assert i18n.error_text("pt-BR", field) == "data da venda: no máximo 20 caracteres"
+    assert i18n.error_text("pt-BR", field, api=True) == "occurred_at: no máximo 20 caracteres"
+    assert i18n.error_text("en", field, api=True) == "occurred_at: at most 20 characters"

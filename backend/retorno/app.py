@@ -73,14 +73,19 @@ def _error(
     request: Request,
     status: int,
     title: str,
-    detail: str,
+    detail: str | DomainError,
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    """Problem details under /api/; elsewhere a page in the brand's (or platform's) theme and language."""
+    """Problem details under /api/; elsewhere a page in the brand's (or platform's) theme; both in
+    the reader's language (`title` and a plain `detail` are message ids of the catalogue)."""
+    lang = web.lang_of(request)
+    title = i18n.gettext(lang, title)
+    detail = (
+        web.error_text(request, detail) if isinstance(detail, DomainError) else i18n.gettext(lang, detail)
+    )
     if request.url.path.startswith("/api/"):
         return _problem(status, title, detail, headers, **extra)
-    lang = web.lang_of(request)
     return Template(
         "portal/error.html" if web.brand_of(request) else "platform/error.html",
         status_code=status,
@@ -89,8 +94,8 @@ def _error(
             "brand": web.brand_of(request),
             "lang": lang,
             "status_code": status,
-            "title": i18n.gettext(lang, title),
-            "detail": i18n.gettext(lang, detail),
+            "title": title,
+            "detail": detail,
         },
     )
 
@@ -127,7 +132,7 @@ def domain_error(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, SignInRequired):
         return Redirect(exc.location, status_code=303)
     if isinstance(exc, TooManyRequests):
-        return _error(request, 429, exc.title, exc.detail, {"retry-after": str(exc.retry_after)})
+        return _error(request, 429, exc.title, exc, {"retry-after": str(exc.retry_after)})
     extra: dict[str, Any] = {}
     if isinstance(exc, Invalid) and len(exc.problems) > 1:
         extra["problems"] = exc.problems
@@ -135,7 +140,7 @@ def domain_error(request: Request, exc: DomainError) -> Response:
         extra |= {"reason": exc.reason, "max_amount": exc.max_amount}
     extra |= getattr(exc, "extra", {})  # e.g. a refused voucher's `reason`
     headers = {"www-authenticate": 'Bearer realm="retorno"'} if isinstance(exc, Unauthorized) else None
-    return _error(request, exc.status_code, exc.title, exc.detail, headers, **extra)
+    return _error(request, exc.status_code, exc.title, exc, headers, **extra)
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 
 MAX_AMOUNT = 10**11  # R$ 1 billion: beyond any real order, well inside 64-bit sums
 MAX_ITEMS = 1000  # lines in one sale
@@ -31,11 +31,15 @@ def check_text(
     """`value` stripped, without control characters, from `min_length` to `max_length` long."""
     value = value.strip()
     if (CONTROL_IN_TEXT if multiline else CONTROL).search(value):
-        raise Invalid(f"{name}: control characters (such as NUL or a line break) are not allowed")
+        raise Invalid(
+            "%(field)s: control characters (such as NUL or a line break) are not allowed", field=Field(name)
+        )
     if not min_length <= len(value) <= max_length:
         if min_length:
-            raise Invalid(f"{name}: {min_length} to {max_length} characters")
-        raise Invalid(f"{name}: at most {max_length} characters")
+            raise Invalid(
+                "%(field)s: %(min)s to %(max)s characters", field=Field(name), min=min_length, max=max_length
+            )
+        raise Invalid("%(field)s: at most %(max)s characters", field=Field(name), max=max_length)
     return value
 
 
@@ -43,26 +47,31 @@ def check_key(name: str, value: str) -> str:
     """An idempotency key or external id: 1 to 100 printable characters, stored stripped."""
     value = check_text(name, value, max_length=MAX_KEY, min_length=1)
     if not value.isprintable():
-        raise Invalid(f"{name}: 1 to {MAX_KEY} printable characters")
+        raise Invalid("%(field)s: 1 to %(max)s printable characters", field=Field(name), max=MAX_KEY)
     return value
 
 
 def check_amount(name: str, value: int, *, minimum: int = 0) -> int:
     if not minimum <= value <= MAX_AMOUNT:
-        raise Invalid(f"{name}: must be a whole number of centavos from {minimum} to {MAX_AMOUNT}")
+        raise Invalid(
+            "%(field)s: must be a whole number of centavos from %(min)s to %(max)s",
+            field=Field(name),
+            min=minimum,
+            max=MAX_AMOUNT,
+        )
     return value
 
 
 def check_moment(name: str, value: dt.datetime, *, now: dt.datetime) -> dt.datetime:
     """A time with its offset, from OLDEST ago to AHEAD from now, in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise Invalid(f"{name}: give an offset (2026-11-27T15:04:05-03:00 or ...Z)")
+        raise Invalid("%(field)s: give an offset (2026-11-27T15:04:05-03:00 or ...Z)", field=Field(name))
     try:
         utc = value.astimezone(dt.UTC)
     except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         utc = None
     if utc is None or not now - OLDEST <= utc <= now + AHEAD:
-        raise Invalid(f"{name}: must be within the last 5 years and at most a day ahead")
+        raise Invalid("%(field)s: must be within the last 5 years and at most a day ahead", field=Field(name))
     return utc
 
 

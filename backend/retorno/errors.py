@@ -1,13 +1,47 @@
-"""Domain errors, raised by services with a message fit for a user; app.py maps them to HTTP once."""
+"""Domain errors, raised by services with a message fit for a user; app.py maps them to HTTP once.
+
+A message is an English message id with `%(name)s` parameters, never a formatted string:
+
+    raise Invalid("%(field)s: at most %(max)s characters", field=Field("name"), max=200)
+
+`detail` is the English text as the API writes it (logs, the CLI); `i18n.error_text` translates the
+id through the catalogue and then fills in the parameters for the reader's language: a `Field`
+becomes the label a form shows (the JSON name in the API), an `Amount` money as the locale writes
+it (its centavos in the API).
+`tests/test_i18n.py` fails when a message id has no pt-BR translation, and when an error is raised
+with an f-string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Marks a message id kept in a table (REASONS) for the catalogue's extraction; returns it."""
+    return message
+
+
+class Field(str):
+    """The name of an input: a JSON field in the API, a labelled box on a form."""
+
+
+class Amount(int):
+    """Centavos, shown as money in the reader's language."""
 
 
 class DomainError(Exception):
     status_code = 400
     title = "Bad request"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.message, self.params = message, params
+        self.detail = message % _english(params) if params else message
+        super().__init__(self.detail)
+
+
+def _english(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: f"{int(v)} centavos" if isinstance(v, Amount) else v for k, v in params.items()}
 
 
 class BadRequest(DomainError):
@@ -31,9 +65,9 @@ class Invalid(DomainError):
     status_code = 422
     title = "Invalid input"
 
-    def __init__(self, detail: str, problems: list[str] | None = None) -> None:
-        super().__init__(detail)
-        self.problems = problems or [detail]
+    def __init__(self, message: str, /, problems: list[str] | None = None, **params: Any) -> None:
+        super().__init__(message, **params)
+        self.problems = problems or [self.detail]
 
 
 class Unauthorized(DomainError):

@@ -21,6 +21,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
 
+from retorno.errors import Amount, DomainError, Field
+
 LANGUAGES = ("pt-BR", "en")
 LANGUAGE_NAMES = {"pt-BR": "Português", "en": "English"}
 _LOCALE_DIR = Path(__file__).parent / "locale"
@@ -102,6 +104,54 @@ def moment(value: dt.datetime, *, lang: str, tz: str = "America/Sao_Paulo") -> s
     return format_datetime(value.astimezone(zoneinfo.ZoneInfo(tz)), format="short", locale=babel_locale(lang))
 
 
-def choose(requested: str | None, default: str) -> str:
-    """The shopper's choice when it is a language we have, else the brand's language."""
-    return requested if requested in LANGUAGES else default
+def choose(requested: str | None, default: str, accept: str | None = None) -> str:
+    """The shopper's choice when it is a language we have; on a first visit (no choice yet) what
+    the browser asks for (`Accept-Language`) when we have it; else the brand's language."""
+    if requested in LANGUAGES:
+        return requested
+    return from_accept_language(accept) or default
+
+
+def from_accept_language(header: str | None) -> str | None:
+    """The language of an `Accept-Language` header's most wanted tag, when we have it: en, en-US
+    and en-GB are English, pt and pt-BR Portuguese; anything else is None."""
+    best, best_q = None, 0.0
+    for part in (header or "")[:500].split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if q > best_q:
+            best, best_q = tag.strip().lower(), q
+    if best is None:
+        return None
+    primary = best.split("-")[0]
+    return {"en": "en", "pt": "pt-BR"}.get(primary)
+
+
+def pgettext(lang: str, context: str, message: str) -> str:
+    return str(translations(lang).pgettext(context, message))
+
+
+def error_text(lang: str, error: DomainError, *, api: bool = False) -> str:
+    """A domain error in the reader's language: its message id through the catalogue, then its
+    parameters as the locale writes them. On a page a field is its label and an amount is money;
+    in the API (`api`) a field is its JSON name and an amount its centavos, as the JSON has them."""
+    message = gettext(lang, error.message)
+    if not error.params:
+        return message
+    shown: dict[str, object] = {}
+    for name, value in error.params.items():
+        if isinstance(value, Field):
+            shown[name] = str(value) if api else pgettext(lang, "field", value)
+        elif isinstance(value, Amount):
+            shown[name] = f"{int(value)} centavos" if api else money(value, lang=lang)
+        else:
+            shown[name] = value
+    try:
+        return message % shown
+    except (KeyError, ValueError, TypeError):  # a translation that lost a parameter: English, whole
+        return error.detail

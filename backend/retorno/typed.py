@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from retorno.bounds import MAX_AMOUNT
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid
+from retorno.errors import Amount, Field, Invalid
 from retorno.money import hundredths
 
 
@@ -26,13 +26,17 @@ def centavos(text: str) -> int:
     try:
         value = hundredths(Decimal(text))
     except InvalidOperation:  # not a number, or one like 1E+999999 that no amount is
-        raise Invalid(f"total: {text!r} is not an amount in reais") from None
+        raise Invalid(
+            "%(field)s: %(value)r is not an amount in reais", field=Field("total"), value=text
+        ) from None
     if value is None:
-        raise Invalid(f"total: {text!r} is not an amount in reais and centavos")
+        raise Invalid(
+            "%(field)s: %(value)r is not an amount in reais and centavos", field=Field("total"), value=text
+        )
     if value <= 0:
-        raise Invalid("total: must be more than zero")
+        raise Invalid("%(field)s: must be more than zero", field=Field("total"))
     if value > MAX_AMOUNT:
-        raise Invalid("total: at most R$ 1.000.000.000,00")
+        raise Invalid("%(field)s: at most %(max)s", field=Field("total"), max=Amount(MAX_AMOUNT))
     return value
 
 
@@ -47,7 +51,11 @@ def when_of(text: str, brand: BrandView) -> dt.datetime:
             return dt.datetime.combine(day, dt.time(12), zoneinfo.ZoneInfo(brand.timezone)).astimezone(dt.UTC)
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise Invalid(f"occurred_at: {text!r} is not a date (2026-11-10) or a datetime") from None
+        raise Invalid(
+            "%(field)s: %(value)r is not a date (2026-11-10) or a datetime",
+            field=Field("occurred_at"),
+            value=text,
+        ) from None
     if value.tzinfo is None:
-        raise Invalid("occurred_at: a datetime needs its offset (…-03:00)")
+        raise Invalid("%(field)s: a datetime needs its offset (…-03:00)", field=Field("occurred_at"))
     return value

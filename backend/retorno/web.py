@@ -23,7 +23,7 @@ from litestar.types import Message, Receive, Scope, Send
 from retorno import bounds, i18n, logs
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
-from retorno.errors import BadRequest, Invalid
+from retorno.errors import BadRequest, DomainError, Field, Invalid
 from retorno.settings import PROJECT_ROOT, Settings
 
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
@@ -186,15 +186,47 @@ async def decode_body(request: Request, kind: type[T]) -> T:
     return decode_json(await request.body(), kind)
 
 
+# msgspec's messages, read into message ids of the catalogue (the rest of its messages keep their
+# English inside a translated frame).
+_SCHEMA = (
+    (
+        re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`"),
+        "%(field)s: expected %(expected)s, got %(got)s",
+    ),
+    (
+        re.compile(r"Object missing required field `(?P<name>[^`]+)`"),
+        "%(field)s: the field %(name)s is required",
+    ),
+    (re.compile(r"Object contains unknown field `(?P<name>[^`]+)`"), "%(field)s: there is no field %(name)s"),
+    (re.compile(r"Number out of range"), "%(field)s: the number is out of range"),
+    (re.compile(r"Input data was truncated"), "the body is not JSON: it ends too soon"),
+    (re.compile(r"JSON is malformed: (?P<why>.+)"), "the body is not JSON (%(why)s)"),
+)
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def schema_error(exc: msgspec.DecodeError) -> BadRequest:
+    """A body that does not decode, as a message of the catalogue naming the field (its JSON path)."""
+    text = str(exc)
+    at = _AT.search(text)
+    path = at["path"].lstrip(".") if at else ""
+    problem = text[: at.start()] if at else text
+    for pattern, message in _SCHEMA:
+        if found := pattern.fullmatch(problem):
+            return BadRequest(message, field=Field(path or "body"), **found.groupdict())
+    return BadRequest("the body does not match the schema: %(error)s", error=text)
+
+
 def decode_json(raw: bytes, kind: type[T]) -> T:
     try:
         decoded = msgspec.json.decode(raw, type=kind)
     except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body does not match the schema: {exc}") from None
+        raise schema_error(exc) from None
     if bounds.control_character_in_json(raw):
         where = bounds.control_character_at(msgspec.json.decode(raw))
         if where is not None:
-            raise Invalid(f"{where}: control characters (such as NUL or a line break) are not allowed")
+            message = "%(field)s: control characters (such as NUL or a line break) are not allowed"
+            raise Invalid(message, field=Field(where))
     return decoded
 
 
@@ -282,8 +314,24 @@ def now_of(request: Request) -> dt.datetime:
 
 
 def lang_of(request: Request) -> str:
+    """The reader's language: their choice (the footer's switch), else on a first visit what their
+    browser asks for, else the brand's. The API speaks English unless asked for Portuguese."""
+    accept = request.headers.get("accept-language")
+    if request.url.path.startswith("/api/"):
+        return i18n.from_accept_language(accept) or "en"
     brand = brand_of(request)
-    return i18n.choose(request.cookies.get(LANG_COOKIE), brand.locale if brand else "pt-BR")
+    return i18n.choose(request.cookies.get(LANG_COOKIE), brand.locale if brand else "pt-BR", accept)
+
+
+def error_text(request: Request, error: DomainError) -> str:
+    """A domain error in the reader's language; the API names fields as its JSON does."""
+    return i18n.error_text(lang_of(request), error, api=request.url.path.startswith("/api/"))
+
+
+def problem_texts(request: Request, error: Invalid) -> list[str]:
+    """Every problem of an invalid input, for a form: the error itself in the reader's language
+    when it is the only one (a brand pack's checks list theirs, in English)."""
+    return [error_text(request, error)] if error.problems == [error.detail] else error.problems
 
 
 def origin_of(brand: BrandView, settings: Settings) -> str:

@@ -16,9 +16,9 @@ from retorno.brands import images
 from retorno.brands import service as brands
 from retorno.brands.pack import check_edited, from_upload
 from retorno.brands.pack_writer import to_toml, to_zip
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.onboarding.brand import import_brand
-from retorno.web import now_of, settings_of
+from retorno.web import now_of, problem_texts, settings_of
 
 BRANDING_FIELDS = (
     "name",
@@ -128,7 +128,7 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
             after=values | {"logo": "new" if logo else "kept"},
         )
     except Invalid as exc:
-        context = await _branding_context(request, error=exc.problems, values=values)
+        context = await _branding_context(request, error=problem_texts(request, exc), values=values)
         return Template("admin/branding.html", status_code=422, context=context)
     return Redirect(f"/admin/b/{slug}/branding", status_code=303)
 
@@ -153,7 +153,12 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
     try:
         pack = from_upload(await uploaded(await request.form(), "pack"), base=current)
         if pack.slug != slug:
-            raise Invalid(f"slug: this pack is for {pack.slug!r}, not {slug!r}")
+            raise Invalid(
+                "%(field)s: this pack is for %(pack)r, not %(slug)r",
+                field=Field("slug"),
+                pack=pack.slug,
+                slug=slug,
+            )
         await audited(
             request,
             lambda: import_brand(pack, base_host=settings_of(request).base_host, now=now_of(request)),
@@ -163,7 +168,7 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
             after=to_toml(pack),
         )
     except Invalid as exc:
-        context = await rules_page_context(request, pack_error=exc.problems)
+        context = await rules_page_context(request, pack_error=problem_texts(request, exc))
         return Template("admin/rules.html", status_code=422, context=context)
     return Redirect(f"/admin/b/{slug}/rules", status_code=303)
 

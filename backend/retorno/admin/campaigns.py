@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.errors import Invalid
 from retorno.push import service as push
-from retorno.web import now_of
+from retorno.web import error_text, now_of
 
 
 async def _campaigns_context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -65,7 +65,7 @@ async def send_campaign(
             after=form,
         )
     except Invalid as exc:
-        context = await _campaigns_context(request, preview=form, error=exc.detail)
+        context = await _campaigns_context(request, preview=form, error=error_text(request, exc))
         return Template("admin/campaigns.html", status_code=422, context=context)
     return Redirect(f"/admin/b/{slug}/campaigns?sent=1", status_code=303)
 

@@ -14,7 +14,7 @@ from retorno.audit import service as audit
 from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import Invalid, NotFound
+from retorno.errors import Field, Invalid, NotFound
 from retorno.ledger.rules import Item
 from retorno.signin.guards import Forbidden, requires_staff, signed_in_staff
 from retorno.staff import service as staff
@@ -113,11 +113,15 @@ def items_of(text: str, total: int) -> list[Any] | None:
         try:
             value = centavos(amount)
         except Invalid:
-            example = '"maquiagem 80,00"'
-            raise Invalid(f"items, line {number}: {amount!r} is not an amount ({example})") from None
+            raise Invalid(
+                '%(field)s, line %(number)s: %(amount)r is not an amount ("maquiagem 80,00")',
+                field=Field("items"),
+                number=number,
+                amount=amount,
+            ) from None
         items.append(Item(category=" ".join(category) or None, amount=value))
     if items and sum(i.amount for i in items) != total:
-        raise Invalid("items: they must add up to the total")
+        raise Invalid("%(field)s: they must add up to the total", field=Field("items"))
     return items or None
 
 

@@ -23,13 +23,13 @@ from retorno.audit import service as audit
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import DomainError, Invalid
+from retorno.errors import DomainError, Field, Invalid
 from retorno.ledger import balances
 from retorno.sales import orders, redemptions
 from retorno.sales.requests import SaleIn
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
-from retorno.web import now_of
+from retorno.web import error_text, now_of
 
 UNDO_MINUTES = 5
 ACTIONS = ("counter.sale", "counter.redeem", "counter.voucher")
@@ -119,7 +119,7 @@ async def counter_page(request: Request, slug: FromPath[str]) -> Template:
     try:
         customer = await customers.lookup(brand.id, customers.normalize(identity_of(query)))
     except Invalid as exc:
-        return await _counter(request, status=422, error=exc.detail, q=query)
+        return await _counter(request, status=422, error=error_text(request, exc), q=query)
     if customer is None:
         return await _counter(request, status=404, error="not_found", q=query, register=identity_of(query))
     return await _counter(request, q=query, **await _customer_panel(brand, customer.id, now))
@@ -150,7 +150,9 @@ async def register_customer(
     try:
         customer = await db.write(register)
     except DomainError as exc:
-        return await _counter(request, status=exc.status_code, error=exc.detail, register=identity)
+        return await _counter(
+            request, status=exc.status_code, error=error_text(request, exc), register=identity
+        )
     q = customer.cpf or customer.email or customer.phone or ""
     return Redirect(f"/admin/b/{slug}/counter?q={q}", status_code=303)
 
@@ -191,7 +193,9 @@ async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBo
         body = await db.write(record)
     except DomainError as exc:
         panel = await _panel_for(request, data.q)
-        return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
+        return await _counter(
+            request, status=exc.status_code, error=error_text(request, exc), q=data.q, **panel
+        )
     return await _done(request, body.customer_id, q=data.q or data.customer, recorded=body)
 
 
@@ -215,7 +219,7 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
         total = centavos(data.order_total)
         quote = await redemptions.quote(brand=brand, identity=identity, total=total, now=now)
         if quote.customer_id is None:
-            raise Invalid("customer: no customer with these details")
+            raise Invalid("%(field)s: no customer with these details", field=Field("customer"))
         if data.action != "confirm":
             form = {"form_id": data.form_id, "customer": data.customer, "order_total": data.order_total}
             return await _counter(request, q=data.q, quote=quote, quote_form=form, **panel)
@@ -242,7 +246,9 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
 
         body = await db.write(redeem)
     except DomainError as exc:
-        return await _counter(request, status=exc.status_code, error=exc.detail, q=data.q, **panel)
+        return await _counter(
+            request, status=exc.status_code, error=error_text(request, exc), q=data.q, **panel
+        )
     return await _done(request, quote.customer_id, q=data.q or data.customer, redeemed=body)
 
 
@@ -282,7 +288,9 @@ async def counter_voucher(
     except DomainError as exc:
         reason = getattr(exc, "reason", None)
         status = 422 if exc.status_code == 404 else exc.status_code  # an unknown code, not a missing page
-        return await _counter(request, status=status, error=exc.detail, reason=reason, q=data.q, **panel)
+        return await _counter(
+            request, status=status, error=error_text(request, exc), reason=reason, q=data.q, **panel
+        )
     return await _counter(request, q=data.q, voucher_used=used, **await _panel_for(request, data.q))
 
 

@@ -20,7 +20,7 @@ from retorno.referrals import service as referrals
 from retorno.sales import adjustments, rewards
 from retorno.typed import centavos
 from retorno.vouchers import service as vouchers
-from retorno.web import RowId, now_of
+from retorno.web import RowId, error_text, now_of
 
 
 @get("/customers", guards=[requires_role("manager")])
@@ -92,7 +92,7 @@ async def adjust_balance(
             after={"amount": amount, "reason": data.reason.strip()[:200]},
         )
     except Invalid as exc:
-        context = await _customer_context(request, customer_id, error=exc.detail)
+        context = await _customer_context(request, customer_id, error=error_text(request, exc))
         return Template("admin/customer.html", status_code=422, context=context)
     return Redirect(f"/admin/b/{slug}/customers/{customer_id}", status_code=303)
 

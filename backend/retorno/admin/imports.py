@@ -13,7 +13,7 @@ from retorno import csvfile, db
 from retorno.admin.common import admin_of, page_context, record_change, requires_role, uploaded
 from retorno.errors import Invalid
 from retorno.imports import service as imports
-from retorno.web import RowId, now_of
+from retorno.web import RowId, error_text, now_of
 
 
 async def _page(request: Request, *, status: int = 200, **extra: Any) -> Template:
@@ -44,7 +44,7 @@ async def import_upload(request: Request, slug: FromPath[str]) -> Template | Red
     try:
         checked = imports.read(imports.decode(raw))
     except Invalid as exc:
-        return await _page(request, status=422, error=exc.detail)
+        return await _page(request, status=422, error=error_text(request, exc))
     if checked.total > imports.INLINE_ROWS:
 
         async def start() -> int:

@@ -19,7 +19,7 @@ from retorno.brands import service as brands
 from retorno.brands.pack import check_edited, unpack
 from retorno.brands.pack_writer import to_toml
 from retorno.customers import service as customers
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.mail import Message
 from retorno.onboarding import brand as onboarding
 from retorno.signin.guards import (
@@ -32,7 +32,7 @@ from retorno.signin.guards import (
 )
 from retorno.signin.routes import account_routes, owner_of, passkey_router
 from retorno.staff import service as staff
-from retorno.web import lang_of, now_of, requires_platform_host, settings_of
+from retorno.web import error_text, lang_of, now_of, problem_texts, requires_platform_host, settings_of
 
 
 def _context(request: Request, **extra) -> dict:
@@ -60,7 +60,9 @@ async def request_code(request: Request, data: URLEncodedBody[EmailForm]) -> Tem
     try:
         email = customers.normalize_email(data.email)
     except Invalid as exc:
-        return Template("admin/login.html", status_code=422, context=_context(request, error=exc.detail))
+        return Template(
+            "admin/login.html", status_code=422, context=_context(request, error=error_text(request, exc))
+        )
     await ratelimits.hit("code-request:addr", client_address(request), now=now)
     await ratelimits.hit("code-request:email", f"staff:{email}", now=now)
     if await staff.staff_by_email(email) is not None:
@@ -99,7 +101,7 @@ async def verify_code(request: Request, data: URLEncodedBody[CodeForm]) -> Respo
         return Template(
             "admin/verify.html",
             status_code=422,
-            context=_context(request, email=data.email, error=exc.detail),
+            context=_context(request, email=data.email, error=error_text(request, exc)),
         )
     token = await sessions.start_session(
         brand_id=None, staff_id=member.id, now=now, replacing=request.cookies.get(session_cookie(settings))
@@ -163,7 +165,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
     try:
         pack = _pack_for(slug, name)
         if any(b.slug == slug for b in await brands.list_brands()):
-            raise Invalid(f"slug: {slug!r} is taken")
+            raise Invalid("%(field)s: %(slug)r is taken", field=Field("slug"), slug=slug)
 
         async def create() -> None:
             await onboarding.import_brand(pack, base_host=settings_of(request).base_host, now=now)
@@ -171,7 +173,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
 
         await db.write(create)
     except Invalid as exc:
-        return await _brands_page(request, status=422, error="; ".join(exc.problems), form=data)
+        return await _brands_page(request, status=422, error=error_text(request, exc), form=data)
     return Redirect("/admin/brands", status_code=303)
 
 
@@ -199,7 +201,7 @@ async def import_brand_page(request: Request) -> Template | Redirect:
 
         await db.write(write)
     except Invalid as exc:
-        return await _brands_page(request, status=422, pack_error=exc.problems)
+        return await _brands_page(request, status=422, pack_error=problem_texts(request, exc))
     return Redirect("/admin/brands", status_code=303)
 
 

@@ -19,11 +19,11 @@ from retorno.brands import service as brands
 from retorno.brands.pack import check_edited
 from retorno.brands.pack_writer import to_toml
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.ledger import rules as ledger_rules
 from retorno.onboarding.brand import import_brand
 from retorno.typed import centavos, dotted_reais, when_of
-from retorno.web import lang_of, now_of, settings_of
+from retorno.web import error_text, lang_of, now_of, problem_texts, settings_of
 
 RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
 
@@ -41,10 +41,15 @@ def _pack_with_rules(current: Any, sections: dict[str, Any] | str) -> Any:
         try:
             sections = tomllib.loads(sections)
         except tomllib.TOMLDecodeError as exc:
-            raise Invalid(f"rules: not TOML ({exc})") from None
+            raise Invalid("%(field)s: not TOML (%(error)s)", field=Field("rules"), error=exc) from None
     unknown = set(sections) - set(RULE_SECTIONS)
     if unknown:
-        raise Invalid(f"rules: unknown section {sorted(unknown)[0]!r}; sections: {', '.join(RULE_SECTIONS)}")
+        raise Invalid(
+            "%(field)s: unknown section %(section)r; sections: %(sections)s",
+            field=Field("rules"),
+            section=sorted(unknown)[0],
+            sections=", ".join(RULE_SECTIONS),
+        )
     doc = {k: v for k, v in to_toml(current).items() if k not in RULE_SECTIONS} | sections
     return check_edited(doc, base=current)
 
@@ -285,7 +290,7 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redire
             after=_rules_toml(pack),
         )
     except Invalid as exc:
-        extra: dict[str, Any] = {"error": exc.problems}
+        extra: dict[str, Any] = {"error": problem_texts(request, exc)}
         extra |= {"rules_text": str(form["rules"]), "text_open": True} if as_text else {"values": values}
         context = await rules_page_context(request, **extra)
         return Template("admin/rules.html", status_code=422, context=context)
@@ -299,7 +304,7 @@ async def simulate_order(
     try:
         result = simulate(admin_of(request)["brand"], data, now_of(request))
     except Invalid as exc:
-        context = await rules_page_context(request, sim=data, sim_error=exc.detail)
+        context = await rules_page_context(request, sim=data, sim_error=error_text(request, exc))
         return Template("admin/rules.html", status_code=422, context=context)
     return Template("admin/rules.html", context=await rules_page_context(request, sim=data, result=result))
 

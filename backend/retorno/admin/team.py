@@ -14,10 +14,10 @@ from retorno.admin.common import admin_of, audited, page_context, record_change,
 from retorno.apikeys import service as apikeys
 from retorno.audit import service as audit
 from retorno.customers import service as customers
-from retorno.errors import Invalid, NotFound
+from retorno.errors import Field, Invalid, NotFound
 from retorno.mail import Message
 from retorno.staff import service as staff
-from retorno.web import RowId, lang_of, now_of, settings_of
+from retorno.web import RowId, error_text, lang_of, now_of, settings_of
 
 
 @get("/staff", guards=[requires_role("owner")])
@@ -68,7 +68,7 @@ async def invite_staff(
     try:
         email = customers.normalize_email(data.email)
         if data.role not in staff.ROLES:
-            raise Invalid(f"role: one of {', '.join(staff.ROLES)}")
+            raise Invalid("%(field)s: one of %(roles)s", field=Field("role"), roles=", ".join(staff.ROLES))
         before = [m for m in await staff.members_of(brand.id) if m.email == email]
         await audited(
             request,
@@ -80,7 +80,10 @@ async def invite_staff(
         )
     except Invalid as exc:
         context = page_context(
-            request, members=await staff.members_of(brand.id), roles=staff.ROLES, error=exc.detail
+            request,
+            members=await staff.members_of(brand.id),
+            roles=staff.ROLES,
+            error=error_text(request, exc),
         )
         return Template("admin/staff.html", status_code=422, context=context)
     if not before:  # someone new to this brand: tell them where to sign in (once it is saved)

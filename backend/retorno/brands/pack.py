@@ -354,7 +354,12 @@ def read_pack(folder: Path) -> Pack:
     )
     rules = _read_rules(c, data)
     if c.problems:
-        raise Invalid(f"{folder}: the brand pack has {len(c.problems)} problem(s)", c.problems)
+        raise Invalid(
+            "%(folder)s: the brand pack has %(count)s problem(s)",
+            c.problems,
+            folder=folder,
+            count=len(c.problems),
+        )
     return Pack(
         slug=slug,
         name=name,
@@ -385,7 +390,7 @@ def check_edited(
             (Path(folder) / name).write_bytes(data)
         for name, data in (files or {}).items():
             if not PLAIN_NAME.match(name):  # a name from an upload never reaches outside the folder
-                raise Invalid(f"{name!r}: a pack's files are plain names like logo.png")
+                raise Invalid("%(name)r: a pack's files are plain names like logo.png", name=name)
             (Path(folder) / name).write_bytes(data)
         (Path(folder) / "brand.toml").write_text(tomli_w.dumps(doc), encoding="utf-8")
         try:
@@ -413,21 +418,21 @@ def unpack(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
         except (zipfile.BadZipFile, OSError):
             raise Invalid("pack: the .zip cannot be read") from None
         if len(entries) > ARCHIVE_MAX_FILES:
-            raise Invalid(f"pack: at most {ARCHIVE_MAX_FILES} files in a pack's .zip")
+            raise Invalid("pack: at most %(max)s files in a pack's .zip", max=ARCHIVE_MAX_FILES)
         if sum(e.file_size for e in entries) > ARCHIVE_MAX_BYTES:
-            raise Invalid(f"pack: the files add up to more than {ARCHIVE_MAX_BYTES // 2**20} MB")
+            raise Invalid("pack: the files add up to more than %(max)s MB", max=ARCHIVE_MAX_BYTES // 2**20)
         for entry in entries:
             name = entry.filename.rsplit("/", 1)[-1]
             if entry.filename.count("/") > 1 or ".." in entry.filename or not PLAIN_NAME.match(name):
-                raise Invalid(f"pack: {entry.filename!r} is not a file of a pack's folder")
+                raise Invalid("pack: %(name)r is not a file of a pack's folder", name=entry.filename)
             try:
                 files[name] = archive.read(entry)[: ARCHIVE_MAX_BYTES + 1]
             except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError):
-                raise Invalid(f"pack: {entry.filename!r} cannot be read from the .zip") from None
+                raise Invalid("pack: %(name)r cannot be read from the .zip", name=entry.filename) from None
         if "brand.toml" not in files:
             raise Invalid("pack: the .zip has no brand.toml")
         data = files.pop("brand.toml")
     try:
         return tomllib.loads(data.decode("utf-8")), files
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise Invalid(f"brand.toml: not a TOML file ({exc})") from None
+        raise Invalid("brand.toml: not a TOML file (%(error)s)", error=exc) from None

@@ -18,7 +18,7 @@ from retorno.brands.pack import Contact, Pack, Theme
 from retorno.brands.rules import Rules
 from retorno.brands.tables import Brand, BrandAsset, BrandHost, Regulations
 from retorno.cache import TTLCache
-from retorno.errors import Invalid, NotFound
+from retorno.errors import Field, Invalid, NotFound
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 _ALLOWED_TAGS = {
@@ -171,7 +171,7 @@ async def get_brand(slug: str) -> BrandView:
         return cached
     row = await Brand.select(*_VIEW_COLUMNS).where(Brand.slug == slug).first()
     if row is None:
-        raise NotFound(f"no brand with the slug {slug!r}")
+        raise NotFound("no brand with the slug %(slug)r", slug=slug)
     _by_slug.put(slug, _view(row))
     return _view(row)
 
@@ -257,8 +257,11 @@ async def import_pack(
     for host in pack.hosts:
         if _bare(host) == _bare(base_host) or host.endswith("." + _bare(base_host)):
             raise Invalid(
-                f"hosts: {host!r} is under the platform's own host; brands get "
-                f"<slug>.{base_host} without listing it"
+                "%(field)s: %(host)r is under the platform's own host; brands get <slug>.%(base)s "
+                "without listing it",
+                field=Field("hosts"),
+                host=host,
+                base=base_host,
             )
     async with db.transaction():
         row = (
@@ -273,7 +276,11 @@ async def import_pack(
         )
         clashes = [t["host"] for t in taken if t["brand.slug"] != pack.slug]
         if clashes:
-            raise Invalid(f"hosts: {', '.join(clashes)} already belong to another brand")
+            raise Invalid(
+                "%(field)s: %(hosts)s already belong to another brand",
+                field=Field("hosts"),
+                hosts=", ".join(clashes),
+            )
         values: dict[Column, Any] = {
             Brand.name: pack.name,
             Brand.short_name: pack.short_name,

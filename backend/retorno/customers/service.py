@@ -11,7 +11,7 @@ from piccolo.query import WhereRaw
 from retorno import db
 from retorno.bounds import CONTROL, check_key, check_text
 from retorno.customers.tables import Consent, Customer
-from retorno.errors import Conflict, Invalid, NotFound
+from retorno.errors import Conflict, Field, Invalid, NotFound
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SEGMENT = re.compile(r"^[a-z0-9_-]{0,40}$")
@@ -85,19 +85,19 @@ def normalize_cpf(value: str) -> str:
     """11 digits with valid check digits; punctuation (123.456.789-09) is dropped."""
     digits = re.sub(r"[.\-\s/]", "", value)
     if not re.fullmatch(r"[0-9]{11}", digits) or len(set(digits)) == 1:
-        raise Invalid(f"cpf: {value!r} is not a CPF (11 digits)")
+        raise Invalid("%(field)s: %(value)r is not a CPF (11 digits)", field=Field("cpf"), value=value)
     for position in (9, 10):
         total = sum(int(d) * w for d, w in zip(digits[:position], range(position + 1, 1, -1), strict=True))
         check = (total * 10) % 11 % 10
         if int(digits[position]) != check:
-            raise Invalid(f"cpf: {value!r} has wrong check digits")
+            raise Invalid("%(field)s: %(value)r has wrong check digits", field=Field("cpf"), value=value)
     return digits
 
 
 def normalize_email(value: str) -> str:
     email = value.strip().lower()
     if len(email) > 254 or not _EMAIL.match(email) or CONTROL.search(email):
-        raise Invalid(f"email: {value!r} is not an e-mail address")
+        raise Invalid("%(field)s: %(value)r is not an e-mail address", field=Field("email"), value=value)
     return email
 
 
@@ -112,7 +112,7 @@ def normalize_phone(value: str) -> str:
     else:
         phone = "+55" + digits.lstrip("0")
     if not re.fullmatch(r"\+[1-9][0-9]{7,14}", phone):
-        raise Invalid(f"phone: {value!r} is not a phone number")
+        raise Invalid("%(field)s: %(value)r is not a phone number", field=Field("phone"), value=value)
     return phone
 
 
@@ -121,7 +121,9 @@ def normalize(identity: Identity) -> Identity:
     external_id = check_key("external_id", identity.external_id) if identity.external_id else None
     segment = identity.segment.strip().lower() if identity.segment is not None else None
     if segment is not None and not _SEGMENT.match(segment):
-        raise Invalid(f"segment: {identity.segment!r} uses a-z, 0-9, _ and - only")
+        raise Invalid(
+            "%(field)s: %(value)r uses a-z, 0-9, _ and - only", field=Field("segment"), value=identity.segment
+        )
     # A name is one line: line breaks and tabs (a CSV cell may hold them) become single spaces.
     name = (
         check_text("name", " ".join(identity.name.split()), max_length=200)
@@ -146,7 +148,9 @@ def parse_ref(ref: str) -> tuple[str, str | int]:
             if not 0 < int(ref) < 2**31:  # ids are 32-bit serials: no customer has this one
                 raise NotFound("no such customer")
             return "id", int(ref)
-        raise Invalid(f"customer reference {ref!r}: use cpf:, email:, phone:, ext: or the customer id")
+        raise Invalid(
+            "customer reference %(ref)r: use cpf:, email:, phone:, ext: or the customer id", ref=ref
+        )
     match kind:
         case "cpf":
             return "cpf", normalize_cpf(value)
@@ -156,7 +160,7 @@ def parse_ref(ref: str) -> tuple[str, str | int]:
             return "phone", normalize_phone(value)
         case "ext":
             return "external_id", check_key("external_id", value)
-    raise Invalid(f"customer reference {ref!r}: use cpf:, email:, phone:, ext: or the customer id")
+    raise Invalid("customer reference %(ref)r: use cpf:, email:, phone:, ext: or the customer id", ref=ref)
 
 
 async def find(brand_id: int, ref: str) -> CustomerView:
@@ -206,7 +210,9 @@ async def upsert(
     """
     identity = normalize(identity)
     if not any(getattr(identity, f) for f in IDENTIFIERS):
-        raise Invalid("customer: give at least one of external_id, cpf, email or phone")
+        raise Invalid(
+            "%(field)s: give at least one of external_id, cpf, email or phone", field=Field("customer")
+        )
     existing = known if known is not None else await lookup(brand_id, identity)
     given = {f: v for f, v in msgspec.structs.asdict(identity).items() if v is not None}
     if existing is None:
@@ -224,7 +230,7 @@ async def upsert(
     if not changes:
         return existing, False
     if "cpf" in changes and existing.cpf is not None:  # a CPF is a person's for life: never swapped
-        raise Conflict(f"customer {existing.id} already has a different cpf")
+        raise Conflict("customer %(id)s already has a different cpf", id=existing.id)
     await Customer.update(
         {getattr(Customer, f): v for f, v in changes.items()} | {Customer.updated_at: now}
     ).where(Customer.id == existing.id)

@@ -128,12 +128,13 @@ def read(text: str) -> Upload:
     missing = {"order_id", "total"} - set(header)
     if missing:
         raise Invalid(
-            f"the CSV needs the columns {', '.join(sorted(missing))} (and one of cpf, email, phone)"
+            "the CSV needs the columns %(columns)s (and one of cpf, email, phone)",
+            columns=", ".join(sorted(missing)),
         )
     body = text[len(header_line) :]
     total = sum(1 for values, _ in _records(body, 0) if values)
     if total > MAX_ROWS:
-        raise Invalid(f"at most {MAX_ROWS} rows in one file; split it")
+        raise Invalid("at most %(max)s rows in one file; split it", max=MAX_ROWS)
     return Upload(header=header, body=body, total=total)
 
 

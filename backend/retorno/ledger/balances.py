@@ -12,7 +12,7 @@ from msgspec import UNSET, UnsetType
 
 from retorno import db
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.ledger import posting
 from retorno.ledger.posting import ENTRY_KINDS, utc
 
@@ -114,7 +114,7 @@ def _parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
             raise ValueError(text)
         return when, number
     except (ValueError, UnicodeDecodeError):
-        raise Invalid("cursor: not a cursor this API gave out") from None
+        raise Invalid("%(field)s: not a cursor this API gave out", field=Field("cursor")) from None
 
 
 _STATEMENT = """
@@ -137,12 +137,17 @@ async def statement(
 ) -> tuple[list[StatementLine], str | None]:
     """Movements newest first, a page at a time (keyset pagination: stable while entries arrive)."""
     if not 1 <= limit <= 100:
-        raise Invalid("limit: from 1 to 100")
+        raise Invalid("%(field)s: from 1 to 100", field=Field("limit"))
     sql, args = _STATEMENT, list[object]([brand_id, customer_id])
     if kinds:
         unknown = set(kinds) - set(ENTRY_KINDS)
         if unknown:
-            raise Invalid(f"kind: {sorted(unknown)[0]!r} is not one of {', '.join(ENTRY_KINDS)}")
+            raise Invalid(
+                "%(field)s: %(kind)r is not one of %(kinds)s",
+                field=Field("kind"),
+                kind=sorted(unknown)[0],
+                kinds=", ".join(ENTRY_KINDS),
+            )
         sql += " AND e.kind IN (" + ", ".join("{}" for _ in kinds) + ")"
         args += kinds
     if cursor:

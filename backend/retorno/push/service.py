@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from retorno import db
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid, NotFound
+from retorno.errors import Field, Invalid, NotFound
 from retorno.outbox import service as outbox
 from retorno.outbox.tables import OutboxEvent
 from retorno.push.notices import CAMPAIGN, Notice, notice_for, payload_of
@@ -71,7 +71,9 @@ async def set_categories(*, brand_id: int, customer_id: int, categories: list[st
     """Save the shopper's choice; with every category off, this device list is emptied too."""
     unknown = set(categories) - set(CATEGORIES)
     if unknown:
-        raise Invalid(f"categories: unknown {sorted(unknown)[0]!r}")
+        raise Invalid(
+            "%(field)s: unknown %(category)r", field=Field("categories"), category=sorted(unknown)[0]
+        )
     chosen = ",".join(c for c in CATEGORIES if c in categories)
 
     async def work() -> None:
@@ -99,7 +101,7 @@ class SubscriptionIn(msgspec.Struct, kw_only=True):
 def _origin(endpoint: str) -> str:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("https", "http") or not parts.netloc or len(endpoint) > 2000:
-        raise Invalid("endpoint: not a push service URL")
+        raise Invalid("%(field)s: not a push service URL", field=Field("endpoint"))
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -110,9 +112,9 @@ def _check_keys(keys: dict[str, str]) -> tuple[str, str]:
         secret = base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4))
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except (ValueError, TypeError):
-        raise Invalid("keys: p256dh is not a P-256 public key") from None
+        raise Invalid("%(field)s: p256dh is not a P-256 public key", field=Field("keys")) from None
     if len(secret) != 16:
-        raise Invalid("keys: auth must be 16 bytes")
+        raise Invalid("%(field)s: auth must be 16 bytes", field=Field("keys"))
     return p256dh, auth
 
 
@@ -274,7 +276,7 @@ def check_campaign(*, title: str, body: str, url: str) -> None:
     if not title.strip() or len(title) > 120 or len(body) > 500:
         raise Invalid("a campaign needs a title (at most 120 characters) and a text of at most 500")
     if not url.startswith("/") or url.startswith("//"):
-        raise Invalid("url: a path in the app, such as /vouchers")
+        raise Invalid("%(field)s: a path in the app, such as /vouchers", field=Field("url"))
 
 
 async def queue_campaign(*, brand_id: int, title: str, body: str, url: str, now: dt.datetime) -> None:

@@ -15,7 +15,7 @@ import msgspec
 
 from retorno import db
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.ledger import balances
 
 KINDS = {
@@ -157,9 +157,9 @@ def period(start: str | None, end: str | None, *, today: dt.date) -> tuple[dt.da
     except ValueError:
         raise Invalid("start, end: dates as YYYY-MM-DD") from None
     if first > last:
-        raise Invalid("start: must not be after end")
+        raise Invalid("%(field)s: must not be after end", field=Field("start"))
     if (last - first).days >= MAX_DAYS:
-        raise Invalid(f"a period of at most {MAX_DAYS} days")
+        raise Invalid("a period of at most %(max)s days", max=MAX_DAYS)
     return first, last
 
 

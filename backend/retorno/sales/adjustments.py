@@ -9,7 +9,7 @@ from retorno import db
 from retorno.bounds import MAX_AMOUNT
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
-from retorno.errors import Invalid
+from retorno.errors import Field, Invalid
 from retorno.ledger import balances, posting
 from retorno.sales.common import credited_event
 
@@ -18,9 +18,9 @@ async def adjust(*, brand: BrandView, customer_id: int, amount: int, reason: str
     """The new entry's id."""
     reason = reason.strip()
     if not reason:
-        raise Invalid("reason: say why (the shopper sees it in their statement)")
+        raise Invalid("%(field)s: say why (the shopper sees it in their statement)", field=Field("reason"))
     if amount == 0 or abs(amount) > MAX_AMOUNT:
-        raise Invalid("amount: not zero, and within R$ 1 billion")
+        raise Invalid("%(field)s: not zero, and within R$ 1 billion", field=Field("amount"))
 
     async def work() -> int:
         await customers.lock(customer_id)
@@ -40,7 +40,7 @@ async def adjust(*, brand: BrandView, customer_id: int, amount: int, reason: str
             await credited_event(brand, customer_id, lot, source="adjustment", now=now)
         else:
             if -amount > await balances.available(customer_id, now, brand_id=brand.id):
-                raise Invalid("amount: more than the shopper's available balance")
+                raise Invalid("%(field)s: more than the shopper's available balance", field=Field("amount"))
             allocations, _ = await posting.take(brand.id, customer_id, -amount, now)
             await posting.entry(
                 brand_id=brand.id,

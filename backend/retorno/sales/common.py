@@ -39,7 +39,7 @@ async def locked_sale(brand_id: int, order_id: str) -> dict[str, Any]:
     """`locked_sale_if_any`, or NotFound."""
     sale = await locked_sale_if_any(brand_id, order_id)
     if sale is None:
-        raise NotFound(f"no sale with order_id {order_id!r}")
+        raise NotFound("no sale with order_id %(order)r", order=order_id)
     return sale
 
 

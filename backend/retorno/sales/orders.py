@@ -24,7 +24,7 @@ from retorno import db
 from retorno.bounds import check_amount, check_key
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
-from retorno.errors import Conflict, Invalid
+from retorno.errors import Amount, Conflict, Invalid
 from retorno.ledger import posting, rules
 from retorno.ledger.balances import iso
 from retorno.ledger.rules import ItemEarning
@@ -90,7 +90,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
         )
         if found:
             if found[0]["request_digest"] != request_digest:
-                raise Conflict(f"order {sale.order_id} was already recorded with other content")
+                raise Conflict("order %(order)s was already recorded with other content", order=sale.order_id)
             return msgspec.json.decode(found[0]["response"], type=SaleAnswer), False
         known = await customers.lookup(brand.id, sale.customer)
         referral = None  # a shopper seen for the first time was referred by no one
@@ -201,8 +201,9 @@ async def _reverse(
     refunded = sum(r["amount"] for r in previous)
     if refunded + amount > sale["total"]:
         raise Invalid(
-            f"refund of {amount} centavos exceeds what remains of the sale "
-            f"({sale['total'] - refunded} centavos)"
+            "refund of %(amount)s exceeds what remains of the sale (%(remains)s)",
+            amount=Amount(amount),
+            remains=Amount(sale["total"] - refunded),
         )
     settled = sum(r["reversed"] + r["written_off"] for r in previous)
     # Cumulative, so partial refunds that add up to the total take back exactly all the cashback.
@@ -274,7 +275,7 @@ async def refund(
         )
         if existing is not None:
             if existing["sale"] != sale["id"] or existing["amount"] != amount:
-                raise Conflict(f"refund {refund_id} was already recorded with other content")
+                raise Conflict("refund %(refund)s was already recorded with other content", refund=refund_id)
             return RefundAnswer(
                 refund_id=refund_id,
                 order_id=order_id,
@@ -283,7 +284,7 @@ async def refund(
                 cashback_written_off=existing["written_off"],
             ), False
         if sale["cancelled_at"] is not None:
-            raise Conflict(f"order {order_id} is cancelled")
+            raise Conflict("order %(order)s is cancelled", order=order_id)
         parties = await referrals.parties_of_sale(brand_id=brand.id, sale_id=sale["id"])
         await customers.lock(sale["customer"], *parties)
         return await _reverse(brand=brand, sale=sale, amount=amount, refund_id=refund_id, now=now), True

@@ -13,7 +13,7 @@ from retorno.bounds import check_amount, check_key
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import Conflict, Invalid, NotFound
+from retorno.errors import N_, Amount, Conflict, Invalid, NotFound
 from retorno.ledger import balances, posting, rules
 from retorno.ledger.rules import Item, ItemEarning, Redeemable
 from retorno.ledger.tables import Entry, Redemption
@@ -53,16 +53,16 @@ class RedemptionAnswer(msgspec.Struct, kw_only=True):
 
 
 REASONS = {
-    "no_balance": "the customer has no available cashback",
-    "below_min_order": "this order is below the minimum order for using cashback",
-    "max_share": "the amount is more than the share of the order that cashback may pay",
-    "balance": "the amount is more than the available cashback",
+    "no_balance": N_("the customer has no available cashback (at most %(max)s)"),
+    "below_min_order": N_("this order is below the minimum order for using cashback (at most %(max)s)"),
+    "max_share": N_("the amount is more than the share of the order that cashback may pay (at most %(max)s)"),
+    "balance": N_("the amount is more than the available cashback (at most %(max)s)"),
 }
 
 
 class NotRedeemable(Invalid):
     def __init__(self, reason: str, max_amount: int) -> None:
-        super().__init__(f"{REASONS[reason]} (at most {max_amount} centavos)")
+        super().__init__(REASONS[reason], max=Amount(max_amount))
         self.reason, self.max_amount = reason, max_amount
 
 
@@ -129,14 +129,17 @@ async def redeem(
         )
         if existing is not None:
             if existing["request_digest"] != request_digest:
-                raise Conflict(f"redemption {request.redemption_id} was already recorded with other content")
+                raise Conflict(
+                    "redemption %(redemption)s was already recorded with other content",
+                    redemption=request.redemption_id,
+                )
             return _answer(request, existing["cancelled_at"]), False
         customer = await customers.lookup(brand.id, request.customer)
         if customer is None:
             raise NotFound("no such customer")
         order = await locked_sale_if_any(brand.id, request.order_id)  # its row locked, if recorded
         if order is not None and order["cancelled_at"] is not None:
-            raise Conflict(f"order {request.order_id} is cancelled")
+            raise Conflict("order %(order)s is cancelled", order=request.order_id)
         await customers.lock(customer.id)
         spendable = await balances.available(customer.id, now, brand_id=brand.id)
         allowed = rules.redeemable(
@@ -210,7 +213,7 @@ async def cancel_in_transaction(
         .first()
     )
     if row is None:
-        raise NotFound(f"no redemption {redemption_id!r}")
+        raise NotFound("no redemption %(redemption)r", redemption=redemption_id)
     answer = RedemptionAnswer(
         redemption_id=redemption_id, order_id=row["order_id"], amount=row["amount"], status="cancelled"
     )

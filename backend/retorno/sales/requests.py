@@ -9,7 +9,7 @@ import msgspec
 
 from retorno.bounds import MAX_ITEMS, check_amount, check_key, check_moment, check_text
 from retorno.customers.service import Identity
-from retorno.errors import Invalid
+from retorno.errors import Amount, Field, Invalid
 from retorno.ledger.rules import Item
 
 
@@ -29,16 +29,18 @@ def normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
     check_amount("total", sale.total)
     check_amount("shipping", sale.shipping)
     if sale.shipping > sale.total:
-        raise Invalid("shipping: cannot be more than the total")
+        raise Invalid("%(field)s: cannot be more than the total", field=Field("shipping"))
     items = sale.items
     if items is not None:
         if len(items) > MAX_ITEMS:
-            raise Invalid(f"items: at most {MAX_ITEMS} lines in one sale")
+            raise Invalid("%(field)s: at most %(max)s lines in one sale", field=Field("items"), max=MAX_ITEMS)
         items = [_normalized_item(i, item) for i, item in enumerate(items)]
         lines = sum(item.line_total for item in items)
         if items and lines != sale.total - sale.shipping:
             raise Invalid(
-                f"items add up to {lines} centavos, but total minus shipping is {sale.total - sale.shipping}"
+                "items add up to %(lines)s, but total minus shipping is %(rest)s",
+                lines=Amount(lines),
+                rest=Amount(sale.total - sale.shipping),
             )
     if sale.occurred_at is not None:
         # Checked, but kept as given, offset and all: a retry's digest is compared with the one
@@ -55,7 +57,7 @@ def normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
 def _normalized_item(i: int, item: Item) -> Item:
     check_amount(f"items[{i}].amount", item.amount)
     if not 1 <= item.quantity <= 100_000:
-        raise Invalid(f"items[{i}].quantity: must be from 1 to 100000")
+        raise Invalid("%(field)s: must be from 1 to 100000", field=Field(f"items[{i}].quantity"))
     category = item.category
     if category is not None:
         category = check_text(f"items[{i}].category", category, max_length=100)

@@ -12,7 +12,7 @@ import msgspec
 
 from retorno import db
 from retorno.customers import service as customers
-from retorno.errors import Invalid, NotFound
+from retorno.errors import Field, Invalid, NotFound
 from retorno.staff.tables import Staff, StaffRole
 
 ROLES = ("owner", "manager", "operator")  # each includes the ones after it
@@ -65,7 +65,7 @@ async def add_staff(
 ) -> int:
     email = customers.normalize_email(email)
     if role is not None and role not in ROLES:
-        raise Invalid(f"role: one of {', '.join(ROLES)}")
+        raise Invalid("%(field)s: one of %(roles)s", field=Field("role"), roles=", ".join(ROLES))
 
     async def work() -> int:
         row = await Staff.select(Staff.id, Staff.platform_admin).where(Staff.email == email).first()

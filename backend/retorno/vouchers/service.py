@@ -24,7 +24,7 @@ from retorno import db, money
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import DomainError, NotFound
+from retorno.errors import N_, DomainError, NotFound
 from retorno.ledger.balances import iso
 from retorno.outbox import service as outbox
 from retorno.vouchers.tables import Voucher, VoucherUse
@@ -34,12 +34,12 @@ LENGTH = 10
 SOURCES = ("rule", "referral", "staff", "campaign")
 
 REASONS = {
-    "not_found": "no voucher has this code",
-    "cancelled": "the voucher was cancelled",
-    "used": "the voucher was already used on another order",
-    "expired": "the voucher has expired",
-    "below_min_order": "the order is below the voucher's minimum order",
-    "other_customer": "the voucher belongs to another customer",
+    "not_found": N_("no voucher has this code (%(code)s)"),
+    "cancelled": N_("the voucher was cancelled (%(code)s)"),
+    "used": N_("the voucher was already used on another order (%(code)s)"),
+    "expired": N_("the voucher has expired (%(code)s)"),
+    "below_min_order": N_("the order is below the voucher's minimum order (%(code)s)"),
+    "other_customer": N_("the voucher belongs to another customer (%(code)s)"),
 }
 
 
@@ -110,7 +110,7 @@ class VoucherRefused(DomainError):
     """Why a voucher cannot be used; `reason` is one of REASONS (and is in the problem+json)."""
 
     def __init__(self, reason: str, code: str) -> None:
-        super().__init__(f"{REASONS[reason]} ({grouped(code)})")
+        super().__init__(REASONS[reason], code=grouped(code))
         self.reason = reason
         self.extra = {"reason": reason}
         self.status_code = 409 if reason == "used" else 404 if reason == "not_found" else 422
@@ -413,7 +413,11 @@ async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetim
             .first()
         )
         if last_use is None:
-            raise NotFound(f"voucher {grouped(voucher['code'])} was not used on order {order_id!r}")
+            raise NotFound(
+                "voucher %(code)s was not used on order %(order)r",
+                code=grouped(voucher["code"]),
+                order=order_id,
+            )
         if last_use["released_at"] is None:
             await VoucherUse.update({VoucherUse.released_at: now}).where(VoucherUse.id == last_use["id"])
         voucher["open_order"] = None

@@ -1,0 +1,99 @@
+"""What the translation catalogue must hold, read off the code: Babel extraction methods for
+`make messages` (see backend/babel.cfg) and for the test that fails when a message has no pt-BR
+translation.
+
+- Templates: Jinja's own extractor, plus every `_("...")` it leaves out (calls with keyword
+  arguments, `_("%(n)s left", n=...)`).
+- Python: `_()`/`gettext()` calls, `N_()` marks, and the message id of every domain error
+  (`Invalid("...")`, `super().__init__("...")` in an error class); each `Field("name")` is a form
+  label, under the context "field". An error raised with an f-string cannot be translated: it is
+  yielded as is, so the test names it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+
+from jinja2.ext import babel_extract
+
+# The errors.py classes and their subclasses across the package, by name.
+ERRORS = {
+    "DomainError",
+    "BadRequest",
+    "NotFound",
+    "Conflict",
+    "Invalid",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "Forbidden",
+    "MailNotSent",
+    "TooManyRequests",
+    "WrongCode",
+    "PasskeyRefused",
+    "SignInRequired",
+}
+MARKS = {"_", "gettext", "N_"}
+# Calls whose first argument names an input (bounds.check_text("name", ...)).
+FIELDS = {"Field", "check_text", "check_key", "check_amount", "check_moment"}
+CALL = re.compile(r"""(?<![\w.])(?:_|gettext)\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]""")
+
+Found = tuple[int, str, Any, list[str]]
+
+
+def extract_templates(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[Found]:
+    source = fileobj.read()
+    fileobj.seek(0)
+    yield from babel_extract(fileobj, ("_", "gettext", "ngettext"), comment_tags, options)
+    text = source.decode("utf-8")
+    for match in CALL.finditer(text):
+        yield text.count("\n", 0, match.start()) + 1, "gettext", match.group(1).replace('\\"', '"'), []
+
+
+def extract_python(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[Found]:
+    tree = ast.parse(fileobj.read())
+    classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    subclasses = {c.name for c in classes if any(_name(base) in ERRORS for base in c.bases)}
+    # An error class with an __init__ of its own takes other arguments (a reason, a wait): its
+    # message ids are in its super().__init__ call or in a table of N_() marks.
+    own_init = {
+        c.name
+        for c in classes
+        if any(isinstance(f, ast.FunctionDef) and f.name == "__init__" for f in c.body)
+    }
+    error_classes = (ERRORS | subclasses) - own_init
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name, first = _name(node.func), node.args[0]
+        if name in FIELDS:
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                yield node.lineno, "pgettext", ("field", first.value), []
+        elif name in MARKS or name in error_classes or (name == "__init__" and _is_super(node.func)):
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                yield node.lineno, "gettext", first.value, []
+            elif isinstance(first, ast.JoinedStr):
+                yield (
+                    node.lineno,
+                    "gettext",
+                    ast.unparse(first),
+                    ["an f-string: give a message id and parameters"],
+                )
+
+
+def _name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _is_super(func: ast.expr) -> bool:
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Call)
+        and _name(func.value.func) == "super"
+    )
