@@ -103,7 +103,9 @@ def test_every_message_a_person_reads_has_a_portuguese_translation():
     """Templates, domain errors (their message ids and the names of their fields), N_() tables."""
     with (BACKEND / "locale/pt_BR/LC_MESSAGES/messages.po").open("rb") as f:
         catalog = read_po(f)
-    translated = {(m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in catalog if m.id and m.string}
+    translated = {
+        (m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in catalog if m.id and m.string
+    }
     found = extracted()
     missing = sorted(
         {
@@ -138,3 +140,59 @@ def test_an_error_is_translated_with_its_parameters_in_the_readers_language():
     assert i18n.error_text("pt-BR", field) == "data da venda: no máximo 20 caracteres"
     assert i18n.error_text("pt-BR", field, api=True) == "occurred_at: no máximo 20 caracteres"
     assert i18n.error_text("en", field, api=True) == "occurred_at: at most 20 characters"
+
+
+@pytest.mark.parametrize(
+    ("accept", "lang"),
+    [
+        ("en", "en"),
+        ("en-US,en;q=0.9", "en"),
+        ("en-GB", "en"),
+        ("fr-FR,fr;q=0.9", "pt-BR"),
+        ("pt-BR,pt;q=0.9,en;q=0.8", "pt-BR"),
+        ("fr;q=0.9,en;q=0.8", "pt-BR"),
+        ("de;q=0.5,en;q=0.9", "en"),
+        ("", "pt-BR"),
+        ("en;q=abc", "pt-BR"),
+    ],
+)
+async def test_a_first_visit_speaks_the_language_the_browser_asks_for(client, demo, accept, lang):
+    page = await client.get(brand_url("bella", "/join"), headers={"accept-language": accept})
+    assert page.status_code == 200
+    assert f'<html lang="{lang}"' in page.text
+    assert (">Regulations<" in page.text) == (lang == "en")
+    assert (">Regulamento<" in page.text) == (lang == "pt-BR")
+    assert "Accept-Language" in page.headers["vary"]
+
+
+async def test_the_choice_in_the_footer_wins_over_the_browser(client, demo):
+    chosen = await post_form(client, brand_url("bella", "/lang"), {"lang": "pt-BR", "next": "/join"})
+    assert chosen.status_code in (302, 303)
+    page = await client.get(brand_url("bella", "/join"), headers={"accept-language": "en-US"})
+    assert '<html lang="pt-BR"' in page.text
+
+
+async def test_errors_on_a_portuguese_page_are_in_portuguese_and_in_english_on_an_english_one(client, demo):
+    form = {"name": "A" * 300, "email": "ana@example.com", "accept": "on"}
+    pt = await post_form(client, brand_url("bella", "/join"), form)
+    assert pt.status_code == 422
+    assert "nome: no máximo 200 caracteres" in pt.text
+    client.headers["accept-language"] = "en-US"
+    en = await post_form(client, brand_url("bella", "/join"), form)
+    assert en.status_code == 422
+    assert "name: at most 200 characters" in en.text
+
+
+async def test_the_api_answers_in_english_unless_asked_for_portuguese(api):
+    body = {"order_id": "X-1", "customer": {"email": "a@example.com"}, "total": 1000, "shipping": 2000}
+    en = await api.post("/sales", json=body)
+    assert en.status_code == 422 and en.json()["detail"] == "shipping: cannot be more than the total"
+    assert en.json()["title"] == "Invalid input"
+    pt = await api.post("/sales", json=body, headers={"accept-language": "pt-BR"})
+    assert pt.json()["detail"] == "shipping: não pode ser maior que o total"
+    assert pt.json()["title"] != "Invalid input"
+    schema = await api.post(
+        "/sales", json={**body, "total": "10"}, headers={"accept-language": "pt-BR"}
+    )
+    assert schema.status_code == 400, schema.text
+    assert schema.json()["detail"] == "total: esperado int, veio str"

@@ -73,6 +73,8 @@ def security_headers(settings: Settings):
             for name, value in fixed:
                 if name not in headers:
                     headers[name] = value
+            if headers.get("content-type", "").startswith(("text/html", "application/problem+json")):
+                headers["vary"] = "Accept-Language, Cookie"  # the language is chosen from both
 
     return hook
 

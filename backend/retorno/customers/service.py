@@ -18,6 +18,9 @@ _SEGMENT = re.compile(r"^[a-z0-9_-]{0,40}$")
 IDENTIFIERS = ("external_id", "cpf", "email", "phone")
 
 
+MAX_NAME = 200  # characters of a shopper's name; a longer one is refused, never cut
+
+
 class Identity(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """Who a customer is, as an outside system says it; any one identifier is enough."""
 
@@ -126,7 +129,7 @@ def normalize(identity: Identity) -> Identity:
         )
     # A name is one line: line breaks and tabs (a CSV cell may hold them) become single spaces.
     name = (
-        check_text("name", " ".join(identity.name.split()), max_length=200)
+        check_text("name", " ".join(identity.name.split()), max_length=MAX_NAME)
         if identity.name is not None
         else None
     )
