@@ -160,3 +160,44 @@ async def test_a_file_read_through_a_small_window_imports_each_row_once(app, dem
     job = await imports.job(demo["bella"].id, int(again.headers["location"].rsplit("/", 1)[1]))
     assert job.state == "done" and job.rejected == 600 and "longer than 40" in job.problems[0].reason
     await manager.aclose()
+
+
+EXCEL_PT = (
+    "order_id;occurred_at;total;email;name\r\n"
+    "X-1;2026-10-01;1.234,56;joao@example.com;João Conceição\r\n"
+    'X-2;2026-10-02;"99,90";maria@example.com;"Maria; da Silva"\r\n'
+)
+
+
+async def test_a_csv_as_excel_in_portuguese_writes_it_is_imported(app, demo, clock):
+    """`;` between cells, a decimal comma, and either UTF-8 with a byte-order mark or Windows-1252;
+    the names keep their accents and the amounts their centavos."""
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    for n, raw in enumerate(
+        [b"\xef\xbb\xbf" + EXCEL_PT.encode(), EXCEL_PT.replace("X-", "W-").encode("cp1252")]
+    ):
+        page = await _upload(manager, token, raw)
+        assert page.status_code == 200, page.text
+        assert page.text.count('class="import-imported"') == 2, page.text
+    rows = await db.fetch("SELECT order_id, total FROM sales ORDER BY order_id")
+    assert [(r["order_id"], r["total"]) for r in rows] == [
+        ("W-1", 123456),
+        ("W-2", 9990),
+        ("X-1", 123456),
+        ("X-2", 9990),
+    ]
+    names = {r["name"] for r in await db.fetch("SELECT name FROM customers")}
+    assert {"João Conceição", "Maria; da Silva"} <= names
+    await manager.aclose()
+
+
+async def test_a_csv_that_cannot_be_read_says_what_was_expected_in_portuguese(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    refused = await _upload(manager, token, b"pedido|valor\n1|10\n")
+    assert refused.status_code == 422
+    assert "o CSV precisa das colunas order_id, total" in refused.text
+    assert "separadas por vírgulas ou ponto e vírgula" in refused.text
+    assert "pedido|valor" in refused.text
+    await manager.aclose()

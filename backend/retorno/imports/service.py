@@ -110,26 +110,47 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def decode(raw: bytes) -> str:
+    """A spreadsheet's CSV as text: UTF-8 (with or without the byte-order mark Excel writes), else
+    Windows-1252, what Excel in Portuguese saves as "CSV (separado por vírgulas)"."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # spreadsheets saved in Windows-1252
+        text = raw.decode("cp1252", errors="replace")
     if "\x00" in text:  # UTF-16 ("Unicode text") or not a text file; PostgreSQL keeps no NUL
         raise Invalid("the file is not CSV text: save it from the spreadsheet as CSV (UTF-8)")
     return text
 
 
+DELIMITERS = (",", ";", "\t")
+
+
+def delimiter_of(header_line: str) -> str:
+    """The separator the header row uses: the one of `,` `;` and tab it holds most of (a header
+    has no quoted separators); `,` when it holds none."""
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
 def read(text: str) -> Upload:
-    """The CSV's header, checked, and its rows counted."""
-    first = io.StringIO(text)
-    header_line = first.readline()
+    """The CSV's header, checked, and its rows counted. A file separated by `;` (Excel in
+    Portuguese) or tabs is rewritten with commas once, here, so the rest reads one shape."""
+    header_line = io.StringIO(text).readline()
+    separator = delimiter_of(header_line)
+    if separator != ",":
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(csv.reader(io.StringIO(text), delimiter=separator))
+        text = out.getvalue()
+        header_line = io.StringIO(text).readline()
     header = next(csv.reader([header_line]), [])
     header = [h.strip().lower() for h in header]
     missing = {"order_id", "total"} - set(header)
     if missing:
         raise Invalid(
-            "the CSV needs the columns %(columns)s (and one of cpf, email, phone)",
+            "the CSV needs the columns %(columns)s (and one of cpf, email, phone) in its first line, "
+            "separated by commas or semicolons; its first line reads %(first)r",
             columns=", ".join(sorted(missing)),
+            first=header_line.strip()[:120],
         )
     body = text[len(header_line) :]
     total = sum(1 for values, _ in _records(body, 0) if values)
