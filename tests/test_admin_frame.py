@@ -139,3 +139,48 @@ async def test_a_campaign_to_no_device_is_refused_with_a_clear_message(app, demo
     assert 'id="campaign-confirm"' not in refused.text and 'value="Natal"' in refused.text  # kept
     assert await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
     await manager.aclose()
+
+
+async def test_a_customer_registered_by_phone_at_the_counter_is_found_again(app, demo, clock):
+    clerk = await _staff(app, clock, demo, "operator")
+    token = await _csrf(clerk)
+    missing = await clerk.get("/admin/b/bella/counter", params={"q": "(11) 98765-4321"})
+    assert missing.status_code == 404 and 'id="register-form"' in missing.text
+    assert 'inputmode="tel"' in missing.text  # the phone's digit keyboard for CPF and phone
+    form = {"name": "Rita", "phone": "(11) 98765-4321", "_csrf_token": token}
+    made = await clerk.post("/admin/b/bella/counter/customer", data=form)
+    assert made.status_code == 303
+    location = made.headers["location"]
+    assert "q=%2B5511987654321" in location and location.endswith("#counter-result")
+    found = await clerk.get(location.split("#")[0])
+    assert found.status_code == 200 and 'id="customer-panel"' in found.text and "Rita" in found.text
+    assert 'id="counter-registered"' in found.text
+    by_email = await clerk.get("/admin/b/bella/counter", params={"by": "email"})
+    assert 'inputmode="email"' in by_email.text
+    await clerk.aclose()
+
+
+async def test_a_total_typed_at_the_counter_survives_an_error_and_too_much_says_so(app, demo, clock):
+    clerk = await _staff(app, clock, demo, "operator")
+    token = await _csrf(clerk)
+    page = await clerk.get("/admin/b/bella/counter")
+    form_id = re.search(r'name="form_id" value="([^"]+)"', page.text).group(1)
+    sale = {"form_id": form_id, "customer": "529.982.247-25", "_csrf_token": token}
+    big = await clerk.post("/admin/b/bella/counter/sale", data=sale | {"total": "99.999.999.999,00"})
+    assert big.status_code == 422
+    error = re.search(r'id="counter-error">(.*?)</p>', big.text, re.S).group(1)
+    assert "no máximo" in error and "maior que zero" not in error
+    total = re.search(r'<input id="sale-total"[^>]*>', big.text).group(0)
+    assert 'value="99.999.999.999,00"' in total
+    assert 'value="529.982.247-25"' in big.text
+    items = await clerk.post(
+        "/admin/b/bella/counter/sale", data=sale | {"total": "100,00", "items": "maquiagem 80,00"}
+    )
+    assert items.status_code == 422 and ">maquiagem 80,00</textarea>" in items.text
+    assert 'value="100,00"' in items.text
+    done = await clerk.post("/admin/b/bella/counter/sale", data=sale | {"total": "100,00"})
+    assert done.status_code == 200 and 'id="counter-recorded"' in done.text
+    assert (
+        'id="sale-total" name="total" inputmode="decimal" required autocomplete="off" value=""' in done.text
+    )
+    await clerk.aclose()

@@ -68,3 +68,36 @@ if (button && field) {
     document.getElementById("scan-stop").addEventListener("click", stop);
   });
 }
+
+// The result of an action: the form sent the page to #counter-result (or #counter-quote), so the
+// browser has scrolled there; focusing it makes a screen reader read it out as well.
+const target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+if (target && !target.hidden && target.classList.contains("counter-result")) {
+  target.focus({ preventScroll: true });
+  target.scrollIntoView({ block: "start" });
+}
+
+// CPF or phone (the phone's digit keyboard) or an e-mail (its @ keyboard) in the search: without
+// JavaScript the two links reload the page with the other keyboard; here they switch it in place.
+const search = document.getElementById("q");
+const kinds = document.querySelectorAll("#q-kind a[data-inputmode]");
+for (const link of kinds) {
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    const mode = link.dataset.inputmode;
+    for (const other of kinds) {
+      const on = other === link;
+      other.classList.toggle("kind-on", on);
+      if (on) other.setAttribute("aria-current", "true");
+      else other.removeAttribute("aria-current");
+    }
+    for (const input of [search, document.getElementById("sale-customer")]) {
+      if (!input) continue;
+      input.inputMode = mode;
+    }
+    search.type = mode === "email" ? "email" : "text";
+    const by = document.querySelector("#search-form input[name=by]");
+    if (by) by.value = mode === "email" ? "email" : "digits";
+    search.focus();
+  });
+}

@@ -74,3 +74,44 @@ def test_a_voucher_is_scanned_with_the_camera_and_used(live_server, playwright, 
         screenshot(till, tmp_path / "counter.png")
     finally:
         browser.close()
+
+
+def test_a_customer_is_registered_by_phone_on_a_phone_at_the_till(live_server, playwright) -> None:
+    """The search opens the digit keyboard; a phone number not found offers the registration, which
+    comes back to the counter with the customer (the "+" of +55 kept in the address, no 404 loop);
+    the result is scrolled to, focused for a screen reader, and the e-mail keyboard is a tap away."""
+    clerk = f"caixa-{uuid.uuid4().hex[:6]}@staff.example"
+    digits = "119" + str(uuid.uuid4().int)[:8]
+    live_server.cli("staff", "add", clerk, "--brand", SLUG, "--role", "operator")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    try:
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        phone.set_default_timeout(TIMEOUT_MS)
+        page = phone.new_page()
+        admin_sign_in(page, live_server, clerk)
+        page.goto(live_server.url(None, f"/admin/b/{SLUG}/counter"))
+        assert page.get_attribute("#q", "inputmode") == "tel"
+        page.fill("#q", f"({digits[:2]}) {digits[2:7]}-{digits[7:]}")
+        with page.expect_navigation():
+            page.click("#search-form button[type=submit]")
+        assert page.locator("#counter-error").is_visible()
+        page.fill("#reg-name", "Rita Telefone")
+        with page.expect_navigation():
+            page.click("#register-form button[type=submit]")
+        assert f"q=%2B55{digits}" in page.url and page.url.endswith("#counter-result")
+        assert page.locator("#counter-registered").is_visible()
+        assert "Rita Telefone" in page.locator("#customer-panel").inner_text()
+        assert page.locator("#counter-error").count() == 0
+        assert page.evaluate("document.activeElement.id") == "counter-result"
+        assert page.input_value("#q") == f"+55{digits}"
+        page.fill("#sale-total", "50,00")
+        with page.expect_navigation():
+            page.click("#sale-form button[type=submit]")
+        assert page.locator("#counter-recorded").is_visible()
+        top = page.evaluate("document.getElementById('counter-result').getBoundingClientRect().top")
+        assert 0 <= top < 844  # in view
+        page.click("#q-kind a[data-inputmode=email]")
+        assert page.get_attribute("#q", "inputmode") == "email"
+        assert page.evaluate("document.activeElement.id") == "q"
+    finally:
+        browser.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Request, get, post
@@ -65,7 +66,14 @@ async def last_action(request: Request) -> LastAction | None:
     )
 
 
+def _keep(request: Request, form: str, data: msgspec.Struct) -> None:
+    """What the clerk typed in `form`, shown again in it if the action fails (a total typed at a busy
+    till is not to be typed twice)."""
+    request.scope["state"]["counter_typed"] = {form: msgspec.structs.asdict(data)}
+
+
 async def _counter(request: Request, *, status: int = 200, **extra: Any) -> Template:
+    typed = request.scope["state"].get("counter_typed") if status >= 400 else None
     return Template(
         "admin/counter.html",
         status_code=status,
@@ -74,6 +82,8 @@ async def _counter(request: Request, *, status: int = 200, **extra: Any) -> Temp
             form_id=secrets.token_urlsafe(12),
             last=await last_action(request),
             undo_minutes=UNDO_MINUTES,
+            typed=typed or {},
+            by=request.query_params.get("by", ""),
             **extra,
         ),
     )
@@ -138,6 +148,7 @@ async def register_customer(
 ) -> Template | Redirect:
     """Register a shopper at the till (or complete one found by any of these details)."""
     brand, now = admin_of(request)["brand"], now_of(request)
+    _keep(request, "register", data)
     given = {k: v.strip() or None for k, v in msgspec.structs.asdict(data).items()}
     identity = Identity(**given)
 
@@ -153,8 +164,10 @@ async def register_customer(
         return await _counter(
             request, status=exc.status_code, error=error_text(request, exc), register=identity
         )
-    q = customer.cpf or customer.email or customer.phone or ""
-    return Redirect(f"/admin/b/{slug}/counter?q={q}", status_code=303)
+    q = customer.cpf or customer.email or customer.phone or ""  # a phone's "+" must stay a "+"
+    return Redirect(
+        f"/admin/b/{slug}/counter?q={quote(q, safe='')}&registered=1#counter-result", status_code=303
+    )
 
 
 class SaleForm(msgspec.Struct):
@@ -169,6 +182,7 @@ class SaleForm(msgspec.Struct):
 async def counter_sale(request: Request, slug: FromPath[str], data: URLEncodedBody[SaleForm]) -> Template:
     """Record a sale at the till, idempotent by the form's id (a double tap records one sale)."""
     brand, now = admin_of(request)["brand"], now_of(request)
+    _keep(request, "sale", data)
     try:
         total = centavos(data.total)
         sale = SaleIn(
@@ -213,6 +227,7 @@ async def counter_redeem(request: Request, slug: FromPath[str], data: URLEncoded
     """Pay part of an order with cashback: first the quote (how much may be used on this order), then
     the confirmation, idempotent by the form's id (the quote keeps it)."""
     brand, now = admin_of(request)["brand"], now_of(request)
+    _keep(request, "redeem", data)
     panel = await _panel_for(request, data.q or data.customer)
     try:
         identity = identity_of(data.customer)
@@ -266,6 +281,7 @@ async def counter_voucher(
 ) -> Template:
     """Validate and redeem a voucher typed or scanned at the till (idempotent by the form's id)."""
     brand, now = admin_of(request)["brand"], now_of(request)
+    _keep(request, "voucher", data)
     panel = await _panel_for(request, data.q)
     try:
         total = centavos(data.order_total)
