@@ -188,8 +188,13 @@ async def test_five_wrong_tries_kill_the_code(app, client, demo, clock):
     await add_customer(demo["bella"].id, ANA, clock())
     code = await ask_code(app, client, ANA)
     for _ in range(5):
-        assert (await verify(client, ANA, wrong(code))).status_code == 422
-    assert (await verify(client, ANA, code)).status_code == 422
+        tried = await verify(client, ANA, wrong(code))
+        assert tried.status_code == 422 and "O código está errado ou expirou" in tried.text
+    right = await verify(client, ANA, code)
+    assert right.status_code == 422
+    # The right code, too late: it says why, not "wrong", and how to go on.
+    assert "Este código teve tentativas erradas demais e não vale mais. Peça um novo." in right.text
+    assert "O código está errado" not in right.text
 
 
 async def test_four_wrong_tries_do_not(app, client, demo, clock):

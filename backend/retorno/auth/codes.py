@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from retorno import db
-from retorno.auth.common import WrongCode
+from retorno.auth.common import CodeUsedUp, WrongCode
 from retorno.auth.ratelimits import hit
 from retorno.auth.tables import LoginCode
 
@@ -74,6 +74,18 @@ _TRY_CODES = (
 )
 
 
+async def _spent_codes(brand_id: int | None, email: str, now: dt.datetime) -> bool:
+    """Whether the address has live codes whose tries are all used (so none was compared)."""
+    brand = LoginCode.brand.is_null() if not brand_id else LoginCode.brand == brand_id
+    return await LoginCode.exists().where(
+        (LoginCode.email == email)
+        & brand
+        & LoginCode.used_at.is_null()
+        & (LoginCode.expires_at > now)
+        & (LoginCode.attempts >= CODE_TRIES)
+    )
+
+
 async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, now: dt.datetime) -> UsedCode:
     """The code's row if `code` is one of the live codes for this address; WrongCode otherwise.
 
@@ -85,7 +97,7 @@ async def use_code(*, brand_id: int | None, email: str, code: str, secret: str, 
     guess = _code_hash(secret, email, code.strip())
     match = next((r for r in rows if hmac.compare_digest(r["code_hash"], guess)), None)
     if match is None:
-        raise WrongCode()
+        raise CodeUsedUp() if not rows and await _spent_codes(brand_id, email, now) else WrongCode()
     brand = LoginCode.brand.is_null() if not brand_id else LoginCode.brand == brand_id
     used = await db.write(
         lambda: (

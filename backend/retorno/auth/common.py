@@ -27,6 +27,13 @@ class WrongCode(Invalid):
         super().__init__("The code is wrong or has expired. Ask for a new one.")
 
 
+class CodeUsedUp(Invalid):
+    """The live codes for the address had all their tries: even the right one is not compared."""
+
+    def __init__(self) -> None:
+        super().__init__("This code had too many wrong tries and no longer works. Ask for a new one.")
+
+
 class PasskeyRefused(Invalid):
     def __init__(self) -> None:
         super().__init__("This passkey could not be verified.")
