@@ -120,3 +120,14 @@ async def test_a_missing_page_on_a_brand_host_is_a_404_in_its_theme(client, demo
     response = await client.get(brand_url("mare", "/nao-existe"))
     assert response.status_code == 404
     assert "Maré Moda" in response.text and "Página não encontrada" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/regulations", "/manifest.webmanifest", "/healthz"])
+async def test_head_answers_as_get_without_the_body(client, demo, path):
+    """Monitors and link checkers ask HEAD first; it answered 405 on every page."""
+    got = await client.get(brand_url("bella", path))
+    head = await client.head(brand_url("bella", path))
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers.get("content-length") == got.headers.get("content-length")

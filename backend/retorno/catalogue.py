@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from jinja2.ext import babel_extract
 
@@ -46,7 +46,7 @@ Found = tuple[int, str, Any, list[str]]
 def extract_templates(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[Found]:
     source = fileobj.read()
     fileobj.seek(0)
-    yield from babel_extract(fileobj, ("_", "gettext", "ngettext"), comment_tags, options)
+    yield from babel_extract(cast(BinaryIO, fileobj), ("_", "gettext", "ngettext"), comment_tags, options)
     text = source.decode("utf-8")
     for match in CALL.finditer(text):
         yield text.count("\n", 0, match.start()) + 1, "gettext", match.group(1).replace('\\"', '"'), []

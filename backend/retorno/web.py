@@ -106,8 +106,12 @@ class RetornoApp(Litestar):
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
+        answer: Send = send_with_id
+        if scope["method"] == "HEAD":  # a GET without its body (RFC 9110 9.3.2), on every GET route
+            scope = {**scope, "method": "GET"}
+            answer = _without_body(send_with_id)
         try:
-            await self._serve(scope, receive, send_with_id)
+            await self._serve(scope, receive, answer)
         finally:
             brand = scope.get("state", {}).get("brand")
             logs.request_line(
@@ -130,6 +134,18 @@ class RetornoApp(Litestar):
                     return
             scope.setdefault("state", {})["brand"] = brand
         await super().__call__(scope, receive, send)
+
+
+def _without_body(send: Send) -> Send:
+    """`send` with the response's headers as they are (Content-Length included) and no body."""
+
+    async def head(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+        elif not message.get("more_body", False):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return head
 
 
 _HOST_CHARACTERS = re.compile(r"^[a-z0-9.:\[\]-]*$")
