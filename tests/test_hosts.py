@@ -122,7 +122,7 @@ async def test_a_missing_page_on_a_brand_host_is_a_404_in_its_theme(client, demo
     assert "Maré Moda" in response.text and "Página não encontrada" in response.text
 
 
-@pytest.mark.parametrize("path", ["/", "/regulations", "/manifest.webmanifest", "/healthz"])
+@pytest.mark.parametrize("path", ["/", "/regulations", "/manifest.webmanifest", "/join"])
 async def test_head_answers_as_get_without_the_body(client, demo, path):
     """Monitors and link checkers ask HEAD first; it answered 405 on every page."""
     got = await client.get(brand_url("bella", path))
