@@ -50,7 +50,7 @@ async function createPasskey() {
     user: { ...options.user, id: b64.decode(options.user.id) },
     excludeCredentials: (options.excludeCredentials || []).map((c) => ({ ...c, id: b64.decode(c.id) })),
   } });
-  await post(`${base}/passkeys/register`, credentialJSON(credential, { name: navigator.platform || "Passkey" }));
+  await post(`${base}/passkeys/register`, credentialJSON(credential));
   location.reload();
 }
 

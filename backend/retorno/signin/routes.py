@@ -16,6 +16,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 
+from retorno import i18n
 from retorno.auth import passkeys, ratelimits, sessions
 from retorno.customers import service as customers
 from retorno.errors import Invalid
@@ -30,7 +31,7 @@ from retorno.signin.guards import (
     signed_in_staff,
 )
 from retorno.staff import service as staff
-from retorno.web import RowId, brand_of, json_response, now_of, safe_path, settings_of
+from retorno.web import RowId, brand_of, json_response, lang_of, now_of, safe_path, settings_of
 
 
 def origin_of(request: Request) -> str:
@@ -93,9 +94,41 @@ async def register(request: Request) -> Response[bytes]:
         credential=credential,
         origin=origin_of(request),
         now=now_of(request),
-        name=str(credential.get("name") or request.headers.get("user-agent", ""))[:60],
+        name=device_name(request.headers.get("user-agent", ""), lang_of(request)),
     )
     return json_response({"id": passkey_id}, 201)
+
+
+# What a User-Agent says, first match wins (Edge and Opera also say Chrome; Chrome says Safari).
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("SamsungBrowser", "Samsung Internet"),
+    ("OPR/", "Opera"),
+    ("FxiOS", "Firefox"),
+    ("Firefox/", "Firefox"),
+    ("CriOS", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_DEVICES = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("CrOS", "Chromebook"),
+    ("Macintosh", "Mac"),
+    ("Linux", "Linux"),
+)
+
+
+def device_name(user_agent: str, lang: str) -> str:
+    """A new passkey's name as its owner knows the device: "Chrome no Android", "Safari no
+    iPhone" (the account page lets them rename it)."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), None)
+    device = next((name for mark, name in _DEVICES if mark in user_agent), None)
+    if browser and device:
+        return i18n.gettext(lang, "%(browser)s on %(device)s") % {"browser": browser, "device": device}
+    return browser or device or i18n.gettext(lang, "Passkey")
 
 
 @post("/authenticate/options", status_code=200)
