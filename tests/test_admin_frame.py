@@ -184,3 +184,60 @@ async def test_a_total_typed_at_the_counter_survives_an_error_and_too_much_says_
         'id="sale-total" name="total" inputmode="decimal" required autocomplete="off" value=""' in done.text
     )
     await clerk.aclose()
+
+
+async def test_admin_forms_confirm_success_and_keep_what_was_typed_after_an_error(app, demo, clock):
+    manager = await _staff(app, clock, demo, "owner")
+    token = await _csrf(manager)
+    page = (await manager.get("/admin/b/bella/branding")).text
+    assert re.search(r'id="current-logo"><img src="/admin/b/bella/logo.png\?v=\d+" alt="O logo atual"', page)
+    form = {
+        "name": "Bella Cosméticos",
+        "short_name": "Bella",
+        "primary": "#7a1f48",
+        "accent": "#f4b942",
+        "background": "#000000",  # no text reads on it: refused
+        "email": "sac@bella.example",
+        "whatsapp": "",
+        "phone": "",
+        "hours": "9h às 18h",
+        "regulations": "# Regulamento\n\nUm rascunho digitado com cuidado.",
+        "action": "save",
+        "_csrf_token": token,
+    }
+    refused = await manager.post("/admin/b/bella/branding", data=form, files={"logo": ("", b"", "")})
+    assert refused.status_code == 422
+    assert "Um rascunho digitado com cuidado." in refused.text and 'value="9h às 18h"' in refused.text
+    saved = await manager.post(
+        "/admin/b/bella/branding", data=form | {"background": "#fff8f5"}, files={"logo": ("", b"", "")}
+    )
+    assert saved.status_code == 303 and saved.headers["location"].endswith("/branding?done=saved")
+    shown = (await manager.get(saved.headers["location"])).text
+    assert 'id="flash">Salvo.<' in shown
+
+    bad = await manager.post(
+        "/admin/b/bella/staff", data={"email": "gil@@example", "role": "manager", "_csrf_token": token}
+    )
+    assert bad.status_code == 422 and 'value="gil@@example"' in bad.text
+    assert '<option value="manager" selected>' in bad.text
+    given = await manager.post(
+        "/admin/b/bella/staff", data={"email": "gil@example.com", "role": "manager", "_csrf_token": token}
+    )
+    assert given.headers["location"].endswith("/staff?done=access")
+    assert 'id="flash">Acesso dado.' in (await manager.get(given.headers["location"])).text
+
+    from retorno import db
+    from retorno.customers import service as customers
+    from retorno.customers.service import Identity
+
+    async with db.transaction():
+        shopper, _ = await customers.upsert(demo["bella"].id, Identity(email="a@example.com"), now=clock())
+    url = f"/admin/b/bella/customers/{shopper.id}/adjust"
+    wrong = await manager.post(url, data={"amount": "dez", "reason": "Brinde de Natal", "_csrf_token": token})
+    assert (
+        wrong.status_code == 422 and 'value="dez"' in wrong.text and 'value="Brinde de Natal"' in wrong.text
+    )
+    adjusted = await manager.post(url, data={"amount": "10,00", "reason": "Brinde", "_csrf_token": token})
+    assert adjusted.headers["location"].endswith("?done=adjusted")
+    assert 'id="flash">Saldo ajustado' in (await manager.get(adjusted.headers["location"])).text
+    await manager.aclose()

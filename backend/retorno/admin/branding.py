@@ -129,8 +129,8 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
         )
     except Invalid as exc:
         context = await _branding_context(request, error=problem_texts(request, exc), values=values)
-        return Template("admin/branding.html", status_code=422, context=context)
-    return Redirect(f"/admin/b/{slug}/branding", status_code=303)
+        return Template("admin/branding.html", status_code=422, context=context | {"draft": regulations})
+    return Redirect(f"/admin/b/{slug}/branding?done=saved", status_code=303)
 
 
 @get("/pack.zip", guards=[requires_role("manager")])
@@ -170,7 +170,7 @@ async def import_pack(request: Request, slug: FromPath[str]) -> Template | Redir
     except Invalid as exc:
         context = await rules_page_context(request, pack_error=problem_texts(request, exc))
         return Template("admin/rules.html", status_code=422, context=context)
-    return Redirect(f"/admin/b/{slug}/rules", status_code=303)
+    return Redirect(f"/admin/b/{slug}/rules?done=pack", status_code=303)
 
 
 routes = [branding_page, save_branding, export_pack, import_pack]

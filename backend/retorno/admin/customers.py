@@ -93,8 +93,8 @@ async def adjust_balance(
         )
     except Invalid as exc:
         context = await _customer_context(request, customer_id, error=error_text(request, exc))
-        return Template("admin/customer.html", status_code=422, context=context)
-    return Redirect(f"/admin/b/{slug}/customers/{customer_id}", status_code=303)
+        return Template("admin/customer.html", status_code=422, context=context | {"typed": data})
+    return Redirect(f"/admin/b/{slug}/customers/{customer_id}?done=adjusted", status_code=303)
 
 
 @get("/referrals", guards=[requires_role("manager")])
@@ -131,7 +131,8 @@ async def review_referral(
         )
 
     await db.write(decide)
-    return Redirect(f"/admin/b/{slug}/referrals", status_code=303)
+    done = "approved" if decision == "approve" else "rejected"
+    return Redirect(f"/admin/b/{slug}/referrals?done={done}", status_code=303)
 
 
 routes = [customers_page, customer_page, adjust_balance, referral_queue, review_referral]

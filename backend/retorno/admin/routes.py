@@ -174,7 +174,7 @@ async def create_brand(request: Request, data: URLEncodedBody[NewBrandForm]) -> 
         await db.write(create)
     except Invalid as exc:
         return await _brands_page(request, status=422, error=error_text(request, exc), form=data)
-    return Redirect("/admin/brands", status_code=303)
+    return Redirect("/admin/brands?done=created", status_code=303)
 
 
 @post("/brands/import", guards=[requires_platform_admin], status_code=303)
@@ -202,7 +202,7 @@ async def import_brand_page(request: Request) -> Template | Redirect:
         await db.write(write)
     except Invalid as exc:
         return await _brands_page(request, status=422, pack_error=problem_texts(request, exc))
-    return Redirect("/admin/brands", status_code=303)
+    return Redirect("/admin/brands?done=imported", status_code=303)
 
 
 @get("/account/security", guards=[requires_staff()])

@@ -294,7 +294,7 @@ async def save_rules(request: Request, slug: FromPath[str]) -> Template | Redire
         extra |= {"rules_text": str(form["rules"]), "text_open": True} if as_text else {"values": values}
         context = await rules_page_context(request, **extra)
         return Template("admin/rules.html", status_code=422, context=context)
-    return Redirect(f"/admin/b/{slug}/rules", status_code=303)
+    return Redirect(f"/admin/b/{slug}/rules?done=saved", status_code=303)
 
 
 @post("/rules/simulate", guards=[requires_role("manager")], status_code=200)

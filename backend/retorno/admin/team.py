@@ -85,10 +85,10 @@ async def invite_staff(
             roles=staff.ROLES,
             error=error_text(request, exc),
         )
-        return Template("admin/staff.html", status_code=422, context=context)
+        return Template("admin/staff.html", status_code=422, context=context | {"typed": data})
     if not before:  # someone new to this brand: tell them where to sign in (once it is saved)
         await _invite(request, email, data.role)
-    return Redirect(f"/admin/b/{slug}/staff", status_code=303)
+    return Redirect(f"/admin/b/{slug}/staff?done=access", status_code=303)
 
 
 @post("/staff/{staff_id:int}/remove", guards=[requires_role("owner")], status_code=303)
@@ -105,7 +105,7 @@ async def remove_staff(request: Request, slug: FromPath[str], staff_id: RowId) -
         await record_change(request, action="staff.remove", target=str(staff_id), before={"role": role})
 
     await db.write(remove)
-    return Redirect(f"/admin/b/{slug}/staff", status_code=303)
+    return Redirect(f"/admin/b/{slug}/staff?done=removed", status_code=303)
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ async def revoke_key(request: Request, slug: FromPath[str], key_id: RowId) -> Re
         after={"name": before.name, "revoked": True},
     )
     apikeys.clear_cache()  # again, once committed: no request in between may have cached it as valid
-    return Redirect(f"/admin/b/{slug}/keys", status_code=303)
+    return Redirect(f"/admin/b/{slug}/keys?done=revoked", status_code=303)
 
 
 @get("/audit", guards=[requires_role("owner")])
