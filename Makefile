@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt migrate demo bench lighthouse fuzz screenshots clean
+.PHONY: run test lint fmt migrate demo bench lighthouse fuzz screenshots messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,8 @@ bench/lighthouse/node_modules/.package-lock.json: bench/lighthouse/package.json 
 	cd bench/lighthouse && npm ci --no-audit --no-fund --loglevel=error
 
 run: $(VENV)/.installed  ## migrate the SQLite database, import the demo brands, serve on :8000
-	$(BIN)/retorno demo
-	$(BIN)/retorno serve --host $(HOST) --port $(PORT) --urls
+	RETORNO_BASE_HOST=$${RETORNO_BASE_HOST:-localhost:$(PORT)} $(BIN)/retorno demo
+	RETORNO_BASE_HOST=$${RETORNO_BASE_HOST:-localhost:$(PORT)} $(BIN)/retorno serve --host $(HOST) --port $(PORT) --urls
 
 test: $(VENV)/.installed-test node_modules/.package-lock.json  ## the whole suite (RETORNO_TEST_DATABASE_URL=postgresql://... for PostgreSQL)
 	$(BIN)/pytest
@@ -42,6 +42,10 @@ lint: $(VENV)/.installed-test  ## ruff, mypy (strict on sales and the ledger), t
 fmt: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+messages: $(VENV)/.installed-test  ## the catalogue: extract every message (backend/babel.cfg), then update pt-BR and en
+	cd backend && ../$(BIN)/pybabel extract -F babel.cfg --sort-by-file --no-wrap -o retorno/locale/messages.pot retorno
+	cd backend && ../$(BIN)/pybabel update -i retorno/locale/messages.pot -d retorno/locale --no-wrap --no-fuzzy-matching
 
 migrate: $(VENV)/.installed
 	$(BIN)/retorno migrate

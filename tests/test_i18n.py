@@ -196,3 +196,4 @@ async def test_the_api_answers_in_english_unless_asked_for_portuguese(api):
     )
     assert schema.status_code == 400, schema.text
     assert schema.json()["detail"] == "total: esperado int, veio str"
+

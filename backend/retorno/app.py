@@ -31,7 +31,7 @@ from retorno.admin import brand as admin_brand
 from retorno.admin import routes as admin
 from retorno.api import routes as api
 from retorno.auth.common import TooManyRequests
-from retorno.errors import DomainError, Invalid, Unauthorized
+from retorno.errors import N_, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
 from retorno.portal import account, notifications, pages, rewards
@@ -102,26 +102,28 @@ def _error(
 
 # A title for each status Litestar itself may answer with (a route's own errors have their own).
 TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Not allowed",
-    405: "Method not allowed",
-    413: "Content too large",
-    415: "Unsupported media type",
-    429: "Too many requests",
+    400: N_("Bad request"),
+    401: N_("Unauthorized"),
+    403: N_("Not allowed"),
+    405: N_("Method not allowed"),
+    413: N_("Content too large"),
+    415: N_("Unsupported media type"),
+    429: N_("Too many requests"),
 }
 DETAILS = {
-    405: "This address does not take this method.",
-    413: "The request body is larger than this address accepts.",
+    405: N_("This address does not take this method."),
+    413: N_("The request body is larger than this address accepts."),
 }
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
-        return _error(request, 404, "Page not found", "The address may be wrong, or the page was removed.")
+        return _error(
+            request, 404, N_("Page not found"), N_("The address may be wrong, or the page was removed.")
+        )
     if exc.status_code >= 500:
         log.error("server error on %s %s: %s", request.method, _route(request), exc.detail)
-        return _error(request, exc.status_code, "Something went wrong", "Please try again soon.")
+        return _error(request, exc.status_code, N_("Something went wrong"), N_("Please try again soon."))
     extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else {}
     title = TITLES.get(exc.status_code, "Bad request")
     detail = DETAILS.get(exc.status_code, exc.detail)
@@ -145,9 +147,9 @@ def domain_error(request: Request, exc: DomainError) -> Response:
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RecursionError) and "deserializing" in str(exc):  # msgspec, on JSON nested too deep
-        return _error(request, 400, "Bad request", "The JSON body is nested too deeply.")
+        return _error(request, 400, "Bad request", N_("The JSON body is nested too deeply."))
     log.exception("unexpected error on %s %s", request.method, _route(request), exc_info=exc)
-    return _error(request, 500, "Something went wrong", "Please try again soon.")
+    return _error(request, 500, N_("Something went wrong"), N_("Please try again soon."))
 
 
 def _route(request: Request) -> str:

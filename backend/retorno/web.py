@@ -23,7 +23,7 @@ from litestar.types import Message, Receive, Scope, Send
 from retorno import bounds, i18n, logs
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
-from retorno.errors import BadRequest, DomainError, Field, Invalid
+from retorno.errors import N_, BadRequest, DomainError, Field, Invalid
 from retorno.settings import PROJECT_ROOT, Settings
 
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
@@ -209,16 +209,19 @@ async def decode_body(request: Request, kind: type[T]) -> T:
 _SCHEMA = (
     (
         re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`"),
-        "%(field)s: expected %(expected)s, got %(got)s",
+        N_("%(field)s: expected %(expected)s, got %(got)s"),
     ),
     (
         re.compile(r"Object missing required field `(?P<name>[^`]+)`"),
-        "%(field)s: the field %(name)s is required",
+        N_("%(field)s: the field %(name)s is required"),
     ),
-    (re.compile(r"Object contains unknown field `(?P<name>[^`]+)`"), "%(field)s: there is no field %(name)s"),
-    (re.compile(r"Number out of range"), "%(field)s: the number is out of range"),
-    (re.compile(r"Input data was truncated"), "the body is not JSON: it ends too soon"),
-    (re.compile(r"JSON is malformed: (?P<why>.+)"), "the body is not JSON (%(why)s)"),
+    (
+        re.compile(r"Object contains unknown field `(?P<name>[^`]+)`"),
+        N_("%(field)s: there is no field %(name)s"),
+    ),
+    (re.compile(r"Number out of range"), N_("%(field)s: the number is out of range")),
+    (re.compile(r"Input data was truncated"), N_("the body is not JSON: it ends too soon")),
+    (re.compile(r"JSON is malformed: (?P<why>.+)"), N_("the body is not JSON (%(why)s)")),
 )
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
@@ -231,7 +234,7 @@ def schema_error(exc: msgspec.DecodeError) -> BadRequest:
     problem = text[: at.start()] if at else text
     for pattern, message in _SCHEMA:
         if found := pattern.fullmatch(problem):
-            return BadRequest(message, field=Field(path or "body"), **found.groupdict())
+            return BadRequest(message, field=Field(path) if path else Field("body"), **found.groupdict())
     return BadRequest("the body does not match the schema: %(error)s", error=text)
 
 

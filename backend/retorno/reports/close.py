@@ -17,12 +17,26 @@ import zoneinfo
 import msgspec
 
 from retorno.brands.service import BrandView
-from retorno.errors import Invalid
+from retorno.errors import N_, Invalid
 from retorno.ledger import balances, posting
 from retorno.ledger.balances import Liability
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 LINES = ("issued", "referral", "adjustments", "redeemed", "reversed", "expired", "written_off")
+# Every line's label, looked up as "close:<line>" (marked here for the catalogue).
+LABELS = (
+    N_("close:opening"),
+    N_("close:opening_pending"),
+    N_("close:issued"),
+    N_("close:referral"),
+    N_("close:adjustments"),
+    N_("close:redeemed"),
+    N_("close:reversed"),
+    N_("close:expired"),
+    N_("close:written_off"),
+    N_("close:closing"),
+    N_("close:closing_pending"),
+)
 
 
 class MonthClose(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ import msgspec
 
 from retorno import db
 from retorno.brands.service import BrandView
-from retorno.errors import Field, Invalid
+from retorno.errors import N_, Field, Invalid
 from retorno.ledger import balances
 
 KINDS = {
@@ -26,6 +26,8 @@ KINDS = {
     "expire": "expired",
 }
 SERIES = ("earned", "used", "reversed", "expired")
+# Their labels, looked up as "report:<series>" (marked here for the catalogue).
+LABELS = (N_("report:earned"), N_("report:used"), N_("report:reversed"), N_("report:expired"))
 QUARTER = 900  # seconds: every time zone's offset is a whole number of quarters of an hour
 _IN_PERIOD = (
     "CAST(SUM(ABS(amount)) AS BIGINT) AS total FROM ledger_entries WHERE brand = {} AND occurred_at >= {} "

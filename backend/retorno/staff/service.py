@@ -12,10 +12,10 @@ import msgspec
 
 from retorno import db
 from retorno.customers import service as customers
-from retorno.errors import Field, Invalid, NotFound
+from retorno.errors import N_, Field, Invalid, NotFound
 from retorno.staff.tables import Staff, StaffRole
 
-ROLES = ("owner", "manager", "operator")  # each includes the ones after it
+ROLES = (N_("owner"), N_("manager"), N_("operator"))  # each includes the ones after it
 
 
 class StaffView(msgspec.Struct, frozen=True, kw_only=True):
