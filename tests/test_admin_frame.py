@@ -241,3 +241,22 @@ async def test_admin_forms_confirm_success_and_keep_what_was_typed_after_an_erro
     assert adjusted.headers["location"].endswith("?done=adjusted")
     assert 'id="flash">Saldo ajustado' in (await manager.get(adjusted.headers["location"])).text
     await manager.aclose()
+
+
+async def test_the_dashboard_shows_today_the_last_7_and_30_days_with_a_trend_a_day(app, api, demo, clock):
+    import datetime as dt
+
+    now = clock()
+    for n, days_ago in enumerate((0, 5, 20, 40)):
+        at = (now - dt.timedelta(days=days_ago)).isoformat()
+        sale = {"order_id": f"D-{n}", "customer": {"email": f"d{n}@example.com"}, "total": 10000}
+        assert (await api.post("/sales", json=sale | {"occurred_at": at})).status_code in (200, 201)
+    manager = await _staff(app, clock, demo, "manager")
+    page = (await manager.get("/admin/b/bella/")).text
+    assert re.search(r'id="fig-sales">1<', page) and re.search(r'id="fig-7-sales">2<', page)
+    assert re.search(r'id="fig-30-sales">3<', page) and re.search(r'id="fig-30-active">3<', page)
+    assert re.search(r'id="fig-30-revenue">R\$\xa0300,00<', page)
+    assert re.search(r'id="fig-30-cashback">R\$\xa030,00<', page)  # 10% of each sale
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="spark"') == 8  # 7 and 30 days
+    assert "style=" not in page
+    await manager.aclose()
