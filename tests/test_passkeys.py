@@ -106,9 +106,7 @@ async def register(
     assert options.status_code == 200, options.text
     overrides.setdefault("origin", origin(slug))
     credential = authenticator.create(options.json(), **overrides)
-    return options.json(), await call(
-        client, slug, "/passkeys/register", credential
-    )
+    return options.json(), await call(client, slug, "/passkeys/register", credential)
 
 
 async def passkey_sign_in(
@@ -199,6 +197,11 @@ async def test_register_then_sign_in_with_the_passkey(client, app):
     page = await client.get("/account/security")
     assert page.status_code == 200
     assert "Chrome no Android" in page.text  # named by browser and device, not "Linux x86_64"
+    # Last used at the test clock's 15:00 UTC: 12:00 in the brand's time zone (São Paulo), not UTC.
+    assert (
+        re.search(r"Último uso</?[^>]*>?:? ?[^<]*10/11/2026,? 12:00", page.text)
+        or "10/11/2026 12:00" in page.text
+    )
     assert f"/account/passkeys/{registered.json()['id']}/remove" in page.text
 
 

@@ -24,6 +24,7 @@ from babel.support import NullTranslations, Translations
 from retorno.errors import Amount, DomainError, Field
 
 LANGUAGES = ("pt-BR", "en")
+ZONE = "America/Sao_Paulo"  # times of pages that belong to no brand (the platform's, a staff member's)
 LANGUAGE_NAMES = {"pt-BR": "Português", "en": "English"}
 _LOCALE_DIR = Path(__file__).parent / "locale"
 
@@ -89,7 +90,7 @@ def _money_shape(lang: str, currency: str) -> tuple[tuple[str, str, str, str], .
 
 
 def date(
-    value: dt.date | dt.datetime | str, *, lang: str, tz: str = "America/Sao_Paulo", fmt: str = "short"
+    value: dt.date | dt.datetime | str, *, lang: str, tz: str = ZONE, fmt: str = "short"
 ) -> str:
     """A day as the shopper reads it (10/05/2026 in pt-BR); instants are taken in the brand's time zone."""
     if isinstance(value, str):
@@ -99,7 +100,7 @@ def date(
     return format_date(value, format=fmt, locale=babel_locale(lang))
 
 
-def moment(value: dt.datetime, *, lang: str, tz: str = "America/Sao_Paulo") -> str:
+def moment(value: dt.datetime, *, lang: str, tz: str = ZONE) -> str:
     """A date and time in the brand's time zone (23/11/2026 01:02 in pt-BR)."""
     return format_datetime(value.astimezone(zoneinfo.ZoneInfo(tz)), format="short", locale=babel_locale(lang))
 

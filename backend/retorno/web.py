@@ -413,12 +413,12 @@ def setup_jinja(env: Environment) -> None:
     @pass_context
     def date(ctx: Any, value: Any, fmt: str = "short") -> str:
         brand = brand_in(ctx)
-        return i18n.date(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC", fmt=fmt)
+        return i18n.date(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else i18n.ZONE, fmt=fmt)
 
     @pass_context
     def moment(ctx: Any, value: Any) -> str:
         brand = brand_in(ctx)
-        return i18n.moment(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else "UTC")
+        return i18n.moment(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else i18n.ZONE)
 
     env.filters["date"] = date
     env.filters["moment"] = moment
