@@ -59,6 +59,7 @@ def open_context(
             headless=True,
             args=ARGS,
             viewport={"width": 412, "height": 900},
+            locale="pt-BR",  # a Brazilian shopper's browser: pages come in Portuguese (Accept-Language)
         )
         context.set_default_timeout(TIMEOUT_MS)
         opened.append(context)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-from tests.browser.helpers import ARGS, CHROMIUM, TIMEOUT_MS, join_with_code, sales_for
+from tests.browser.helpers import ARGS, CHROMIUM, TIMEOUT_MS, join_with_code, newest_code, sales_for
 
 # Each signed-in page: the tab it belongs to, and where its back link goes (None: a tab's own page).
 PAGES = {
@@ -143,3 +143,82 @@ def test_the_join_form_keeps_its_ticked_boxes_after_an_error(browser: Browser, l
         assert not page.locator('input[name="marketing"]').is_checked()
     finally:
         context.close()
+
+
+def _mails_to(context: BrowserContext, live_server, email: str) -> int:
+    mailbox = context.new_page()
+    try:
+        mailbox.goto(live_server.url(None, "/dev/mailbox"))
+        return mailbox.locator("article.mail").filter(has=mailbox.locator(".mail-to", has_text=email)).count()
+    finally:
+        mailbox.close()
+
+
+def test_the_code_page_sends_a_new_code_and_offers_another_address(browser: Browser, live_server) -> None:
+    """After /join, "Reenviar código" asks /join again with what the form said (a new account gets
+    its name from it); a wrong code first does not lose it. "Usar outro e-mail" goes back to the form."""
+    context = _context(browser)
+    page = context.new_page()
+    email = f"resend-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        page.goto(live_server.url("bella", "/join"))
+        page.fill("#name", "Rita Reenvio")
+        page.fill("#email", email)
+        page.check('input[name="accept"]')
+        with page.expect_navigation():
+            page.click('form[action="/join"] button[type="submit"]')
+        assert page.locator("#other-email").get_attribute("href") == "/join"
+        page.fill("#code", "000000")
+        with page.expect_navigation():
+            page.click('form[action="/login/verify"] button[type="submit"]')
+        assert page.locator(".form-error").is_visible()
+        assert _mails_to(context, live_server, email) == 1
+        with page.expect_navigation():
+            page.click("#resend-code button[type=submit]")
+        assert page.locator("#code").is_visible()
+        assert _mails_to(context, live_server, email) == 2
+        page.fill("#code", newest_code(context, live_server.url(None, "/dev/mailbox"), email))
+        with page.expect_navigation():
+            page.click('form[action="/login/verify"] button[type="submit"]')
+        page.goto(live_server.url("bella", "/"))
+        assert page.locator(".greeting").inner_text().strip() == "Olá, Rita"
+        # Signing in (not joining): the other address goes back to the sign-in form.
+        page.goto(live_server.url("bella", "/account/security"))
+        with page.expect_navigation():
+            page.click("#sign-out")
+        page.goto(live_server.url("bella", "/login"))
+        page.fill("#email", email)
+        with page.expect_navigation():
+            page.click('form[action="/login"] button[type="submit"]')
+        assert page.locator("#resend-code").get_attribute("action") == "/login"
+        with page.expect_navigation():
+            page.click("#other-email")
+        assert page.url.startswith(live_server.url("bella", "/login"))
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("slug", ["bella", "mare"])
+def test_the_dark_scheme_keeps_contrast(slug: str, browser: Browser, live_server) -> None:
+    """With the device in dark mode the shopper's pages change colours; axe still finds every text
+    readable (WCAG AA contrast) on the signed-out and signed-in pages."""
+    from tests.browser.test_accessibility import audit
+
+    context = browser.new_context(
+        bypass_csp=True, color_scheme="dark", locale="pt-BR", viewport={"width": 390, "height": 844}
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    problems: list[str] = []
+    try:
+        for path in ("/", "/join", "/help"):
+            problems += audit(page, live_server.url(slug, path))
+        assert page.evaluate("getComputedStyle(document.body).colorScheme") == "dark"
+        email = f"dark-{uuid.uuid4().hex[:8]}@example.com"
+        sales_for(live_server, slug, email, f"DARK-{slug}-{uuid.uuid4().hex[:4]}")
+        join_with_code(page, live_server, slug, "Duda Escura", email)
+        for path in ("/", "/statement", "/vouchers", "/account", "/account/notifications", "/account/delete"):
+            problems += audit(page, live_server.url(slug, path))
+    finally:
+        context.close()
+    assert problems == [], "\n".join(problems)

@@ -7,7 +7,7 @@ from litestar import Request, Response, get, post
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno import db, i18n
+from retorno import bounds, db, i18n
 from retorno.auth import codes, passkeys, ratelimits, retention, sessions
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
@@ -33,7 +33,7 @@ from retorno.signin.guards import (
 )
 from retorno.signin.routes import account_routes, origin_of, owner_of, passkey_router, safe_next
 from retorno.vouchers import service as vouchers
-from retorno.web import brand_required, lang_of, now_of, settings_of
+from retorno.web import brand_required, error_text, lang_of, now_of, settings_of
 
 
 async def _mail_code(request: Request, brand: BrandView, email: str, code: str | None) -> None:
@@ -70,6 +70,11 @@ class CodeForm(msgspec.Struct):
     email: str
     code: str
     next: str = "/"
+    # After /join, the code page carries what the join form said, so that it can send a new code.
+    flow: str = "login"
+    name: str = ""
+    accept: str = ""
+    marketing: str = ""
 
 
 class JoinForm(msgspec.Struct):
@@ -80,12 +85,18 @@ class JoinForm(msgspec.Struct):
 
 
 def _verify_page(
-    request: Request, email: str, next_path: str, error: str | None = None, status: int = 200
+    request: Request,
+    email: str,
+    next_path: str,
+    error: str | None = None,
+    status: int = 200,
+    join: JoinForm | None = None,
 ) -> Template:
+    """The code page; `join` when the code was asked by /join (a new one is asked there again)."""
     return Template(
         "portal/verify.html",
         status_code=status,
-        context=page_context(request, email=email, next=next_path, error=error),
+        context=page_context(request, email=email, next=next_path, error=error, join=join),
     )
 
 
@@ -106,7 +117,7 @@ async def request_login_code(request: Request, data: URLEncodedBody[EmailForm]) 
         return Template(
             "portal/login.html",
             status_code=422,
-            context=page_context(request, next=safe_next(data.next), error=exc.detail),
+            context=page_context(request, next=safe_next(data.next), error=error_text(request, exc)),
         )
     now = now_of(request)
     await ratelimits.hit("code-request:addr", client_address(request), now=now)
@@ -131,7 +142,14 @@ async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) ->
             brand=brand, email=data.email, code=data.code, secret=settings.secret_key, now=now
         )
     except Invalid as exc:
-        return _verify_page(request, data.email, safe_next(data.next), exc.detail, status=422)
+        join = (
+            JoinForm(name=data.name, email=data.email, accept=data.accept, marketing=data.marketing)
+            if data.flow == "join"
+            else None
+        )
+        return _verify_page(
+            request, data.email, safe_next(data.next), error_text(request, exc), status=422, join=join
+        )
     token = await sessions.start_session(
         brand_id=brand.id,
         customer_id=customer_id,
@@ -162,19 +180,20 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
         email = customers.normalize_email(data.email)
         if not data.name.strip():
             raise Invalid("Tell us your name.")
+        name = bounds.check_text("name", " ".join(data.name.split()), max_length=customers.MAX_NAME)
         if regulations is not None and data.accept != "yes":
             raise Invalid("To join, accept the programme's regulations.")
     except Invalid as exc:
         return Template(
             "portal/join.html",
             status_code=422,
-            context=page_context(request, regulations=regulations, error=exc.detail, form=data),
+            context=page_context(request, regulations=regulations, error=error_text(request, exc), form=data),
         )
     now = now_of(request)
     await ratelimits.hit("code-request:addr", client_address(request), now=now)
     await ratelimits.hit("code-request:email", f"{brand.id}:{email}", now=now)
     join_data = {
-        "name": data.name.strip()[:200],
+        "name": name,
         "marketing": data.marketing == "yes",
         "regulations_version": regulations.version if regulations else None,
         "referral": request.cookies.get(invitations.REF_COOKIE) or None,
@@ -191,7 +210,7 @@ async def join(request: Request, data: URLEncodedBody[JoinForm]) -> Template:
         now=now,
     )
     await _mail_code(request, brand, email, code)
-    return _verify_page(request, email, "/")
+    return _verify_page(request, email, "/", join=data)
 
 
 @get("/account/security", guards=[requires_customer])
