@@ -1,4 +1,4 @@
-"""In Chromium: a signed-in shopper's home and statement stay readable offline, marked with the time
+"""In Chromium: a signed-in shopper's home, statement and vouchers stay readable offline, marked with the time
 they were saved; after sign-out, nothing private remains in the browser's Cache Storage.
 
 The server is stopped to cut the network (Chromium's offline emulation does not reach the service
@@ -64,14 +64,17 @@ def test_home_and_statement_offline_then_nothing_private_after_sign_out(
     assert page.locator("#offline-banner").is_hidden()
     page.goto(live_server.url(SLUG, "/statement"))
     assert page.locator(".movement").count() == 2
+    page.goto(live_server.url(SLUG, "/vouchers"))
+    voucher_codes = page.locator("li.voucher[data-code]").evaluate_all("els => els.map(e => e.dataset.code)")
+    assert voucher_codes, "the sales should have earned vouchers"
     saved = eventually(
         page,
         """caches.keys().then(names => names.filter(n => n.startsWith('retorno-bella-private-')))
              .then(names => Promise.all(names.map(n => caches.open(n).then(c => c.keys()))))
              .then(keys => keys.flat().map(r => new URL(r.url).pathname).sort().join(','))
-             .then(paths => paths === '/,/statement' ? paths : '')""",
+             .then(paths => paths === '/,/statement,/vouchers' ? paths : '')""",
     )
-    assert saved == "/,/statement", "the service worker did not keep home and statement"
+    assert saved == "/,/statement,/vouchers", "the service worker did not keep home, statement and vouchers"
 
     # Offline: both pages come from the cache, with the time they were saved.
     live_server.stop()
@@ -82,6 +85,14 @@ def test_home_and_statement_offline_then_nothing_private_after_sign_out(
     _assert_saved_copy(page, "Pedido OFF-1")
     assert page.locator(".movement").count() == 2
     screenshot(page, tmp_path / "statement-offline.png")
+    page.goto(live_server.url(SLUG, "/vouchers"))  # a voucher's QR code is shown at the till
+    _assert_saved_copy(page, voucher_codes[0])
+    assert page.locator("figure.voucher-qr svg").count() == len(voucher_codes)
+    # A page never saved: the offline page, without a banner claiming something was saved.
+    page.goto(live_server.url(SLUG, "/account/notifications"))
+    page.wait_for_selector("h1")
+    assert "sem conexão" in page.locator("h1").inner_text()
+    assert page.locator("#offline-banner").count() == 0
 
     # Back online: sign out; no cached response holds the shopper's pages or numbers any more.
     live_server.start()
@@ -97,7 +108,7 @@ def test_home_and_statement_offline_then_nothing_private_after_sign_out(
     )
     assert dump is not None, "a private response is still in Cache Storage after sign-out"
     for name, url, body in dump:
-        for secret in ("Olga", email, available, "OFF-1"):
+        for secret in ("Olga", email, available, "OFF-1", *voucher_codes):
             assert secret not in _spaces(body), (name, url, secret)
     assert any(url == live_server.url(SLUG, "/") for _, url, _ in dump), json.dumps(dump)[:500]
 
