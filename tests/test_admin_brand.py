@@ -456,10 +456,11 @@ async def test_reports_for_a_period_with_a_chart_and_a_csv(app, api, demo, clock
     assert "R$\xa030,00" in page.text  # earned: 10% of three sales of R$ 100,00
     csv_text = (
         await manager.get("/admin/b/bella/reports.csv", params={"start": "2026-11-10", "end": "2026-11-20"})
-    ).text
-    rows = [line.split(",") for line in csv_text.strip().splitlines()]
-    assert rows[0] == ["day", "earned", "used", "reversed", "expired"] and len(rows) == 12
-    assert sum(float(r[1]) for r in rows[1:]) == 30.0 and sum(float(r[2]) for r in rows[1:]) == 5.0
+    ).content.decode("utf-8-sig")
+    rows = [line.split(";") for line in csv_text.strip().splitlines()]  # as Excel in Portuguese reads it
+    assert rows[0] == ["Dia", "gerado", "usado", "estornado", "expirado"] and len(rows) == 12
+    amount = lambda text: float(text.replace(",", "."))  # noqa: E731
+    assert sum(amount(r[1]) for r in rows[1:]) == 30.0 and sum(amount(r[2]) for r in rows[1:]) == 5.0
     bad = await manager.get("/admin/b/bella/reports", params={"start": "2026-12-01", "end": "2026-11-01"})
     assert bad.status_code == 422
     await manager.aclose()
@@ -755,10 +756,10 @@ async def test_a_report_counts_each_movement_on_the_brands_own_day(app, api, dem
     manager = await _staff(app, clock, demo, "manager")
     csv_text = (
         await manager.get("/admin/b/bella/reports.csv", params={"start": "2026-11-04", "end": "2026-11-05"})
-    ).text
-    rows = [line.split(",") for line in csv_text.strip().splitlines()[1:]]
+    ).content.decode("utf-8-sig")
+    rows = [line.split(";") for line in csv_text.strip().splitlines()[1:]]
     assert rows == [
-        ["2026-11-04", "10.00", "0.00", "0.00", "0.00"],
-        ["2026-11-05", "60.00", "0.00", "0.00", "0.00"],
+        ["2026-11-04", "10,00", "0,00", "0,00", "0,00"],
+        ["2026-11-05", "60,00", "0,00", "0,00", "0,00"],
     ]
     await manager.aclose()

@@ -115,9 +115,11 @@ async def test_the_close_page_and_its_csv_for_a_manager(app, demo, clock):
     download = await manager.get("/admin/b/bella/reports/close.csv?month=2026-11")
     assert download.headers["content-type"].startswith("text/csv")
     assert 'filename="fechamento-bella-2026-11.csv"' in download.headers["content-disposition"]
-    rows = {row["line"]: row for row in csv.DictReader(io.StringIO(download.text))}
-    assert rows["opening"]["centavos"] == "14000" and rows["closing"]["centavos"] == "11700"
-    assert rows["redeemed"]["reais"] == "20.00"
+    text = download.content.decode("utf-8-sig")
+    rows = {row["Linha"]: row for row in csv.DictReader(io.StringIO(text), delimiter=";")}
+    assert rows["opening"]["Centavos"] == "14000" and rows["closing"]["Centavos"] == "11700"
+    assert rows["redeemed"]["R$"] == "20,00"
+    assert rows["redeemed"]["Descrição"] == "Cashback usado (líquido de cancelamentos)"
     wrong = await manager.get("/admin/b/bella/reports/close?month=2026-13")
     assert wrong.status_code == 422 and "mês: um mês como 2026-10" in wrong.text
     await manager.aclose()

@@ -174,9 +174,7 @@ async def test_a_csv_as_excel_in_portuguese_writes_it_is_imported(app, demo, clo
     the names keep their accents and the amounts their centavos."""
     manager = await _staff(app, clock, demo, "manager")
     token = await _csrf(manager)
-    for n, raw in enumerate(
-        [b"\xef\xbb\xbf" + EXCEL_PT.encode(), EXCEL_PT.replace("X-", "W-").encode("cp1252")]
-    ):
+    for raw in [b"\xef\xbb\xbf" + EXCEL_PT.encode(), EXCEL_PT.replace("X-", "W-").encode("cp1252")]:
         page = await _upload(manager, token, raw)
         assert page.status_code == 200, page.text
         assert page.text.count('class="import-imported"') == 2, page.text

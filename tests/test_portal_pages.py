@@ -3,6 +3,7 @@
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 
@@ -142,12 +143,25 @@ async def test_the_csv_matches_the_ledger(client, api, clock, demo):
     customer_id = await signed_in(client, api, clock)
     response = await client.get(brand_url("bella", "/statement.csv"))
     assert response.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    # As Excel in Portuguese opens it: a byte-order mark, `;`, Portuguese headers and kinds, a
+    # decimal comma, local times to the second.
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     entries, _ = await balances.statement(
         brand_id=demo["bella"].id, customer_id=customer_id, now=clock(), limit=100
     )
-    assert [r["kind"] for r in rows] == [e.kind for e in entries]
-    total = sum(round(float(r["amount"]) * 100) for r in rows)
+    titles = {
+        "earn": "Cashback",
+        "redeem": "Desconto com cashback",
+        "reverse": "Estorno",
+        "expire": "Expirado",
+        "redemption_cancel": "Desconto devolvido",
+    }
+    assert [r["Movimento"] for r in rows] == [titles[e.kind] for e in entries]
+    assert {"Data", "Movimento", "Valor (R$)", "Situação", "Compra", "Explicação"} <= set(rows[0])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r["Data"]) for r in rows)
+    assert all("PED" not in r["Compra"] or r["Compra"].startswith("Pedido ") for r in rows)
+    total = sum(round(float(r["Valor (R$)"].replace(",", ".")) * 100) for r in rows)
     balance = await balances.balance(brand=demo["bella"], customer_id=customer_id, now=clock())
     assert total == balance.available + balance.pending
 

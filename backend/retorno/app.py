@@ -127,6 +127,8 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else {}
     title = TITLES.get(exc.status_code, "Bad request")
     detail = DETAILS.get(exc.status_code, exc.detail)
+    if isinstance(exc, ValidationException):  # Litestar's own "Validation failed for POST /x"
+        detail = N_("Some of what was sent is missing or not valid.")
     return _error(request, exc.status_code, title, detail, getattr(exc, "headers", None), **extra)
 
 

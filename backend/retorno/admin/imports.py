@@ -9,11 +9,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from retorno import csvfile, db
+from retorno import csvfile, db, i18n
 from retorno.admin.common import admin_of, page_context, record_change, requires_role, uploaded
 from retorno.errors import Invalid
 from retorno.imports import service as imports
-from retorno.web import RowId, error_text, now_of
+from retorno.web import RowId, error_text, lang_of, now_of
 
 
 async def _page(request: Request, *, status: int = 200, **extra: Any) -> Template:
@@ -79,8 +79,13 @@ async def import_job(request: Request, slug: FromPath[str], job_id: RowId) -> Te
 async def rejected_csv(request: Request, slug: FromPath[str], job_id: RowId) -> Response[bytes]:
     """The rows a large import refused, with why: the file to fix and upload again."""
     found = await imports.job(admin_of(request)["brand"].id, job_id)
+    # The header stays the import's own column names where they are ones (order_id), so the
+    # file goes back in as it is once fixed; the separator is the manager's spreadsheet's.
+    lang = lang_of(request)
     body = csvfile.write(
-        ["line", "order_id", "reason"], ([r.line, r.order_id, r.reason] for r in found.problems)
+        [i18n.gettext(lang, "Line number"), "order_id", i18n.gettext(lang, "Reason")],
+        ([r.line, r.order_id, r.reason] for r in found.problems),
+        lang=lang,
     )
     return Response(
         body,

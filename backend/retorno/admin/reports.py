@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from retorno import csvfile, i18n, money
+from retorno import csvfile, i18n
 from retorno.admin.common import admin_of, page_context, requires_role
 from retorno.reports import charts, close
 from retorno.reports import service as reports
@@ -51,13 +51,12 @@ async def reports_page(request: Request, slug: FromPath[str]) -> Template:
 async def reports_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
 
     data = await _report(request)
+    lang, brand = lang_of(request), admin_of(request)["brand"]
     body = csvfile.write(
-        ["day", "earned", "used", "reversed", "expired"],
-        (
-            [day.day.isoformat()]
-            + [money.reais(getattr(day, k)) for k in ("earned", "used", "reversed", "expired")]
-            for day in data.days
-        ),
+        [i18n.gettext(lang, "Day")] + [i18n.gettext(lang, f"report:{k}") for k in reports.SERIES],
+        ([day.day] + [csvfile.Money(getattr(day, k)) for k in reports.SERIES] for day in data.days),
+        lang=lang,
+        tz=brand.timezone,
     )
     name = f"relatorio-{slug}-{data.first}-{data.last}.csv"
     return Response(
@@ -95,9 +94,11 @@ async def close_page(request: Request, slug: FromPath[str]) -> Template:
 async def close_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
 
     report, lines = await _close(request)
+    lang = lang_of(request)
     body = csvfile.write(
-        ["line", "description", "centavos", "reais"],
-        ([key, label, amount, money.reais(amount)] for key, label, amount in lines),
+        [i18n.gettext(lang, "Line"), i18n.gettext(lang, "Description"), i18n.gettext(lang, "Centavos"), "R$"],
+        ([key, label, amount, csvfile.Money(amount)] for key, label, amount in lines),
+        lang=lang,
     )
     return Response(
         body,

@@ -210,7 +210,8 @@ async def statement_page(request: Request) -> Template:
 
 @get("/statement.csv", guards=[requires_customer])
 async def statement_csv(request: Request) -> Response[bytes]:
-    """The whole statement, newest first, one row per movement (amounts in reais with a dot)."""
+    """The whole statement, newest first, one row per movement, as a spreadsheet in the shopper's
+    language opens it (in pt-BR: `;`, decimal comma, headers and kinds in Portuguese, local times)."""
     brand, lang, now = brand_required(request), lang_of(request), now_of(request)
     customer_id = await signed_in_customer(request)
     rows = []
@@ -220,31 +221,36 @@ async def statement_csv(request: Request) -> Response[bytes]:
             brand_id=brand.id, customer_id=customer_id, now=now, limit=100, cursor=cursor
         )
         for line in _lines(entries, lang=lang, brand=brand):
-            amount = line["amount"]
             rows.append(
                 [
-                    line["occurred_at"].isoformat(),
-                    line["kind"],
-                    money.reais(amount),
-                    line.get("status", ""),
-                    _iso(line.get("available_at")),
-                    _iso(line.get("expires_at")),
-                    line.get("order_id") or "",
+                    line["occurred_at"],
+                    line["title"],
+                    csvfile.Money(line["amount"]),
+                    line["status_text"],
+                    line.get("available_at") or "",
+                    line.get("expires_at") or "",
+                    document(line, lang=lang, brand=brand),
                     line["explanation"],
                 ]
             )
         if cursor is None:
             break
-    header = ["date", "kind", "amount", "status", "available_at", "expires_at", "order_id", "explanation"]
+    _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
+    header = [
+        _("Date"),
+        _("Movement"),
+        _("Amount (R$)"),
+        _("Status"),
+        _("Usable from"),
+        _("Expires on"),
+        _("Purchase"),
+        _("Explanation"),
+    ]
     return Response(
-        csvfile.write(header, rows),
-        media_type="text/csv",
+        csvfile.write(header, rows, lang=lang, tz=brand.timezone),
+        media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="extrato-{brand.slug}.csv"'},
     )
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if value is not None else ""
 
 
 @get("/regulations")
