@@ -68,6 +68,10 @@ async def test_a_first_visit_says_how_to_earn_and_vouchers_are_kept_offline(clie
     assert "Nenhuma movimentação ainda." in home
     assert "informando seu CPF ou e-mail" in home and "volta aqui como cashback" in home
     assert "Olá, Ana" in home and 'aria-current="page"' in home
+    statement = norm((await client.get(brand_url("bella", "/statement"))).text)
+    assert "Nenhuma movimentação ainda." in statement and "Seu cashback aparece aqui" in statement
+    filtered = norm((await client.get(brand_url("bella", "/statement?kind=redeem"))).text)
+    assert "Nenhuma movimentação deste tipo." in filtered and 'href="/statement">Ver tudo' in filtered
     vouchers = await client.get(brand_url("bella", "/vouchers"))
     assert vouchers.headers["retorno-offline"] == "private"
     assert "no-store" in vouchers.headers["cache-control"]
