@@ -452,7 +452,7 @@ async def test_reports_for_a_period_with_a_chart_and_a_csv(app, api, demo, clock
     manager = await _staff(app, clock, demo, "manager")
     page = await manager.get("/admin/b/bella/reports", params={"start": "2026-11-01", "end": "2026-11-30"})
     assert page.status_code == 200 and "<svg" in page.text
-    assert re.search(r'id="r-new">2<', page.text) and re.search(r'id="r-repurchase">50.0%<', page.text)
+    assert re.search(r'id="r-new">2<', page.text) and re.search(r'id="r-repurchase">50%<', page.text)
     assert "R$\xa030,00" in page.text  # earned: 10% of three sales of R$ 100,00
     csv_text = (
         await manager.get("/admin/b/bella/reports.csv", params={"start": "2026-11-10", "end": "2026-11-20"})
@@ -607,6 +607,9 @@ async def test_the_simulator_shows_cashback_vouchers_and_redeemable(app, demo, c
     assert re.search(r'id="sim-cashback">R\$\xa032,50<', page.text)
     assert re.search(r'id="sim-vouchers">1<', page.text)
     assert re.search(r'id="sim-redeemable">R\$\xa0125,00<', page.text)
+    # Each line as the manager reads it: "15% (categoria)", not "15.0% (category)".
+    assert "maquiagem: R$\xa0150,00 × 15% (categoria)" in page.text
+    assert "cabelo: R$\xa0100,00 × 10% (taxa base)" in page.text
     friday = await manager.post(
         "/admin/b/bella/rules/simulate", data=form | {"items": "", "total": "100", "at": "2026-11-28"}
     )

@@ -202,3 +202,17 @@ async def test_a_form_missing_a_field_is_refused_in_portuguese(client, demo):
     assert refused.status_code == 400
     assert "Parte do que foi enviado falta ou não é válida." in refused.text
     assert "Validation failed" not in refused.text
+
+
+@pytest.mark.parametrize(
+    ("value", "per", "pt", "en"),
+    [
+        (1000, 10000, "10%", "10%"),
+        (250, 10000, "2,5%", "2.5%"),
+        (33.3, 100, "33,3%", "33.3%"),
+        (0, 10000, "0%", "0%"),
+    ],
+)
+def test_percentages_follow_the_locale(value, per, pt, en):
+    assert i18n.percent(value, lang="pt-BR", per=per) == pt
+    assert i18n.percent(value, lang="en", per=per) == en

@@ -18,7 +18,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
 from retorno.errors import Amount, DomainError, Field
@@ -87,6 +87,19 @@ def _money_shape(lang: str, currency: str) -> tuple[tuple[str, str, str, str], .
             return None
         shapes.append((text[:start], text[end:], digits[1], digits[9]))
     return tuple(shapes)
+
+
+def percent(value: int | float, *, lang: str, per: int = 10000) -> str:
+    """A rate as the locale writes it, by default from hundredths of a percent (basis points):
+    1000 is 10% in both languages, 250 is 2,5% in pt-BR and 2.5% in English; `per=100` for a
+    value already in percent (33.3)."""
+    fraction = Decimal(str(value)) / per
+    return format_percent(fraction, locale=babel_locale(lang), decimal_quantization=False)
+
+
+def hundredths(value: int, *, lang: str) -> str:
+    """A number kept in hundredths (a campaign's multiplier x100) as the locale writes it: 1,5."""
+    return format_decimal(Decimal(value) / 100, locale=babel_locale(lang), decimal_quantization=False)
 
 
 def date(

@@ -420,8 +420,18 @@ def setup_jinja(env: Environment) -> None:
         brand = brand_in(ctx)
         return i18n.moment(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else i18n.ZONE)
 
+    @pass_context
+    def percent(ctx: Any, value: int | float, per: int = 10000) -> str:
+        return i18n.percent(value, lang=lang_of(ctx["request"]), per=per)
+
+    @pass_context
+    def hundredths(ctx: Any, value: int) -> str:
+        return i18n.hundredths(value, lang=lang_of(ctx["request"]))
+
     env.filters["date"] = date
     env.filters["moment"] = moment
+    env.filters["percent"] = percent
+    env.filters["hundredths"] = hundredths
     env.globals.update(
         gettext=gettext, ngettext=ngettext, _=gettext, static_url=static_url, languages=i18n.LANGUAGE_NAMES
     )

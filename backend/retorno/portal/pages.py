@@ -11,7 +11,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response import Template
 from markupsafe import Markup
 
-from retorno import csvfile, i18n, money
+from retorno import csvfile, i18n
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import Invalid
@@ -29,9 +29,10 @@ SIGNED_OUT = {"retorno-offline": "signed-out"}
 KINDS = ("earn", "redeem", "reverse", "expire", "redemption_cancel", "adjustment", "referral_reward")
 
 
-def _percent(bp: int) -> str:
-    """Hundredths (a rate's basis points, a multiplier x100) as the text says them: "10", "2,5"."""
-    return str(money.from_hundredths(bp)).replace(".", ",")
+def _percent(bp: int, lang: str) -> str:
+    """Hundredths (a rate's basis points, a multiplier x100) as the locale writes them: "10", "2,5"
+    in pt-BR, "2.5" in English."""
+    return i18n.hundredths(bp, lang=lang)
 
 
 # The counter screen names its sales and redemptions "balcao-<form id>": an id no shopper knows.
@@ -61,17 +62,17 @@ def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
         parts = []
         for item in breakdown.get("items", []):
             text = _("%(rate)s%% of %(amount)s") % {
-                "rate": _percent(item["rate_bp"]),
+                "rate": _percent(item["rate_bp"], lang),
                 "amount": money(item["amount"]),
             }
             if item.get("category"):
                 text += " " + _("in %(category)s") % {
-                    "category": item["category"].replace("_", " ").capitalize()
+                    "category": item["category"].replace("_", " ")  # as the brand wrote it, mid-sentence
                 }
             if item.get("campaign"):
                 text += "; " + _("campaign %(name)s x%(times)s") % {
                     "name": item["campaign"],
-                    "times": _percent(item["multiplier_x100"]),
+                    "times": _percent(item["multiplier_x100"], lang),
                 }
             parts.append(text)
         words = source or _("Cashback")
@@ -163,7 +164,7 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
         "pending_until": pending_until,
         "latest": _lines(entries, lang=lang, brand=brand),
         "min_order": redemption.min_order,
-        "max_share": _percent(redemption.max_share_bp) if redemption.max_share_bp < 10000 else None,
+        "max_share": _percent(redemption.max_share_bp, lang) if redemption.max_share_bp < 10000 else None,
         "order_for_all": order_for_all(balance.available, redemption),
         "next_voucher": next((v for v in mine if v.status == "active"), None),
         "active_vouchers": sum(1 for v in mine if v.status == "active"),
@@ -274,7 +275,8 @@ async def help_page(request: Request) -> Template:
     faq = [
         (
             _("How much cashback do I get?"),
-            _("%(rate)s%% of what you spend, on every purchase.") % {"rate": _percent(cashback.rate_bp)},
+            _("%(rate)s%% of what you spend, on every purchase.")
+            % {"rate": _percent(cashback.rate_bp, lang)},
         )
     ]
     if cashback.min_purchase:
@@ -301,7 +303,7 @@ async def help_page(request: Request) -> Template:
     )
     redemption = rules.redemption
     use = _("You can pay up to %(share)s%% of a purchase with cashback.") % {
-        "share": _percent(redemption.max_share_bp)
+        "share": _percent(redemption.max_share_bp, lang)
     }
     if redemption.min_order:
         use += " " + _("Purchases from %(amount)s can use it.") % {"amount": money(redemption.min_order)}
