@@ -5,12 +5,9 @@ const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
 const offers = document.querySelectorAll("[data-push-offer]");
 const statusOf = (el) => el.closest("section, div")?.querySelector("[data-push-status]") ||
   document.querySelector("[data-push-status]");
-const en = document.documentElement.lang === "en";
-const TEXT = {
-  done: en ? "This device will get notifications." : "Este aparelho vai receber avisos.",
-  denied: en ? "Notifications are blocked in this browser's settings." : "Os avisos estão bloqueados nas configurações do navegador.",
-  failed: en ? "Could not turn notifications on. Try again later." : "Não foi possível ativar os avisos. Tente mais tarde.",
-};
+// The words come from the page (data-* of the status line, in the page's language).
+const words = (el, key) => el?.dataset[key] || "";
+const SUBSCRIBE_WAIT_MS = 20000; // a push service that never answers must not leave the button silent
 
 const isIos = /iphone|ipad|ipod/i.test(navigator.userAgent);
 const standalone = window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
@@ -26,24 +23,38 @@ function deviceName() {
 
 const decode = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0));
 
+const timeout = (ms) => new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), ms));
+
 async function subscribe(button) {
-  const say = (text) => { const el = statusOf(button); if (el) el.textContent = text; };
+  const status = statusOf(button);
+  const say = (key, fill = {}) => {
+    if (status) status.textContent = words(status, key).replace(/\{(\w+)\}/g, (_, name) => fill[name] ?? "");
+  };
   button.disabled = true;
   try {
-    if (await Notification.requestPermission() !== "granted") { say(TEXT.denied); return; }
-    const registration = await navigator.serviceWorker.ready;
-    const { key } = await (await fetch("/push/key", { credentials: "same-origin" })).json();
-    const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: decode(key) });
+    if (await Notification.requestPermission() !== "granted") { say("denied"); return; }
+    let subscription;
+    try {
+      const registration = await Promise.race([navigator.serviceWorker.ready, timeout(SUBSCRIBE_WAIT_MS)]);
+      const { key } = await (await fetch("/push/key", { credentials: "same-origin" })).json();
+      subscription = await Promise.race([
+        registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: decode(key) }),
+        timeout(SUBSCRIBE_WAIT_MS),
+      ]);
+    } catch {
+      say("unreachable"); // the browser's push service (FCM, Mozilla's, Apple's) did not answer
+      return;
+    }
     const response = await fetch("/push/subscriptions", {
       method: "POST", credentials: "same-origin",
       headers: { "content-type": "application/json", "x-csrftoken": csrf },
       body: JSON.stringify({ ...subscription.toJSON(), device: deviceName() }),
     });
-    if (!response.ok) throw new Error(response.statusText);
-    say(TEXT.done);
+    if (!response.ok) { say("failed", { status: response.status }); return; }
+    say("done");
     for (const el of document.querySelectorAll("[data-push-subscribe]")) el.hidden = true;
   } catch {
-    say(TEXT.failed);
+    say("failed", { status: "" });
   } finally {
     button.disabled = false;
   }

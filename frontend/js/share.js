@@ -2,9 +2,8 @@
 // has it; WhatsApp and copy-link otherwise). The page works without this: codes and links are text.
 const status = document.querySelector(".copy-status");
 const say = (text) => { if (status) status.textContent = text; };
-const lang = document.documentElement.lang;
-const COPIED = lang === "en" ? "Copied." : "Copiado.";
-const NOT_COPIED = lang === "en" ? "Could not copy; select the text instead." : "Não foi possível copiar; selecione o texto.";
+const COPIED = status?.dataset.copied || ""; // the page's words, in its language
+const NOT_COPIED = status?.dataset.notCopied || "";
 
 for (const button of document.querySelectorAll("[data-copy]")) {
   if (!navigator.clipboard) continue;

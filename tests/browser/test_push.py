@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.browser.helpers import TIMEOUT_MS, controlled, eventually, first_page
+from tests.browser.helpers import TIMEOUT_MS, controlled, eventually, first_page, join_with_code
 
 SLUG = "bella"
 NOTIFICATIONS = """navigator.serviceWorker.ready.then(r => r.getNotifications()).then(list => list.map(n =>
@@ -93,3 +93,28 @@ def test_a_push_shows_a_notification_and_a_click_opens_its_url(
     page.wait_for_url(live_server.url(SLUG, "/help"), timeout=TIMEOUT_MS)
     assert page.locator("h1").inner_text() == "Ajuda"
     assert eventually(page, f"({NOTIFICATIONS}).then(l => l.length === 0)"), "the notification stayed"
+
+
+def test_turning_notifications_on_with_no_push_service_in_reach_says_why(live_server, open_context) -> None:
+    """Headless Chromium here reaches no push service (no network beyond the machine): the button
+    must not stay silent, and the page says why in its own language, without "try later"."""
+    context = open_context("push-offline")
+    context.grant_permissions(["notifications"], origin=live_server.url(SLUG, "/").rstrip("/"))
+    page = first_page(context)
+    join_with_code(page, live_server, SLUG, "Nina", "nina@example.com")
+    controlled(page, live_server.url(SLUG, "/account/notifications"))
+    button = page.locator("[data-push-subscribe]").first
+    button.wait_for(state="visible", timeout=TIMEOUT_MS)
+    button.click()
+    status = page.locator("[data-push-status]").first
+    page.wait_for_function(
+        "el => el.textContent.trim().length > 0", arg=status.element_handle(), timeout=40_000
+    )
+    text = status.inner_text()
+    assert text in (
+        "Este navegador não conseguiu falar com o serviço de avisos dele, então este aparelho não pode "
+        "receber avisos. Tudo continua aparecendo aqui no app.",
+        "Este aparelho vai receber avisos.",  # a machine whose Chromium does reach a push service
+    ), text
+    assert "mais tarde" not in text
+    assert button.is_enabled()
