@@ -84,3 +84,33 @@ def test_counter_and_import_errors_are_in_portuguese(live_server, playwright, tm
         assert "separadas por vírgulas ou ponto e vírgula" in error
     finally:
         browser.close()
+
+
+def test_a_csv_saved_by_excel_in_portuguese_is_imported(live_server, playwright, tmp_path) -> None:
+    """`;` between cells, a decimal comma, Windows-1252 (Excel's "CSV (separado por vírgulas)")."""
+    manager = f"gerente-{uuid.uuid4().hex[:6]}@staff.example"
+    live_server.cli("staff", "add", manager, "--brand", SLUG, "--role", "manager")
+    tag = uuid.uuid4().hex[:6]
+    sheet = tmp_path / "vendas.csv"
+    sheet.write_bytes(
+        (
+            "order_id;occurred_at;total;email;name\r\n"
+            f"XL-{tag}-1;2026-10-01;1.234,56;joao-{tag}@example.com;João Conceição\r\n"
+            f"XL-{tag}-2;2026-10-02;99,90;maria-{tag}@example.com;Maria Antônia\r\n"
+        ).encode("cp1252")
+    )
+    browser, context = _context(playwright)
+    try:
+        page = context.new_page()
+        admin_sign_in(page, live_server, manager)
+        page.goto(live_server.url(None, f"/admin/b/{SLUG}/import"))
+        page.set_input_files("#i-file", str(sheet))
+        with page.expect_navigation():
+            page.click('form[enctype="multipart/form-data"] button[type="submit"]')
+        assert page.locator("#import-counts").inner_text().startswith("2 importadas"), page.locator(
+            "#import-counts"
+        ).inner_text()
+        page.goto(live_server.url(None, f"/admin/b/{SLUG}/customers?q=joao-{tag}"))
+        assert "João Conceição" in page.content()
+    finally:
+        browser.close()
