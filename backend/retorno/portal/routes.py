@@ -13,10 +13,10 @@ from litestar.response import Redirect, Template
 
 from retorno import i18n
 from retorno.brands import service as brands
-from retorno.brands.images import text_on
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.errors import NotFound
+from retorno.portal.theme import font_urls, theme_css
 from retorno.signin.guards import session_of
 from retorno.web import (
     LANG_COOKIE,
@@ -87,10 +87,11 @@ PARENTS = {
 
 
 def shell_of(path: str, signed_in: bool) -> dict[str, Any]:
-    """Which tab a page belongs to (and whether it is that tab's own page), and its back link."""
+    """Whether the tab bar shows (to a signed-in shopper, on every page), which tab a page belongs
+    to (and whether it is that tab's own page), and its back link."""
     parent = PARENTS.get(path, (None, None))[0 if signed_in else 1]
     tab = TABS.get(path) or TABS.get(parent or "")
-    return {"tab": tab if signed_in else None, "tab_page": path in TABS, "back": parent}
+    return {"tabs": signed_in, "tab": tab if signed_in else None, "tab_page": path in TABS, "back": parent}
 
 
 def page_context(request: Request, **extra: Any) -> dict[str, Any]:
@@ -176,6 +177,8 @@ def precache_list(brand: BrandView) -> list[str]:
         f"/theme.css?v={v}",
         f"/assets/logo-120.png?v={v}",
         f"/assets/icon-192.png?v={v}",
+        *([f"/assets/banner.png?v={v}"] if brand.banner else []),
+        *font_urls(brand.font),
         *static_urls(*STATIC_SHELL),
     ]
 
@@ -203,15 +206,9 @@ async def service_worker(request: Request) -> Response[bytes]:
 
 @get("/theme.css", name="portal:theme")
 async def theme(request: Request) -> Response[str]:
-    """The brand's colours as CSS custom properties; everything else is in the shared sheet."""
+    """The brand's colours, type and corners as CSS custom properties, light and dark (portal/theme.py)."""
     brand = brand_required(request)
-    css = (
-        ":root{"
-        f"--primary:{brand.primary_color};--on-primary:{brand.on_primary};"
-        f"--accent:{brand.accent_color};--on-accent:{text_on(brand.accent_color)};"
-        f"--background:{brand.background_color};--on-background:{brand.on_background};"
-        "}\n"
-    )
+    css = theme_css(brand)
     versioned = request.query_params.get("v") == str(brand.app_version)
     return Response(
         css,
