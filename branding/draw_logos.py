@@ -1,6 +1,8 @@
-"""Draw the demo brands' logos, so they are generated from code rather than kept as hand-made binaries."""
+"""Draw the demo brands' logos (and Maré's banner), so they are generated from code rather than kept
+as hand-made binaries. `python branding/draw_logos.py [logos|banner]`: both by default."""
 
 import math
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -87,6 +89,37 @@ def mare():
     save(img, "mare")
 
 
+def mare_banner():
+    """A wide strip of sea for the signed-out home: layered waves in the brand's colours, a sun."""
+    navy, coral, mist, sea = "#0B4F6C", "#F26B5B", "#F5FAFC", "#5FB3C9"
+    width, height = 1200, 400
+    img = Image.new("RGB", (width * SS, height * SS), mist)
+    d = ImageDraw.Draw(img)
+    sun = (930, 150, 70)
+    d.ellipse(
+        [(sun[0] - sun[2]) * SS, (sun[1] - sun[2]) * SS, (sun[0] + sun[2]) * SS, (sun[1] + sun[2]) * SS],
+        fill=coral,
+    )
+    for top, amplitude, phase, fill in (
+        (215, 18, 0.0, sea),
+        (265, 22, 1.4, "#2D7F9C"),
+        (315, 24, 2.6, navy),
+        (360, 16, 0.8, "#083A50"),
+    ):
+        points = [
+            (x * SS, (top + amplitude * math.sin(2 * math.pi * x / 400 + phase)) * SS)
+            for x in range(0, width + 1, 4)
+        ]
+        d.polygon([*points, (width * SS, height * SS), (0, height * SS)], fill=fill)
+    out = HERE / "mare" / "banner.png"
+    img.resize((width, height), Image.LANCZOS).save(out, optimize=True)
+    print("wrote", out.relative_to(HERE.parent))
+
+
 if __name__ == "__main__":
-    bella()
-    mare()
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what in ("all", "logos"):
+        bella()
+        mare()
+    if what in ("all", "banner"):
+        mare_banner()

@@ -81,7 +81,7 @@ async def test_export_then_import_changes_nothing(settings, tmp_path):
     await import_brand(read_pack(BRANDING / "mare"), base_host=settings.base_host)
     exported = tmp_path / "exported"
     write_pack(await brands.export_pack("mare"), exported)
-    assert {p.name for p in exported.iterdir()} == {"brand.toml", "logo.png", "regulations.md"}
+    assert {p.name for p in exported.iterdir()} == {"brand.toml", "logo.png", "banner.png", "regulations.md"}
     again = await import_brand(read_pack(exported), base_host=settings.base_host)
     assert again.status == "unchanged"
 

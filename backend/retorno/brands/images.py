@@ -1,6 +1,6 @@
-"""Logos and the app icons made from them, and the colour contrast the theme depends on.
+"""Logos and the app icons made from them, banners, and the colour contrast the theme depends on.
 
-An uploaded logo is trusted only as pixels: it is identified by its content (PNG, JPEG or WebP),
+An uploaded logo or banner is trusted only as pixels: it is identified by its content (PNG, JPEG or WebP),
 bounded in bytes and pixels before it is decoded, and re-encoded as a fresh PNG, so no metadata,
 script or second payload survives.
 """
@@ -15,6 +15,9 @@ from PIL import Image, ImageDraw, ImageFont
 MAX_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 4096
 MIN_SIDE = 512
+# A banner is a wide picture above the signed-out home's pitch: at least twice as wide as high, at
+# most six times; kept at most BANNER_WIDTH px wide (two CSS pixels a dot on a 600 px column).
+BANNER_MIN_WIDTH, BANNER_WIDTH, BANNER_MAX_BYTES = 640, 1200, 400 * 1024
 FORMATS = {"PNG", "JPEG", "WEBP"}
 
 # Bump when the images made from a logo change: packs are then imported again even if unchanged.
@@ -56,6 +59,48 @@ def reencode_logo(data: bytes) -> bytes:
     out = io.BytesIO()
     pixels.save(out, format="PNG")
     return out.getvalue()
+
+
+def reencode_banner(data: bytes) -> tuple[bytes, int, int]:
+    """A banner as a fresh PNG at most BANNER_WIDTH px wide, with its width and height (the page
+    reserves its space before it loads)."""
+    if len(data) > MAX_BYTES:
+        raise ImageRefused(f"the banner is {len(data) // 1024} KB; at most {MAX_BYTES // 1024} KB")
+    try:
+        with Image.open(io.BytesIO(data), formats=sorted(FORMATS)) as img:
+            width, height = img.size
+            if max(width, height) > MAX_SIDE:
+                raise ImageRefused(f"the banner is {width}x{height} px; at most {MAX_SIDE} px a side")
+            if width < BANNER_MIN_WIDTH:
+                raise ImageRefused(f"the banner is {width} px wide; at least {BANNER_MIN_WIDTH} px")
+            if not 2 * height <= width <= 6 * height:
+                raise ImageRefused(
+                    f"the banner must be 2 to 6 times as wide as it is high, not {width}x{height} px"
+                )
+            img.load()
+            pixels = img.convert("RGBA")
+    except ImageRefused:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageRefused("the banner is not a PNG, JPEG or WebP image") from exc
+    if width > BANNER_WIDTH:
+        height, width = round(height * BANNER_WIDTH / width), BANNER_WIDTH
+        pixels = pixels.resize((width, height), Image.Resampling.LANCZOS)
+    if pixels.getchannel("A").getextrema() == (255, 255):  # opaque: no alpha channel to carry
+        pixels = pixels.convert("RGB")
+    out = io.BytesIO()
+    pixels.save(out, format="PNG", optimize=True)
+    if out.tell() > BANNER_MAX_BYTES:
+        raise ImageRefused(
+            f"the banner is {out.tell() // 1024} KB as a PNG of {width}x{height} px; at most "
+            f"{BANNER_MAX_BYTES // 1024} KB (fewer colours or details help: it is on the first page)"
+        )
+    return out.getvalue(), width, height
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """The width and height a PNG's header states (a re-encoded image: no need to decode it)."""
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def monogram(name: str, primary: str, text: str) -> bytes:

@@ -50,6 +50,11 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_REGULATIONS_BYTES = 200_000
 LOGO_FILE, REGULATIONS_FILE = "logo.png", "regulations.md"  # their names in a folder the app writes
+BANNER_FILE = "banner.png"
+# The type a brand's app is set in: the device's own, or one of a few open-licence (OFL) faces the
+# app serves itself (frontend/fonts/; no font service). The corner style of cards, buttons, fields.
+FONTS = ("system", "inter", "nunito", "lora")
+CORNERS = ("round", "soft", "square")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ARCHIVE_MAX_FILES = 10
 ARCHIVE_MAX_BYTES = 8 * 1024 * 1024  # uncompressed, all files together
@@ -59,6 +64,8 @@ class Theme(msgspec.Struct, frozen=True):
     primary: str = "#1F4E79"
     accent: str = "#F4B942"
     background: str = "#FFFFFF"
+    font: str = "system"
+    corners: str = "round"
 
 
 class Contact(msgspec.Struct, frozen=True):
@@ -81,6 +88,7 @@ class Pack(msgspec.Struct, frozen=True, kw_only=True):
     rules: Rules = Rules()
     logo_png: bytes | None = None  # re-encoded; None: a monogram is drawn from the name
     regulations_md: str = ""
+    banner_png: bytes | None = None  # re-encoded, at most images.BANNER_WIDTH px wide
 
     def digest(self) -> str:
         return hashlib.sha256(msgspec.msgpack.encode(self)).hexdigest()
@@ -92,6 +100,8 @@ class Pack(msgspec.Struct, frozen=True, kw_only=True):
             files[LOGO_FILE] = self.logo_png
         if self.regulations_md:
             files[REGULATIONS_FILE] = self.regulations_md.encode()
+        if self.banner_png is not None:
+            files[BANNER_FILE] = self.banner_png
         return files
 
 
@@ -254,7 +264,7 @@ def _file_name(c: Checker, theme: dict, key: str) -> str | None:
     uploaded by a manager must not read /etc/passwd or ../anything into the brand)."""
     name = c.text(theme, key, f"theme.{key}")
     if not PLAIN_NAME.match(name) or ".." in name:
-        example = LOGO_FILE if key == "logo" else REGULATIONS_FILE
+        example = {"logo": LOGO_FILE, "banner": BANNER_FILE}.get(key, REGULATIONS_FILE)
         c.problem(f"theme.{key}", f"{name!r}: name a file in the pack's folder, like {example}")
         return None
     return name
@@ -300,7 +310,9 @@ def read_pack(folder: Path) -> Pack:
         if not HOSTNAME.match(host):
             c.problem("hosts", f"{host!r} is not a host name like fidelidade.bella.com.br")
 
-    t = c.table(data, "theme", {"primary", "accent", "background", "logo", "regulations"})
+    t = c.table(
+        data, "theme", {"primary", "accent", "background", "font", "corners", "logo", "banner", "regulations"}
+    )
     colours = {
         k: c.text(t, k, f"theme.{k}", default=getattr(Theme(), k), pattern=COLOUR, what=A_COLOUR)
         for k in ("primary", "accent", "background")
@@ -308,7 +320,14 @@ def read_pack(folder: Path) -> Pack:
     for k, value in colours.items():
         if not value and k in t:
             c.problem(f"theme.{k}", "is empty; give a colour like #8E2453")
-    theme = Theme(**{k: (v or getattr(Theme(), k)).upper() for k, v in colours.items()})
+    styles = {}
+    for key, allowed in (("font", FONTS), ("corners", CORNERS)):
+        value = c.text(t, key, f"theme.{key}", default=allowed[0])
+        if value not in allowed:
+            c.problem(f"theme.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
+            value = allowed[0]
+        styles[key] = value
+    theme = Theme(**{k: (v or getattr(Theme(), k)).upper() for k, v in colours.items()}, **styles)
     logo_png = None
     if "logo" in t and (logo_name := _file_name(c, t, "logo")):
         try:
@@ -317,6 +336,14 @@ def read_pack(folder: Path) -> Pack:
             c.problem("theme.logo", f"{logo_name}: no such file in the pack")
         except images.ImageRefused as exc:
             c.problem("theme.logo", f"{logo_name}: {exc}")
+    banner_png = None
+    if "banner" in t and (banner_name := _file_name(c, t, "banner")):
+        try:
+            banner_png = images.reencode_banner((folder / banner_name).read_bytes())[0]
+        except OSError:
+            c.problem("theme.banner", f"{banner_name}: no such file in the pack")
+        except images.ImageRefused as exc:
+            c.problem("theme.banner", f"{banner_name}: {exc}")
     regulations = ""
     if "regulations" in t and (reg_name := _file_name(c, t, "regulations")):
         try:
@@ -373,6 +400,7 @@ def read_pack(folder: Path) -> Pack:
         rules=rules,
         logo_png=logo_png,
         regulations_md=regulations,
+        banner_png=banner_png,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import tomli_w
 
-from retorno.brands.pack import LOGO_FILE, REGULATIONS_FILE, Pack
+from retorno.brands.pack import BANNER_FILE, LOGO_FILE, REGULATIONS_FILE, Pack
 from retorno.money import from_hundredths, reais
 
 
@@ -34,6 +34,8 @@ def to_toml(pack: Pack) -> dict[str, Any]:
             "primary": pack.theme.primary,
             "accent": pack.theme.accent,
             "background": pack.theme.background,
+            "font": pack.theme.font,
+            "corners": pack.theme.corners,
         },
         "contact": msgspec.structs.asdict(pack.contact),
         "cashback": {
@@ -65,6 +67,8 @@ def to_toml(pack: Pack) -> dict[str, Any]:
     }
     if pack.logo_png is not None:
         doc["theme"]["logo"] = LOGO_FILE
+    if pack.banner_png is not None:
+        doc["theme"]["banner"] = BANNER_FILE
     if pack.regulations_md:
         doc["theme"]["regulations"] = REGULATIONS_FILE
     if r.vouchers:
@@ -99,8 +103,8 @@ def write_pack(pack: Pack, folder: Path) -> None:
 
 
 def to_zip(pack: Pack) -> bytes:
-    """The pack as a .zip of its folder (brand.toml, logo.png, regulations.md): unzipped, it is what
-    `retorno brands import` reads, and the admin's pack import takes it back as it is."""
+    """The pack as a .zip of its folder (brand.toml, logo.png, banner.png, regulations.md): unzipped,
+    it is what `retorno brands import` reads, and the admin's pack import takes it back as it is."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("brand.toml", tomli_w.dumps(to_toml(pack)))

@@ -14,7 +14,7 @@ from piccolo.columns import Column
 
 from retorno import cache, db
 from retorno.brands import images
-from retorno.brands.pack import Contact, Pack, Theme
+from retorno.brands.pack import BANNER_FILE, Contact, Pack, Theme
 from retorno.brands.rules import Rules
 from retorno.brands.tables import Brand, BrandAsset, BrandHost, Regulations
 from retorno.cache import TTLCache
@@ -60,6 +60,10 @@ class BrandView(msgspec.Struct, frozen=True, kw_only=True):
     primary_color: str
     accent_color: str
     background_color: str
+    font: str = "system"
+    corners: str = "round"
+    banner_width: int = 0  # 0: no banner
+    banner_height: int = 0
     contact_email: str
     contact_whatsapp: str
     contact_phone: str
@@ -74,6 +78,10 @@ class BrandView(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def on_background(self) -> str:
         return images.text_on(self.background_color)
+
+    @property
+    def banner(self) -> bool:
+        return self.banner_width > 0
 
     def rules(self) -> Rules:
         return msgspec.json.decode(self.rules_json, type=Rules)
@@ -104,6 +112,10 @@ _VIEW_COLUMNS = (
     Brand.primary_color,
     Brand.accent_color,
     Brand.background_color,
+    Brand.font,
+    Brand.corners,
+    Brand.banner_width,
+    Brand.banner_height,
     Brand.contact_email,
     Brand.contact_whatsapp,
     Brand.contact_phone,
@@ -263,6 +275,7 @@ async def import_pack(
                 host=host,
                 base=base_host,
             )
+    banner_size = images.png_size(pack.banner_png) if pack.banner_png is not None else (0, 0)
     async with db.transaction():
         row = (
             await Brand.select(Brand.id, Brand.pack_digest, Brand.app_version)
@@ -290,6 +303,10 @@ async def import_pack(
             Brand.primary_color: pack.theme.primary,
             Brand.accent_color: pack.theme.accent,
             Brand.background_color: pack.theme.background,
+            Brand.font: pack.theme.font,
+            Brand.corners: pack.theme.corners,
+            Brand.banner_width: banner_size[0],
+            Brand.banner_height: banner_size[1],
             Brand.contact_email: pack.contact.email,
             Brand.contact_whatsapp: pack.contact.whatsapp,
             Brand.contact_phone: pack.contact.phone,
@@ -322,6 +339,10 @@ async def import_pack(
         await _put_asset(brand_id, "logo.png", logo, "image/png")
         for name, data in images.make_icons(logo, pack.theme.background).items():
             await _put_asset(brand_id, name, data, "image/png")
+        if pack.banner_png is not None:
+            await _put_asset(brand_id, BANNER_FILE, pack.banner_png, "image/png")
+        else:
+            await BrandAsset.delete().where((BrandAsset.brand == brand_id) & (BrandAsset.name == BANNER_FILE))
         if pack.regulations_md:
             latest = await (
                 Regulations.select(Regulations.version, Regulations.markdown)
@@ -353,6 +374,7 @@ async def export_pack(slug: str) -> Pack:
     brand = await get_brand(slug)
     hosts = await custom_hosts(brand.id)
     logo = await asset(brand.id, "logo.png")
+    banner = await asset(brand.id, BANNER_FILE) if brand.banner else None
     regulations = await (
         Regulations.select(Regulations.markdown)
         .where(Regulations.brand == brand.id)
@@ -368,7 +390,11 @@ async def export_pack(slug: str) -> Pack:
         timezone=brand.timezone,
         hosts=hosts,
         theme=Theme(
-            primary=brand.primary_color, accent=brand.accent_color, background=brand.background_color
+            primary=brand.primary_color,
+            accent=brand.accent_color,
+            background=brand.background_color,
+            font=brand.font,
+            corners=brand.corners,
         ),
         contact=Contact(
             email=brand.contact_email,
@@ -379,4 +405,5 @@ async def export_pack(slug: str) -> Pack:
         rules=brand.rules(),
         logo_png=logo[0] if logo else None,
         regulations_md=regulations["markdown"] if regulations else "",
+        banner_png=banner[0] if banner else None,
     )

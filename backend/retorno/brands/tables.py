@@ -1,4 +1,4 @@
-"""A brand, its hosts, its binary assets (logo, icons) and its versioned regulations."""
+"""A brand, its hosts, its binary assets (logo, icons, banner) and its versioned regulations."""
 
 from piccolo.columns import (
     JSONB,
@@ -26,6 +26,12 @@ class Brand(Table, tablename="brands"):
     primary_color = Varchar(length=7)
     accent_color = Varchar(length=7)
     background_color = Varchar(length=7)
+    # The look of the brand's app beyond its colours (brands.pack.FONTS, CORNERS); the banner's size
+    # in pixels, 0 without one (its image is the asset banner.png).
+    font = Varchar(length=16, default="system")
+    corners = Varchar(length=16, default="round")
+    banner_width = Integer(default=0)
+    banner_height = Integer(default=0)
     contact_email = Varchar(length=254, default="")
     contact_whatsapp = Varchar(length=20, default="")
     contact_phone = Varchar(length=20, default="")
