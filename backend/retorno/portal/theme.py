@@ -67,7 +67,7 @@ def theme_css(brand: BrandView) -> str:
     ]
     if brand.corners != "round":
         css.append(
-            "body.portal .button,body.portal .theme-preview-button{border-radius:var(--radius-button)}\n"
+            "body.portal .button{border-radius:var(--radius-button)}\n"
             f"{FIELDS}{{border-radius:var(--radius-field)}}\n"
             "body.portal .balance-card,body.portal .pitch-rate{border-radius:var(--radius)}\n"
             "body.portal .tab .icon{border-radius:var(--radius-button)}\n"
