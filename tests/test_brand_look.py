@@ -79,9 +79,12 @@ def test_a_pack_without_the_keys_gets_the_defaults(tmp_path):
 )
 def test_an_unknown_font_or_corner_style_is_refused_with_the_allowed_ones(tmp_path, key, value, allowed):
     problems = problems_of(edit(copy_pack(tmp_path), lambda d: d["theme"].update({key: value})))
-    line = next(p for p in problems if f"theme.{key}:" in p)
+    lines = [p for p in problems if f"theme.{key}:" in p]
+    assert len(lines) == 1, problems
     if isinstance(value, str):
-        assert f"must be one of {', '.join(allowed)}, not {value!r}" in line, problems
+        assert f"must be one of {', '.join(allowed)}, not {value!r}" in lines[0], problems
+    else:
+        assert "must be a string, not 12" in lines[0]
 
 
 @pytest.mark.parametrize(

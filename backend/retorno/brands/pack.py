@@ -323,7 +323,7 @@ def read_pack(folder: Path) -> Pack:
     styles = {}
     for key, allowed in (("font", FONTS), ("corners", CORNERS)):
         value = c.text(t, key, f"theme.{key}", default=allowed[0])
-        if value not in allowed:
+        if isinstance(t.get(key, ""), str) and value not in allowed:  # a non-string is told already
             c.problem(f"theme.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
             value = allowed[0]
         styles[key] = value
