@@ -221,7 +221,7 @@ async def test_theme_css_sets_the_corners_and_the_banner(client):
     bella = (await client.get(brand_url("bella", "/theme.css"))).text
     mare = (await client.get(brand_url("mare", "/theme.css"))).text
     assert "--radius:8px;--radius-button:8px" in bella
-    assert "--radius:0;--radius-button:0" in mare
+    assert "--radius:0px;--radius-button:0px" in mare
     assert "body.portal .button" in bella and ".brand-banner{" not in bella
     assert ".brand-banner{" in mare
     assert "input,select,textarea,progress,meter{accent-color:var(--primary)}" in mare

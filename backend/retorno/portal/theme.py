@@ -25,8 +25,9 @@ LATIN = (
     "U+0000-00FF,U+0131,U+0152-0153,U+02BB-02BC,U+02C6,U+02DA,U+02DC,U+0304,U+0308,U+0329,"
     "U+2000-206F,U+20AC,U+2122,U+2191,U+2193,U+2212,U+2215,U+FEFF,U+FFFD"
 )
-# corners -> (cards, buttons, fields); "round" is what the shared sheet draws by itself.
-CORNERS = {"round": ("14px", "999px", "10px"), "soft": ("8px", "8px", "6px"), "square": ("0", "0", "0")}
+# corners -> (cards, buttons, fields), with units (the shared sheet adds to --radius in calc());
+# "round" is what the shared sheet draws by itself.
+CORNERS = {"round": ("14px", "999px", "10px"), "soft": ("8px", "8px", "6px"), "square": ("0px", "0px", "0px")}
 FIELDS = (
     "body.portal input:not([type=checkbox]):not([type=radio]):not([type=hidden]),"
     "body.portal select,body.portal textarea"
