@@ -89,6 +89,34 @@ def _seed(server: LiveServer, slug: str) -> None:
     api.close()
 
 
+def _invite_a_friend(browser: Browser, server: LiveServer, slug: str) -> None:
+    """The shopper's friend opens their link, joins and buys: the invite page has someone on it."""
+    shopper = browser.new_context(viewport=PHONE, locale="pt-BR")
+    page = shopper.new_page()
+    join_with_code(page, server, slug, *SHOPPERS[slug])
+    answer = page.goto(server.url(slug, "/invite"))
+    if answer is None or answer.status != 200 or not page.locator("#invite-link").count():
+        shopper.close()  # a brand without a referral programme
+        return
+    link = page.input_value("#invite-link")
+    shopper.close()
+    friend = browser.new_context(viewport=PHONE, locale="pt-BR")
+    page = friend.new_page()
+    page.goto(link.replace(f"http://{slug}.localhost/", server.url(slug, "/")))
+    join_with_code(page, server, slug, *FRIENDS[slug])
+    friend.close()
+    key = server.cli("apikeys", "create", slug).strip().splitlines()[-1]
+    name, email = FRIENDS[slug]
+    sale = {"order_id": "PED-2001", "customer": {"email": email, "name": name}, "total": 15_000}
+    answer = httpx.post(
+        server.url(None, "/api/v1/sales"),
+        json=sale,
+        headers={"authorization": f"Bearer {key}", "idempotency-key": "PED-2001"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+
+
 def _shopper_pages(browser: Browser, server: LiveServer, slug: str, out: Path) -> None:
     for scheme in ("light", "dark"):
         context = browser.new_context(
@@ -149,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
                 if args.only != "admin":
                     for slug in SHOPPERS:
+                        _invite_a_friend(browser, server, slug)
                         _shopper_pages(browser, server, slug, args.out)
                 if args.only != "shopper":
                     _admin_pages(browser, server, args.out)

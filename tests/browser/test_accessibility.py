@@ -92,7 +92,7 @@ def audit(page: Page, url: str | None = None) -> list[str]:
 @pytest.mark.parametrize("slug", list(BRANDS))
 def test_every_page_passes_axe_with_large_targets_and_visible_focus(slug, browser, live_server) -> None:
     # bypass_csp: the page's CSP rightly refuses the injected axe script.
-    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    context = browser.new_context(locale="pt-BR", bypass_csp=True, viewport={"width": 390, "height": 844})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     problems: list[str] = []
@@ -122,7 +122,7 @@ def test_every_page_passes_axe_with_large_targets_and_visible_focus(slug, browse
 
 
 def test_the_admin_sign_in_passes_axe(browser, live_server) -> None:
-    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    context = browser.new_context(locale="pt-BR", bypass_csp=True, viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
         problems = audit(page, live_server.url(None, "/admin/login")) + audit(
@@ -169,7 +169,7 @@ def test_every_admin_page_passes_axe(browser, live_server, tmp_path) -> None:
     live_server.cli("staff", "add", staff, "--platform-admin")
     shopper = f"a11y-{uuid.uuid4().hex[:6]}@example.com"
     sales_for(live_server, slug, shopper, f"A11Y-ADMIN-{uuid.uuid4().hex[:4]}")
-    context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
+    context = browser.new_context(locale="pt-BR", bypass_csp=True, viewport={"width": 390, "height": 844})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     base = live_server.url(None, f"/admin/b/{slug}")

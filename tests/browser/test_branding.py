@@ -28,7 +28,7 @@ def test_a_new_colour_and_logo_reach_the_shoppers_app(live_server, playwright, t
 
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
     try:
-        context = browser.new_context()
+        context = browser.new_context(locale="pt-BR")
         context.set_default_timeout(TIMEOUT_MS)
         shopper = context.new_page()
         shopper.goto(live_server.url(SLUG, "/"))
@@ -50,7 +50,7 @@ def test_a_new_colour_and_logo_reach_the_shoppers_app(live_server, playwright, t
         admin.set_input_files("#f-logo", str(logo))
         with admin.expect_navigation():
             admin.click('form[action$="/branding"] button[value="save"]')
-        assert admin.url.endswith(f"/admin/b/{SLUG}/branding"), admin.url
+        assert admin.url.endswith(f"/admin/b/{SLUG}/branding?done=saved"), admin.url  # and says so
         assert admin.locator("#f-primary").input_value() == NEW_PRIMARY.lower()
 
         shopper.reload()

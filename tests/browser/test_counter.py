@@ -37,7 +37,7 @@ def test_a_voucher_is_scanned_with_the_camera_and_used(live_server, playwright, 
     camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS + camera)
     try:
-        plain = browser.new_context()
+        plain = browser.new_context(locale="pt-BR")
         plain.set_default_timeout(TIMEOUT_MS)
         page = plain.new_page()
         admin_sign_in(page, live_server, clerk)
@@ -52,7 +52,7 @@ def test_a_voucher_is_scanned_with_the_camera_and_used(live_server, playwright, 
         assert page.locator("#scan-button").is_hidden()  # no BarcodeDetector in this browser
         cookies = plain.cookies()
 
-        scanning = browser.new_context(permissions=["camera"])
+        scanning = browser.new_context(locale="pt-BR", permissions=["camera"])
         scanning.set_default_timeout(TIMEOUT_MS)
         scanning.add_cookies(cookies)
         scanning.add_init_script(STAND_IN)
@@ -85,7 +85,9 @@ def test_a_customer_is_registered_by_phone_on_a_phone_at_the_till(live_server, p
     live_server.cli("staff", "add", clerk, "--brand", SLUG, "--role", "operator")
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
     try:
-        phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        phone = browser.new_context(
+            locale="pt-BR", viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+        )
         phone.set_default_timeout(TIMEOUT_MS)
         page = phone.new_page()
         admin_sign_in(page, live_server, clerk)

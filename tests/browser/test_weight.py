@@ -23,7 +23,7 @@ JS_BUDGET = 20 * 1024
 def test_first_signed_in_home_fits_the_budget(slug, playwright: Playwright, live_server) -> None:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
     try:
-        joined = browser.new_context()
+        joined = browser.new_context(locale="pt-BR")
         joined.set_default_timeout(TIMEOUT_MS)
         email = f"weight-{uuid.uuid4().hex[:8]}@example.com"
         sales_for(live_server, slug, email, f"W-{slug}")
@@ -31,7 +31,9 @@ def test_first_signed_in_home_fits_the_budget(slug, playwright: Playwright, live
         state = joined.storage_state()
         joined.close()
 
-        fresh = browser.new_context(storage_state=state, viewport={"width": 390, "height": 844})
+        fresh = browser.new_context(
+            locale="pt-BR", storage_state=state, viewport={"width": 390, "height": 844}
+        )
         fresh.set_default_timeout(TIMEOUT_MS)
         page = fresh.new_page()
         finished: list[Request] = []
