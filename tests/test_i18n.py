@@ -1,5 +1,6 @@
 """pt-BR by default with English available; money from integer centavos, formatted by Babel."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,19 @@ async def test_a_form_missing_a_field_is_refused_in_portuguese(client, demo):
 def test_percentages_follow_the_locale(value, per, pt, en):
     assert i18n.percent(value, lang="pt-BR", per=per) == pt
     assert i18n.percent(value, lang="en", per=per) == en
+
+
+def test_scripts_take_their_words_from_the_page():
+    """A script holds no sentence of its own in either language: no `lang === "en" ? ... : ...`
+    pairs, no Portuguese; its words are data-* attributes the server wrote through the catalogue."""
+    scripts = sorted((BACKEND.parent.parent / "frontend" / "js").glob("*.js"))
+    assert scripts
+    for script in scripts:
+        text = script.read_text(encoding="utf-8")
+        assert 'lang === "en"' not in text and "lang === 'en'" not in text, script.name
+        assert not re.search(r"[ãõçáéíóúâêô]", _code_only(text)), script.name
+
+
+def _code_only(text: str) -> str:
+    """The script without its comments (which may quote a Portuguese label)."""
+    return "\n".join(line.split("//")[0] for line in text.splitlines())

@@ -2,7 +2,6 @@
 // and the contrast of the text the app would put on each (WCAG AA asks 4.5:1). The server checks
 // the same on save; this only shows it while choosing.
 const field = (id) => document.getElementById(id);
-const en = document.documentElement.lang === "en";
 
 function luminance(hex) {
   const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
@@ -34,10 +33,10 @@ function update() {
   const ratios = [contrast(primary, textOn(primary)), contrast(accent, textOn(accent)), contrast(background, "#111111")];
   const worst = Math.min(...ratios);
   const ok = worst >= 4.5;
-  const shown = worst.toFixed(2).replace(".", en ? "." : ",");
-  field("contrast-status").textContent = ok
-    ? (en ? `Contrast at least ${shown}:1 (AA asks 4.5:1).` : `Contraste de pelo menos ${shown}:1 (AA pede 4,5:1).`)
-    : (en ? `Contrast ${shown}:1 is below AA (4.5:1): this will be refused.` : `Contraste ${shown}:1 abaixo do AA (4,5:1): será recusado.`);
+  const lang = document.documentElement.lang;
+  const shown = worst.toLocaleString(lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const status = field("contrast-status"); // its words come from the page, in its language
+  status.textContent = (ok ? status.dataset.ok : status.dataset.low).replace("{ratio}", shown);
 }
 
 if (field("theme-preview")) {

@@ -6,11 +6,8 @@ const panel = document.getElementById("scanner");
 const video = document.getElementById("scanner-video");
 const field = document.getElementById("voucher-code");
 const status = document.getElementById("scan-status");
-const en = document.documentElement.lang === "en";
-const TEXT = {
-  read: en ? "Code read: " : "Código lido: ",
-  denied: en ? "The camera is not available; type the code." : "A câmera não está disponível; digite o código.",
-};
+// Its words come from the page (data-* of the status line, in the page's language).
+const TEXT = { read: status?.dataset.read || "{code}", denied: status?.dataset.denied || "" };
 
 let stream = null;
 let running = false;
@@ -42,7 +39,7 @@ async function scan() {
       const [found] = await detector.detect(video);
       if (found && found.rawValue) {
         field.value = found.rawValue.trim().toUpperCase();
-        status.textContent = TEXT.read + field.value;
+        status.textContent = TEXT.read.replace("{code}", field.value);
         stop();
         document.getElementById("voucher-total").focus();
         return;
