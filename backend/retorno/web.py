@@ -413,7 +413,8 @@ def setup_jinja(env: Environment) -> None:
     @pass_context
     def date(ctx: Any, value: Any, fmt: str = "short") -> str:
         brand = brand_in(ctx)
-        return i18n.date(value, lang=lang_of(ctx["request"]), tz=brand.timezone if brand else i18n.ZONE, fmt=fmt)
+        zone = brand.timezone if brand else i18n.ZONE
+        return i18n.date(value, lang=lang_of(ctx["request"]), tz=zone, fmt=fmt)
 
     @pass_context
     def moment(ctx: Any, value: Any) -> str:
