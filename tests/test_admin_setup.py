@@ -231,6 +231,7 @@ async def test_a_platform_admin_imports_a_pack_as_a_new_brand(app, demo, clock):
             "brand.toml": toml.encode(),
             "logo.png": archive.read("logo.png"),
             "regulations.md": archive.read("regulations.md"),
+            "banner.png": archive.read("banner.png"),  # Maré's pack has a banner
         }
     )
 

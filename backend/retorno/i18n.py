@@ -102,9 +102,7 @@ def hundredths(value: int, *, lang: str) -> str:
     return format_decimal(Decimal(value) / 100, locale=babel_locale(lang), decimal_quantization=False)
 
 
-def date(
-    value: dt.date | dt.datetime | str, *, lang: str, tz: str = ZONE, fmt: str = "short"
-) -> str:
+def date(value: dt.date | dt.datetime | str, *, lang: str, tz: str = ZONE, fmt: str = "short") -> str:
     """A day as the shopper reads it (10/05/2026 in pt-BR); instants are taken in the brand's time zone."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
