@@ -200,7 +200,7 @@ async def test_theme_css_declares_only_the_brand_s_own_font(client):
     assert {f for f, _ in faces(bella)} == {"Lora"} and {f for f, _ in faces(mare)} == {"Inter"}
     assert "--font:'Lora', Georgia" in bella and "--font:'Inter', system-ui" in mare
     assert "Inter" not in bella and "Lora" not in mare
-    assert "font-display:swap" in bella
+    assert "font-display:optional" in bella  # no swap after first paint: no layout shift (Lighthouse CLS)
     for css in (bella, mare):
         for _, url in faces(css):
             assert re.fullmatch(r"/static/fonts/[a-z]+-latin-(400|700)-normal\.woff2\?v=[0-9a-f]{10}", url)
@@ -318,3 +318,12 @@ def test_the_dark_scheme_passes_on_edge_colours(primary):
 def test_the_dark_scheme_keeps_a_brand_colour_that_already_passes():
     scheme = dark_scheme("#F4B942", "#F26B5B")  # light enough on a dark page already
     assert (scheme["primary"], scheme["accent"]) == ("#F4B942", "#F26B5B")
+
+
+async def test_a_brand_page_preloads_its_own_font_files_only(client, demo):
+    """So the text is drawn once, in its font (Lighthouse counted the swap as a layout shift)."""
+    bella = (await client.get(brand_url("bella", "/regulations"))).text
+    mare = (await client.get(brand_url("mare", "/regulations"))).text
+    assert bella.count('rel="preload"') == 2 and "fonts/lora-latin-400-normal.woff2" in bella
+    assert "fonts/inter" not in bella
+    assert "fonts/inter-latin-700-normal.woff2" in mare and "fonts/lora" not in mare

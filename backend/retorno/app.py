@@ -34,7 +34,7 @@ from retorno.auth.common import TooManyRequests
 from retorno.errors import N_, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
-from retorno.portal import account, notifications, pages, rewards
+from retorno.portal import account, notifications, pages, rewards, theme
 from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
@@ -154,6 +154,12 @@ def unexpected_error(request: Request, exc: Exception) -> Response:
     return _error(request, 500, N_("Something went wrong"), N_("Please try again soon."))
 
 
+def _setup_templates(engine: Any) -> None:
+    web.setup_jinja(engine.engine)
+    # The brand's font files, preloaded by base.html so the text is drawn once, in its font.
+    engine.engine.globals["brand_fonts"] = lambda brand: theme.font_urls(brand.font) if brand else []
+
+
 def _route(request: Request) -> str:
     """The route's template for a log line: a path may carry an e-mail (`/customers/email:...`)."""
     return request.scope.get("path_template") or "(no route)"
@@ -228,7 +234,7 @@ def create_app(
         template_config=TemplateConfig(
             directory=TEMPLATE_DIRS,
             engine=JinjaTemplateEngine,
-            engine_callback=lambda e: web.setup_jinja(e.engine),
+            engine_callback=_setup_templates,
         ),
         before_send=[web.security_headers(settings)],
         guards=[web.refuse_control_characters],

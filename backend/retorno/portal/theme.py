@@ -45,7 +45,7 @@ def _font(name: str) -> tuple[str, str]:
         return "", ""
     family, stack = FONTS[name]
     faces = "".join(
-        f"@font-face{{font-family:'{family}';font-style:normal;font-weight:{weight};font-display:swap;"
+        f"@font-face{{font-family:'{family}';font-style:normal;font-weight:{weight};font-display:optional;"
         f"src:url({url}) format('woff2');unicode-range:{LATIN}}}\n"
         for weight, url in zip(WEIGHTS, font_urls(name), strict=True)
     )
