@@ -7,12 +7,10 @@ specification (relative luminance of sRGB, (L1 + 0.05) / (L2 + 0.05)), not with 
 import io
 import random
 import re
-import shutil
 import tomllib
 
 import msgspec
 import pytest
-import tomli_w
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -26,20 +24,8 @@ from retorno.brands.tables import Brand, BrandAsset
 from retorno.errors import Invalid
 from retorno.onboarding.brand import import_brand
 from retorno.web import FRONTEND_DIR
-from tests.conftest import BRANDING, brand_url, demo_pack
-
-
-def copy_pack(tmp_path, slug="bella"):
-    folder = tmp_path / slug
-    shutil.copytree(BRANDING / slug, folder)
-    return folder
-
-
-def edit(folder, change):
-    data = tomllib.loads((folder / "brand.toml").read_text())
-    change(data)
-    (folder / "brand.toml").write_text(tomli_w.dumps(data))
-    return folder
+from tests.conftest import brand_url, demo_pack
+from tests.test_pack import copy_pack, edit
 
 
 def image(size, fmt="PNG", colour="#336699"):
