@@ -199,3 +199,23 @@ async def test_a_csv_that_cannot_be_read_says_what_was_expected_in_portuguese(ap
     assert "separadas por vírgulas ou ponto e vírgula" in refused.text
     assert "pedido|valor" in refused.text
     await manager.aclose()
+
+
+async def test_a_rejected_rows_reason_is_in_the_brands_language(app, demo, clock):
+    """Inline and in the worker alike (no request there to take a language from): why a row was
+    refused reads as the brand's managers read, with the field named as the file names it."""
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    small = await _upload(manager, token, b"order_id,total,email\nR-1,abc,r@example.com\n")
+    assert small.status_code == 200
+    assert "total: &#39;abc&#39; não é um valor em reais" in small.text or (
+        "total: 'abc' não é um valor em reais" in small.text
+    )
+    started = await _upload(manager, token, _csv(imports.INLINE_ROWS + 1, bad_every=7))
+    assert started.status_code == 303
+    async with Worker(clock=clock, sweep=False) as worker:
+        await worker.drain()
+    rejected = await manager.get(started.headers["location"] + "/rejected.csv")
+    text = rejected.content.decode("utf-8-sig")
+    assert "não é um valor em reais" in text and "is not an amount" not in text
+    await manager.aclose()

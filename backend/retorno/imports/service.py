@@ -23,7 +23,7 @@ import msgspec
 from piccolo.query.functions.string import Length
 from piccolo.querystring import QueryString
 
-from retorno import db
+from retorno import db, i18n
 from retorno.audit import service as audit
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
@@ -207,8 +207,9 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
             channel="import",
         )
         body, created = await orders.record(brand=brand, sale=sale, now=now)
-    except DomainError as exc:
-        return RowOutcome(order_id=order_id, status="rejected", reason=exc.detail)
+    except DomainError as exc:  # kept in the brand's language: the manager reads it later, and the worker
+        # that imports a large file has no request to take a language from
+        return RowOutcome(order_id=order_id, status="rejected", reason=i18n.error_text(brand.locale, exc))
     return RowOutcome(
         order_id=order_id, status="imported" if created else "skipped", cashback=body.cashback.amount
     )
