@@ -124,6 +124,7 @@ def choose(requested: str | None, default: str, accept: str | None = None) -> st
     return from_accept_language(accept) or default
 
 
+@functools.lru_cache(maxsize=512)  # lang_of asks on every translated word of a page
 def from_accept_language(header: str | None) -> str | None:
     """The language of an `Accept-Language` header's most wanted tag, when we have it: en, en-US
     and en-GB are English, pt and pt-BR Portuguese; anything else is None."""
