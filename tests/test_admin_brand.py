@@ -41,6 +41,7 @@ ROUTE_ROLES = {
     ("GET", "/import/{job_id:int}"): "manager",
     ("GET", "/import/{job_id:int}/rejected.csv"): "manager",
     ("GET", "/branding"): "manager",
+    ("GET", "/banner.png"): "manager",
     ("POST", "/branding"): "manager",
     ("GET", "/reports"): "manager",
     ("GET", "/reports.csv"): "manager",
@@ -142,8 +143,11 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
         )
         for slug in ("bella", "mare")
     }
+    from retorno.brands.service import _put_asset
     from retorno.imports import service as imports
 
+    for slug in ("bella", "mare"):  # a banner at each brand, for its branding page
+        await _put_asset(demo[slug].id, "banner.png", b"\x89PNG banner", "image/png")
     job_of = {}
     for slug in ("bella", "mare"):  # a large import at each brand
         owner = await staff.add_staff(
@@ -502,10 +506,12 @@ async def test_branding_saves_checked_colours_a_logo_and_new_regulations(app, de
     assert "#7A1F48" in theme.upper()
     # A colour no text reads on is refused with its measured contrast; an SVG "logo" is refused.
     grey = await manager.post(url, data=form | {"primary": "#777777"})
-    assert grey.status_code == 422 and "4.48:1" in grey.text
+    assert grey.status_code == 422
+    assert "Cor principal: nenhuma cor de texto fica legível sobre #777777 (no máximo 4,48:1" in grey.text
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     refused = await manager.post(url, data=form, files={"logo": ("logo.svg", svg, "image/svg+xml")})
-    assert refused.status_code == 422 and "theme.logo" in refused.text
+    assert refused.status_code == 422
+    assert "<li>Logo: o logo não é uma imagem PNG, JPEG ou WebP</li>" in refused.text
     assert (await brands.get_brand("bella")).app_version == after.app_version  # nothing saved
     operator = await _staff(app, clock, demo, "operator")
     assert (await operator.get(url)).status_code == 403

@@ -163,6 +163,10 @@ async def _branding_form(client, slug: str):
     page = await client.get(f"/admin/b/{slug}/branding")
     inputs = re.findall(r'<input id="f-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"', page.text)
     form = {k: html.unescape(v) for k, v in inputs}
+    for name, options in re.findall(
+        r'<select id="f-[a-z]+" name="([a-z_]+)">(.*?)</select>', page.text, re.S
+    ):
+        form[name] = re.findall(r'<option value="([^"]*)" selected>', options)[0]
     return page, form | {"_csrf_token": token, "regulations": "", "action": "save"}
 
 
@@ -284,4 +288,102 @@ async def test_a_logo_inside_an_uploaded_pack_is_stored_only_as_a_re_encoded_ras
         assert_only_pixels(stored, name)
     else:
         assert response.status_code == 422 and stored == before, (name, response.status_code)
+    await manager.aclose()
+
+
+async def test_a_pack_s_problems_read_in_the_manager_s_language(app, demo, clock):
+    """Every check of a brand pack speaks Portuguese on a Portuguese page and English on an English
+    one; the file and key stay as the pack names them (the manager edits them there)."""
+    from retorno.web import LANG_COOKIE
+
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    toml = to_toml(await brands.export_pack("bella"))
+    toml["timezone"] = "America/Nowhere"
+    toml["colour_scheme"] = "dark"
+    toml["theme"] |= {"primary": "vinho", "font": "comic-sans"}
+    toml["cashback"]["min_purchase"] = 20
+    toml["cashback"]["pending_days"] = -3
+    import tomli_w
+
+    def upload():
+        data = tomli_w.dumps(toml).encode()
+        files = {"pack": ("brand.toml", data, "application/toml")}
+        return manager.post("/admin/b/bella/pack", data={"_csrf_token": token}, files=files)
+
+    refused = await upload()
+    assert refused.status_code == 422
+    problems = [
+        html.unescape(p) for p in re.findall(r"<li>([^<]*)</li>", refused.text.split('id="pack-errors"')[1])
+    ]
+    expected = {
+        "brand.toml: colour_scheme: chave desconhecida",
+        "brand.toml: timezone: 'America/Nowhere' não é um fuso horário IANA como America/Sao_Paulo",
+        "brand.toml: theme.primary: 'vinho' não é uma cor como #8E2453",
+        "brand.toml: theme.font: deve ser um de system, inter, nunito, lora, não 'comic-sans'",
+        'brand.toml: cashback.min_purchase: deve ser um valor em reais entre aspas, como "20.00", não 20',
+        "brand.toml: cashback.pending_days: deve ser um número inteiro de 0 a 365, não -3",
+    }
+    assert expected <= set(problems), problems
+    manager.cookies.set(LANG_COOKIE, "en")
+    in_english = (await upload()).text
+    assert "brand.toml: colour_scheme: unknown key" in in_english
+    assert (
+        "&#39;vinho&#39; is not a colour like #8E2453" in in_english
+        and "chave desconhecida" not in in_english
+    )
+    await manager.aclose()
+
+
+async def test_the_branding_page_sets_the_typeface_corners_and_banner(app, demo, clock, client):
+    from PIL import Image
+
+    manager = await _staff(app, clock, demo, "manager")
+    page, form = await _branding_form(manager, "bella")
+    assert form["font"] == "lora" and form["corners"] == "soft"  # Bella's pack
+    assert '<option value="inter">Inter</option>' in page.text and "Arredondados" in page.text
+
+    def png(width: int, height: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (width, height), "#7A1F48").save(out, format="PNG")
+        return out.getvalue()
+
+    narrow = await manager.post(
+        "/admin/b/bella/branding", data=form, files={"banner": ("banner.png", png(300, 100), "image/png")}
+    )
+    assert narrow.status_code == 422
+    assert "<li>Banner: o banner tem 300 px de largura; no mínimo 640 px</li>" in narrow.text
+    saved = await manager.post(
+        "/admin/b/bella/branding",
+        data=form | {"font": "inter", "corners": "square"},
+        files={"banner": ("banner.png", png(1600, 400), "image/png")},
+    )
+    assert saved.status_code == 303, saved.text
+    bella = await brands.get_brand("bella")
+    assert (bella.font, bella.corners, bella.banner_width, bella.banner_height) == (
+        "inter",
+        "square",
+        1200,
+        300,
+    )
+    theme = (await client.get(f"http://bella.localhost:8000/theme.css?v={bella.app_version}")).text
+    assert "'Inter'" in theme and "--radius:0px" in theme
+    welcome = (await client.get("http://bella.localhost:8000/")).text
+    assert 'class="brand-banner"' in welcome
+    page, form = await _branding_form(manager, "bella")
+    assert 'alt="O banner atual"' in page.text
+    banner = await manager.get("/admin/b/bella/banner.png")
+    assert banner.status_code == 200 and Image.open(io.BytesIO(banner.content)).size == (1200, 300)
+    assert (
+        await manager.post("/admin/b/bella/branding", data=form | {"remove_banner": "1"})
+    ).status_code == 303
+    assert not (await brands.get_brand("bella")).banner
+    assert 'class="brand-banner"' not in (await client.get("http://bella.localhost:8000/")).text
+    owner = await _staff(app, clock, demo, "owner")
+    audit = (await owner.get("/admin/b/bella/audit")).text
+    await owner.aclose()
+    assert 'Fonte: <span class="audit-old">Lora (com serifa)</span> → Inter' in audit
+    assert (
+        "Banner: um novo banner" in audit and 'Cantos: <span class="audit-old">Suaves</span> → Retos' in audit
+    )
     await manager.aclose()

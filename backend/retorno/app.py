@@ -139,7 +139,8 @@ def domain_error(request: Request, exc: DomainError) -> Response:
         return _error(request, 429, exc.title, exc, {"retry-after": str(exc.retry_after)})
     extra: dict[str, Any] = {}
     if isinstance(exc, Invalid) and len(exc.problems) > 1:
-        extra["problems"] = exc.problems
+        lang, api = web.lang_of(request), request.url.path.startswith("/api/")
+        extra["problems"] = [i18n.problem_text(lang, problem, api=api) for problem in exc.problems]
     if isinstance(exc, NotRedeemable):
         extra |= {"reason": exc.reason, "max_amount": exc.max_amount}
     extra |= getattr(exc, "extra", {})  # e.g. a refused voucher's `reason`

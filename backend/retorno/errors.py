@@ -30,6 +30,15 @@ class Amount(int):
     """Centavos, shown as money in the reader's language."""
 
 
+class Number(float):
+    """A measure (a contrast ratio), shown with two decimals as the reader's language writes them."""
+
+
+class Words(str):
+    """A parameter that is itself a message id ("an e-mail address", "the logo"): translated with
+    the message it goes into. Mark its literal with N_() so the catalogue holds it."""
+
+
 class DomainError(Exception):
     status_code = 400
     title = "Bad request"
@@ -40,8 +49,32 @@ class DomainError(Exception):
         super().__init__(self.detail)
 
 
+class Problem(str):
+    """One problem among several (a brand pack's checks): the file, the key and what is wrong.
+    It reads as its English line (the API, the CLI, logs: "brand.toml: theme.primary: ..."); its
+    `message` and `params` translate it for a page (`i18n.problem_text`)."""
+
+    file: str
+    key: str
+    message: str
+    params: dict[str, Any]
+
+    def __new__(cls, file: str, key: str, message: str, /, **params: Any) -> Problem:
+        text = message % _english(params) if params else message
+        self = super().__new__(cls, ": ".join(part for part in (file, key, text) if part))
+        self.file, self.key, self.message, self.params = file, key, message, params
+        return self
+
+    def in_file(self, file: str) -> Problem:
+        """The same problem, naming its file otherwise (a temporary folder's path taken out)."""
+        return Problem(file, self.key, self.message, **self.params)
+
+
 def _english(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: f"{int(v)} centavos" if isinstance(v, Amount) else v for k, v in params.items()}
+    return {
+        k: f"{int(v)} centavos" if isinstance(v, Amount) else f"{v:.2f}" if isinstance(v, Number) else v
+        for k, v in params.items()
+    }
 
 
 class BadRequest(DomainError):

@@ -11,8 +11,10 @@ import datetime as dt
 import functools
 import io
 import zoneinfo
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -21,7 +23,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
-from retorno.errors import Amount, DomainError, Field
+from retorno.errors import Amount, DomainError, Field, Number, Problem, Words
 
 LANGUAGES = ("pt-BR", "en")
 ZONE = "America/Sao_Paulo"  # times of pages that belong to no brand (the platform's, a staff member's)
@@ -153,18 +155,45 @@ def error_text(lang: str, error: DomainError, *, api: bool = False) -> str:
     """A domain error in the reader's language: its message id through the catalogue, then its
     parameters as the locale writes them. On a page a field is its label and an amount is money;
     in the API (`api`) a field is its JSON name and an amount its centavos, as the JSON has them."""
-    message = gettext(lang, error.message)
-    if not error.params:
-        return message
+    return _message_text(lang, error.message, error.params, error.detail, api=api)
+
+
+def problem_text(
+    lang: str, problem: str, *, api: bool = False, labels: Mapping[str, str] | None = None
+) -> str:
+    """One of several problems (errors.Problem) in the reader's language: "file: key: what is
+    wrong". Where `labels` names the key (a form's label for "theme.primary"), the label replaces
+    the file and key. Plain text (a problem with no message id) is given back as it is."""
+    if not isinstance(problem, Problem):
+        return problem
+    if labels and problem.key in labels:
+        # A form's field holds the file itself: a refused picture reads "Logo: why", not its name.
+        shown = problem.params.get("refusal", problem)
+        text = _message_text(lang, shown.message, shown.params, str(shown), api=api)
+        return f"{gettext(lang, labels[problem.key])}: {text}"
+    text = _message_text(lang, problem.message, problem.params, str(problem), api=api)
+    return ": ".join(part for part in (problem.file, problem.key, text) if part)
+
+
+def _message_text(lang: str, message: str, params: Mapping[str, Any], english: str, *, api: bool) -> str:
+    translated = gettext(lang, message)
+    if not params:
+        return translated
     shown: dict[str, object] = {}
-    for name, value in error.params.items():
+    for name, value in params.items():
         if isinstance(value, Field):
             shown[name] = str(value) if api else pgettext(lang, "field", value)
         elif isinstance(value, Amount):
             shown[name] = f"{int(value)} centavos" if api else money(value, lang=lang)
+        elif isinstance(value, Words):
+            shown[name] = gettext(lang, value)
+        elif isinstance(value, Problem):  # a refusal inside a problem ("logo.png: %(refusal)s")
+            shown[name] = _message_text(lang, value.message, value.params, str(value), api=api)
+        elif isinstance(value, Number):
+            shown[name] = format_decimal(value, "0.00", locale=babel_locale(lang))
         else:
             shown[name] = value
     try:
-        return message % shown
+        return translated % shown
     except (KeyError, ValueError, TypeError):  # a translation that lost a parameter: English, whole
-        return error.detail
+        return english

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import re
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeAlias, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -349,10 +350,14 @@ def error_text(request: Request, error: DomainError) -> str:
     return i18n.error_text(lang_of(request), error, api=request.url.path.startswith("/api/"))
 
 
-def problem_texts(request: Request, error: Invalid) -> list[str]:
-    """Every problem of an invalid input, for a form: the error itself in the reader's language
-    when it is the only one (a brand pack's checks list theirs, in English)."""
-    return [error_text(request, error)] if error.problems == [error.detail] else error.problems
+def problem_texts(request: Request, error: Invalid, labels: Mapping[str, str] | None = None) -> list[str]:
+    """Every problem of an invalid input, for a form, in the reader's language: the error itself
+    when it is the only one, else each of its problems (a brand pack's checks list theirs);
+    `labels` names pack keys as the form's own fields ("theme.primary": "Main colour")."""
+    if error.problems == [error.detail]:
+        return [error_text(request, error)]
+    lang = lang_of(request)
+    return [i18n.problem_text(lang, problem, labels=labels) for problem in error.problems]
 
 
 def origin_of(brand: BrandView, settings: Settings) -> str:

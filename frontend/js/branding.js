@@ -1,4 +1,5 @@
-// The branding form's live preview: the app bar, a page and a button in the colours being chosen,
+// The branding form's live preview: a phone with the app bar, a page, a card, a field, a button and
+// the tab bar in the colours, typeface and corners being chosen,
 // and the contrast of the text the app would put on each (WCAG AA asks 4.5:1). The server checks
 // the same on save; this only shows it while choosing.
 const field = (id) => document.getElementById(id);
@@ -20,14 +21,17 @@ function update() {
   const primary = field("f-primary").value;
   const accent = field("f-accent").value;
   const background = field("f-background").value;
+  const phone = field("theme-preview");
+  phone.dataset.font = field("f-font").value;
+  phone.dataset.corners = field("f-corners").value;
   const bar = field("preview-bar");
-  const body = field("preview-body");
-  const button = field("preview-button");
   bar.style.setProperty("background", primary);
   bar.style.setProperty("color", textOn(primary));
-  bar.textContent = field("f-short").value;
-  body.style.setProperty("background", background);
-  body.style.setProperty("color", "#111111");
+  field("preview-name").textContent = field("f-short").value;
+  field("preview-body").style.setProperty("background", background);
+  field("preview-amount").style.setProperty("color", contrast(primary, background) >= 4.5 ? primary : "#111111");
+  field("preview-tabs").querySelector(".phone-tab-on").style.setProperty("color", contrast(primary, "#ffffff") >= 4.5 ? primary : "#111111");
+  const button = field("preview-button");
   button.style.setProperty("background", accent);
   button.style.setProperty("color", textOn(accent));
   const ratios = [contrast(primary, textOn(primary)), contrast(accent, textOn(accent)), contrast(background, "#111111")];
@@ -41,5 +45,6 @@ function update() {
 
 if (field("theme-preview")) {
   for (const id of ["f-primary", "f-accent", "f-background", "f-short"]) field(id).addEventListener("input", update);
+  for (const id of ["f-font", "f-corners"]) field(id).addEventListener("change", update);
   update();
 }

@@ -138,6 +138,7 @@ ADMIN_PAGES = {
     "": "/",
     "/counter": "/counter",
     "/logo.png": "",  # the sidebar's image
+    "/banner.png": "",  # the branding page's image
     "/customers": "/customers?q=a11y",
     "/customers/{customer_id:int}": None,  # opened from the search
     "/referrals": "/referrals",

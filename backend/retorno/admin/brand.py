@@ -15,6 +15,7 @@ from markupsafe import Markup
 from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team
 from retorno.admin.common import admin_of, page_context, requires_role
 from retorno.brands import service as brands
+from retorno.brands.pack import BANNER_FILE
 from retorno.reports import charts
 from retorno.reports.service import home_figures
 from retorno.web import now_of, requires_platform_host
@@ -35,9 +36,19 @@ async def brand_home(request: Request, slug: FromPath[str]) -> Template:
 
 @get("/logo.png", guards=[requires_role("operator")])
 async def brand_logo(request: Request, slug: FromPath[str]) -> Response[bytes]:
-    """The brand's logo for the admin's sidebar: its assets live on the brand's own host, which the
-    admin's CSP (img-src 'self') does not reach."""
-    found = await brands.asset(admin_of(request)["brand"].id, "logo-120.png")
+    """The brand's logo for the admin's sidebar and the branding preview: its assets live on the
+    brand's own host, which the admin's CSP (img-src 'self') does not reach."""
+    return await _asset(request, "logo-120.png")
+
+
+@get("/banner.png", guards=[requires_role("manager")])
+async def brand_banner(request: Request, slug: FromPath[str]) -> Response[bytes]:
+    """The brand's banner, shown on the branding page."""
+    return await _asset(request, BANNER_FILE)
+
+
+async def _asset(request: Request, name: str) -> Response[bytes]:
+    found = await brands.asset(admin_of(request)["brand"].id, name)
     if found is None:
         raise NotFoundException()
     data, content_type, _ = found
@@ -52,6 +63,7 @@ router = Router(
     route_handlers=[
         brand_home,
         brand_logo,
+        brand_banner,
         *counter.routes,
         *customers.routes,
         *branding.routes,

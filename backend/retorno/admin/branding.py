@@ -3,8 +3,10 @@ and import."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -16,7 +18,7 @@ from retorno.brands import images
 from retorno.brands import service as brands
 from retorno.brands.pack import check_edited, from_upload
 from retorno.brands.pack_writer import to_toml, to_zip
-from retorno.errors import Field, Invalid
+from retorno.errors import N_, Field, Invalid, Number, Problem
 from retorno.onboarding.brand import import_brand
 from retorno.web import now_of, problem_texts, settings_of
 
@@ -26,6 +28,8 @@ BRANDING_FIELDS = (
     "primary",
     "accent",
     "background",
+    "font",
+    "corners",
     "email",
     "whatsapp",
     "phone",
@@ -33,39 +37,97 @@ BRANDING_FIELDS = (
     "hosts",
 )
 AA = 4.5  # WCAG AA contrast for text
-BEST = "at best {ratio:.2f}:1; AA: 4.5:1"
+FONTS = (
+    ("system", N_("The device's own (no download)")),
+    ("inter", "Inter"),
+    ("nunito", "Nunito"),
+    ("lora", N_("Lora (with serifs)")),
+)
+CORNERS = (("round", N_("Round")), ("soft", N_("Soft")), ("square", N_("Square")))
+# The form's fields by the pack keys its problems name: a problem reads "Main colour: ...".
+LABELS = {
+    "name": N_("Name"),
+    "short_name": N_("Name under the icon"),
+    "theme.primary": N_("Main colour"),
+    "theme.accent": N_("Accent colour"),
+    "theme.background": N_("Background colour"),
+    "theme.font": N_("Typeface"),
+    "theme.corners": N_("Corners"),
+    "theme.logo": N_("Logo"),
+    "theme.banner": N_("Banner"),
+    "theme.regulations": N_("Regulations"),
+    "contact.email": N_("Customer service e-mail"),
+    "contact.whatsapp": "WhatsApp",
+    "contact.phone": N_("Phone"),
+    "contact.hours": N_("Hours"),
+    "hosts": N_("Domains"),
+}
 
 
-def _branded_pack(current: Any, form: dict[str, str], logo: bytes | None, regulations: str | None) -> Any:
+class Images(msgspec.Struct, frozen=True):
+    """The form's pictures: a new logo, a new banner, or the banner taken away (None: kept)."""
+
+    logo: bytes | None = None
+    banner: bytes | None = None
+    remove_banner: bool = False
+
+
+def _branded_pack(current: Any, form: dict[str, str], pictures: Images, regulations: str | None) -> Any:
     """The brand's pack with the form's changes, read back through the pack checks (colours, lengths,
-    the logo by its content); an Invalid lists every problem. Also refuses colours that fail AA."""
+    the logo and banner by their content); an Invalid lists every problem. Also refuses colours
+    that fail AA."""
 
     doc = to_toml(current)
     doc["name"], doc["short_name"] = form["name"], form["short_name"]
-    doc.setdefault("theme", {}).update({k: form[k] for k in ("primary", "accent", "background")})
+    theme = ("primary", "accent", "background", "font", "corners")
+    doc.setdefault("theme", {}).update({k: form[k] for k in theme})
     doc.setdefault("contact", {}).update({k: form[k] for k in ("email", "whatsapp", "phone", "hours")})
     doc["hosts"] = hosts_of(form.get("hosts", ""))
     files = {}
-    if logo is not None:
-        files["upload"], doc["theme"]["logo"] = logo, "upload"
+    if pictures.logo is not None:
+        files["upload"], doc["theme"]["logo"] = pictures.logo, "upload"
+    if pictures.banner is not None:
+        files["banner-upload"], doc["theme"]["banner"] = pictures.banner, "banner-upload"
+    elif pictures.remove_banner:
+        doc["theme"].pop("banner", None)
     if regulations is not None:
         files["regulations.md"], doc["theme"]["regulations"] = regulations.encode(), "regulations.md"
     pack = check_edited(doc, base=current, files=files)
-    problems = []
+    problems: list[str] = []
     for name, colour in (("primary", pack.theme.primary), ("accent", pack.theme.accent)):
         ratio = images.contrast(colour, images.text_on(colour))
         if ratio < AA:
             problems.append(
-                f"theme.{name}: no text colour reads on {colour} (at best {ratio:.2f}:1; AA: 4.5:1)"
+                Problem(
+                    "",
+                    f"theme.{name}",
+                    N_("no text colour reads on %(colour)s (at best %(ratio)s:1; AA: 4.5:1)"),
+                    colour=colour,
+                    ratio=Number(ratio),
+                )
             )
     ratio = images.contrast(pack.theme.background, "#111111")
     if ratio < AA:
         problems.append(
-            f"theme.background: text on {pack.theme.background} has contrast {ratio:.2f}:1, AA needs 4.5:1"
+            Problem(
+                "",
+                "theme.background",
+                N_("text on %(colour)s has contrast %(ratio)s:1, AA needs 4.5:1"),
+                colour=pack.theme.background,
+                ratio=Number(ratio),
+            )
         )
     if problems:
-        raise Invalid("; ".join(problems), problems)
+        raise Invalid("%(count)s problem(s) in the brand pack", problems, count=len(problems))
     return pack
+
+
+def _pictures_change(pictures: Images) -> dict[str, str]:
+    """What the audit log says of the pictures: only what changed."""
+    change = {"logo": "new"} if pictures.logo else {}
+    if pictures.banner or pictures.remove_banner:
+        change["banner"] = "new" if pictures.banner else "removed"
+    return change
 
 
 def hosts_of(text: str) -> list[str]:
@@ -83,6 +145,8 @@ async def _branding_context(request: Request, **extra: Any) -> dict[str, Any]:
         "primary": brand.primary_color,
         "accent": brand.accent_color,
         "background": brand.background_color,
+        "font": brand.font,
+        "corners": brand.corners,
         "email": brand.contact_email,
         "whatsapp": brand.contact_whatsapp,
         "phone": brand.contact_phone,
@@ -94,6 +158,9 @@ async def _branding_context(request: Request, **extra: Any) -> dict[str, Any]:
         values=values,
         regulations=current,
         default_host=f"{brand.slug}.{settings.base_host}",
+        fonts=FONTS,
+        corners=CORNERS,
+        sample_date=now_of(request) + dt.timedelta(days=7),
         **extra,
     )
 
@@ -110,14 +177,21 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
     now = now_of(request)
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in BRANDING_FIELDS}
-    logo = await uploaded(form, "logo") or None
+    brand = admin_of(request)["brand"]
+    for key, current in (("font", brand.font), ("corners", brand.corners)):  # a form from before them
+        values[key] = values[key] if key in form else current
+    pictures = Images(
+        logo=await uploaded(form, "logo") or None,
+        banner=await uploaded(form, "banner") or None,
+        remove_banner=form.get("remove_banner") == "1",
+    )
     regulations = str(form.get("regulations", "")).strip() or None
     if form.get("action") == "preview":  # the regulations as the shopper will read them; nothing saved
         preview = brands.render_markdown(regulations or "")
         context = await _branding_context(request, values=values, preview=Markup(preview))  # noqa: S704 - nh3-clean
         return Template("admin/branding.html", status_code=200, context=context | {"draft": regulations})
     try:
-        pack = _branded_pack(await brands.export_pack(slug), values, logo or None, regulations)
+        pack = _branded_pack(await brands.export_pack(slug), values, pictures, regulations)
         before = (await _branding_context(request))["values"]
         await audited(
             request,
@@ -125,10 +199,10 @@ async def save_branding(request: Request, slug: FromPath[str]) -> Template | Red
             action="brand.branding",
             target=slug,
             before=before,
-            after=values | {"logo": "new" if logo else "kept"},
+            after=values | _pictures_change(pictures),
         )
     except Invalid as exc:
-        context = await _branding_context(request, error=problem_texts(request, exc), values=values)
+        context = await _branding_context(request, error=problem_texts(request, exc, LABELS), values=values)
         return Template("admin/branding.html", status_code=422, context=context | {"draft": regulations})
     return Redirect(f"/admin/b/{slug}/branding?done=saved", status_code=303)
 

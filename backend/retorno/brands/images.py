@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Callable
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
+
+from retorno.errors import N_, Problem, Words
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 4096
@@ -35,67 +39,104 @@ ICONS = {
 
 
 class ImageRefused(ValueError):
-    """Why a logo was refused, in words for the person who sent it."""
+    """Why a logo or banner was refused, for the person who sent it: `problem` carries its message
+    id and parameters, so it is shown in their language."""
+
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.problem = Problem("", "", message, **params)
+        super().__init__(str(self.problem))
 
 
-def reencode_logo(data: bytes) -> bytes:
+def _pixels(data: bytes, image: str, check: Callable[[int, int], None]) -> Image.Image:
+    """An upload's pixels, bounded in bytes and in pixels (`check` refuses a size) before they are
+    decoded; `image` names it in the messages ("the logo")."""
     if len(data) > MAX_BYTES:
-        raise ImageRefused(f"the logo is {len(data) // 1024} KB; at most {MAX_BYTES // 1024} KB")
+        raise ImageRefused(
+            N_("%(image)s is %(kb)s KB; at most %(max)s KB"),
+            image=Words(image),
+            kb=len(data) // 1024,
+            max=MAX_BYTES // 1024,
+        )
     try:
         with Image.open(io.BytesIO(data), formats=sorted(FORMATS)) as img:
             width, height = img.size
             if max(width, height) > MAX_SIDE:
-                raise ImageRefused(f"the logo is {width}x{height} px; at most {MAX_SIDE} px a side")
-            if width != height:
-                raise ImageRefused(f"the logo must be square, not {width}x{height} px")
-            if width < MIN_SIDE:
-                raise ImageRefused(f"the logo is {width}x{height} px; at least {MIN_SIDE} px a side")
+                raise ImageRefused(
+                    N_("%(image)s is %(width)sx%(height)s px; at most %(max)s px a side"),
+                    image=Words(image),
+                    width=width,
+                    height=height,
+                    max=MAX_SIDE,
+                )
+            check(width, height)
             img.load()
-            pixels = img.convert("RGBA")
+            return img.convert("RGBA")
     except ImageRefused:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageRefused("the logo is not a PNG, JPEG or WebP image") from exc
+        raise ImageRefused(N_("%(image)s is not a PNG, JPEG or WebP image"), image=Words(image)) from exc
+
+
+def _png(pixels: Image.Image, **options: Any) -> bytes:
     out = io.BytesIO()
-    pixels.save(out, format="PNG")
+    pixels.save(out, format="PNG", **options)
     return out.getvalue()
+
+
+def _square(width: int, height: int) -> None:
+    if width != height:
+        raise ImageRefused(
+            N_("the logo must be square, not %(width)sx%(height)s px"), width=width, height=height
+        )
+    if width < MIN_SIDE:
+        raise ImageRefused(
+            N_("the logo is %(width)sx%(height)s px; at least %(min)s px a side"),
+            width=width,
+            height=height,
+            min=MIN_SIDE,
+        )
+
+
+def _wide(width: int, height: int) -> None:
+    if width < BANNER_MIN_WIDTH:
+        raise ImageRefused(
+            N_("the banner is %(width)s px wide; at least %(min)s px"), width=width, min=BANNER_MIN_WIDTH
+        )
+    if not 2 * height <= width <= 6 * height:
+        raise ImageRefused(
+            N_("the banner must be 2 to 6 times as wide as it is high, not %(width)sx%(height)s px"),
+            width=width,
+            height=height,
+        )
+
+
+def reencode_logo(data: bytes) -> bytes:
+    return _png(_pixels(data, N_("the logo"), _square))
 
 
 def reencode_banner(data: bytes) -> tuple[bytes, int, int]:
     """A banner as a fresh PNG at most BANNER_WIDTH px wide, with its width and height (the page
     reserves its space before it loads)."""
-    if len(data) > MAX_BYTES:
-        raise ImageRefused(f"the banner is {len(data) // 1024} KB; at most {MAX_BYTES // 1024} KB")
-    try:
-        with Image.open(io.BytesIO(data), formats=sorted(FORMATS)) as img:
-            width, height = img.size
-            if max(width, height) > MAX_SIDE:
-                raise ImageRefused(f"the banner is {width}x{height} px; at most {MAX_SIDE} px a side")
-            if width < BANNER_MIN_WIDTH:
-                raise ImageRefused(f"the banner is {width} px wide; at least {BANNER_MIN_WIDTH} px")
-            if not 2 * height <= width <= 6 * height:
-                raise ImageRefused(
-                    f"the banner must be 2 to 6 times as wide as it is high, not {width}x{height} px"
-                )
-            img.load()
-            pixels = img.convert("RGBA")
-    except ImageRefused:
-        raise
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageRefused("the banner is not a PNG, JPEG or WebP image") from exc
+    pixels = _pixels(data, N_("the banner"), _wide)
+    width, height = pixels.size
     if width > BANNER_WIDTH:
         height, width = round(height * BANNER_WIDTH / width), BANNER_WIDTH
         pixels = pixels.resize((width, height), Image.Resampling.LANCZOS)
     if pixels.getchannel("A").getextrema() == (255, 255):  # opaque: no alpha channel to carry
         pixels = pixels.convert("RGB")
-    out = io.BytesIO()
-    pixels.save(out, format="PNG", optimize=True)
-    if out.tell() > BANNER_MAX_BYTES:
+    png = _png(pixels, optimize=True)
+    if len(png) > BANNER_MAX_BYTES:
         raise ImageRefused(
-            f"the banner is {out.tell() // 1024} KB as a PNG of {width}x{height} px; at most "
-            f"{BANNER_MAX_BYTES // 1024} KB (fewer colours or details help: it is on the first page)"
+            N_(
+                "the banner is %(kb)s KB as a PNG of %(width)sx%(height)s px; at most %(max)s KB "
+                "(fewer colours or details help: it is on the first page)"
+            ),
+            kb=len(png) // 1024,
+            width=width,
+            height=height,
+            max=BANNER_MAX_BYTES // 1024,
         )
-    return out.getvalue(), width, height
+    return png, width, height
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -39,12 +39,12 @@ from retorno.brands.rules import (
     Rules,
     VoucherRule,
 )
-from retorno.errors import Invalid
+from retorno.errors import N_, Invalid, Problem
 
 LOCALES = ("pt-BR", "en")
 SLUG = re.compile(r"^[a-z0-9-]{2,32}$")
 COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-A_COLOUR = "a colour like #8E2453"
+A_COLOUR = N_("a colour like #8E2453")
 PHONE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -58,6 +58,9 @@ CORNERS = ("round", "soft", "square")
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ARCHIVE_MAX_FILES = 10
 ARCHIVE_MAX_BYTES = 8 * 1024 * 1024  # uncompressed, all files together
+ONE_OF = N_("must be one of %(allowed)s, not %(value)s")
+NO_SUCH_FILE = N_("%(name)s: no such file in the pack")
+REFUSED = N_("%(name)s: %(refusal)s")
 
 
 class Theme(msgspec.Struct, frozen=True):
@@ -126,30 +129,30 @@ def _read_cashback(c: Checker, data: dict) -> CashbackRules:
     for i, band in enumerate(c.list_of_tables(t, "bands", "cashback.bands")):
         p = f"cashback.bands[{i}]"
         for unknown in sorted(set(band) - {"from", "rate"}):
-            c.problem(f"{p}.{unknown}", "unknown key")
+            c.problem(f"{p}.{unknown}", N_("unknown key"))
         start, rate = c.amount(band, "from", f"{p}.from"), c.percent(band, "rate", f"{p}.rate")
         if start is not None and rate is not None:
             bands.append(Band(from_total=start, rate_bp=rate))
     starts = [b.from_total for b in bands]
     if len(set(starts)) != len(starts):
-        c.problem("cashback.bands", "two bands start at the same amount")
+        c.problem("cashback.bands", N_("two bands start at the same amount"))
     campaigns = []
     for i, camp in enumerate(c.list_of_tables(t, "campaigns", "cashback.campaigns")):
         p = f"cashback.campaigns[{i}]"
         for unknown in sorted(set(camp) - {"name", "starts", "ends", "multiplier", "categories"}):
-            c.problem(f"{p}.{unknown}", "unknown key")
+            c.problem(f"{p}.{unknown}", N_("unknown key"))
         name = c.text(camp, "name", f"{p}.name", max_len=80)
         begin, end = c.instant(camp, "starts", f"{p}.starts"), c.instant(camp, "ends", f"{p}.ends")
         if begin and end and end <= begin:
-            c.problem(f"{p}.ends", "must be after starts")
+            c.problem(f"{p}.ends", N_("must be after starts"))
         multiplier = c.decimal(
-            camp.get("multiplier", 1), f"{p}.multiplier", Decimal(1), Decimal(10), "a multiplier"
+            camp.get("multiplier", 1), f"{p}.multiplier", Decimal(1), Decimal(10), N_("a multiplier")
         )
         categories = camp.get("categories", [])
         if not isinstance(categories, list) or not all(
             isinstance(x, str) and KEY.match(x) for x in categories
         ):
-            c.problem(f"{p}.categories", "must be a list of category names ([] = every category)")
+            c.problem(f"{p}.categories", N_("must be a list of category names ([] = every category)"))
             categories = []
         if name and begin and end and end > begin and multiplier:
             campaigns.append(
@@ -163,7 +166,7 @@ def _read_cashback(c: Checker, data: dict) -> CashbackRules:
             )
     policy = c.text(t, "refund_policy", "cashback.refund_policy", default="write_off")
     if policy and policy not in REFUND_POLICIES:
-        c.problem("cashback.refund_policy", f"must be one of {', '.join(REFUND_POLICIES)}, not {policy!r}")
+        c.problem("cashback.refund_policy", ONE_OF, allowed=", ".join(REFUND_POLICIES), value=repr(policy))
     return CashbackRules(
         rate_bp=c.percent(t, "rate", "cashback.rate", default=1000) or 0,
         min_purchase=c.amount(t, "min_purchase", "cashback.min_purchase", default=0) or 0,
@@ -192,9 +195,9 @@ def _read_rules(c: Checker, data: dict) -> Rules:
         p = f"vouchers.rules[{i}]"
         allowed = {"min_purchase", "amount", "percent", "min_order", "valid_days"}
         for unknown in sorted(set(rule) - allowed):
-            c.problem(f"{p}.{unknown}", "unknown key")
+            c.problem(f"{p}.{unknown}", N_("unknown key"))
         if ("amount" in rule) == ("percent" in rule):
-            c.problem(p, "needs exactly one of amount or percent")
+            c.problem(p, N_("needs exactly one of amount or percent"))
         amount = c.amount(rule, "amount", f"{p}.amount") if "amount" in rule else None
         percent = (
             c.percent(rule, "percent", f"{p}.percent", low=Decimal("0.01")) if "percent" in rule else None
@@ -229,7 +232,8 @@ def _read_rules(c: Checker, data: dict) -> Rules:
     ):
         c.problem(
             "notifications.expiry_reminder_days",
-            f"must be a list of distinct whole days from 1 to 365, not {days!r}",
+            N_("must be a list of distinct whole days from 1 to 365, not %(value)s"),
+            value=repr(days),
         )
         days = [7, 1]
     return Rules(
@@ -265,7 +269,12 @@ def _file_name(c: Checker, theme: dict, key: str) -> str | None:
     name = c.text(theme, key, f"theme.{key}")
     if not PLAIN_NAME.match(name) or ".." in name:
         example = {"logo": LOGO_FILE, "banner": BANNER_FILE}.get(key, REGULATIONS_FILE)
-        c.problem(f"theme.{key}", f"{name!r}: name a file in the pack's folder, like {example}")
+        c.problem(
+            f"theme.{key}",
+            N_("%(name)s: name a file in the pack's folder, like %(example)s"),
+            name=repr(name),
+            example=example,
+        )
         return None
     return name
 
@@ -278,37 +287,41 @@ def read_pack(folder: Path) -> Pack:
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        problem = f"{file}: no such file"
+        problem = Problem(file, "", N_("no such file"))
         raise Invalid(problem, [problem]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        problem = f"{file}: not valid TOML: {exc}"
+        problem = Problem(file, "", N_("not valid TOML: %(error)s"), error=str(exc))
         raise Invalid(problem, [problem]) from None
 
     c = Checker(file)
     for unknown in sorted(set(data) - TOP_KEYS):
-        c.problem(unknown, "unknown key")
-    slug = c.text(data, "slug", "slug", pattern=SLUG, what="a slug of 2-32 characters a-z, 0-9, -")
+        c.problem(unknown, N_("unknown key"))
+    slug = c.text(data, "slug", "slug", pattern=SLUG, what=N_("a slug of 2-32 characters a-z, 0-9, -"))
     name = c.text(data, "name", "name", max_len=100)
     short_name = c.text(data, "short_name", "short_name", default=name[:12], max_len=12)
     locale = c.text(data, "locale", "locale", default="pt-BR")
     if locale and locale not in LOCALES:
-        c.problem("locale", f"must be one of {', '.join(LOCALES)}, not {locale!r}")
+        c.problem("locale", ONE_OF, allowed=", ".join(LOCALES), value=repr(locale))
     currency = c.text(data, "currency", "currency", default="BRL")
     if currency and currency not in list_currencies():
-        c.problem("currency", f"{currency!r} is not an ISO 4217 currency code")
+        c.problem("currency", N_("%(value)s is not an ISO 4217 currency code"), value=repr(currency))
     timezone = c.text(data, "timezone", "timezone", default="America/Sao_Paulo")
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        c.problem("timezone", f"{timezone!r} is not an IANA time zone like America/Sao_Paulo")
+        c.problem(
+            "timezone", N_("%(value)s is not an IANA time zone like America/Sao_Paulo"), value=repr(timezone)
+        )
     hosts = data.get("hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-        c.problem("hosts", "must be a list of host names")
+        c.problem("hosts", N_("must be a list of host names"))
         hosts = []
     hosts = sorted({h.strip().lower() for h in hosts})
     for host in hosts:
         if not HOSTNAME.match(host):
-            c.problem("hosts", f"{host!r} is not a host name like fidelidade.bella.com.br")
+            c.problem(
+                "hosts", N_("%(value)s is not a host name like fidelidade.bella.com.br"), value=repr(host)
+            )
 
     t = c.table(
         data, "theme", {"primary", "accent", "background", "font", "corners", "logo", "banner", "regulations"}
@@ -319,12 +332,12 @@ def read_pack(folder: Path) -> Pack:
     }
     for k, value in colours.items():
         if not value and k in t:
-            c.problem(f"theme.{k}", "is empty; give a colour like #8E2453")
+            c.problem(f"theme.{k}", N_("is empty; give a colour like #8E2453"))
     styles = {}
     for key, allowed in (("font", FONTS), ("corners", CORNERS)):
         value = c.text(t, key, f"theme.{key}", default=allowed[0])
         if isinstance(t.get(key, ""), str) and value not in allowed:  # a non-string is told already
-            c.problem(f"theme.{key}", f"must be one of {', '.join(allowed)}, not {value!r}")
+            c.problem(f"theme.{key}", ONE_OF, allowed=", ".join(allowed), value=repr(value))
             value = allowed[0]
         styles[key] = value
     theme = Theme(**{k: (v or getattr(Theme(), k)).upper() for k, v in colours.items()}, **styles)
@@ -333,33 +346,38 @@ def read_pack(folder: Path) -> Pack:
         try:
             logo_png = images.reencode_logo((folder / logo_name).read_bytes())
         except OSError:
-            c.problem("theme.logo", f"{logo_name}: no such file in the pack")
+            c.problem("theme.logo", NO_SUCH_FILE, name=logo_name)
         except images.ImageRefused as exc:
-            c.problem("theme.logo", f"{logo_name}: {exc}")
+            c.problem("theme.logo", REFUSED, name=logo_name, refusal=exc.problem)
     banner_png = None
     if "banner" in t and (banner_name := _file_name(c, t, "banner")):
         try:
             banner_png = images.reencode_banner((folder / banner_name).read_bytes())[0]
         except OSError:
-            c.problem("theme.banner", f"{banner_name}: no such file in the pack")
+            c.problem("theme.banner", NO_SUCH_FILE, name=banner_name)
         except images.ImageRefused as exc:
-            c.problem("theme.banner", f"{banner_name}: {exc}")
+            c.problem("theme.banner", REFUSED, name=banner_name, refusal=exc.problem)
     regulations = ""
     if "regulations" in t and (reg_name := _file_name(c, t, "regulations")):
         try:
             raw = (folder / reg_name).read_bytes()
             if len(raw) > MAX_REGULATIONS_BYTES:
-                c.problem("theme.regulations", f"{reg_name}: larger than {MAX_REGULATIONS_BYTES} bytes")
+                c.problem(
+                    "theme.regulations",
+                    N_("%(name)s: larger than %(max)s KB"),
+                    name=reg_name,
+                    max=MAX_REGULATIONS_BYTES // 1000,
+                )
             regulations = raw.decode("utf-8").replace("\r\n", "\n").strip() + "\n"
         except OSError:
-            c.problem("theme.regulations", f"{reg_name}: no such file in the pack")
+            c.problem("theme.regulations", NO_SUCH_FILE, name=reg_name)
         except UnicodeDecodeError:
-            c.problem("theme.regulations", f"{reg_name}: not UTF-8 text")
+            c.problem("theme.regulations", N_("%(name)s: not UTF-8 text"), name=reg_name)
 
     ct = c.table(data, "contact", {"email", "whatsapp", "phone", "hours"})
     contact = Contact(
         email=c.text(
-            ct, "email", "contact.email", default="", pattern=EMAIL, what="an e-mail address"
+            ct, "email", "contact.email", default="", pattern=EMAIL, what=N_("an e-mail address")
         ).lower(),
         whatsapp=c.text(
             ct,
@@ -367,7 +385,7 @@ def read_pack(folder: Path) -> Pack:
             "contact.whatsapp",
             default="",
             pattern=PHONE,
-            what="a phone number in E.164 form like +5511999990000",
+            what=N_("a phone number in E.164 form like +5511999990000"),
         ),
         phone=c.text(
             ct,
@@ -375,7 +393,7 @@ def read_pack(folder: Path) -> Pack:
             "contact.phone",
             default="",
             pattern=PHONE,
-            what="a phone number in E.164 form like +551133330000",
+            what=N_("a phone number in E.164 form like +551133330000"),
         ),
         hours=c.text(ct, "hours", "contact.hours", default=""),
     )
@@ -424,8 +442,15 @@ def check_edited(
         try:
             return read_pack(Path(folder))
         except Invalid as exc:
-            problems = [p.replace(folder + "/", "") for p in exc.problems]
-            raise Invalid("; ".join(problems), problems) from None
+            problems = [_outside(p, folder) for p in exc.problems]
+            raise Invalid("%(count)s problem(s) in the brand pack", problems, count=len(problems)) from None
+
+
+def _outside(problem: str, folder: str) -> str:
+    """A problem of a pack read from a temporary folder, naming its files as the pack does."""
+    if isinstance(problem, Problem):
+        return problem.in_file(problem.file.replace(folder + "/", ""))
+    return problem.replace(folder + "/", "")
 
 
 def from_upload(data: bytes, *, base: Pack | None = None) -> Pack:

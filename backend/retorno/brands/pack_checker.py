@@ -13,6 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from retorno.errors import N_, Problem, Words
 from retorno.money import hundredths
 
 KEY = re.compile(r"^[a-z0-9_-]{1,40}$")
@@ -26,16 +27,17 @@ class Checker:
         self.file = file
         self.problems: list[str] = []
 
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.file}: {key}: {message}")
+    def problem(self, key: str, message: str, /, **params: Any) -> None:
+        """Note what is wrong with `key`: a message id and its parameters (errors.Problem)."""
+        self.problems.append(Problem(self.file, key, message, **params))
 
     def table(self, data: dict, key: str, allowed: set[str]) -> dict:
         value = data.get(key.rsplit(".", 1)[-1], {})
         if not isinstance(value, dict):
-            self.problem(key, "must be a table")
+            self.problem(key, N_("must be a table"))
             return {}
         for unknown in sorted(set(value) - allowed):
-            self.problem(f"{key}.{unknown}", "unknown key")
+            self.problem(f"{key}.{unknown}", N_("unknown key"))
         return value
 
     def text(
@@ -47,20 +49,22 @@ class Checker:
         default: str | None = None,
         max_len: int = 200,
         pattern: re.Pattern | None = None,
-        what: str = "",
+        what: str = "",  # what the value should be, a message id: N_("an e-mail address")
     ) -> str:
         value = data.get(key, default)
         if value is None:
-            self.problem(path, "is required")
+            self.problem(path, N_("is required"))
             return ""
         if not isinstance(value, str):
-            self.problem(path, f"must be a string, not {value!r}")
+            self.problem(path, N_("must be a string, not %(value)s"), value=repr(value))
             return ""
         value = value.strip()
         if len(value) > max_len:
-            self.problem(path, f"must be at most {max_len} characters (has {len(value)})")
+            self.problem(
+                path, N_("must be at most %(max)s characters (has %(count)s)"), max=max_len, count=len(value)
+            )
         elif pattern is not None and value and not pattern.match(value):
-            self.problem(path, f"{value!r} is not {what}")
+            self.problem(path, N_("%(value)s is not %(what)s"), value=repr(value), what=Words(what))
         return value
 
     def amount(
@@ -69,13 +73,17 @@ class Checker:
         """Reais with a dot ("20.00") to centavos; "" is None where `allow_empty`."""
         if key not in data:
             if default is None and not allow_empty:
-                self.problem(path, "is required")
+                self.problem(path, N_("is required"))
             return default
         value = data[key]
         if allow_empty and value == "":
             return None
         if not isinstance(value, str) or not AMOUNT.match(value):
-            self.problem(path, f'must be an amount in reais as a string like "20.00", not {value!r}')
+            self.problem(
+                path,
+                N_('must be an amount in reais as a string like "20.00", not %(value)s'),
+                value=repr(value),
+            )
             return default
         return hundredths(Decimal(value))  # AMOUNT allows two decimals at most: never None
 
@@ -92,57 +100,78 @@ class Checker:
         """A percentage (10, 2.5) to basis points; at most two decimals so no rounding happens."""
         if key not in data:
             if default is None:
-                self.problem(path, "is required")
+                self.problem(path, N_("is required"))
             return default
-        value = self.decimal(data[key], path, low, high, "a number of percent")
+        value = self.decimal(data[key], path, low, high, N_("a number of percent"))
         return default if value is None else value
 
     def decimal(self, value: Any, path: str, low: Decimal, high: Decimal, what: str) -> int | None:
-        """A TOML number from `low` to `high` with at most two decimals, in hundredths."""
+        """A TOML number from `low` to `high` with at most two decimals, in hundredths; `what` is
+        a message id (N_("a multiplier"))."""
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(path, f"must be {what} between {low} and {high}, not {value!r}")
+            self._out_of_range(path, low, high, what, value)
             return None
         try:
             number = Decimal(str(value))
         except InvalidOperation:  # pragma: no cover - str() of an int or float is a number
             number = Decimal("NaN")
         if not number.is_finite() or not (low <= number <= high):  # TOML has nan and inf
-            self.problem(path, f"must be {what} between {low} and {high}, not {value!r}")
+            self._out_of_range(path, low, high, what, value)
             return None
         count = hundredths(number)
         if count is None:
-            self.problem(path, f"takes at most two decimals, not {value!r}")
+            self.problem(path, N_("takes at most two decimals, not %(value)s"), value=repr(value))
         return count
+
+    def _out_of_range(self, path: str, low: Decimal, high: Decimal, what: str, value: Any) -> None:
+        self.problem(
+            path,
+            N_("must be %(what)s between %(low)s and %(high)s, not %(value)s"),
+            what=Words(what),
+            low=str(low),
+            high=str(high),
+            value=repr(value),
+        )
 
     def integer(self, data: dict, key: str, path: str, *, default: int | None, low: int, high: int) -> int:
         value = data.get(key, default)
         if value is None:
-            self.problem(path, "is required")
+            self.problem(path, N_("is required"))
             return 0
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.problem(path, f"must be a whole number from {low} to {high}, not {value!r}")
+            self.problem(
+                path,
+                N_("must be a whole number from %(low)s to %(high)s, not %(value)s"),
+                low=low,
+                high=high,
+                value=repr(value),
+            )
             return default or 0
         return value
 
     def instant(self, data: dict, key: str, path: str) -> dt.datetime | None:
         value = data.get(key)
         if not isinstance(value, dt.datetime):
-            self.problem(path, f"must be a TOML datetime like 2026-11-27T00:00:00-03:00, not {value!r}")
+            self.problem(
+                path,
+                N_("must be a TOML datetime like 2026-11-27T00:00:00-03:00, not %(value)s"),
+                value=repr(value),
+            )
             return None
         if value.tzinfo is None:
-            self.problem(path, "needs an offset (like -03:00) so the instant is not ambiguous")
+            self.problem(path, N_("needs an offset (like -03:00) so the instant is not ambiguous"))
             return None
         return value
 
     def rate_map(self, data: dict, key: str, path: str) -> dict[str, int]:
         value = data.get(key, {})
         if not isinstance(value, dict):
-            self.problem(path, "must be a table of name = percent")
+            self.problem(path, N_("must be a table of name = percent"))
             return {}
         out = {}
         for name in sorted(value):
             if not KEY.match(name):
-                self.problem(f"{path}.{name}", "names use a-z, 0-9, _ and - only")
+                self.problem(f"{path}.{name}", N_("names use a-z, 0-9, _ and - only"))
                 continue
             rate = self.percent(value, name, f"{path}.{name}")
             if rate is not None:
@@ -152,6 +181,6 @@ class Checker:
     def list_of_tables(self, data: dict, key: str, path: str) -> list[dict]:
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.problem(path, f"must be an array of tables ([[{path}]])")
+            self.problem(path, N_("must be an array of tables ([[%(path)s]])"), path=path)
             return []
         return value
