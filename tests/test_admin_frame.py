@@ -257,6 +257,43 @@ async def test_the_dashboard_shows_today_the_last_7_and_30_days_with_a_trend_a_d
     assert re.search(r'id="fig-30-sales">3<', page) and re.search(r'id="fig-30-active">3<', page)
     assert re.search(r'id="fig-30-revenue">R\$\xa0300,00<', page)
     assert re.search(r'id="fig-30-cashback">R\$\xa030,00<', page)  # 10% of each sale
-    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="spark"') == 8  # 7 and 30 days
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="spark"') == 11  # 5 figures x 7, 30 days; owed
     assert "style=" not in page
+    await manager.aclose()
+
+
+async def test_the_dashboard_trends_count_each_day_s_shoppers_and_follow_what_is_owed(app, api, demo, clock):
+    """Shoppers are counted once a day however often they buy, on the brand's own days; what is
+    owed at each day's end is worked out here from the sales' 10% and a balance adjustment."""
+    import datetime as dt
+    import itertools
+
+    from retorno.brands import service as brands
+    from retorno.customers import service as customers
+    from retorno.reports.service import home_figures
+    from retorno.sales.adjustments import adjust
+
+    now = clock()
+    sales = [("A", 3, 10000), ("A", 3, 10000), ("B", 3, 5000), ("A", 1, 3000)]  # who, days ago, total
+    for n, (who, days_ago, total) in enumerate(sales):
+        body = {"order_id": f"T-{n}", "customer": {"email": f"{who}@example.com"}, "total": total}
+        body["occurred_at"] = (now - dt.timedelta(days=days_ago)).isoformat()
+        assert (await api.post("/sales", json=body)).status_code == 201
+    bella = await brands.get_brand("bella")
+    found = await customers.find(bella.id, "email:b@example.com")
+    await adjust(brand=bella, customer_id=found.id, amount=1000, reason="Brinde", now=now)
+
+    figures = await home_figures(bella, now)
+    trend = figures.periods[-1].trend
+    today = now.astimezone(dt.timezone(dt.timedelta(hours=-3))).date()
+    by_day = {(today - d.day).days: d for d in trend}
+    assert len(trend) == 30 and trend[-1].day == today
+    assert [by_day[n].active for n in (4, 3, 2, 1, 0)] == [0, 2, 0, 1, 0]
+    earned = {3: 2500, 1: 300, 0: 1000}  # 10% of the day's sales; today the adjustment
+    expected = list(itertools.accumulate(earned.get(n, 0) for n in range(29, -1, -1)))
+    assert [d.owed for d in trend] == expected
+    assert trend[-1].owed == figures.owed
+    manager = await _staff(app, clock, demo, "manager")
+    page = (await manager.get("/admin/b/bella/")).text
+    assert page.count('class="spark"') == 11  # sales, revenue, issued, redeemed, shoppers (7, 30); owed
     await manager.aclose()

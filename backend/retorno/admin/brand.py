@@ -29,7 +29,7 @@ async def brand_home(request: Request, slug: FromPath[str]) -> Template:
         (p.days, key): Markup(charts.sparkline([getattr(d, key) for d in p.trend]))  # noqa: S704
         for p in figures.periods
         if p.days > 1
-        for key in ("sales", "revenue", "issued", "redeemed")
+        for key in ("sales", "revenue", "issued", "redeemed", "active", "owed")
     }
     return Template("admin/brand_home.html", context=page_context(request, figures=figures, sparks=sparks))
 

@@ -254,6 +254,24 @@ async def flows(*, brand_id: int, start: dt.datetime, end: dt.datetime) -> dict[
     return moved
 
 
+async def owed_at(*, brand_id: int, ends: list[dt.datetime]) -> list[int]:
+    """What the brand owed (available and pending) just before each of `ends`, in order: the sum
+    up to the first, then what the shopper accounts moved in each interval after it."""
+    first = (await liability_at(brand_id=brand_id, at=ends[0])).total
+    moved = dict.fromkeys(range(1, len(ends)), 0)
+    sql = (
+        f"SELECT {db.interval_of('occurred_at', len(ends))} AS i, "  # noqa: S608 - placeholders only
+        "CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount FROM ledger_postings "
+        "WHERE brand = {} AND account IN ({}, {}) AND occurred_at >= {} AND occurred_at < {} GROUP BY i"
+    )
+    for row in await db.fetch_heavy(sql, *ends, brand_id, *posting.SHOPPER_ACCOUNTS, ends[0], ends[-1]):
+        moved[row["i"]] = row["amount"]
+    owed = [first]
+    for i in range(1, len(ends)):
+        owed.append(owed[-1] + moved[i])
+    return owed
+
+
 async def liability_now(*, brand_id: int, now: dt.datetime) -> Liability:
     """What the brand owes, with what happened at `now` itself."""
     return await liability_at(brand_id=brand_id, at=now + dt.timedelta(microseconds=1))

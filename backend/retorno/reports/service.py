@@ -81,6 +81,10 @@ _SALES_QUARTERS = {
     + _SALES_IN_PERIOD,
     "sqlite": "SELECT CAST(strftime('%s', occurred_at) AS INTEGER) / 900 AS quarter, " + _SALES_IN_PERIOD,
 }
+_ACTIVE_BY_DAY = (
+    "SELECT {interval} AS i, COUNT(DISTINCT customer) AS n FROM sales WHERE brand = {{}} "
+    "AND cancelled_at IS NULL AND occurred_at >= {{}} AND occurred_at < {{}} GROUP BY i"
+)
 _SHOPPERS = "SELECT COUNT(*) AS n FROM customers WHERE brand = {} AND forgotten_at IS NULL"
 HOME_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
 
@@ -127,6 +131,8 @@ class HomeDay(msgspec.Struct, frozen=True, kw_only=True):
     revenue: int
     issued: int
     redeemed: int
+    active: int  # shoppers who bought that day
+    owed: int  # what the brand owed its shoppers at the end of the day (now, for today)
 
 
 class HomePeriod(msgspec.Struct, frozen=True, kw_only=True):
@@ -235,6 +241,14 @@ async def home_figures(brand: BrandView, now: dt.datetime) -> HomeFigures:
         day = sales[_day_of(row["quarter"], tz)]
         day[0] += row["n"]
         day[1] += row["total"] or 0
+    days = list(movements)
+    ends = [_bounds(brand, day, day)[1] for day in days]
+    ends[-1] = min(ends[-1], now + dt.timedelta(microseconds=1))  # today: what is owed now
+    active = dict.fromkeys(range(len(days)), 0)
+    sql = _ACTIVE_BY_DAY.format(interval=db.interval_of("occurred_at", len(ends)))
+    for row in await db.fetch_heavy(sql, *ends, brand.id, start, end):
+        active[row["i"]] = row["n"]
+    owed = await balances.owed_at(brand_id=brand.id, ends=ends)
     trend = [
         HomeDay(
             day=day,
@@ -242,8 +256,10 @@ async def home_figures(brand: BrandView, now: dt.datetime) -> HomeFigures:
             revenue=sales[day][1],
             issued=movements[day]["earned"],
             redeemed=movements[day]["used"],
+            active=active[i],
+            owed=owed[i],
         )
-        for day in movements
+        for i, day in enumerate(days)
     ]
     periods = []
     for days in HOME_PERIODS:
