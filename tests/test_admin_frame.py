@@ -257,7 +257,7 @@ async def test_the_dashboard_shows_today_the_last_7_and_30_days_with_a_trend_a_d
     assert re.search(r'id="fig-30-sales">3<', page) and re.search(r'id="fig-30-active">3<', page)
     assert re.search(r'id="fig-30-revenue">R\$\xa0300,00<', page)
     assert re.search(r'id="fig-30-cashback">R\$\xa030,00<', page)  # 10% of each sale
-    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="spark"') == 11  # 5 figures x 7, 30 days; owed
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="spark"') == 11  # 5 x (7, 30 days), owed
     assert "style=" not in page
     await manager.aclose()
 

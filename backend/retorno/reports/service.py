@@ -241,14 +241,14 @@ async def home_figures(brand: BrandView, now: dt.datetime) -> HomeFigures:
         day = sales[_day_of(row["quarter"], tz)]
         day[0] += row["n"]
         day[1] += row["total"] or 0
-    days = list(movements)
-    ends = [_bounds(brand, day, day)[1] for day in days]
+    dates = list(movements)
+    ends = [_bounds(brand, day, day)[1] for day in dates]
     ends[-1] = min(ends[-1], now + dt.timedelta(microseconds=1))  # today: what is owed now
-    active = dict.fromkeys(range(len(days)), 0)
+    buyers = dict.fromkeys(range(len(dates)), 0)
     sql = _ACTIVE_BY_DAY.format(interval=db.interval_of("occurred_at", len(ends)))
     for row in await db.fetch_heavy(sql, *ends, brand.id, start, end):
-        active[row["i"]] = row["n"]
-    owed = await balances.owed_at(brand_id=brand.id, ends=ends)
+        buyers[row["i"]] = row["n"]
+    owed_by_day = await balances.owed_at(brand_id=brand.id, ends=ends)
     trend = [
         HomeDay(
             day=day,
@@ -256,10 +256,10 @@ async def home_figures(brand: BrandView, now: dt.datetime) -> HomeFigures:
             revenue=sales[day][1],
             issued=movements[day]["earned"],
             redeemed=movements[day]["used"],
-            active=active[i],
-            owed=owed[i],
+            active=buyers[i],
+            owed=owed_by_day[i],
         )
-        for i, day in enumerate(days)
+        for i, day in enumerate(dates)
     ]
     periods = []
     for days in HOME_PERIODS:
