@@ -2,6 +2,7 @@
 the home explains an empty start, help writes phone numbers as people do, vouchers keep offline."""
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -75,3 +76,20 @@ async def test_a_first_visit_says_how_to_earn_and_vouchers_are_kept_offline(clie
     vouchers = await client.get(brand_url("bella", "/vouchers"))
     assert vouchers.headers["retorno-offline"] == "private"
     assert "no-store" in vouchers.headers["cache-control"]
+
+
+async def test_an_error_page_keeps_the_app_s_shell_and_its_dark_bar_colour(client, api, clock, demo):
+    """A wrong address inside the app still has the brand's bar, the footer and, for a signed-in
+    shopper, the tab bar; the browser's bar follows the dark scheme too."""
+    lost = await client.get(brand_url("bella", "/extrato-antigo"))
+    assert lost.status_code == 404 and "Página não encontrada" in lost.text
+    assert 'class="app-bar"' in lost.text and 'class="tab-bar"' not in lost.text  # nobody signed in
+    await api.post("/customers", json={"email": "ana@example.com", "name": "Ana Souza"})
+    await signed_in(client, api, clock)
+    lost = norm((await client.get(brand_url("bella", "/extrato-antigo"))).text)
+    assert 'class="tab-bar"' in lost and 'href="/statement"' in lost and "aria-current" not in lost
+    meta = r'<meta name="theme-color" content="(#[0-9A-F]{6})" media="\(prefers-color-scheme: %s\)">'
+    light, dark = re.search(meta % "light", lost), re.search(meta % "dark", lost)
+    assert light and dark and light.group(1) == "#8E2453" and dark.group(1) != light.group(1)
+    theme = (await client.get(brand_url("bella", "/theme.css"))).text
+    assert f"--primary:{dark.group(1)};" in theme.split("prefers-color-scheme: dark")[1]

@@ -38,7 +38,7 @@ from retorno.portal import account, notifications, pages, rewards, theme
 from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
-from retorno.signin.guards import SignInRequired
+from retorno.signin.guards import SESSION_COOKIE, SignInRequired
 from retorno.worker import Retention, Worker
 
 log = logging.getLogger("retorno")
@@ -96,6 +96,8 @@ def _error(
             "status_code": status,
             "title": title,
             "detail": detail,
+            # A shopper who holds a session keeps the tab bar (its links check the session).
+            "tabs": bool(web.brand_of(request)) and SESSION_COOKIE in request.cookies,
         },
     )
 

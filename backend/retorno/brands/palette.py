@@ -9,6 +9,7 @@ colour is checked on the #RRGGBB it is written as, so rounding never breaks a ra
 from __future__ import annotations
 
 import colorsys
+import functools
 
 from retorno.brands.images import contrast
 
@@ -49,8 +50,10 @@ def lifted(colour: str, against: list[str], ratio: float, *, carries_text: bool 
         candidate = _hex(h, lightness, s)
 
 
+@functools.cache  # a pure function of two colours, asked by every page (theme-color) and theme.css
 def dark_scheme(primary: str, accent: str) -> dict[str, str]:
-    """The custom properties of the dark scheme, by name (without the leading --)."""
+    """The custom properties of the dark scheme, by name (without the leading --). Do not change
+    the dict it returns: it is shared."""
     hue, _, saturation = _hls(primary)
     tint = min(saturation, 0.35)
     page, card = _hex(hue, 0.075, tint), _hex(hue, 0.125, tint)

@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 from piccolo.columns import Column
 
 from retorno import cache, db
-from retorno.brands import images
+from retorno.brands import images, palette
 from retorno.brands.pack import BANNER_FILE, Contact, Pack, Theme
 from retorno.brands.rules import Rules
 from retorno.brands.tables import Brand, BrandAsset, BrandHost, Regulations
@@ -74,6 +74,11 @@ class BrandView(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def on_primary(self) -> str:
         return images.text_on(self.primary_color)
+
+    @property
+    def dark_primary(self) -> str:
+        """The app bar's colour in the dark scheme (brands/palette.py), for the dark theme-color."""
+        return palette.dark_scheme(self.primary_color, self.accent_color)["primary"]
 
     @property
     def on_background(self) -> str:
