@@ -135,6 +135,12 @@ def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     context = browser.new_context(viewport=LAPTOP, locale="pt-BR")
     page = context.new_page()
     admin_sign_in(page, server, OWNERS["bella"])
+    # A change in the branding form, so the audit log has something to say in words.
+    page.goto(server.url(None, "/admin/b/bella/branding"))
+    page.fill("#f-hours", "Seg a sáb, 9h às 20h")
+    page.select_option("#f-corners", "round")
+    page.click("button[value=save]")
+    page.wait_for_load_state("networkidle")
     month = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")  # last month
     for name, path in ADMIN_PAGES.items():
         query = f"?month={month}" if name == "close" else ""
