@@ -22,9 +22,15 @@ async def test_a_sale_writes_one_credited_event(api, demo):
     await _sale(api, "E-1")  # a retry writes nothing more
     everything = await outbox.events(demo["bella"].id)
     # bella's voucher rule (purchases from R$ 20,00) issues a voucher with the same sale
-    assert [e.kind for e in everything] == ["cashback.credited", "voucher.issued"]
-    assert everything[1].payload["customer_id"] == sale["customer_id"]
-    events = everything[:1]
+    assert [e.kind for e in everything] == [
+        "customer.created",
+        "sale.recorded",
+        "cashback.credited",
+        "voucher.issued",
+    ]
+    assert everything[3].payload["customer_id"] == sale["customer_id"]
+    assert everything[1].payload["order_id"] == "E-1" and everything[1].payload["total"] == 15000
+    events = everything[2:3]
     assert events[0].payload["amount"] == 1500 and events[0].payload["customer_id"] == sale["customer_id"]
     assert events[0].payload["available_at"] == sale["cashback"]["available_at"]
 
@@ -47,7 +53,15 @@ async def test_redemptions_and_reversals_write_their_events(api, demo, clock):
         await api.post("/sales/E-1/refunds", json={"refund_id": "F-1", "amount": 10000})
     ).status_code == 201
     kinds = [e.kind for e in await outbox.events(demo["bella"].id)]
-    assert kinds == ["cashback.credited", "voucher.issued", "cashback.redeemed", "cashback.reversed"]
+    assert kinds == [
+        "customer.created",
+        "sale.recorded",
+        "cashback.credited",
+        "voucher.issued",
+        "cashback.redeemed",
+        "cashback.reversed",
+        "sale.refunded",
+    ]
     reversed_event = (await outbox.events(demo["bella"].id, "cashback.reversed"))[0]
     assert reversed_event.payload["amount"] == 1000 and reversed_event.payload["order_id"] == "E-1"
 
@@ -70,11 +84,14 @@ async def test_the_sweep_announces_and_reminds_once(api, demo, clock):
     assert (await ledger_sweep.sweep(brands=bella, now=clock())).expired == 1
     events = await outbox.events(demo["bella"].id)
     assert [e.kind for e in events] == [
+        "customer.created",
+        "sale.recorded",
         "cashback.credited",
         "voucher.issued",
         "cashback.available",
         "cashback.expiring",
         "cashback.expiring",
+        "cashback.expired",
     ]
     assert [e.payload["days"] for e in events if e.kind == "cashback.expiring"] == [7, 1]
     balance = (await api.get("/customers/email:ana@example.com/balance")).json()

@@ -20,6 +20,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.push.piccolo_app",
         "retorno.audit.piccolo_app",
         "retorno.imports.piccolo_app",
+        "retorno.webhooks.piccolo_app",
     ]
 )
 

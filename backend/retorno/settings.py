@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_key: str = ""  # seals stored credentials (vault.py); empty: the development key
     data_keys_previous: tuple[str, ...] = ()  # older keys, to open what they sealed until rotated
     sqlite_synchronous: str = "FULL"  # NORMAL is faster, and may lose acknowledged writes on power loss
+    # Webhooks may reach loopback, private and link-local addresses (never cloud metadata ones)
+    # and plain http in production: for tests and a receiver on the deployment's own network.
+    webhooks_allow_private: bool = False
 
     @property
     def production(self) -> bool:
@@ -145,6 +148,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if log_format not in ("text", "json"):
         raise SettingsError(f"RETORNO_LOG_FORMAT must be text or json, not {log_format!r}")
 
+    allow_private = env.get("RETORNO_WEBHOOKS_ALLOW_PRIVATE", "").strip().lower()
+    if allow_private not in ("", "0", "1", "false", "true"):
+        raise SettingsError(f"RETORNO_WEBHOOKS_ALLOW_PRIVATE must be 1 or 0, not {allow_private!r}")
+
     return Settings(
         database_url=url,
         base_host=base_host,
@@ -161,4 +168,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         data_key=data_key,
         data_keys_previous=previous,
+        webhooks_allow_private=allow_private in ("1", "true"),
     )

@@ -1,6 +1,7 @@
 """The worker: the background work of every domain, beside app.py as its composition root (the
 domains never call each other; the worker calls each in turn). It imports large CSV files, sweeps,
-turns outbox events into push deliveries and sends them with pywebpush.
+turns outbox events into push deliveries and sends them with pywebpush, and into webhook
+deliveries, which `webhooks.sender` sends (signed, retried, at least once).
 
 One pass (`Worker.run_once`):
 0. a chunk of a large CSV import (imports.work), so imports move on between pushes;
@@ -13,6 +14,9 @@ One pass (`Worker.run_once`):
    sent at once through one shared aiohttp session; then the answers are recorded:
    201 done; 404/410 the subscription is deleted; 429 that service waits `Retry-After`; 5xx and
    timeouts retried with exponential backoff, a bounded number of times; 400/403/413 given up.
+5. beside the push lanes, `webhooks.events.fan_out` turns due events into webhook deliveries and
+   the webhook sender's lanes send them (see retorno/webhooks/sender.py); the owners of a brand
+   whose endpoint a pass disabled are told by e-mail.
 Every request has an explicit TTL (pywebpush's default, 0, would drop it for an offline phone),
 an Urgency, a Topic where notices replace each other, and a timeout of at most 10 s. VAPID claims
 are a fresh dict for every signature (pywebpush writes into the dict it is given).
@@ -37,10 +41,16 @@ from retorno.auth import retention as sign_in
 from retorno.brands import service as brands
 from retorno.imports import service as imports
 from retorno.ledger import sweep as ledger
+from retorno.mail import make_mailer
 from retorno.outbox import service as outbox
 from retorno.push import keys as push_keys
 from retorno.push import service as push
+from retorno.settings import Settings, load_settings
 from retorno.vouchers import service as vouchers
+from retorno.webhooks import events as webhook_events
+from retorno.webhooks import service as webhooks
+from retorno.webhooks.safety import Options as WebhookOptions
+from retorno.webhooks.sender import Sender
 
 log = logging.getLogger("retorno.push")
 
@@ -87,6 +97,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
     voucher_reminders = await vouchers.sweep(brands=every, now=now)
     purged = await sign_in.purge(now=now, keep=retention.sign_in)
     purged += await push.purge(now=now, keep=retention.events)
+    purged += await webhooks.purge(now=now, keep=retention.events)
     purged += await outbox.purge(now=now, keep=retention.events)
     return {
         "expired": result.expired,
@@ -111,8 +122,32 @@ class Worker:
         sweep: bool = True,
         lanes: int = 2,
         retention: Retention | None = None,
+        settings: Settings | None = None,
+        webhook_options: WebhookOptions | None = None,
+        webhook_backoff: float = 30.0,
+        webhook_timeout: float = 5.0,
+        wall: Callable[[], float] = time.time,
+        mailer: Any = None,
     ) -> None:
+        """Webhooks: where they may go and the mailer that tells owners of a disabled endpoint
+        come from `settings` (RETORNO_WEBHOOKS_ALLOW_PRIVATE, RETORNO_SMTP_URL), or from the
+        environment's settings when none are given; `wall` gives webhook-timestamp (real time:
+        receivers check it against theirs, whatever `clock` says)."""
         self.retention = retention or Retention()
+        if webhook_options is None or mailer is None or settings is None:
+            settings = settings or load_settings()
+        self.admin_url = f"{settings.scheme}://{settings.base_host}" if settings else ""
+        self.mailer = mailer if mailer is not None else make_mailer(settings) if settings else None
+        self.webhooks = Sender(
+            options=webhook_options or WebhookOptions.of(settings),
+            clock=clock,
+            wall=wall,
+            batch=batch,
+            lanes=lanes,
+            lease=lease,
+            timeout=webhook_timeout,
+            backoff=webhook_backoff,
+        )
         self.clock, self.batch, self.lease, self.lanes = clock, batch, lease, lanes
         self.timeout = min(timeout, 10.0)
         self.max_attempts, self.backoff = max_attempts, backoff
@@ -126,9 +161,11 @@ class Worker:
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             connector=aiohttp.TCPConnector(limit=self.batch * self.lanes),
         )
+        await self.webhooks.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.webhooks.__aexit__(*exc)
         if self._session is not None:
             await self._session.close()
 
@@ -145,11 +182,30 @@ class Worker:
             self._last_sweep = time.monotonic()
         while done := await push.fan_out(now=now):
             counts["events"] += done
+        while done := await webhook_events.fan_out(now=now):
+            counts["events"] += done
         counts["unknown"] = await self._abandon_stale(now)
-        lanes = await asyncio.gather(*(self._lane(now) for _ in range(self.lanes)))
-        counts["claimed"] = sum(claimed for claimed, _ in lanes)
+        # Push lanes and webhook lanes side by side: while one waits for answers, another works.
+        lanes, (hooks_claimed, hooks_delivered) = await asyncio.gather(
+            asyncio.gather(*(self._lane(now) for _ in range(self.lanes))), self.webhooks.run(now)
+        )
+        counts["claimed"] = sum(claimed for claimed, _ in lanes) + hooks_claimed
         counts["sent"] = sum(sent for _, sent in lanes)
+        counts["webhooks_delivered"] = hooks_delivered
+        await self._tell_owners(self.clock())
         return counts
+
+    async def _tell_owners(self, now: dt.datetime) -> None:
+        """E-mail the owners of brands whose webhook endpoint was disabled (a mail that fails is
+        logged; the endpoint's page says it anyway)."""
+        disabled, self.webhooks.disabled = self.webhooks.disabled, []
+        if disabled and self.mailer is not None:
+            try:
+                await webhooks.notify_disabled(
+                    disabled, mailer=self.mailer, admin_url=self.admin_url, now=now
+                )
+            except Exception:
+                log.exception("the owners of a disabled webhook endpoint could not be told")
 
     async def _lane(self, now: dt.datetime) -> tuple[int, int]:
         """Claim, send and record batches until none is due; (claimed, sent)."""

@@ -186,6 +186,21 @@ async def get(brand_id: int, customer_id: int) -> CustomerView:
     return msgspec.convert(row, CustomerView)
 
 
+_EXTERNAL_IDS = "SELECT id, external_id FROM customers WHERE brand = {} AND id IN (%s)"
+
+
+async def external_ids(brand_id: int, customer_ids: list[int]) -> dict[int, str | None]:
+    """The external id the brand's systems gave each of these customers (None where they gave
+    none, or the shopper was forgotten): what a webhook names a customer by."""
+    found: dict[int, str | None] = {}
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start : start + 500]
+        marks = ", ".join("{}" for _ in chunk)
+        rows = await db.fetch(_EXTERNAL_IDS % marks, brand_id, *chunk)
+        found.update({row["id"]: row["external_id"] for row in rows})
+    return found
+
+
 async def lookup(brand_id: int, identity: Identity) -> CustomerView | None:
     """The one customer these identifiers point to, or None; Conflict if they point to two."""
     identity = normalize(identity)

@@ -50,7 +50,22 @@ async def _expire_lot(brand: BrandView, lot_id: int, now: dt.datetime) -> int:
     if lot is None:
         return 0
     await customers.lock(lot["customer"])
-    return await posting.expire_lot(brand_id=brand.id, lot_id=lot_id, now=now)
+    left = await Lot.select(Lot.remaining, Lot.expires_at).where(Lot.id == lot_id).first()  # as locked
+    expired = await posting.expire_lot(brand_id=brand.id, lot_id=lot_id, now=now)
+    if expired and left is not None:
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="cashback.expired",
+            now=now,
+            dedupe_key=f"expired:{lot_id}",
+            payload={
+                "customer_id": lot["customer"],
+                "lot_id": lot_id,
+                "amount": left["remaining"],
+                "expired_at": iso(left["expires_at"]),
+            },
+        )
+    return expired
 
 
 async def _mature(brand: BrandView, now: dt.datetime) -> int:

@@ -72,14 +72,15 @@ REMEMBER_KEYS = dt.timedelta(days=400)  # longer than the longest reminder (365 
 
 
 async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
-    """Events done `keep` ago (once their deliveries are gone); an event with a dedupe key stays at
+    """Events done `keep` ago, by push and by webhooks (once their push deliveries are gone; a
+    webhook delivery keeps the body it sent); an event with a dedupe key stays at
     least REMEMBER_KEYS, so a reminder is never sent twice. Campaigns stay: they are the history
     the campaigns page shows, one row each."""
     plain = now - keep
     keyed = now - max(keep, REMEMBER_KEYS)
     return await db.purge(
         "outbox_events",
-        "done_at IS NOT NULL AND kind <> 'campaign' "
+        "done_at IS NOT NULL AND webhooks_done_at IS NOT NULL AND kind <> 'campaign' "
         "AND ((dedupe_key IS NULL AND done_at < {}) OR done_at < {}) "
         "AND NOT EXISTS (SELECT 1 FROM push_deliveries d WHERE d.event = outbox_events.id)",
         plain,

@@ -15,4 +15,5 @@ class OutboxEvent(Table, tablename="outbox_events"):
     dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
     created_at = Timestamptz()
     run_after = Timestamptz()
-    done_at = Timestamptz(null=True, default=None, index=True)
+    done_at = Timestamptz(null=True, default=None, index=True)  # push fanned it out
+    webhooks_done_at = Timestamptz(null=True, default=None)  # webhooks fanned it out (their own marker)

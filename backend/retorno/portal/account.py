@@ -7,8 +7,8 @@ from litestar import Request, Response, get, post
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect, Template
 
-from retorno import bounds, db, i18n
-from retorno.auth import codes, passkeys, ratelimits, retention, sessions
+from retorno import bounds, i18n
+from retorno.auth import codes, passkeys, ratelimits, sessions
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
@@ -313,17 +313,7 @@ async def delete_account(request: Request, data: URLEncodedBody[DeleteForm]) -> 
             context=page_context(request, error=i18n.gettext(lang_of(request), "Tick the box to confirm.")),
         )
     brand, customer_id = brand_required(request), await signed_in_customer(request)
-    customer = await customers.get(brand.id, customer_id)
-    now = now_of(request)
-    await retention.forget_customer(brand_id=brand.id, customer_id=customer.id, email=customer.email)
-
-    async def rewards() -> None:
-        await vouchers.cancel_for_customer(customer_id=customer.id, now=now)
-        await referrals.forget(customer_id=customer.id)
-        await push.forget(customer_id=customer.id)
-
-    await db.write(rewards)
-    await customers.forget(brand.id, customer.id, now=now)
+    await shoppers.erase(brand_id=brand.id, customer_id=customer_id, now=now_of(request))
     response = Redirect("/?deleted=1", status_code=303, headers={"clear-site-data": '"cache"'})
     clear_session_cookie(response, settings_of(request))
     return response

@@ -1,5 +1,5 @@
-"""What the sales use cases share: the request digest, the sale row they lock first, the event
-of a credit."""
+"""What the sales use cases share: the request digest, the sale row they lock first, the events
+of a credit and of a customer seen for the first time."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import msgspec
 
 from retorno import db
 from retorno.brands.service import BrandView
+from retorno.customers.service import CustomerView
 from retorno.errors import NotFound
 from retorno.ledger import posting
 from retorno.ledger.balances import iso
@@ -58,4 +59,14 @@ async def credited_event(
             "available_at": iso(lot.available_at),
             "expires_at": iso(lot.expires_at),
         },
+    )
+
+
+async def created_event(brand: BrandView, customer: CustomerView, *, now: dt.datetime) -> None:
+    """customer.created, in the transaction that created the customer."""
+    await outbox.emit(
+        brand_id=brand.id,
+        kind="customer.created",
+        now=now,
+        payload={"customer_id": customer.id, "external_id": customer.external_id},
     )

@@ -33,7 +33,7 @@ from retorno.money import half_even
 from retorno.outbox import service as outbox
 from retorno.referrals import service as referrals
 from retorno.sales import redemptions
-from retorno.sales.common import credited_event, digest, locked_sale
+from retorno.sales.common import created_event, credited_event, digest, locked_sale
 from retorno.sales.requests import SaleIn, normalized
 from retorno.sales.rewards import reward, take_back
 from retorno.vouchers import service as vouchers
@@ -98,7 +98,9 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
             referral = await referrals.pending_referral(brand=brand, customer_id=known.id)
             locked = await customers.lock(known.id, referral.referrer if referral else None)
             known = locked.get(known.id, known)  # as locked, on PostgreSQL
-        customer, _ = await customers.upsert(brand.id, sale.customer, now=now, known=known)
+        customer, created = await customers.upsert(brand.id, sale.customer, now=now, known=known)
+        if created:
+            await created_event(brand, customer, now=now)
         at = posting.utc(sale.occurred_at or now)
         earning = rules.earn(
             brand.rules().cashback,
@@ -121,6 +123,21 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
             request_digest=request_digest,
             cashback=earning.amount,
             created_at=now,
+        )
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="sale.recorded",
+            now=now,
+            payload={
+                "customer_id": customer.id,
+                "sale_id": sale_id,
+                "order_id": sale.order_id,
+                "total": sale.total,
+                "shipping": sale.shipping,
+                "cashback": earning.amount,
+                "channel": sale.channel,
+                "occurred_at": iso(at),
+            },
         )
         if earning.amount > 0:
             lot = await posting.credit(
@@ -244,6 +261,7 @@ async def _reverse(
                 "customer_id": sale["customer"],
                 "order_id": sale["order_id"],
                 "amount": from_lot + carried,
+                "reason": "refund",
             },
         )
     if written_off:
@@ -287,7 +305,21 @@ async def refund(
             raise Conflict("order %(order)s is cancelled", order=order_id)
         parties = await referrals.parties_of_sale(brand_id=brand.id, sale_id=sale["id"])
         await customers.lock(sale["customer"], *parties)
-        return await _reverse(brand=brand, sale=sale, amount=amount, refund_id=refund_id, now=now), True
+        answer = await _reverse(brand=brand, sale=sale, amount=amount, refund_id=refund_id, now=now)
+        await outbox.emit(
+            brand_id=brand.id,
+            kind="sale.refunded",
+            now=now,
+            payload={
+                "customer_id": sale["customer"],
+                "order_id": order_id,
+                "refund_id": refund_id,
+                "amount": amount,
+                "cashback_reversed": answer.cashback_reversed,
+                "cashback_written_off": answer.cashback_written_off,
+            },
+        )
+        return answer, True
 
     return await db.write(work)
 
@@ -336,11 +368,24 @@ async def cancel(*, brand: BrandView, order_id: str, now: dt.datetime) -> Cancel
             & (Redemption.order_id == order_id)
             & Redemption.cancelled_at.is_not_null()
         )
-        return CancelAnswer(
+        answer = CancelAnswer(
             order_id=order_id,
             status="cancelled",
             cashback_reversed=reversed_total,
             redemptions_cancelled=sorted(r["redemption_id"] for r in cancelled),
         )
+        if sale["cancelled_at"] is None:  # cancelled now (a retry emits nothing)
+            await outbox.emit(
+                brand_id=brand.id,
+                kind="sale.cancelled",
+                now=now,
+                payload={
+                    "customer_id": sale["customer"],
+                    "order_id": order_id,
+                    "cashback_reversed": reversed_total,
+                    "redemptions_cancelled": answer.redemptions_cancelled,
+                },
+            )
+        return answer
 
     return await db.write(work)

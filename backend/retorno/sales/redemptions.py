@@ -181,7 +181,12 @@ async def redeem(
             brand_id=brand.id,
             kind="cashback.redeemed",
             now=now,
-            payload={"customer_id": customer.id, "order_id": request.order_id, "amount": request.amount},
+            payload={
+                "customer_id": customer.id,
+                "order_id": request.order_id,
+                "redemption_id": request.redemption_id,
+                "amount": request.amount,
+            },
         )
         return _answer(request, None), True
 
@@ -240,6 +245,17 @@ async def cancel_in_transaction(
         amount=row["amount"],
         now=now,
         redemption=row["id"],
+    )
+    await outbox.emit(
+        brand_id=brand.id,
+        kind="redemption.cancelled",
+        now=now,
+        payload={
+            "customer_id": row["customer"],
+            "order_id": row["order_id"],
+            "redemption_id": redemption_id,
+            "amount": row["amount"],
+        },
     )
     return answer
 

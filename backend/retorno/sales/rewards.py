@@ -52,9 +52,16 @@ async def take_back(brand: BrandView, *, sale_id: int, kept: int, now: dt.dateti
     """A refund or cancellation of a sale (in its transaction): the rewards its referral no longer
     earns are reversed."""
     for customer, lot in await referrals.on_refund(brand=brand, sale_id=sale_id, kept=kept, now=now):
-        await posting.reverse_lot(
+        taken = await posting.reverse_lot(
             brand_id=brand.id, customer_id=customer, lot_id=lot, note="referral", now=now
         )
+        if taken:
+            await outbox.emit(
+                brand_id=brand.id,
+                kind="cashback.reversed",
+                now=now,
+                payload={"customer_id": customer, "lot_id": lot, "amount": taken, "reason": "referral"},
+            )
 
 
 async def review(*, brand: BrandView, referral_id: int, approve: bool, now: dt.datetime) -> str:

@@ -382,7 +382,12 @@ async def redeem(
             brand_id=brand.id,
             kind="voucher.used",
             now=now,
-            payload={"customer_id": voucher["customer"], "code": voucher["code"], "order_id": order_id},
+            payload={
+                "customer_id": voucher["customer"],
+                "code": voucher["code"],
+                "order_id": order_id,
+                "discount": discount,
+            },
         )
         return _use_answer(voucher, order_id, discount, now), True
 
@@ -420,6 +425,7 @@ async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetim
             )
         if last_use["released_at"] is None:
             await VoucherUse.update({VoucherUse.released_at: now}).where(VoucherUse.id == last_use["id"])
+            await _released_event(brand.id, voucher["customer"], voucher["code"], order_id, now)
         voucher["open_order"] = None
         return VoucherReleased(
             code=grouped(voucher["code"]), order_id=order_id, status=status_of(voucher, now)
@@ -428,11 +434,35 @@ async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetim
     return await db.write(work)
 
 
+async def _released_event(
+    brand_id: int, customer_id: int, code: str, order_id: str, now: dt.datetime
+) -> None:
+    await outbox.emit(
+        brand_id=brand_id,
+        kind="voucher.released",
+        now=now,
+        payload={"customer_id": customer_id, "code": code, "order_id": order_id},
+    )
+
+
 async def release_for_order(*, brand_id: int, order_id: str, now: dt.datetime) -> None:
     """A cancelled order gives back the vouchers it used (in the cancellation's transaction)."""
-    await VoucherUse.update({VoucherUse.released_at: now}).where(
-        (VoucherUse.brand == brand_id) & (VoucherUse.order_id == order_id) & VoucherUse.released_at.is_null()
+    released = (
+        await VoucherUse.update({VoucherUse.released_at: now})
+        .where(
+            (VoucherUse.brand == brand_id)
+            & (VoucherUse.order_id == order_id)
+            & VoucherUse.released_at.is_null()
+        )
+        .returning(VoucherUse.voucher)
     )
+    if not released:
+        return
+    ids = sorted({r["voucher"] for r in released})
+    for voucher in (
+        await Voucher.select(Voucher.customer, Voucher.code).where(Voucher.id.is_in(ids)).order_by(Voucher.id)
+    ):
+        await _released_event(brand_id, voucher["customer"], voucher["code"], order_id, now)
 
 
 async def of_customer(*, brand_id: int, customer_id: int, now: dt.datetime) -> list[OwnVoucher]:
