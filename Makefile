@@ -63,7 +63,7 @@ screenshots: $(VENV)/.installed-test  ## every shopper and admin page of the dem
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core)
 	$(BIN)/python -m tests.screenshots --out screenshots
 
-fuzz: $(VENV)/.installed  ## schemathesis against the API's own OpenAPI document (EXAMPLES=50, CHECKS=all)
+fuzz: $(VENV)/.installed-test  ## schemathesis against the API's own OpenAPI document (EXAMPLES=50, CHECKS=all)
 	tests/fuzz_api.sh
 
 lighthouse: $(VENV)/.installed bench/lighthouse/node_modules/.package-lock.json  ## performance, accessibility, best practices

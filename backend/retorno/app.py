@@ -17,6 +17,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -29,7 +30,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from retorno import db, i18n, web
 from retorno.admin import brand as admin_brand
 from retorno.admin import routes as admin
+from retorno.api import docs as api_docs
 from retorno.api import routes as api
+from retorno.api.problems import Problem
 from retorno.auth.common import TooManyRequests
 from retorno.errors import N_, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
@@ -47,6 +50,7 @@ TEMPLATE_DIRS: list[PathType] = [
     Path(__file__).parent / "portal" / "templates",
     Path(__file__).parent / "platform" / "templates",
     Path(__file__).parent / "admin" / "templates",
+    Path(__file__).parent / "api" / "templates",
 ]
 
 
@@ -58,11 +62,31 @@ async def root(request: Request) -> Template:
     return await pages.home_page(request)
 
 
+# A stable code for programs, by status (problems.Problem.code).
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
 def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None, **extra: Any) -> Response:
-    """An API error as RFC 9457 problem details."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    """An API error as RFC 9457 problem details (api/problems.py declares their shape)."""
+    problem = msgspec.convert(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+        | {"code": CODES.get(status, "server_error")},
+        Problem,
+    )
     return Response(
-        msgspec.json.encode(body),
+        msgspec.json.encode(problem),
         status_code=status,
         media_type="application/problem+json",
         headers=headers or {},
@@ -220,6 +244,7 @@ def create_app(
             admin.router,
             admin_brand.router,
             api.router,
+            api.api_docs,
             static,
         ],
         csrf_config=CSRFConfig(
@@ -250,7 +275,10 @@ def create_app(
             title="Retorno integration API",
             version="1.0",
             path="/api",
-            render_plugins=[],
+            # The document only (also at /api itself); the reference is /api/docs, drawn by us:
+            # Litestar's default page loads Redoc from a CDN, which the CSP rightly blocks.
+            render_plugins=[JsonRenderPlugin()],
+            use_handler_docstrings=True,  # an operation's description is its handler's docstring
             description="Amounts are integer centavos. Authenticate with `Authorization: Bearer <API key>` "
             "(created with `retorno apikeys create <brand>`). Errors are RFC 9457 problem details.",
             security=[{"apiKey": []}],
@@ -260,6 +288,7 @@ def create_app(
         debug=False,
     )
     app.settings = settings
+    api_docs.describe(app.openapi_schema)  # generated once, at start-up, with the words for integrators
     return app
 
 

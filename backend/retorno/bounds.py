@@ -13,6 +13,8 @@ import datetime as dt
 import re
 from typing import Any
 
+import msgspec
+
 from retorno.errors import Field, Invalid
 
 MAX_AMOUNT = 10**11  # R$ 1 billion: beyond any real order, well inside 64-bit sums
@@ -22,6 +24,23 @@ OLDEST = dt.timedelta(days=5 * 365 + 1)  # a sale, refund or import may be dated
 AHEAD = dt.timedelta(days=1)  # ...and a day ahead (clocks and time zones disagree)
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL: never in a one-line value
+
+
+def doc(description: str, *, example: Any = None, **bounds: Any) -> msgspec.Meta:
+    """A field's description, example and bounds for the API's OpenAPI document, as
+    `Annotated[int, doc("...", example=15000, **MONEY)]`. Documentation only: the checks below
+    enforce the same bounds, with messages in the reader's language (bounds use the names of
+    litestar's Schema: minimum, maximum, min_length, max_length, max_items)."""
+    schema: dict[str, Any] = {"description": description}
+    if example is not None:
+        schema["examples"] = [example]
+    if bounds:
+        schema["extra"] = bounds
+    return msgspec.Meta(extra_json_schema=schema)
+
+
+MONEY = {"minimum": 0, "maximum": MAX_AMOUNT}  # centavos
+KEY = {"min_length": 1, "max_length": MAX_KEY}  # an id, stripped: at most MAX_KEY characters after
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # ...but tabs and line breaks
 
 

@@ -20,6 +20,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
+from markupsafe import Markup, escape
 
 from retorno import bounds, i18n, logs
 from retorno.brands import service as brands
@@ -240,8 +241,17 @@ def schema_error(exc: msgspec.DecodeError) -> BadRequest:
 
 
 def decode_json(raw: bytes, kind: type[T]) -> T:
+    """A JSON body as `kind`, strictly: money only as JSON integers ("150.00" is refused). A number
+    JSON writes with a zero fraction (150.0) is that integer, as JSON Schema's `integer` says."""
     try:
         decoded = msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        if "got `float`" not in str(exc):
+            raise schema_error(exc) from None
+        try:  # the error path only: decode again, integral floats as integers
+            decoded = msgspec.convert(_integral(msgspec.json.decode(raw)), kind, strict=True)
+        except msgspec.ValidationError as again:
+            raise schema_error(again) from None
     except msgspec.DecodeError as exc:
         raise schema_error(exc) from None
     if bounds.control_character_in_json(raw):
@@ -250,6 +260,16 @@ def decode_json(raw: bytes, kind: type[T]) -> T:
             message = "%(field)s: control characters (such as NUL or a line break) are not allowed"
             raise Invalid(message, field=Field(where))
     return decoded
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 async def refuse_control_characters(connection: ASGIConnection, _: Any) -> None:
@@ -393,6 +413,14 @@ def assets_version() -> str:
     return digest.hexdigest()[:10]
 
 
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+def code_spans(text: str) -> Markup:
+    """Text whose `backticks` mark code (the API's descriptions), escaped, the spans as <code>."""
+    return Markup(_TICKS.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))  # noqa: S704
+
+
 def setup_jinja(env: Environment) -> None:
     env.add_extension("jinja2.ext.i18n")
 
@@ -442,4 +470,5 @@ def setup_jinja(env: Environment) -> None:
         gettext=gettext, ngettext=ngettext, _=gettext, static_url=static_url, languages=i18n.LANGUAGE_NAMES
     )
     env.filters["money"] = money
+    env.filters["code_spans"] = code_spans
     env.policies["ext.i18n.trimmed"] = True

@@ -1,4 +1,6 @@
-"""Thin handlers: authenticate the brand's key, decode a msgspec struct, call one service function."""
+"""Thin handlers: authenticate the brand's key, take a body decoded once and strictly, call one
+service function, answer its typed result. Each operation declares its answer and its problems, so
+/api/openapi.json describes the API exactly (api/problems.py)."""
 
 from __future__ import annotations
 
@@ -7,41 +9,75 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.openapi.spec import Example
+from litestar.params import JSONBody, Parameter, QueryParameter
+from litestar.response import Template
+from litestar.types import Empty
 
 from retorno import db
+from retorno.api.problems import COMMON, WRITE, also, problems
+from retorno.api.reference import reference
 from retorno.apikeys import service as apikeys
 from retorno.auth import ratelimits
-from retorno.bounds import check_amount, check_key
+from retorno.bounds import KEY, MONEY, check_amount, check_key, check_text, doc
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
-from retorno.customers.service import Identity
+from retorno.customers.service import CustomerView, Identity
 from retorno.errors import Unauthorized, UnsupportedMediaType
 from retorno.ledger import balances
+from retorno.ledger.balances import Balance, StatementLine
 from retorno.ledger.rules import Item
 from retorno.sales import orders, redemptions
-from retorno.sales.redemptions import RedemptionIn
+from retorno.sales.orders import CancelAnswer, RefundAnswer, SaleAnswer
+from retorno.sales.redemptions import Quote, RedemptionAnswer, RedemptionIn
 from retorno.sales.requests import SaleIn
 from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
-from retorno.web import decode_body, json_response, now_of, requires_platform_host
+from retorno.vouchers.service import VoucherCheck, VoucherReleased, VoucherUsed
+from retorno.web import decode_json, lang_of, now_of, requires_platform_host
 
 ApiBrand = NamedDependency[BrandView]
 T = TypeVar("T")
 
 
-async def api_brand(request: Request) -> BrandView:
-    """The brand whose API key signed this request (`Authorization: Bearer rk_...`)."""
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    brand = (
-        await apikeys.authenticate(key.strip(), now=now_of(request)) if scheme.lower() == "bearer" else None
-    )
+class StrictRequest(Request[Any, Any, Any]):
+    """The API's requests: a JSON body is decoded once, strictly, into the type of the handler's
+    `data` (Litestar's own conversion is lenient: "150.00" would become 150 centavos). A string
+    holding a control character is refused naming its field (web.decode_json)."""
+
+    async def json(self) -> Any:
+        if self._json is Empty:
+            data = self.route_handler.parsed_fn_signature.parameters.get("data")
+            kind = data.annotation if data is not None else Any
+            self._json = self._connection_state.json = decode_json(await self.body() or b"null", kind)
+        return self._json
+
+
+def answer(body: T, created: bool = False) -> Response[T]:
+    """A service's answer; 201 when it was created now, 200 when an idempotent retry replays it."""
+    return Response(body, status_code=201 if created else 200)
+
+
+async def requires_api_key(connection: ASGIConnection, _: Any) -> None:
+    """The brand whose API key signed this request (`Authorization: Bearer rk_...`), checked in a
+    guard, so before the body is read: a request without a valid key is a 401 whatever it sends."""
+    scheme, _, key = connection.headers.get("authorization", "").partition(" ")
+    if not scheme:  # no key at all is not a guess: 401, never counted towards the limit
+        raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>")
+    now = connection.app.state.clock()
+    brand = await apikeys.authenticate(key.strip(), now=now) if scheme.lower() == "bearer" else None
     if brand is None:
         # Wrong keys are counted per client address: past the limit the answer is 429 (a valid
         # key from the same address, a shop behind the same NAT, still works).
-        await ratelimits.hit("api-auth:addr", client_address(request), now=now_of(request))
+        await ratelimits.hit("api-auth:addr", client_address(connection), now=now)
         raise Unauthorized("a valid API key is needed: Authorization: Bearer <key>")
+    connection.state.api_brand = brand
+
+
+async def api_brand(request: Request) -> BrandView:
+    brand: BrandView = request.state.api_brand
     return brand
 
 
@@ -59,154 +95,271 @@ async def requires_json(connection: ASGIConnection, _: Any) -> None:
             raise UnsupportedMediaType("send the body as JSON, with Content-Type: application/json")
 
 
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # a path with a control character is refused app-wide
+Ref = Annotated[
+    str,
+    Parameter(
+        description="The customer: `cpf:52998224725`, `email:ana@example.com`, `phone:+5511999990000`, "
+        "`ext:<your id>` or Retorno's customer id.",
+        examples=[Example(value="cpf:52998224725")],
+        # Documented, and checked by customers.parse_ref with a message saying what to send (422).
+        schema_extra={"pattern": r"^((cpf|email|phone|ext):[^\x00-\x1f\x7f]+|[0-9]+)$"},
+    ),
+]
+OrderId = Annotated[
+    str,
+    Parameter(
+        description="The order's id in your systems, as the sale was posted.",
+        examples=[Example(value="PED-1002")],
+        pattern=NO_CONTROL,
+        **KEY,
+    ),
+]
+RedemptionId = Annotated[
+    str,
+    Parameter(
+        description="The `redemption_id` it was posted with.",
+        examples=[Example(value="RED-1")],
+        pattern=NO_CONTROL,
+        **KEY,
+    ),
+]
+CodeParam = Annotated[
+    str,
+    Parameter(
+        description="The voucher's code, with or without its dashes.",
+        examples=[Example(value="BELA-7K2M-9QXD")],
+        pattern=NO_CONTROL,
+        min_length=1,
+        max_length=40,
+    ),
+]
+
+
 async def _customer(brand: ApiBrand, ref: str) -> customers.CustomerView:
     return await customers.find(brand.id, ref)
 
 
-@post("/customers", status_code=200)
-async def upsert_customer(request: Request, brand: ApiBrand, data: JSONBody[Identity]) -> Response[bytes]:
-    """Create a customer, or update the one these identifiers point to."""
-    data = await decode_body(request, Identity)
+@post(
+    "/customers",
+    status_code=200,
+    summary="Create or update a customer",
+    responses=problems(*WRITE, 409) | also(201, CustomerView, "A new customer."),
+)
+async def upsert_customer(
+    request: Request, brand: ApiBrand, data: JSONBody[Identity]
+) -> Response[CustomerView]:
+    """Create a customer (201), or update the one these identifiers point to (200). Any one
+    identifier is enough; identifiers that point to two different customers are a 409."""
     customer, created = await db.write(lambda: customers.upsert(brand.id, data, now=now_of(request)))
-    return json_response(msgspec.to_builtins(customer), 201 if created else 200)
+    return answer(customer, created)
 
 
-@get("/customers/{ref:str}/balance")
-async def customer_balance(request: Request, brand: ApiBrand, ref: FromPath[str]) -> Response[bytes]:
-    """Available, pending and soon-expiring cashback; `ref` is cpf:, email:, phone:, ext: or the id."""
+@get("/customers/{ref:str}/balance", summary="A customer's balance", responses=problems(*COMMON, 404, 422))
+async def customer_balance(request: Request, brand: ApiBrand, ref: Ref) -> Balance:
+    """Available, pending and soon-expiring cashback, in centavos; `debt` is what the customer owes
+    after a refund of cashback already spent (brands with the negative_balance policy)."""
     customer = await _customer(brand, ref)
-    balance = await balances.balance(brand=brand, customer_id=customer.id, now=now_of(request))
-    return json_response(msgspec.structs.asdict(balance))
+    return await balances.balance(brand=brand, customer_id=customer.id, now=now_of(request))
 
 
-@get("/customers/{ref:str}/statement")
+class Statement(msgspec.Struct, kw_only=True):
+    """A page of a customer's movements, newest first."""
+
+    entries: Annotated[list[StatementLine], doc("The page's movements, newest first.")]
+    next_cursor: Annotated[str | None, doc("Pass it back as `cursor` for the next page; null on the last.")]
+
+
+@get(
+    "/customers/{ref:str}/statement", summary="A customer's statement", responses=problems(*COMMON, 404, 422)
+)
 async def customer_statement(
     request: Request,
     brand: ApiBrand,
-    ref: FromPath[str],
-    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-    cursor: FromQuery[str | None] = None,
-) -> Response[bytes]:
-    """Movements newest first; pass `next_cursor` back as `cursor` for the next page."""
+    ref: Ref,
+    limit: Annotated[int, QueryParameter(ge=1, le=100, description="Movements a page.")] = 20,
+    cursor: Annotated[
+        str | None,
+        QueryParameter(
+            description="The `next_cursor` of the page before.", max_length=200, pattern=NO_CONTROL
+        ),
+    ] = None,
+) -> Statement:
+    """Movements newest first (credits, uses, reversals, expiries, adjustments), a page at a time;
+    stable while new movements arrive."""
     customer = await _customer(brand, ref)
     entries, next_cursor = await balances.statement(
         brand_id=brand.id, customer_id=customer.id, now=now_of(request), limit=limit, cursor=cursor
     )
-    return json_response({"entries": entries, "next_cursor": next_cursor})
+    return Statement(entries=entries, next_cursor=next_cursor)
 
 
-@post("/sales", status_code=201)
-async def post_sale(request: Request, brand: ApiBrand, data: JSONBody[SaleIn]) -> Response[bytes]:
-    """Record a sale (idempotent by order_id: a retry gets 200 and the same body)."""
-    data = await decode_body(request, SaleIn)
+@post(
+    "/sales",
+    status_code=201,
+    summary="Record a sale",
+    responses=problems(*WRITE, 409) | also(200, SaleAnswer),
+)
+async def post_sale(request: Request, brand: ApiBrand, data: JSONBody[SaleIn]) -> Response[SaleAnswer]:
+    """Record a sale and credit its cashback (201). Idempotent by `order_id`: a retry with the same
+    content gets 200 and the same body; the same `order_id` with other content is a 409."""
     body, created = await orders.record(brand=brand, sale=data, now=now_of(request))
-    return json_response(body, 201 if created else 200)
+    return answer(body, created)
 
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
-    refund_id: str
-    amount: int
+    refund_id: Annotated[
+        str, doc("Your id for this refund: a retry with it is answered once.", example="DEV-1", **KEY)
+    ]
+    amount: Annotated[int, doc("The amount refunded, in centavos.", example=5000, **MONEY | {"minimum": 1})]
 
 
-@post("/sales/{order_id:str}/refunds", status_code=201)
+@post(
+    "/sales/{order_id:str}/refunds",
+    status_code=201,
+    summary="Refund part of a sale",
+    responses=problems(*WRITE, 404, 409) | also(200, RefundAnswer),
+)
 async def post_refund(
-    request: Request, brand: ApiBrand, order_id: FromPath[str], data: JSONBody[RefundIn]
-) -> Response[bytes]:
-    """Refund part of a sale; cashback is taken back in proportion (idempotent by refund_id)."""
-    data = await decode_body(request, RefundIn)
+    request: Request, brand: ApiBrand, order_id: OrderId, data: JSONBody[RefundIn]
+) -> Response[RefundAnswer]:
+    """Cashback is taken back in proportion to the amount refunded; what was already spent is
+    written off or owed, as the brand's rules say. Idempotent by `refund_id`."""
     body, created = await orders.refund(
         brand=brand, order_id=order_id, refund_id=data.refund_id, amount=data.amount, now=now_of(request)
     )
-    return json_response(body, 201 if created else 200)
+    return answer(body, created)
 
 
-@post("/sales/{order_id:str}/cancel", status_code=200)
-async def cancel_sale(request: Request, brand: ApiBrand, order_id: FromPath[str]) -> Response[bytes]:
-    """Cancel a sale: its cashback is taken back and redemptions on that order are cancelled."""
-    return json_response(await orders.cancel(brand=brand, order_id=order_id, now=now_of(request)))
+@post(
+    "/sales/{order_id:str}/cancel",
+    status_code=200,
+    summary="Cancel a sale",
+    responses=problems(*COMMON, 404, 409, 422),
+)
+async def cancel_sale(request: Request, brand: ApiBrand, order_id: OrderId) -> CancelAnswer:
+    """Its cashback is taken back and redemptions on that order are cancelled (idempotent)."""
+    return await orders.cancel(brand=brand, order_id=order_id, now=now_of(request))
 
 
 class QuoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    customer: Identity | None = None
-    total: int
-    shipping: int = 0
-    items: list[Item] | None = None
-
-
-@post("/checkout/quote", status_code=200)
-async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[QuoteIn]) -> Response[bytes]:
-    """What the cart earns and how much cashback the shopper may use on it."""
-    data = await decode_body(request, QuoteIn)
-    return json_response(
-        await redemptions.quote(
-            brand=brand,
-            identity=data.customer,
-            total=data.total,
-            shipping=data.shipping,
-            items=data.items,
-            now=now_of(request),
-        )
+    customer: Annotated[
+        Identity | None, doc("Who is buying, if known: then the quote says what they may use.")
+    ] = None
+    total: Annotated[int, doc("The cart's total in centavos, shipping included.", example=15000, **MONEY)]
+    shipping: Annotated[int, doc("Shipping in centavos (earns no cashback).", example=0, **MONEY)] = 0
+    items: Annotated[list[Item] | None, doc("The cart's lines, for rates by category.", max_items=1000)] = (
+        None
     )
 
 
-@post("/redemptions", status_code=201)
-async def post_redemption(request: Request, brand: ApiBrand, data: JSONBody[RedemptionIn]) -> Response[bytes]:
-    """Pay part of an order with cashback (idempotent by redemption_id); 422 with a reason if not allowed."""
-    data = await decode_body(request, RedemptionIn)
+@post("/checkout/quote", status_code=200, summary="Quote a cart", responses=problems(*WRITE, 409))
+async def checkout_quote(request: Request, brand: ApiBrand, data: JSONBody[QuoteIn]) -> Quote:
+    """What the cart earns, how much cashback the shopper may use on it and why not more, and the
+    vouchers that apply. Nothing is written."""
+    if data.customer is not None:
+        customers.identified(data.customer)
+    return await redemptions.quote(
+        brand=brand,
+        identity=data.customer,
+        total=data.total,
+        shipping=data.shipping,
+        items=data.items,
+        now=now_of(request),
+    )
+
+
+@post(
+    "/redemptions",
+    status_code=201,
+    summary="Use cashback on an order",
+    responses=problems(*WRITE, 404, 409) | also(200, RedemptionAnswer),
+)
+async def post_redemption(
+    request: Request, brand: ApiBrand, data: JSONBody[RedemptionIn]
+) -> Response[RedemptionAnswer]:
+    """Pay part of an order with the customer's available cashback, taken from what expires first.
+    Idempotent by `redemption_id`. Not allowed: 422 with a `reason` (no_balance, below_min_order,
+    max_share, balance) and `max_amount`, the most that could be used."""
     body, created = await redemptions.redeem(brand=brand, request=data, now=now_of(request))
-    return json_response(body, 201 if created else 200)
+    return answer(body, created)
 
 
-@post("/redemptions/{redemption_id:str}/cancel", status_code=200)
+@post(
+    "/redemptions/{redemption_id:str}/cancel",
+    status_code=200,
+    summary="Give a redemption back",
+    responses=problems(*COMMON, 404, 422),
+)
 async def cancel_redemption(
-    request: Request, brand: ApiBrand, redemption_id: FromPath[str]
-) -> Response[bytes]:
-    """Give a redemption back: the same amounts return to the same credits, with their expiry."""
-    return json_response(
-        await redemptions.cancel(brand=brand, redemption_id=redemption_id, now=now_of(request))
-    )
+    request: Request, brand: ApiBrand, redemption_id: RedemptionId
+) -> RedemptionAnswer:
+    """The same amounts return to the same credits, with their expiry (idempotent)."""
+    return await redemptions.cancel(brand=brand, redemption_id=redemption_id, now=now_of(request))
+
+
+VoucherCode = Annotated[
+    str,
+    doc(
+        "The voucher's code, with or without its dashes.",
+        example="BELA-7K2M-9QXD",
+        min_length=1,
+        max_length=40,
+    ),
+]
+OrderTotal = Annotated[int, doc("The order's total in centavos.", example=15000, **MONEY)]
 
 
 class VoucherCheckIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    code: str
-    order_total: int
-    customer: Identity | None = None
+    code: VoucherCode
+    order_total: OrderTotal
+    customer: Annotated[
+        Identity | None, doc("Who is buying: a voucher of another customer does not apply.")
+    ] = None
 
 
 class VoucherUseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    order_id: str
-    order_total: int
+    order_id: Annotated[
+        str, doc("The order it is used on: a retry with it is answered once.", example="PED-1002", **KEY)
+    ]
+    order_total: OrderTotal
 
 
 class VoucherReleaseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    order_id: str
+    order_id: Annotated[str, doc("The order that used it.", example="PED-1002", **KEY)]
 
 
-@post("/vouchers/validate", status_code=200)
-async def validate_voucher(
-    request: Request, brand: ApiBrand, data: JSONBody[VoucherCheckIn]
-) -> Response[bytes]:
+@post("/vouchers/validate", status_code=200, summary="Check a voucher", responses=problems(*WRITE, 409))
+async def validate_voucher(request: Request, brand: ApiBrand, data: JSONBody[VoucherCheckIn]) -> VoucherCheck:
     """Whether a code applies to this order: `applies`, the `discount`, or the `reason` it does not
     (`not_found`, `cancelled`, `used`, `expired`, `below_min_order`, `other_customer`)."""
-    data = await decode_body(request, VoucherCheckIn)
     check_amount("order_total", data.order_total)
-    return json_response(
-        await vouchers.validate(
-            brand=brand,
-            code=data.code,
-            order_total=data.order_total,
-            identity=data.customer,
-            now=now_of(request),
-        )
+    check_text("code", data.code, min_length=1, max_length=40)
+    if data.customer is not None:
+        customers.identified(data.customer)
+    return await vouchers.validate(
+        brand=brand,
+        code=data.code,
+        order_total=data.order_total,
+        identity=data.customer,
+        now=now_of(request),
     )
 
 
-@post("/vouchers/{code:str}/redeem", status_code=201)
+@post(
+    "/vouchers/{code:str}/redeem",
+    status_code=201,
+    summary="Use a voucher",
+    responses=problems(*WRITE, 404, 409) | also(200, VoucherUsed),
+)
 async def redeem_voucher(
-    request: Request, brand: ApiBrand, code: FromPath[str], data: JSONBody[VoucherUseIn]
-) -> Response[bytes]:
-    """Use a voucher on an order (idempotent by order_id); 409 if another order already used it."""
-    data = await decode_body(request, VoucherUseIn)
+    request: Request,
+    brand: ApiBrand,
+    code: CodeParam,
+    data: JSONBody[VoucherUseIn],
+) -> Response[VoucherUsed]:
+    """Use a voucher on an order (idempotent by `order_id`); 409 if another order already used it,
+    422 with a `reason` when it does not apply."""
     check_amount("order_total", data.order_total, minimum=1)
     body, created = await vouchers.redeem(
         brand=brand,
@@ -215,27 +368,33 @@ async def redeem_voucher(
         order_total=data.order_total,
         now=now_of(request),
     )
-    return json_response(body, 201 if created else 200)
+    return answer(body, created)
 
 
-@post("/vouchers/{code:str}/release", status_code=200)
+@post(
+    "/vouchers/{code:str}/release",
+    status_code=200,
+    summary="Give a voucher back",
+    responses=problems(*WRITE, 404, 409),
+)
 async def release_voucher(
-    request: Request, brand: ApiBrand, code: FromPath[str], data: JSONBody[VoucherReleaseIn]
-) -> Response[bytes]:
+    request: Request,
+    brand: ApiBrand,
+    code: CodeParam,
+    data: JSONBody[VoucherReleaseIn],
+) -> VoucherReleased:
     """Give a voucher back when the order that used it was cancelled (idempotent)."""
-    data = await decode_body(request, VoucherReleaseIn)
-    return json_response(
-        await vouchers.release(
-            brand=brand, code=code, order_id=check_key("order_id", data.order_id), now=now_of(request)
-        )
+    return await vouchers.release(
+        brand=brand, code=code, order_id=check_key("order_id", data.order_id), now=now_of(request)
     )
 
 
 router = Router(
     path="/api/v1",
-    guards=[requires_platform_host, requires_json],
+    guards=[requires_platform_host, requires_api_key, requires_json],
     dependencies={"brand": Provide(api_brand)},
     request_max_body_size=MAX_BODY,
+    request_class=StrictRequest,
     route_handlers=[
         upsert_customer,
         customer_balance,
@@ -252,3 +411,19 @@ router = Router(
     ],
     tags=["integration"],
 )
+
+
+@get(
+    "/api/docs",
+    include_in_schema=False,
+    guards=[requires_platform_host],
+    cache_control=CacheControlHeader(max_age=300),
+)
+async def api_docs(request: Request) -> Template:
+    """The API reference, drawn from the document the API serves; linked from the admin's keys page."""
+    state = request.app.state
+    if "api_reference" not in state:
+        state.api_reference = reference(request.app.openapi_schema.to_schema())
+    return Template(
+        "api/docs.html", context={"ref": state.api_reference, "brand": None, "lang": lang_of(request)}
+    )

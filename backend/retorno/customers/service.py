@@ -143,6 +143,16 @@ def normalize(identity: Identity) -> Identity:
     )
 
 
+def identified(identity: Identity) -> Identity:
+    """The identity normalized; Invalid unless it names the customer by at least one identifier."""
+    identity = normalize(identity)
+    if not any(getattr(identity, f) for f in IDENTIFIERS):
+        raise Invalid(
+            "%(field)s: give at least one of external_id, cpf, email or phone", field=Field("customer")
+        )
+    return identity
+
+
 def parse_ref(ref: str) -> tuple[str, str | int]:
     """`cpf:...`, `email:...`, `phone:...`, `ext:...` or a customer id, to (field, stored value)."""
     kind, _, value = ref.partition(":")
@@ -226,11 +236,7 @@ async def upsert(
     customer `lookup` found for these identifiers in this transaction, as read under its lock
     (a sale looks them up to lock them first), so they are not looked up twice.
     """
-    identity = normalize(identity)
-    if not any(getattr(identity, f) for f in IDENTIFIERS):
-        raise Invalid(
-            "%(field)s: give at least one of external_id, cpf, email or phone", field=Field("customer")
-        )
+    identity = identified(identity)
     existing = known if known is not None else await lookup(brand_id, identity)
     given = {f: v for f, v in msgspec.structs.asdict(identity).items() if v is not None}
     if existing is None:

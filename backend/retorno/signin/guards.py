@@ -6,7 +6,6 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Request
 from litestar.connection import ASGIConnection
 
 from retorno.auth import sessions
@@ -126,6 +125,6 @@ def clear_session_cookie(response: Any, settings: Settings) -> None:
     response.delete_cookie(session_cookie(settings), path="/")
 
 
-def client_address(request: Request) -> str:
+def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The peer's address; uvicorn already replaced it from X-Forwarded-For for trusted proxies only."""
     return request.client.host if request.client else "unknown"
