@@ -126,6 +126,7 @@ class Worker:
         webhook_options: WebhookOptions | None = None,
         webhook_backoff: float = 30.0,
         webhook_timeout: float = 5.0,
+        webhook_lanes: int | None = None,
         wall: Callable[[], float] = time.time,
         mailer: Any = None,
     ) -> None:
@@ -134,8 +135,8 @@ class Worker:
         environment's settings when none are given; `wall` gives webhook-timestamp (real time:
         receivers check it against theirs, whatever `clock` says)."""
         self.retention = retention or Retention()
-        if webhook_options is None or mailer is None or settings is None:
-            settings = settings or load_settings()
+        if settings is None and (webhook_options is None or mailer is None):
+            settings = load_settings()  # the environment's, as `retorno serve` and `retorno worker` run
         self.admin_url = f"{settings.scheme}://{settings.base_host}" if settings else ""
         self.mailer = mailer if mailer is not None else make_mailer(settings) if settings else None
         self.webhooks = Sender(
@@ -143,7 +144,7 @@ class Worker:
             clock=clock,
             wall=wall,
             batch=batch,
-            lanes=lanes,
+            lanes=webhook_lanes or lanes,
             lease=lease,
             timeout=webhook_timeout,
             backoff=webhook_backoff,

@@ -15,6 +15,7 @@ but never the cloud metadata services, which no webhook has a reason to call.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
@@ -100,8 +101,10 @@ def _literal(host: str) -> IP | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def refusal_of_host(host: str, *, allow_private: bool) -> str | None:
-    """An IP literal's refusal (names are judged by the resolver, after resolution)."""
+    """An IP literal's refusal (names are judged by the resolver, after resolution); asked at
+    every delivery, hence cached (an answer depends on the host alone)."""
     ip = _literal(host)
     return refusal(ip, allow_private=allow_private) if ip is not None else None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -224,7 +225,7 @@ class Sender:
     async def send(self, d: dict[str, Any]) -> Outcome:
         if self._session is None:
             raise RuntimeError("the sender is used outside `async with`")
-        why = refusal_of_host(urlsplit(d["url"]).hostname or "", allow_private=self.options.allow_private)
+        why = refusal_of_host(_host(d["url"]), allow_private=self.options.allow_private)
         if why is not None:
             return Outcome(error=f"refused: the endpoint's address is {why}")
         if self.options.require_https and not d["url"].startswith("https://"):
@@ -315,6 +316,11 @@ async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
 
 
 def _ms(started: float) -> int:
