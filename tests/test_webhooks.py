@@ -277,6 +277,7 @@ async def test_failures_are_retried_with_exponential_backoff_then_die_after_thre
     # Every attempt failed for 3 days: the endpoint is disabled, and its owner told.
     endpoint = await webhooks.get_endpoint(brand_id=demo["bella"].id, endpoint_id=created.endpoint.id)
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "failing")
+    assert endpoint.failed_attempts == len(got) and endpoint.failing_since == created.endpoint.created_at
     [mail] = [m for m in mailer.messages if m.to == "dona@bella.example"]
     assert created.endpoint.url in mail.text and "/admin/b/bella/webhooks" in mail.text
 

@@ -266,7 +266,7 @@ async def issue(
             "amount": amount,
             "percent_bp": percent_bp,
             "min_order": min_order,
-            "expires_at": expires_at.isoformat(),
+            "expires_at": iso(expires_at),
         },
     )
     return VoucherIssued(

@@ -109,8 +109,14 @@ _FAILED = (
     "UPDATE webhook_deliveries SET state = {}, last_status = {}, latency_ms = {}, last_error = {}, "
     "response = {}, next_attempt_at = {}, lease_until = NULL WHERE id = {} AND state = 'sending'"
 )
-_SUCCEEDED = "UPDATE webhook_endpoints SET failing_since = NULL, last_success_at = {} WHERE id = {}"
-_FAILING = "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, {}) WHERE id = {}"
+_SUCCEEDED = (
+    "UPDATE webhook_endpoints SET failing_since = NULL, failed_attempts = 0, last_success_at = {} "
+    "WHERE id = {}"
+)
+_FAILING = (
+    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, {}), "
+    "failed_attempts = failed_attempts + 1 WHERE id = {}"
+)
 _DISABLE = (
     "UPDATE webhook_endpoints SET enabled = {}, disabled_reason = {}, disabled_at = {}, updated_at = {} "
     "WHERE id = {} AND enabled = {} AND ({} OR failing_since <= {}) RETURNING id"

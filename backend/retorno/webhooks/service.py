@@ -49,7 +49,8 @@ class EndpointView(msgspec.Struct, frozen=True, kw_only=True):
     disabled_reason: str  # "" while enabled; manual, gone (410) or failing
     disabled_at: dt.datetime | None
     previous_secret_until: dt.datetime | None  # the previous secret signs too until then
-    failing_since: dt.datetime | None
+    failing_since: dt.datetime | None  # the first of the attempts that failed in a row, if any
+    failed_attempts: int  # attempts failed in a row (none succeeded since failing_since)
     last_success_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -115,6 +116,7 @@ def _view(row: dict[str, Any]) -> EndpointView:
         disabled_at=row["disabled_at"],
         previous_secret_until=row["previous_until"] if row["previous_secret"] else None,
         failing_since=row["failing_since"],
+        failed_attempts=row["failed_attempts"],
         last_success_at=row["last_success_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -132,6 +134,7 @@ _ENDPOINT_COLUMNS = (
     Endpoint.previous_secret,
     Endpoint.previous_until,
     Endpoint.failing_since,
+    Endpoint.failed_attempts,
     Endpoint.last_success_at,
     Endpoint.created_at,
     Endpoint.updated_at,
@@ -186,6 +189,7 @@ async def create_endpoint(
             event_types=wanted,
             enabled=True,
             disabled_reason="",
+            failed_attempts=0,
             secret="",
             created_at=now,
             updated_at=now,
@@ -232,6 +236,7 @@ async def update_endpoint(
                         Endpoint.disabled_reason: "",
                         Endpoint.disabled_at: None,
                         Endpoint.failing_since: None,
+                        Endpoint.failed_attempts: 0,
                     }
                 )
             else:

@@ -36,6 +36,7 @@ class Endpoint(Table, tablename="webhook_endpoints"):
     previous_secret = Text(null=True, default=None)  # the one before a rotation, sealed; signs too
     previous_until = Timestamptz(null=True, default=None)  # ...until then
     failing_since = Timestamptz(null=True, default=None)  # first failed attempt since the last success
+    failed_attempts = Integer(default=0)  # attempts failed in a row (the streak failing_since began)
     last_success_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
