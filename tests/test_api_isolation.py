@@ -137,12 +137,32 @@ def test_bella_has_something_to_lose(bella):
 # --- reads ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("suffix", ["balance", "statement"])
+@pytest.mark.parametrize("suffix", ["/balance", "/statement", "/vouchers", ""])
 @pytest.mark.parametrize("kind", REF_KINDS)
 async def test_mare_cannot_read_bellas_customer(api, bella, mare, kind, suffix):
     ref = ref_of(kind, bella["customer"]["id"])
-    assert_not_found(await api.get(f"/customers/{ref}/{suffix}", headers=mare))
+    assert_not_found(await api.get(f"/customers/{ref}{suffix}", headers=mare))
     await assert_bella_unchanged(api, bella)
+
+
+@pytest.mark.parametrize("kind", REF_KINDS)
+async def test_mare_cannot_change_or_erase_bellas_customer(api, bella, mare, kind):
+    ref = ref_of(kind, bella["customer"]["id"])
+    assert_not_found(await api.patch(f"/customers/{ref}", json={"name": "Outra"}, headers=mare))
+    assert_not_found(await api.patch(f"/customers/{ref}", json={"marketing": True}, headers=mare))
+    assert_not_found(await api.delete(f"/customers/{ref}", headers=mare))
+    await assert_bella_unchanged(api, bella)
+    assert (await api.get(f"/customers/{ref}")).json()["customer"]["name"] == "Ana Bella"
+
+
+async def test_mare_reads_neither_bellas_sale_nor_her_customers_in_a_list(api, bella, mare):
+    assert_not_found(await api.get("/sales/B-1", headers=mare))
+    assert (await api.get("/sales/B-1")).status_code == 200
+    await api.post("/customers", json={"email": "one@mare.example"}, headers=mare)
+    listed = await api.get("/customers", params={"limit": 200}, headers=mare)
+    assert listed.status_code == 200
+    assert [c["email"] for c in listed.json()["customers"]] == ["one@mare.example"]
+    assert_reveals_nothing(listed)
 
 
 @pytest.mark.parametrize("suffix", ["balance", "statement"])

@@ -264,7 +264,7 @@ def create_app(
             engine=JinjaTemplateEngine,
             engine_callback=_setup_templates,
         ),
-        before_send=[web.security_headers(settings)],
+        before_send=[web.security_headers(settings), api.allow_every_method],
         guards=[web.refuse_control_characters],
         exception_handlers={
             HTTPException: http_error,

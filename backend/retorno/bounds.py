@@ -81,6 +81,20 @@ def check_amount(name: str, value: int, *, minimum: int = 0) -> int:
     return value
 
 
+def check_moment_text(name: str, value: str) -> dt.datetime:
+    """A time written in ISO 8601 with its offset (a query's `updated_since`), in UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Invalid(
+            "%(field)s: give the time in ISO 8601 with its offset (like 2026-12-01T10:00:00-03:00)",
+            field=Field(name),
+        )
+    return moment.astimezone(dt.UTC)
+
+
 def check_moment(name: str, value: dt.datetime, *, now: dt.datetime) -> dt.datetime:
     """A time with its offset, from OLDEST ago to AHEAD from now, in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:

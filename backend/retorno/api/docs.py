@@ -224,6 +224,44 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
         "order_id": ("The order that had used it.", "PED-1004", {}),
         "status": ("active again (or expired, if its date has passed).", "active", {}),
     },
+    "SaleView": {
+        "sale_id": ("Retorno's id for the sale.", 301, {}),
+        "order_id": ("Your order's id.", "PED-1002", {}),
+        "customer_id": ("Retorno's id for the buyer.", 17, {}),
+        "status": ("recorded, or cancelled.", "recorded", {}),
+        "total": (f"The order's total, {_CENTAVOS}.", 18990, {}),
+        "shipping": (f"Shipping, {_CENTAVOS}.", 0, {}),
+        "channel": ("Where it was sold.", "site", {}),
+        "occurred_at": (f"When it was sold, {_UTC}.", "2026-12-01T17:30:00Z", {}),
+        "cancelled_at": (f"When it was cancelled, {_UTC} (null: it was not).", None, {}),
+        "cashback": (f"Cashback it earned when recorded, {_CENTAVOS}.", 1899, {}),
+        "cashback_reversed": (
+            f"Cashback taken back since by refunds and a cancellation, {_CENTAVOS}.",
+            0,
+            {},
+        ),
+        "breakdown": ("How its cashback was worked out, line by line.", None, {}),
+        "refunds": ("Its refunds, oldest first; a cancellation is one with no refund_id.", None, {}),
+        "redemptions": ("Cashback used on its order.", None, {}),
+        "vouchers": ("Vouchers the purchase earned.", None, {}),
+    },
+    "RefundLine": {
+        "refund_id": ("Your refund's id (null: the cancellation).", "DEV-1", {}),
+        "amount": (f"The amount refunded, {_CENTAVOS}.", 5000, {}),
+        "cashback_reversed": (f"Cashback taken back, {_CENTAVOS}.", 499, {}),
+        "cashback_written_off": (f"Cashback already spent that the brand absorbed, {_CENTAVOS}.", 0, {}),
+        "refunded_at": (f"When, {_UTC}.", "2026-12-05T12:00:00Z", {}),
+    },
+    "RedemptionLine": {
+        "redemption_id": ("Your redemption's id.", "RED-1", {}),
+        "amount": (f"Cashback used, {_CENTAVOS}.", 2000, {}),
+        "status": ("committed or cancelled.", "committed", {}),
+        "redeemed_at": (f"When, {_UTC}.", "2026-12-05T12:00:00Z", {}),
+    },
+    "CustomerPage": {
+        "customers": ("The page's customers, oldest change first.", None, {}),
+        "next_cursor": ("Pass it back as `cursor` for the next page; null on the last.", None, {}),
+    },
     "FieldError": {
         "message": ("What is wrong with the field.", "Expected `int`, got `str`", {}),
         "key": ("The field.", "total", {}),
@@ -234,6 +272,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
 
 # The request bodies: a field they do not name is refused (their structs forbid unknown fields).
 REQUESTS = (
+    "CustomerPatch",
     "Identity",
     "Item",
     "SaleIn",
@@ -245,6 +284,13 @@ REQUESTS = (
     "VoucherReleaseIn",
 )
 IDENTIFIERS = ("external_id", "cpf", "email", "phone")  # a customer needs one of them
+
+
+FIELDS["CustomerChange"] = FIELDS["CustomerView"] | {
+    "created_at": ("When the customer was created, ISO 8601, in UTC.", "2026-11-02T13:00:00Z", {}),
+    "updated_at": ("When the customer last changed, ISO 8601, in UTC.", "2026-12-01T17:30:00Z", {}),
+    "erased": ("Whether the customer was erased (their identifiers are gone).", False, {}),
+}
 
 
 def describe(document: OpenAPI) -> OpenAPI:

@@ -4,24 +4,25 @@ service function, answer its typed result. Each operation declares its answer an
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, MutableScopeHeaders
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
 from litestar.params import JSONBody, Parameter, QueryParameter
 from litestar.response import Template
-from litestar.types import Empty
+from litestar.types import Empty, Message, Scope
 
 from retorno import db
 from retorno.api.problems import COMMON, WRITE, also, problems
 from retorno.api.reference import reference
 from retorno.apikeys import service as apikeys
 from retorno.auth import ratelimits
-from retorno.bounds import KEY, MONEY, check_amount, check_key, check_text, doc
+from retorno.bounds import KEY, MONEY, check_amount, check_key, check_moment_text, check_text, doc
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import CustomerView, Identity
@@ -29,14 +30,17 @@ from retorno.errors import Unauthorized, UnsupportedMediaType
 from retorno.ledger import balances
 from retorno.ledger.balances import Balance, StatementLine
 from retorno.ledger.rules import Item
-from retorno.sales import orders, redemptions
+from retorno.onboarding import shoppers
+from retorno.referrals import invitations
+from retorno.sales import orders, redemptions, views
 from retorno.sales.orders import CancelAnswer, RefundAnswer, SaleAnswer
 from retorno.sales.redemptions import Quote, RedemptionAnswer, RedemptionIn
 from retorno.sales.requests import SaleIn
+from retorno.sales.views import CustomerPage, SaleView
 from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
-from retorno.vouchers.service import VoucherCheck, VoucherReleased, VoucherUsed
-from retorno.web import decode_json, lang_of, now_of, requires_platform_host
+from retorno.vouchers.service import VoucherCheck, VoucherReleased, VoucherUsed, VoucherView
+from retorno.web import decode_json, lang_of, now_of, origin_of, requires_platform_host, settings_of
 
 ApiBrand = NamedDependency[BrandView]
 T = TypeVar("T")
@@ -389,6 +393,172 @@ async def release_voucher(
     )
 
 
+@get(
+    "/api/docs",
+    include_in_schema=False,
+    guards=[requires_platform_host],
+    cache_control=CacheControlHeader(max_age=300),
+)
+async def api_docs(request: Request) -> Template:
+    """The API reference, drawn from the document the API serves; linked from the admin's keys page."""
+    state = request.app.state
+    if "api_reference" not in state:
+        state.api_reference = reference(request.app.openapi_schema.to_schema())
+    return Template(
+        "api/docs.html", context={"ref": state.api_reference, "brand": None, "lang": lang_of(request)}
+    )
+
+
+# --- reading back, and a customer's profile ------------------------------------------------------
+
+
+@get("/sales/{order_id:str}", summary="A sale and what happened to it", responses=problems(*COMMON, 404, 422))
+async def get_sale(brand: ApiBrand, order_id: OrderId) -> SaleView:
+    """The sale as recorded, its status (recorded or cancelled), the cashback it earned with its
+    breakdown and what refunds took back, every refund, the redemptions made on its order and
+    the vouchers it earned."""
+    return await views.sale(brand=brand, order_id=order_id)
+
+
+class CustomerProfile(msgspec.Struct, kw_only=True):
+    """A customer: who they are, their balance, and the link that invites friends."""
+
+    customer: Annotated[CustomerView, doc("Who they are (empty identifiers: not known).")]
+    available: Annotated[int, doc("Cashback that can be used now, in centavos.", example=4600)]
+    pending: Annotated[int, doc("Cashback still in its return window, in centavos.", example=4590)]
+    debt: Annotated[int, doc("What they owe after a refund of cashback already spent, in centavos.")]
+    currency: Annotated[str, doc("ISO 4217.", example="BRL")]
+    marketing: Annotated[bool | None, doc("Their latest choice about offers; null if never asked.")]
+    referral_link: Annotated[
+        str | None, doc("The link that invites friends (null when the brand has no referral programme).")
+    ]
+
+
+async def _profile(request: Request, brand: BrandView, customer: CustomerView) -> CustomerProfile:
+    now = now_of(request)
+    balance = await balances.balance(brand=brand, customer_id=customer.id, now=now)
+    choice = await customers.marketing_consent(brand.id, customer.id)
+    link = None
+    if brand.rules().referral is not None:
+        code = await db.write(
+            lambda: invitations.code_of(brand_id=brand.id, customer_id=customer.id, now=now)
+        )
+        link = f"{origin_of(brand, settings_of(request))}/r/{code}"
+    return CustomerProfile(
+        customer=customer,
+        available=balance.available,
+        pending=balance.pending,
+        debt=balance.debt,
+        currency=balance.currency,
+        marketing=choice.granted if choice is not None else None,
+        referral_link=link,
+    )
+
+
+@get("/customers/{ref:str}", summary="A customer's profile", responses=problems(*COMMON, 404, 422))
+async def get_customer(request: Request, brand: ApiBrand, ref: Ref) -> CustomerProfile:
+    """Who the customer is, their balance in short, their latest marketing choice and their
+    referral link."""
+    return await _profile(request, brand, await _customer(brand, ref))
+
+
+class CustomerPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str | None, doc("A new name.", example="Ana Souza Lima", max_length=200)] = None
+    phone: Annotated[str | None, doc("A new phone number.", example="+5511988887777")] = None
+    email: Annotated[
+        str | None, doc("A new e-mail address.", example="ana.lima@example.com", max_length=254)
+    ] = None
+    external_id: Annotated[str | None, doc("Your new id for them.", example="CLI-0043", max_length=100)] = (
+        None
+    )
+    segment: Annotated[str | None, doc("A new segment (a-z, 0-9, _ and -).", example="vip")] = None
+    marketing: Annotated[bool | None, doc("Their choice about offers by e-mail and notifications.")] = None
+
+
+@patch("/customers/{ref:str}", summary="Change a customer", responses=problems(*WRITE, 404, 409))
+async def patch_customer(
+    request: Request, brand: ApiBrand, ref: Ref, data: JSONBody[CustomerPatch]
+) -> CustomerProfile:
+    """Change what is given and keep the rest. A CPF never changes; an identifier that belongs to
+    another customer is a 409; an erased customer is a 404."""
+    customer = await _customer(brand, ref)
+    now = now_of(request)
+    given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None and k != "marketing"}
+    if given:
+        identity = Identity(**{f: getattr(customer, f) for f in customers.IDENTIFIERS} | given)
+        customer, _ = await db.write(lambda: customers.upsert(brand.id, identity, now=now))
+    if data.marketing is not None:
+        await customers.set_marketing(brand.id, customer.id, granted=data.marketing, now=now)
+    return await _profile(request, brand, customer)
+
+
+@delete(
+    "/customers/{ref:str}", status_code=204, summary="Erase a customer", responses=problems(*COMMON, 404, 422)
+)
+async def erase_customer(request: Request, brand: ApiBrand, ref: Ref) -> None:
+    """Erase who the customer is, as their own deletion in the app does (LGPD): identifiers, name,
+    sign-in data, devices and unused vouchers go; the money records stay, without them. A
+    customer.erased event follows, carrying your external id."""
+    customer = await _customer(brand, ref)
+    await shoppers.erase(brand_id=brand.id, customer_id=customer.id, now=now_of(request))
+
+
+@get("/customers/{ref:str}/vouchers", summary="A customer's vouchers", responses=problems(*COMMON, 404, 422))
+async def customer_vouchers(request: Request, brand: ApiBrand, ref: Ref) -> list[VoucherView]:
+    """Every voucher of the customer, active ones first, with its status and expiry."""
+    customer = await _customer(brand, ref)
+    own = await vouchers.of_customer(brand_id=brand.id, customer_id=customer.id, now=now_of(request))
+    return [VoucherView(**{f: getattr(v, f) for f in VoucherView.__struct_fields__}) for v in own]
+
+
+@get("/customers", summary="Customers changed since a time", responses=problems(*COMMON, 422))
+async def changed_customers(
+    brand: ApiBrand,
+    updated_since: Annotated[
+        str | None,
+        QueryParameter(
+            description="Only customers changed at or after this time (ISO 8601 with an offset).",
+            examples=[Example(value="2026-12-01T00:00:00-03:00")],
+            schema_extra={"format": "date-time"},
+            max_length=40,
+        ),
+    ] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200, description="Customers a page.")] = 100,
+    cursor: Annotated[
+        str | None,
+        QueryParameter(
+            description="The `next_cursor` of the page before.", max_length=200, pattern=NO_CONTROL
+        ),
+    ] = None,
+) -> CustomerPage:
+    """Every customer changed since `updated_since`, oldest change first, a page at a time, for a
+    system that reconciles: follow `next_cursor` until it is null. Erased customers come with
+    `erased` true and no identifiers."""
+    since = check_moment_text("updated_since", updated_since) if updated_since is not None else None
+    return await views.changed_customers(brand=brand, updated_since=since, cursor=cursor, limit=limit)
+
+
+_TYPED = re.compile(r":\w+\}")  # "{ref:str}" as the map writes it, "{ref}" in a path template
+
+
+async def allow_every_method(message: Message, scope: Scope) -> None:
+    """Litestar's own answer to OPTIONS names the methods of the path's first handler only; a path
+    the API serves with several (GET, PATCH and DELETE of a customer) is answered with all of them
+    (an app-wide before_send hook: a router's after_request does not see the request)."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    template = scope.get("path_template", "")
+    if not template.startswith("/api/v1/"):
+        return
+    routes = scope["app"].route_handler_method_map
+    methods = routes.get(template) or next(
+        (found for path, found in routes.items() if _TYPED.sub("}", path) == template), None
+    )
+    if methods:
+        headers = MutableScopeHeaders.from_message(message)
+        headers["allow"] = ", ".join(sorted(methods))
+
+
 router = Router(
     path="/api/v1",
     guards=[requires_platform_host, requires_api_key, requires_json],
@@ -408,22 +578,12 @@ router = Router(
         validate_voucher,
         redeem_voucher,
         release_voucher,
+        get_sale,
+        get_customer,
+        patch_customer,
+        erase_customer,
+        customer_vouchers,
+        changed_customers,
     ],
     tags=["integration"],
 )
-
-
-@get(
-    "/api/docs",
-    include_in_schema=False,
-    guards=[requires_platform_host],
-    cache_control=CacheControlHeader(max_age=300),
-)
-async def api_docs(request: Request) -> Template:
-    """The API reference, drawn from the document the API serves; linked from the admin's keys page."""
-    state = request.app.state
-    if "api_reference" not in state:
-        state.api_reference = reference(request.app.openapi_schema.to_schema())
-    return Template(
-        "api/docs.html", context={"ref": state.api_reference, "brand": None, "lang": lang_of(request)}
-    )

@@ -1,0 +1,113 @@
+"""What an integrator reads back and changes: a sale with its refunds, redemptions and vouchers;
+a customer's profile, changes to it and its erasure; a customer's vouchers; and the pages of
+customers changed since a time that an ERP reconciles from."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+CPF = "52998224725"
+
+
+async def test_a_sale_reads_back_with_what_happened_to_it(api, clock):
+    sale = {
+        "order_id": "PED-7",
+        "customer": {"cpf": CPF, "email": "ana@example.com"},
+        "total": 30000,
+        "items": [{"sku": "BAT", "category": "maquiagem", "amount": 10000, "quantity": 3}],
+    }
+    recorded = (await api.post("/sales", json=sale)).json()
+    clock.advance(days=8)
+    await api.post("/sales/PED-7/refunds", json={"refund_id": "DEV-1", "amount": 10000})
+    redeemed = await api.post(
+        "/redemptions",
+        json={
+            "redemption_id": "R-7",
+            "order_id": "PED-7",
+            "customer": {"cpf": CPF},
+            "order_total": 20000,
+            "amount": 1000,
+        },
+    )
+    assert redeemed.status_code == 201, redeemed.text
+    read = await api.get("/sales/PED-7")
+    assert read.status_code == 200
+    body = read.json()
+    assert (body["status"], body["total"], body["customer_id"]) == (
+        "recorded",
+        30000,
+        recorded["customer_id"],
+    )
+    assert body["cashback"] == recorded["cashback"]["amount"] == 4500  # 15% on maquiagem
+    assert body["breakdown"] == recorded["cashback"]["breakdown"]
+    assert [(r["refund_id"], r["amount"], r["cashback_reversed"]) for r in body["refunds"]] == [
+        ("DEV-1", 10000, 1500)
+    ]
+    assert body["cashback_reversed"] == 1500
+    assert [(r["redemption_id"], r["amount"], r["status"]) for r in body["redemptions"]] == [
+        ("R-7", 1000, "committed")
+    ]
+    assert body["vouchers"] == recorded.get("vouchers", [])
+    await api.post("/sales/PED-7/cancel")
+    cancelled = (await api.get("/sales/PED-7")).json()
+    assert cancelled["status"] == "cancelled" and cancelled["cancelled_at"]
+    assert cancelled["redemptions"][0]["status"] == "cancelled"
+    assert cancelled["cashback_reversed"] == 4500  # the refund's and the cancellation's
+    assert (await api.get("/sales/PED-8")).status_code == 404
+
+
+async def test_a_customer_s_profile_changes_and_erasure(api, clock):
+    ana = (await api.post("/customers", json={"cpf": CPF, "email": "ana@example.com", "name": "Ana"})).json()
+    bia = (await api.post("/customers", json={"email": "bia@example.com"})).json()
+    await api.post("/sales", json={"order_id": "P-1", "customer": {"cpf": CPF}, "total": 10000})
+    profile = (await api.get(f"/customers/cpf:{CPF}")).json()
+    assert profile["customer"]["id"] == ana["id"] and profile["pending"] == 1000 and profile["available"] == 0
+    assert profile["marketing"] is None and profile["referral_link"].startswith("http://bella.")
+    assert profile["referral_link"] == (await api.get(f"/customers/{ana['id']}")).json()["referral_link"]
+    changed = await api.patch(
+        f"/customers/cpf:{CPF}", json={"name": "Ana Souza", "phone": "11 98888-7777", "marketing": True}
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["customer"]["name"] == "Ana Souza" and body["customer"]["phone"] == "+5511988887777"
+    assert body["customer"]["email"] == "ana@example.com" and body["marketing"] is True
+    taken = await api.patch(f"/customers/{bia['id']}", json={"phone": "+5511988887777"})
+    assert taken.status_code == 409 and taken.json()["code"] == "conflict"
+    assert (await api.patch(f"/customers/cpf:{CPF}", json={"cpf": "1"})).status_code == 400  # not a field
+    bad = await api.patch(f"/customers/cpf:{CPF}", json={"email": "not an address"})
+    assert bad.status_code == 422
+    vouchers = await api.get(f"/customers/cpf:{CPF}/vouchers")
+    assert vouchers.status_code == 200 and isinstance(vouchers.json(), list)
+    erased = await api.delete(f"/customers/cpf:{CPF}")
+    assert erased.status_code == 204 and erased.content == b""
+    assert (await api.get(f"/customers/cpf:{CPF}")).status_code == 404  # no longer found by CPF
+    gone = (await api.get(f"/customers/{ana['id']}")).json()["customer"]
+    assert gone["cpf"] is None and gone["email"] is None and gone["name"] == ""
+    balance = await api.get(f"/customers/{ana['id']}/balance")
+    assert balance.json()["pending"] == 1000  # the money records stay
+
+
+async def test_customers_changed_since_come_in_pages_oldest_change_first(api, clock):
+    start = clock()
+    for n in range(5):
+        await api.post("/customers", json={"email": f"c{n}@example.com"})
+        clock.advance(minutes=1)
+    await api.patch("/customers/email:c1@example.com", json={"name": "Changed"})  # now the newest change
+    seen, cursor = [], None
+    while True:
+        page = await api.get("/customers", params={"limit": 2} | ({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        seen += [c["email"] for c in body["customers"]]
+        if not (cursor := body["next_cursor"]):
+            break
+    assert seen == ["c0@example.com", "c2@example.com", "c3@example.com", "c4@example.com", "c1@example.com"]
+    since = (start + dt.timedelta(minutes=3)).isoformat()
+    recent = (await api.get("/customers", params={"updated_since": since})).json()
+    assert [c["email"] for c in recent["customers"]] == ["c3@example.com", "c4@example.com", "c1@example.com"]
+    assert recent["next_cursor"] is None
+    await api.delete("/customers/email:c3@example.com")
+    after = (await api.get("/customers", params={"updated_since": since})).json()["customers"]
+    assert after[-1]["erased"] is True and after[-1]["email"] is None
+    assert (await api.get("/customers", params={"cursor": "bm90IGEgY3Vyc29y"})).status_code == 422
+    assert (await api.get("/customers", params={"updated_since": "2026-12-01T10:00:00"})).status_code == 422
