@@ -361,3 +361,24 @@ async def test_every_mare_call_at_once_leaves_bella_as_she_was(api, bella, mare)
     assert created.status_code == 201 and created.json()["id"] != bella_id
     assert (await api.post("/sales", json=SALE, headers=mare)).status_code == 201
     await assert_bella_unchanged(api, bella)
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+async def test_mare_cannot_give_bellas_customer_a_voucher_nor_replay_her_key(api, bella, mare, identity):
+    given = await api.post(
+        "/vouchers", json={"customer": IDENTITIES[identity], "amount": 500}, headers={"idempotency-key": "k-1"}
+    )
+    assert given.status_code == 201, given.text
+    assert_not_found(
+        await api.post(
+            "/vouchers", json={"customer": IDENTITIES[identity], "amount": 500}, headers=mare | {"idempotency-key": "k-1"}
+        )
+    )
+    mine = await api.post("/customers", json={"email": "one@mare.example"}, headers=mare)
+    assert mine.status_code == 201
+    own = await api.post(  # the same key at mare is mare's own: a voucher of hers, not bella's answer
+        "/vouchers",
+        json={"customer": {"email": "one@mare.example"}, "amount": 500},
+        headers=mare | {"idempotency-key": "k-1"},
+    )
+    assert own.status_code == 201 and own.json()["code"] != given.json()["code"]

@@ -111,3 +111,42 @@ async def test_customers_changed_since_come_in_pages_oldest_change_first(api, cl
     assert after[-1]["erased"] is True and after[-1]["email"] is None
     assert (await api.get("/customers", params={"cursor": "bm90IGEgY3Vyc29y"})).status_code == 422
     assert (await api.get("/customers", params={"updated_since": "2026-12-01T10:00:00"})).status_code == 422
+
+
+async def test_a_voucher_given_from_the_store_s_systems_is_given_once_per_idempotency_key(api, app, clock):
+    import asyncio
+
+    from retorno import db
+
+    await api.post("/customers", json={"cpf": CPF, "email": "ana@example.com"})
+    body = {
+        "customer": {"cpf": CPF},
+        "amount": 1500,
+        "min_order": 5000,
+        "valid_days": 10,
+        "note": "Aniversário",
+    }
+    headers = {"idempotency-key": "gift-42"}
+    answers = await asyncio.gather(*(api.post("/vouchers", json=body, headers=headers) for _ in range(5)))
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.text for a in answers}) == 1  # the same voucher, answered five times
+    voucher = answers[0].json()
+    assert voucher["amount"] == 1500 and voucher["expires_at"] == "2026-11-20T15:00:00Z"
+    [count] = await db.fetch("SELECT COUNT(*) AS n FROM vouchers WHERE source = 'api'")
+    assert count["n"] == 1
+    mine = (await api.get(f"/customers/cpf:{CPF}/vouchers")).json()
+    assert [v["code"] for v in mine] == [voucher["code"]] and mine[0]["min_order"] == 5000
+    other = await api.post("/vouchers", json=body | {"amount": 9000}, headers=headers)
+    assert other.status_code == 409 and other.json()["code"] == "conflict"
+    percent = await api.post("/vouchers", json={"customer": {"cpf": CPF}, "percent": 12.5})
+    assert percent.status_code == 201 and percent.json()["percent_bp"] == 1250
+    assert (await api.post("/vouchers", json=body | {"percent": 10})).status_code == 422  # not both
+    assert (
+        await api.post("/vouchers", json={"customer": {"cpf": CPF}, "percent": 10.001})
+    ).status_code == 422
+    stranger = await api.post("/vouchers", json={"customer": {"email": "who@example.com"}, "amount": 100})
+    assert stranger.status_code == 404
+    from retorno.apikeys import idempotency
+
+    clock.advance(days=2)
+    assert await idempotency.purge(now=clock()) == 1  # keys are kept a day

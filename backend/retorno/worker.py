@@ -37,6 +37,7 @@ import msgspec
 from pywebpush import WebPusher
 
 from retorno import db
+from retorno.apikeys import idempotency
 from retorno.auth import retention as sign_in
 from retorno.brands import service as brands
 from retorno.imports import service as imports
@@ -99,6 +100,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
     purged += await push.purge(now=now, keep=retention.events)
     purged += await webhooks.purge(now=now, keep=retention.events)
     purged += await outbox.purge(now=now, keep=retention.events)
+    purged += await idempotency.purge(now=now)
     return {
         "expired": result.expired,
         "available": result.available,

@@ -273,6 +273,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
 # The request bodies: a field they do not name is refused (their structs forbid unknown fields).
 REQUESTS = (
     "CustomerPatch",
+    "VoucherIn",
     "Identity",
     "Item",
     "SaleIn",

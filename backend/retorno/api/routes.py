@@ -5,6 +5,7 @@ service function, answer its typed result. Each operation declares its answer an
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -13,23 +14,25 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader, MutableScopeHeaders
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import Example
-from litestar.params import JSONBody, Parameter, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, Parameter, QueryParameter
 from litestar.response import Template
 from litestar.types import Empty, Message, Scope
 
 from retorno import db
 from retorno.api.problems import COMMON, WRITE, also, problems
 from retorno.api.reference import reference
+from retorno.apikeys import idempotency
 from retorno.apikeys import service as apikeys
 from retorno.auth import ratelimits
 from retorno.bounds import KEY, MONEY, check_amount, check_key, check_moment_text, check_text, doc
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import CustomerView, Identity
-from retorno.errors import Unauthorized, UnsupportedMediaType
+from retorno.errors import Field, Invalid, NotFound, Unauthorized, UnsupportedMediaType
 from retorno.ledger import balances
 from retorno.ledger.balances import Balance, StatementLine
 from retorno.ledger.rules import Item
+from retorno.money import hundredths
 from retorno.onboarding import shoppers
 from retorno.referrals import invitations
 from retorno.sales import orders, redemptions, views
@@ -39,7 +42,7 @@ from retorno.sales.requests import SaleIn
 from retorno.sales.views import CustomerPage, SaleView
 from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
-from retorno.vouchers.service import VoucherCheck, VoucherReleased, VoucherUsed, VoucherView
+from retorno.vouchers.service import VoucherCheck, VoucherIssued, VoucherReleased, VoucherUsed, VoucherView
 from retorno.web import decode_json, lang_of, now_of, origin_of, requires_platform_host, settings_of
 
 ApiBrand = NamedDependency[BrandView]
@@ -409,6 +412,101 @@ async def api_docs(request: Request) -> Template:
     )
 
 
+class VoucherIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    customer: Annotated[Identity, doc("Whose voucher: a customer the brand already has.")]
+    amount: Annotated[
+        int | None,
+        doc("The discount in centavos (or give `percent`).", example=1000, **MONEY | {"minimum": 1}),
+    ] = None
+    percent: Annotated[
+        float | None,
+        doc(
+            "The discount in percent of the order, two decimals at most (or give `amount`).",
+            example=10,
+            minimum=0.01,
+            maximum=100,
+        ),
+    ] = None
+    min_order: Annotated[
+        int, doc("The smallest order it applies to, in centavos.", example=5000, **MONEY)
+    ] = 0
+    valid_days: Annotated[int, doc("Days it can be used from now.", example=30, minimum=1, maximum=3650)] = 30
+    note: Annotated[
+        str, doc("Why it was given (the customer does not see it).", example="Aniversário", max_length=200)
+    ] = ""
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="Any unique string of yours (a UUID): a retry with it is done once and answered "
+        "the same, for a day; the same key with another request is a 409.",
+        examples=[Example(value="9b2c6f1e-voucher-42")],
+        max_length=255,
+        required=False,
+    ),
+]
+
+
+@post(
+    "/vouchers",
+    status_code=201,
+    summary="Give a customer a voucher",
+    responses=problems(*WRITE, 404, 409),
+)
+async def issue_voucher(
+    request: Request, brand: ApiBrand, data: JSONBody[VoucherIn], idempotency_key: IdempotencyKey = None
+) -> Response[VoucherIssued]:
+    """Issue a voucher from your own systems: an amount or a percent off, a minimum order and a
+    validity; the customer sees it in the app with its QR code. Send an `Idempotency-Key` so that
+    a retry does not give a second voucher."""
+    now = now_of(request)
+    percent_bp = _percent_bp(data)
+    check_amount("min_order", data.min_order)
+    note = check_text("note", data.note, max_length=200)
+    if not 1 <= data.valid_days <= 3650:
+        raise Invalid("%(field)s: from 1 to 3650", field=Field("valid_days"))
+
+    async def work() -> tuple[int, bytes]:
+        customer = await customers.lookup(brand.id, customers.identified(data.customer))
+        if customer is None:
+            raise NotFound("no such customer")
+        issued = await vouchers.issue(
+            brand_id=brand.id,
+            customer_id=customer.id,
+            source="api",
+            now=now,
+            valid_days=data.valid_days,
+            amount=data.amount,
+            percent_bp=percent_bp,
+            min_order=data.min_order,
+            note=note,
+        )
+        return 201, msgspec.json.encode(issued)
+
+    if idempotency_key is None:
+        status, body = await db.write(work)
+    else:
+        key = idempotency.digest("POST", request.url.path, await request.body())
+        status, body = await idempotency.once(
+            brand_id=brand.id, key=idempotency_key, request_digest=key, now=now, work=work
+        )
+    return Response(msgspec.json.decode(body, type=VoucherIssued), status_code=status)
+
+
+def _percent_bp(data: VoucherIn) -> int | None:
+    if (data.amount is None) == (data.percent is None):
+        raise Invalid("%(field)s: give an amount or a percent, not both", field=Field("amount"))
+    if data.amount is not None:
+        check_amount("amount", data.amount, minimum=1)
+        return None
+    bp = hundredths(Decimal(str(data.percent)))
+    if bp is None or not 1 <= bp <= 10_000:
+        raise Invalid("%(field)s: from 0.01 to 100, two decimals at most", field=Field("percent"))
+    return bp
+
+
 # --- reading back, and a customer's profile ------------------------------------------------------
 
 
@@ -584,6 +682,7 @@ router = Router(
         erase_customer,
         customer_vouchers,
         changed_customers,
+        issue_voucher,
     ],
     tags=["integration"],
 )

@@ -31,7 +31,7 @@ from retorno.vouchers.tables import Voucher, VoucherUse
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 10
-SOURCES = ("rule", "referral", "staff", "campaign")
+SOURCES = ("rule", "referral", "staff", "campaign", "api")  # api: issued by the brand's own systems
 
 REASONS = {
     "not_found": N_("no voucher has this code (%(code)s)"),
