@@ -366,12 +366,16 @@ async def test_every_mare_call_at_once_leaves_bella_as_she_was(api, bella, mare)
 @pytest.mark.parametrize("identity", IDENTITIES)
 async def test_mare_cannot_give_bellas_customer_a_voucher_nor_replay_her_key(api, bella, mare, identity):
     given = await api.post(
-        "/vouchers", json={"customer": IDENTITIES[identity], "amount": 500}, headers={"idempotency-key": "k-1"}
+        "/vouchers",
+        json={"customer": IDENTITIES[identity], "amount": 500},
+        headers={"idempotency-key": "k-1"},
     )
     assert given.status_code == 201, given.text
     assert_not_found(
         await api.post(
-            "/vouchers", json={"customer": IDENTITIES[identity], "amount": 500}, headers=mare | {"idempotency-key": "k-1"}
+            "/vouchers",
+            json={"customer": IDENTITIES[identity], "amount": 500},
+            headers=mare | {"idempotency-key": "k-1"},
         )
     )
     mine = await api.post("/customers", json={"email": "one@mare.example"}, headers=mare)
