@@ -159,7 +159,7 @@ async def test_the_openapi_document_lists_the_api_and_no_shopper_pages(api):
 
 async def test_unknown_api_paths_and_methods_are_problems(api):
     problem(await api.get("/no-such-route"), 404)
-    response = await api.get("/sales")
+    response = await api.put("/sales")
     assert response.status_code == 405
     assert response.headers["content-type"].startswith(PROBLEM)
 

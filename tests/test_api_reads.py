@@ -150,3 +150,31 @@ async def test_a_voucher_given_from_the_store_s_systems_is_given_once_per_idempo
 
     clock.advance(days=2)
     assert await idempotency.purge(now=clock()) == 1  # keys are kept a day
+
+
+async def test_sales_changed_since_come_in_pages_a_refund_moving_one_to_the_end(api, clock):
+    start = clock()
+    for n in range(4):
+        await api.post(
+            "/sales", json={"order_id": f"S-{n}", "customer": {"email": "a@example.com"}, "total": 10000}
+        )
+        clock.advance(minutes=1)
+    await api.post("/sales/S-1/refunds", json={"refund_id": "D-1", "amount": 2500})
+    clock.advance(minutes=1)
+    await api.post("/sales/S-2/cancel")
+    seen, cursor = [], None
+    while True:
+        page = await api.get("/sales", params={"limit": 3} | ({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.text
+        seen += [(s["order_id"], s["status"], s["refunded"]) for s in page.json()["sales"]]
+        if not (cursor := page.json()["next_cursor"]):
+            break
+    assert seen == [
+        ("S-0", "recorded", 0),
+        ("S-3", "recorded", 0),
+        ("S-1", "recorded", 2500),
+        ("S-2", "cancelled", 0),
+    ]
+    since = (start + dt.timedelta(minutes=4)).isoformat()
+    recent = (await api.get("/sales", params={"updated_since": since})).json()["sales"]
+    assert [s["order_id"] for s in recent] == ["S-1", "S-2"]

@@ -258,6 +258,21 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
         "status": ("committed or cancelled.", "committed", {}),
         "redeemed_at": (f"When, {_UTC}.", "2026-12-05T12:00:00Z", {}),
     },
+    "SaleChange": {
+        "sale_id": ("Retorno's id for the sale.", 301, {}),
+        "order_id": ("Your order's id.", "PED-1002", {}),
+        "customer_id": ("Retorno's id for the buyer.", 17, {}),
+        "status": ("recorded, or cancelled.", "recorded", {}),
+        "total": (f"The order's total, {_CENTAVOS}.", 18990, {}),
+        "cashback": (f"Cashback it earned, {_CENTAVOS}.", 1899, {}),
+        "refunded": (f"What refunds gave back so far, {_CENTAVOS}.", 0, {}),
+        "occurred_at": (f"When it was sold, {_UTC}.", "2026-12-01T17:30:00Z", {}),
+        "updated_at": (f"When it last changed, {_UTC}.", "2026-12-01T17:30:00Z", {}),
+    },
+    "SalePage": {
+        "sales": ("The page's sales, oldest change first.", None, {}),
+        "next_cursor": ("Pass it back as `cursor` for the next page; null on the last.", None, {}),
+    },
     "CustomerPage": {
         "customers": ("The page's customers, oldest change first.", None, {}),
         "next_cursor": ("Pass it back as `cursor` for the next page; null on the last.", None, {}),

@@ -39,7 +39,7 @@ from retorno.sales import orders, redemptions, views
 from retorno.sales.orders import CancelAnswer, RefundAnswer, SaleAnswer
 from retorno.sales.redemptions import Quote, RedemptionAnswer, RedemptionIn
 from retorno.sales.requests import SaleIn
-from retorno.sales.views import CustomerPage, SaleView
+from retorno.sales.views import CustomerPage, SalePage, SaleView
 from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
 from retorno.vouchers.service import VoucherCheck, VoucherIssued, VoucherReleased, VoucherUsed, VoucherView
@@ -609,31 +609,41 @@ async def customer_vouchers(request: Request, brand: ApiBrand, ref: Ref) -> list
     return [VoucherView(**{f: getattr(v, f) for f in VoucherView.__struct_fields__}) for v in own]
 
 
+UpdatedSince = Annotated[
+    str | None,
+    QueryParameter(
+        description="Only what changed at or after this time (ISO 8601 with an offset).",
+        examples=[Example(value="2026-12-01T00:00:00-03:00")],
+        schema_extra={"format": "date-time"},
+        max_length=40,
+    ),
+]
+PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="How many a page.")]
+NextCursor = Annotated[
+    str | None,
+    QueryParameter(description="The `next_cursor` of the page before.", max_length=200, pattern=NO_CONTROL),
+]
+
+
 @get("/customers", summary="Customers changed since a time", responses=problems(*COMMON, 422))
 async def changed_customers(
-    brand: ApiBrand,
-    updated_since: Annotated[
-        str | None,
-        QueryParameter(
-            description="Only customers changed at or after this time (ISO 8601 with an offset).",
-            examples=[Example(value="2026-12-01T00:00:00-03:00")],
-            schema_extra={"format": "date-time"},
-            max_length=40,
-        ),
-    ] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=200, description="Customers a page.")] = 100,
-    cursor: Annotated[
-        str | None,
-        QueryParameter(
-            description="The `next_cursor` of the page before.", max_length=200, pattern=NO_CONTROL
-        ),
-    ] = None,
+    brand: ApiBrand, updated_since: UpdatedSince = None, limit: PageSize = 100, cursor: NextCursor = None
 ) -> CustomerPage:
     """Every customer changed since `updated_since`, oldest change first, a page at a time, for a
     system that reconciles: follow `next_cursor` until it is null. Erased customers come with
     `erased` true and no identifiers."""
     since = check_moment_text("updated_since", updated_since) if updated_since is not None else None
     return await views.changed_customers(brand=brand, updated_since=since, cursor=cursor, limit=limit)
+
+
+@get("/sales", summary="Sales changed since a time", responses=problems(*COMMON, 422))
+async def changed_sales(
+    brand: ApiBrand, updated_since: UpdatedSince = None, limit: PageSize = 100, cursor: NextCursor = None
+) -> SalePage:
+    """Every sale recorded, refunded or cancelled since `updated_since`, oldest change first, a page
+    at a time: follow `next_cursor` until it is null. GET /sales/{order_id} has the detail."""
+    since = check_moment_text("updated_since", updated_since) if updated_since is not None else None
+    return await views.changed_sales(brand=brand, updated_since=since, cursor=cursor, limit=limit)
 
 
 _TYPED = re.compile(r":\w+\}")  # "{ref:str}" as the map writes it, "{ref}" in a path template
@@ -683,6 +693,7 @@ router = Router(
         customer_vouchers,
         changed_customers,
         issue_voucher,
+        changed_sales,
     ],
     tags=["integration"],
 )

@@ -24,6 +24,8 @@ class Sale(Table, tablename="sales"):
     response = Text(default="{}")  # the first answer, replayed byte for byte (JSONB would reorder it)
     cancelled_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+    # When it last changed (recorded, refunded, cancelled): the API's pages of sales changed since.
+    updated_at = Timestamptz(null=True, default=None)
     unique_order = Unique([brand, order_id])
 
 

@@ -123,6 +123,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
             request_digest=request_digest,
             cashback=earning.amount,
             created_at=now,
+            updated_at=now,
         )
         await outbox.emit(
             brand_id=brand.id,
@@ -230,6 +231,7 @@ async def _reverse(
     rest = due - from_lot
     negative = brand.rules().cashback.refund_policy == "negative_balance"
     carried, written_off = (rest, 0) if negative else (0, rest)
+    await Sale.update({Sale.updated_at: now}).where(Sale.id == sale["id"])
     inserted = await Refund.insert(
         Refund(
             brand=brand.id,
@@ -357,7 +359,7 @@ async def cancel(*, brand: BrandView, order_id: str, now: dt.datetime) -> Cancel
                 await _reverse(
                     brand=brand, sale=sale, amount=sale["total"] - refunded, refund_id=None, now=now
                 )
-            await Sale.update({Sale.cancelled_at: now}).where(Sale.id == sale["id"])
+            await Sale.update({Sale.cancelled_at: now, Sale.updated_at: now}).where(Sale.id == sale["id"])
             await vouchers.cancel_for_sale(brand_id=brand.id, sale_id=sale["id"], now=now)
             await vouchers.release_for_order(brand_id=brand.id, order_id=order_id, now=now)
         reversed_total = sum(

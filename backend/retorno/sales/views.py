@@ -113,6 +113,68 @@ async def sale(*, brand: BrandView, order_id: str) -> SaleView:
     )
 
 
+class SaleChange(msgspec.Struct, kw_only=True):
+    """A sale in a page of changes: enough to reconcile it, and when it last changed."""
+
+    sale_id: int
+    order_id: str
+    customer_id: int
+    status: str  # recorded | cancelled
+    total: int
+    cashback: int
+    refunded: int
+    occurred_at: str
+    updated_at: str
+
+
+class SalePage(msgspec.Struct, kw_only=True):
+    sales: list[SaleChange]
+    next_cursor: str | None
+
+
+_SALES_CHANGED = (
+    "SELECT s.id, s.order_id, s.customer, s.total, s.cashback, s.cancelled_at, s.occurred_at, s.updated_at, "
+    "COALESCE((SELECT SUM(r.amount) FROM sale_refunds r WHERE r.sale = s.id AND r.refund_id IS NOT NULL), 0) "
+    "AS refunded FROM sales s WHERE s.brand = {} "
+    "AND (s.updated_at > {} OR (s.updated_at = {} AND s.id > {})) ORDER BY s.updated_at, s.id LIMIT {}"
+)
+
+
+async def changed_sales(
+    *, brand: BrandView, updated_since: dt.datetime | None, cursor: str | None, limit: int
+) -> SalePage:
+    """Sales recorded, refunded or cancelled since a time, oldest change first, in keyset pages."""
+    at, after = _start(updated_since, cursor, limit)
+    rows = await db.fetch(_SALES_CHANGED, brand.id, at, at, after, limit + 1)
+    page = [
+        SaleChange(
+            sale_id=r["id"],
+            order_id=r["order_id"],
+            customer_id=r["customer"],
+            status="cancelled" if r["cancelled_at"] else "recorded",
+            total=r["total"],
+            cashback=r["cashback"],
+            refunded=int(r["refunded"]),
+            occurred_at=iso(r["occurred_at"]) or "",
+            updated_at=iso(r["updated_at"]) or "",
+        )
+        for r in rows[:limit]
+    ]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return SalePage(sales=page, next_cursor=_cursor(last["updated_at"], last["id"]) if last else None)
+
+
+def _start(updated_since: dt.datetime | None, cursor: str | None, limit: int) -> tuple[dt.datetime, int]:
+    """Where a page of changes starts: after the cursor's (time, id), else at `updated_since`."""
+    if not 1 <= limit <= 200:
+        raise Invalid("%(field)s: from 1 to 200", field=Field("limit"))
+    if cursor:
+        return _parse_cursor(cursor)
+    if updated_since is None:
+        return _EPOCH, 0
+    return updated_since - dt.timedelta(microseconds=1), 0  # "since" includes the moment itself
+
+
 class CustomerChange(CustomerView, frozen=True, kw_only=True):
     """A customer in a page of changes: the profile and when it last changed."""
 
@@ -156,15 +218,7 @@ async def changed_customers(
     """Customers changed since a time, oldest change first, a page at a time (keyset on the change
     time and the id: nothing is skipped or repeated while others change). An erased customer
     comes back with `erased` and no identifiers, so the store can erase them too."""
-    if not 1 <= limit <= 200:
-        raise Invalid("%(field)s: from 1 to 200", field=Field("limit"))
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise Invalid(
-            "%(field)s: give the time with its offset (like -03:00 or Z)", field=Field("updated_since")
-        )
-    at, after = _parse_cursor(cursor) if cursor else ((updated_since or _EPOCH), 0)
-    if cursor is None and updated_since is not None:
-        at -= dt.timedelta(microseconds=1)  # "since" includes the moment itself
+    at, after = _start(updated_since, cursor, limit)
     rows = await db.fetch(_CHANGED, brand.id, at, at, after, limit + 1)
     page = [
         CustomerChange(
