@@ -4,6 +4,7 @@ service function, answer its typed result. Each operation declares its answer an
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -44,6 +45,9 @@ from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
 from retorno.vouchers.service import VoucherCheck, VoucherIssued, VoucherReleased, VoucherUsed, VoucherView
 from retorno.web import decode_json, lang_of, now_of, origin_of, requires_platform_host, settings_of
+from retorno.webhooks import service as webhooks
+from retorno.webhooks.safety import Options
+from retorno.webhooks.service import DeliveryView, EndpointCreated, EndpointView, Replayed, SecretRotated
 
 ApiBrand = NamedDependency[BrandView]
 T = TypeVar("T")
@@ -646,6 +650,185 @@ async def changed_sales(
     return await views.changed_sales(brand=brand, updated_since=since, cursor=cursor, limit=limit)
 
 
+# --- webhook endpoints ----------------------------------------------------------------------------
+
+EndpointId = Annotated[int, Parameter(description="The endpoint's id.", ge=1, le=2**31 - 1)]
+DeliveryId = Annotated[int, Parameter(description="The delivery's id.", ge=1, le=2**31 - 1)]
+
+
+class EndpointIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[
+        str,
+        doc(
+            "Where to send events: https, a public address.",
+            example="https://loja.example/hooks/retorno",
+            min_length=1,
+            max_length=2000,
+        ),
+    ]
+    events: Annotated[
+        list[str],
+        doc(
+            'The event types wanted, or ["*"] for every type (see docs/webhooks.md).',
+            example=["sale.recorded"],
+            min_items=1,
+        ),
+    ]
+    description: Annotated[str, doc("What it is for.", example="ERP", max_length=200)] = ""
+
+
+class EndpointChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: Annotated[str | None, doc("A new address.", max_length=2000)] = None
+    events: Annotated[list[str] | None, doc("The event types wanted now.")] = None
+    description: Annotated[str | None, doc("A new description.", max_length=200)] = None
+    enabled: Annotated[bool | None, doc("Turn it on again (or off).")] = None
+
+
+class ReplayIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    since: Annotated[
+        dt.datetime, doc("From this time (ISO 8601 with an offset).", example="2026-12-01T00:00:00-03:00")
+    ]
+    until: Annotated[dt.datetime, doc("To this time.", example="2026-12-02T00:00:00-03:00")]
+
+
+def _options(request: Request) -> Options:
+    return Options.of(settings_of(request))
+
+
+@post(
+    "/webhooks/endpoints", status_code=201, summary="Add a webhook endpoint", responses=problems(*WRITE, 409)
+)
+async def add_endpoint(
+    request: Request, brand: ApiBrand, data: JSONBody[EndpointIn], idempotency_key: IdempotencyKey = None
+) -> Response[EndpointCreated]:
+    """Events of the types chosen are sent to the URL, signed as Standard Webhooks say; the
+    answer holds the signing secret, shown this once. Send an `Idempotency-Key` so that a retry
+    does not add the endpoint twice."""
+    now = now_of(request)
+
+    async def work() -> tuple[int, bytes]:
+        created = await webhooks.create_endpoint(
+            brand_id=brand.id,
+            url=data.url,
+            events=data.events,
+            description=data.description,
+            now=now,
+            options=_options(request),
+        )
+        return 201, msgspec.json.encode(created)
+
+    if idempotency_key is None:
+        status, body = await work()
+    else:
+        key = idempotency.digest("POST", request.url.path, await request.body())
+        status, body = await idempotency.once(
+            brand_id=brand.id, key=idempotency_key, request_digest=key, now=now, work=work
+        )
+    return Response(msgspec.json.decode(body, type=EndpointCreated), status_code=status)
+
+
+@get("/webhooks/endpoints", summary="The webhook endpoints", responses=problems(*COMMON))
+async def list_endpoints(brand: ApiBrand) -> list[EndpointView]:
+    """Every endpoint of the brand, with whether it is enabled and how its deliveries fare."""
+    return await webhooks.list_endpoints(brand_id=brand.id)
+
+
+@get("/webhooks/endpoints/{endpoint_id:int}", summary="A webhook endpoint", responses=problems(*COMMON, 404))
+async def get_endpoint(brand: ApiBrand, endpoint_id: EndpointId) -> EndpointView:
+    """One endpoint (never its secret)."""
+    return await webhooks.get_endpoint(brand_id=brand.id, endpoint_id=endpoint_id)
+
+
+@patch(
+    "/webhooks/endpoints/{endpoint_id:int}",
+    summary="Change a webhook endpoint",
+    responses=problems(*WRITE, 404),
+)
+async def change_endpoint(
+    request: Request, brand: ApiBrand, endpoint_id: EndpointId, data: JSONBody[EndpointChange]
+) -> EndpointView:
+    """Change its address, its event types or its description, or enable it again after it was
+    disabled; what is not given stays."""
+    given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
+    return await webhooks.update_endpoint(
+        brand_id=brand.id, endpoint_id=endpoint_id, now=now_of(request), options=_options(request), **given
+    )
+
+
+@delete(
+    "/webhooks/endpoints/{endpoint_id:int}",
+    status_code=204,
+    summary="Remove a webhook endpoint",
+    responses=problems(*COMMON, 404),
+)
+async def remove_endpoint(brand: ApiBrand, endpoint_id: EndpointId) -> None:
+    """Nothing more is sent to it."""
+    await webhooks.delete_endpoint(brand_id=brand.id, endpoint_id=endpoint_id)
+
+
+@post(
+    "/webhooks/endpoints/{endpoint_id:int}/rotate",
+    status_code=200,
+    summary="Rotate a signing secret",
+    responses=problems(*COMMON, 404, 422),
+)
+async def rotate_endpoint_secret(request: Request, brand: ApiBrand, endpoint_id: EndpointId) -> SecretRotated:
+    """A new secret, shown this once; for 24 hours every delivery is signed with both, so the
+    receiver can switch without missing one."""
+    return await webhooks.rotate_secret(brand_id=brand.id, endpoint_id=endpoint_id, now=now_of(request))
+
+
+@post(
+    "/webhooks/endpoints/{endpoint_id:int}/test",
+    status_code=201,
+    summary="Send a test event",
+    responses=problems(*COMMON, 404, 409),
+)
+async def test_endpoint(request: Request, brand: ApiBrand, endpoint_id: EndpointId) -> DeliveryView:
+    """A webhook.test event, delivered like any other; follow it in the endpoint's deliveries."""
+    return await webhooks.send_test(brand_id=brand.id, endpoint_id=endpoint_id, now=now_of(request))
+
+
+@get(
+    "/webhooks/endpoints/{endpoint_id:int}/deliveries",
+    summary="An endpoint's deliveries",
+    responses=problems(*COMMON, 404),
+)
+async def endpoint_deliveries(brand: ApiBrand, endpoint_id: EndpointId) -> list[DeliveryView]:
+    """The latest deliveries, newest first: status, attempts, response code, latency, the body sent."""
+    await webhooks.get_endpoint(brand_id=brand.id, endpoint_id=endpoint_id)
+    return await webhooks.deliveries(brand_id=brand.id, endpoint_id=endpoint_id)
+
+
+@post(
+    "/webhooks/deliveries/{delivery_id:int}/resend",
+    status_code=200,
+    summary="Send a delivery again",
+    responses=problems(*COMMON, 404, 409),
+)
+async def resend_delivery(request: Request, brand: ApiBrand, delivery_id: DeliveryId) -> DeliveryView:
+    """The same message (the same webhook-id) is queued again."""
+    return await webhooks.resend(brand_id=brand.id, delivery_id=delivery_id, now=now_of(request))
+
+
+@post(
+    "/webhooks/endpoints/{endpoint_id:int}/replay",
+    status_code=200,
+    summary="Replay a time range",
+    responses=problems(*WRITE, 404, 409),
+)
+async def replay_endpoint(
+    request: Request, brand: ApiBrand, endpoint_id: EndpointId, data: JSONBody[ReplayIn]
+) -> Replayed:
+    """Queue again what the endpoint should have had between two times and never got."""
+    for name, moment in (("since", data.since), ("until", data.until)):
+        if moment.tzinfo is None:
+            raise Invalid("%(field)s: give the time with its offset (like -03:00 or Z)", field=Field(name))
+    return await webhooks.replay(
+        brand_id=brand.id, endpoint_id=endpoint_id, since=data.since, until=data.until, now=now_of(request)
+    )
+
+
 _TYPED = re.compile(r":\w+\}")  # "{ref:str}" as the map writes it, "{ref}" in a path template
 
 
@@ -694,6 +877,16 @@ router = Router(
         changed_customers,
         issue_voucher,
         changed_sales,
+        add_endpoint,
+        list_endpoints,
+        get_endpoint,
+        change_endpoint,
+        remove_endpoint,
+        rotate_endpoint_secret,
+        test_endpoint,
+        endpoint_deliveries,
+        resend_delivery,
+        replay_endpoint,
     ],
     tags=["integration"],
 )
