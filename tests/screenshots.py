@@ -47,6 +47,7 @@ ADMIN_PAGES = {
     "campaigns": "/campaigns",
     "referrals": "/referrals",
     "branding": "/branding",
+    "webhooks": "/webhooks",
     "reports": "/reports",
     "close": "/reports/close",
     "import": "/import",

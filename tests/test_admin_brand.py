@@ -56,6 +56,11 @@ ROUTE_ROLES = {
     ("POST", "/keys"): "owner",
     ("POST", "/keys/{key_id:int}/revoke"): "owner",
     ("GET", "/audit"): "owner",
+    ("GET", "/webhooks"): "owner",
+    ("POST", "/webhooks"): "owner",
+    ("GET", "/webhooks/{endpoint_id:int}"): "owner",
+    ("POST", "/webhooks/{endpoint_id:int}/{action:str}"): "owner",
+    ("POST", "/webhooks/deliveries/{delivery_id:int}/resend"): "owner",
 }
 PERSONAS = ["owner", "manager", "operator", "mare-owner", "platform", "stranger"]
 
@@ -160,6 +165,22 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
             upload=imports.read("order_id,total,email\n1,10,a@b.example\n"),
             now=clock(),
         )
+    from retorno.webhooks import service as webhooks
+    from retorno.webhooks.safety import Options
+
+    hook_of, delivery_of = {}, {}
+    for slug in ("bella", "mare"):  # a webhook endpoint with a delivery at each brand
+        made = await webhooks.create_endpoint(
+            brand_id=demo[slug].id,
+            url="http://127.0.0.1:9/hooks",
+            events=["*"],
+            now=clock(),
+            options=Options(allow_private=True, require_https=False),
+        )
+        hook_of[slug] = made.endpoint.id
+        delivery_of[slug] = (
+            await webhooks.send_test(brand_id=demo[slug].id, endpoint_id=made.endpoint.id, now=clock())
+        ).id
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
@@ -168,6 +189,9 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
             for slug, key_id in (("bella", bella_key["id"]), ("mare", mare_key["id"])):
                 ids = {
                     "{key_id:int}": key_id,
+                    "{endpoint_id:int}": hook_of[slug],
+                    "{action:str}": "test",
+                    "{delivery_id:int}": delivery_of[slug],
                     "{customer_id:int}": customers_of[slug],
                     "{referral_id:int}": referral_of[slug],
                     "{decision:str}": "approve",

@@ -156,6 +156,8 @@ ADMIN_PAGES = {
     "/staff": "/staff",
     "/keys": "/keys",
     "/audit": "/audit",
+    "/webhooks": "/webhooks",
+    "/webhooks/{endpoint_id:int}": None,  # opened from the list (an endpoint needs a public address)
 }
 
 

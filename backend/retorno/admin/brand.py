@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team
+from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team, webhooks
 from retorno.admin.common import admin_of, page_context, requires_role
 from retorno.brands import service as brands
 from retorno.brands.pack import BANNER_FILE
@@ -72,5 +72,6 @@ router = Router(
         *reports.routes,
         *campaigns.routes,
         *team.routes,
+        *webhooks.routes,
     ],
 )

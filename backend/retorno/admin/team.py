@@ -120,7 +120,17 @@ async def keys_page(request: Request, slug: FromPath[str]) -> Template:
 
 
 AUDIT_PAGE = 100
-AUDIT_KINDS = ("counter.", "customer.", "brand.", "sales.", "campaign.", "referral.", "staff.", "apikey.")
+AUDIT_KINDS = (
+    "counter.",
+    "customer.",
+    "brand.",
+    "sales.",
+    "campaign.",
+    "referral.",
+    "staff.",
+    "apikey.",
+    "webhook.",
+)
 
 
 class KeyForm(msgspec.Struct):

@@ -63,6 +63,11 @@ _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _SKIPPED = {("logo", "kept")}  # the branding form's "logo not replaced" is no change
 
 
+def _skipped(field: str, value: Any) -> bool:
+    """A change that is none (compared by equality: a value may be a list, which cannot be hashed)."""
+    return any(field == f and value == v for f, v in _SKIPPED)
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str) and _COLOUR.fullmatch(a) and _COLOUR.fullmatch(b):
         return a.lower() == b.lower()  # a colour input sends #8e2453 for #8E2453
@@ -86,7 +91,7 @@ def changes_of(before: Any, after: Any) -> list[Change]:
         return [
             Change(field=k, before=old.get(k), after=new.get(k))
             for k in fields
-            if not _same(old.get(k), new.get(k)) and (k, new.get(k)) not in _SKIPPED
+            if not _same(old.get(k), new.get(k)) and not _skipped(k, new.get(k))
         ]
     if _same(before, after):
         return []
