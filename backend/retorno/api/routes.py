@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -489,14 +490,20 @@ async def issue_voucher(
         )
         return 201, msgspec.json.encode(issued)
 
-    if idempotency_key is None:
-        status, body = await db.write(work)
-    else:
-        key = idempotency.digest("POST", request.url.path, await request.body())
-        status, body = await idempotency.once(
-            brand_id=brand.id, key=idempotency_key, request_digest=key, now=now, work=work
-        )
+    status, body = await _once(request, brand, idempotency_key, work)
     return Response(msgspec.json.decode(body, type=VoucherIssued), status_code=status)
+
+
+async def _once(
+    request: Request, brand: BrandView, key: str | None, work: Callable[[], Awaitable[tuple[int, bytes]]]
+) -> tuple[int, bytes]:
+    """The work in a write transaction; with an Idempotency-Key, once per key and request."""
+    if key is None:
+        return await db.write(work)
+    digest = idempotency.digest(request.method, request.url.path, await request.body())
+    return await idempotency.once(
+        brand_id=brand.id, key=key, request_digest=digest, now=now_of(request), work=work
+    )
 
 
 def _percent_bp(data: VoucherIn) -> int | None:
@@ -717,13 +724,7 @@ async def add_endpoint(
         )
         return 201, msgspec.json.encode(created)
 
-    if idempotency_key is None:
-        status, body = await work()
-    else:
-        key = idempotency.digest("POST", request.url.path, await request.body())
-        status, body = await idempotency.once(
-            brand_id=brand.id, key=idempotency_key, request_digest=key, now=now, work=work
-        )
+    status, body = await _once(request, brand, idempotency_key, work)
     return Response(msgspec.json.decode(body, type=EndpointCreated), status_code=status)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from typing import Any
 
 import msgspec
 
@@ -160,8 +161,7 @@ async def changed_sales(
         )
         for r in rows[:limit]
     ]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return SalePage(sales=page, next_cursor=_cursor(last["updated_at"], last["id"]) if last else None)
+    return SalePage(sales=page, next_cursor=_next_cursor(rows, limit))
 
 
 def _start(updated_since: dt.datetime | None, cursor: str | None, limit: int) -> tuple[dt.datetime, int]:
@@ -200,6 +200,14 @@ def _cursor(at: dt.datetime, row_id: int) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
 
 
+def _next_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
+    """Where the next page starts: after the page's last row, if a row was read beyond it."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return _cursor(last["updated_at"], last["id"])
+
+
 def _parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -236,7 +244,4 @@ async def changed_customers(
         )
         for r in rows[:limit]
     ]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return CustomerPage(
-        customers=page, next_cursor=_cursor(last["updated_at"], last["id"]) if last is not None else None
-    )
+    return CustomerPage(customers=page, next_cursor=_next_cursor(rows, limit))
