@@ -56,6 +56,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/push.py
+	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/reports.py
 

@@ -178,3 +178,12 @@ async def test_sales_changed_since_come_in_pages_a_refund_moving_one_to_the_end(
     since = (start + dt.timedelta(minutes=4)).isoformat()
     recent = (await api.get("/sales", params={"updated_since": since})).json()["sales"]
     assert [s["order_id"] for s in recent] == ["S-1", "S-2"]
+
+
+async def test_a_customer_created_through_the_api_is_announced_once(api):
+    from retorno import db
+
+    await api.post("/customers", json={"email": "new@example.com", "name": "Nova"})
+    await api.post("/customers", json={"email": "new@example.com", "name": "Nova Silva"})  # an update
+    rows = await db.fetch("SELECT kind FROM outbox_events WHERE kind = 'customer.created'")
+    assert len(rows) == 1

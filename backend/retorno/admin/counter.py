@@ -26,6 +26,7 @@ from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import DomainError, Field, Invalid
 from retorno.ledger import balances
+from retorno.onboarding import shoppers
 from retorno.sales import orders, redemptions
 from retorno.sales.requests import SaleIn
 from retorno.typed import centavos
@@ -153,8 +154,8 @@ async def register_customer(
     identity = Identity(**given)
 
     async def register() -> Any:
-        customer, created = await customers.upsert(brand.id, identity, now=now)
-        if created:  # the shopper and the audit record commit together, or neither does
+        customer, created = await shoppers.register(brand_id=brand.id, identity=identity, now=now)
+        if created:  # the shopper, customer.created and the audit record commit together, or none
             await record_change(request, action="counter.customer", target=str(customer.id), after=given)
         return customer
 

@@ -163,7 +163,7 @@ async def upsert_customer(
 ) -> Response[CustomerView]:
     """Create a customer (201), or update the one these identifiers point to (200). Any one
     identifier is enough; identifiers that point to two different customers are a 409."""
-    customer, created = await db.write(lambda: customers.upsert(brand.id, data, now=now_of(request)))
+    customer, created = await shoppers.register(brand_id=brand.id, identity=data, now=now_of(request))
     return answer(customer, created)
 
 
