@@ -121,12 +121,14 @@ def test_every_page_passes_axe_with_large_targets_and_visible_focus(slug, browse
     assert problems == [], "\n".join(problems)
 
 
-def test_the_admin_sign_in_passes_axe(browser, live_server) -> None:
+def test_the_admin_sign_in_and_the_api_reference_pass_axe(browser, live_server) -> None:
     context = browser.new_context(locale="pt-BR", bypass_csp=True, viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
-        problems = audit(page, live_server.url(None, "/admin/login")) + audit(
-            page, live_server.url(None, "/")
+        problems = (
+            audit(page, live_server.url(None, "/admin/login"))
+            + audit(page, live_server.url(None, "/"))
+            + audit(page, live_server.url(None, "/api/docs"))
         )
     finally:
         context.close()
