@@ -23,6 +23,7 @@ SIDEBAR = {
     "/reports/close": "manager",
     "/staff": "owner",
     "/keys": "owner",
+    "/webhooks": "owner",
     "/audit": "owner",
 }
 
