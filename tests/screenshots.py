@@ -142,6 +142,17 @@ def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     page.select_option("#f-corners", "round")
     page.click("button[value=save]")
     page.wait_for_load_state("networkidle")
+    # A webhook endpoint with a test event, for the endpoint's page.
+    page.goto(server.url(None, "/admin/b/bella/webhooks"))
+    page.fill("#hook-url", "http://127.0.0.1:9/retorno")
+    page.fill("#hook-description", "ERP da loja")
+    page.click("form.form-card button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    page.click("#endpoints a")
+    page.wait_for_load_state("networkidle")
+    page.click("form[action$='/test'] button")
+    page.wait_for_load_state("networkidle")
+    _shoot(page, page.url.split("?")[0], out / "admin-webhook.png")
     month = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")  # last month
     for name, path in ADMIN_PAGES.items():
         query = f"?month={month}" if name == "close" else ""
@@ -172,7 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server = LiveServer(
             port,
-            server_env(f"sqlite:///{tmp}/screens.sqlite3", port, Path(tmp), "development"),
+            # A webhook endpoint on 127.0.0.1 (never answering) shows the endpoint's page.
+            server_env(
+                f"sqlite:///{tmp}/screens.sqlite3",
+                port,
+                Path(tmp),
+                "development",
+                RETORNO_WEBHOOKS_ALLOW_PRIVATE="1",
+            ),
             Path(tmp) / "server.log",
         )
         server.cli("demo")
