@@ -29,7 +29,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -51,7 +50,7 @@ from retorno.vouchers import service as vouchers
 from retorno.webhooks import events as webhook_events
 from retorno.webhooks import service as webhooks
 from retorno.webhooks.safety import Options as WebhookOptions
-from retorno.webhooks.sender import Sender
+from retorno.webhooks.sender import Sender, retry_after_seconds
 
 log = logging.getLogger("retorno.push")
 
@@ -318,7 +317,7 @@ class Worker:
             log.info("push to %s: no answer (%s)", delivery["origin"], type(exc).__name__)
             return None, None
         retry_after = response.headers.get("Retry-After")
-        return response.status, _seconds(retry_after)
+        return response.status, retry_after_seconds(retry_after)
 
     async def _record(
         self, claimed: list[dict[str, Any]], results: list[tuple[int | None, float | None]], now: dt.datetime
@@ -400,16 +399,3 @@ class Worker:
                 now + dt.timedelta(seconds=delay),
                 did,
             )
-
-
-def _seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (a number of seconds, or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - dt.datetime.now(dt.UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None

@@ -248,7 +248,7 @@ class Sender:
         try:
             async with self._session.post(d["url"], data=body, headers=headers, allow_redirects=False) as r:
                 kept = await _read_at_most(r.content, KEEP_RESPONSE)
-                status, retry_after = r.status, _seconds(r.headers.get("Retry-After"))
+                status, retry_after = r.status, retry_after_seconds(r.headers.get("Retry-After"))
         except TimeoutError:
             return Outcome(latency_ms=_ms(started), error="timeout: no answer in time")
         except aiohttp.ClientConnectorError as exc:
@@ -333,8 +333,8 @@ def _ms(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
 
 
-def _seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (a number of seconds, or an HTTP date)."""
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (a number of seconds, or an HTTP date); push's sender reads it too."""
     if not value:
         return None
     try:
