@@ -48,6 +48,8 @@ async def test_every_operation_declares_its_answer_and_its_problems(document):
         if "requestBody" in operation:
             for status in ("413", "415", "422"):
                 assert status in statuses, (name, status)
+            media = operation["requestBody"]["content"]["application/json"]
+            assert media["examples"]["example"]["value"] is not None, name  # an example body
     assert "201" in operations["POST /api/v1/sales"]["responses"]
     assert "200" in operations["POST /api/v1/sales"]["responses"]  # an idempotent retry
     assert "409" in operations["POST /api/v1/sales"]["responses"]
@@ -121,3 +123,22 @@ async def test_the_reference_page_lists_every_operation_from_the_document(app, d
     assert "curl -X POST https://&lt;host&gt;/api/v1/sales" in page.text
     assert "<script" not in page.text.split("</head>")[1]  # nothing runs: drawn on the server
     assert "cdn" not in page.text.lower()
+
+
+async def test_an_operation_s_example_body_is_accepted_as_it_stands(api):
+    """The examples the document gives are requests the API takes (a client copying one works)."""
+    async with httpx.AsyncClient(transport=api._transport, base_url=f"http://{BASE_HOST}") as c:
+        document = (await c.get("/api/openapi.json")).json()
+
+    def example(path: str, method: str = "post") -> dict:
+        return document["paths"][path][method]["requestBody"]["content"]["application/json"]["examples"][
+            "example"
+        ]["value"]
+
+    sale_body = example("/api/v1/sales")
+    assert sale_body.pop("occurred_at").startswith("2026-12-01")  # a real date: the tests' clock is earlier
+    sale = await api.post("/sales", json=sale_body)
+    assert sale.status_code == 201, sale.text
+    assert (await api.post("/checkout/quote", json=example("/api/v1/checkout/quote"))).status_code == 200
+    voucher = await api.post("/vouchers", json=example("/api/v1/vouchers"))
+    assert voucher.status_code == 201, voucher.text

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.openapi.spec import OpenAPI, OpenAPIType, Schema
+from litestar.openapi.spec import Example, OpenAPI, OpenAPIType, Schema
 
+from retorno.api.reference import example_of
 from retorno.bounds import KEY, MAX_ITEMS, MONEY
 
 _CENTAVOS = "in centavos"
@@ -386,7 +387,28 @@ def describe(document: OpenAPI) -> OpenAPI:
                 prop.examples = [example]
             for key, value in bounds.items():
                 setattr(target, key, value)
+    _body_examples(document)
     return document
+
+
+def _body_examples(document: OpenAPI) -> None:
+    """An example body on every operation that takes one, made of its fields' examples (the same
+    body the reference page's curl line sends)."""
+    written = document.to_schema()
+    schemas = written.get("components", {}).get("schemas", {})
+    for path, item in (document.paths or {}).items():
+        for method in ("post", "patch", "put"):
+            operation = getattr(item, method, None)
+            body = getattr(operation, "request_body", None)
+            media = (
+                body.content.get("application/json")
+                if body is not None and hasattr(body, "content")
+                else None
+            )
+            if media is None:
+                continue
+            schema = written["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+            media.examples = {"example": Example(summary="An example", value=example_of(schema, schemas))}
 
 
 def _value_schema(prop: Schema) -> Schema:

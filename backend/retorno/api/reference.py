@@ -75,6 +75,8 @@ def _type(schema: dict[str, Any]) -> tuple[str, str | None]:
     """A schema in words ("integer", "list of Item", "string or null") and the schema it names."""
     if name := _ref_name(schema):
         return name, name
+    if len(schema.get("allOf") or []) == 1:  # a described reference
+        return _type(schema["allOf"][0])
     options = schema.get("oneOf") or schema.get("anyOf")
     if options:
         words, ref = [], None
@@ -106,7 +108,7 @@ def _bounds(schema: dict[str, Any]) -> list[str]:
     return found
 
 
-def _first_example(schema: dict[str, Any]) -> str:
+def _firstexample_of(schema: dict[str, Any]) -> str:
     examples = [e for e in schema.get("examples") or [] if e not in ("", None)]
     return json.dumps(examples[0], ensure_ascii=False) if examples else ""
 
@@ -124,29 +126,31 @@ def _fields(schema: dict[str, Any]) -> list[FieldDoc]:
                 required=name in required,
                 description=prop.get("description", ""),
                 bounds=_bounds(prop),
-                example=_first_example(prop),
+                example=_firstexample_of(prop),
             )
         )
     return fields
 
 
-def _example(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
+def example_of(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
     """A body made of the schema's examples, for the curl line (required fields and those with one)."""
     if name := _ref_name(schema):
-        return _example(schemas.get(name, {}), schemas, depth + 1) if depth < 4 else {}
+        return example_of(schemas.get(name, {}), schemas, depth + 1) if depth < 4 else {}
+    if len(schema.get("allOf") or []) == 1:  # a described reference
+        return example_of(schema["allOf"][0], schemas, depth)
     if examples := schema.get("examples"):
         return examples[0]
     if "properties" in schema:
         required = set(schema.get("required", []))
         body = {}
         for field, prop in schema["properties"].items():
-            value = _example(prop, schemas, depth + 1)
+            value = example_of(prop, schemas, depth + 1)
             if field in required or (value not in (None, {}, []) and "examples" in prop):
                 body[field] = value
         return body
     for option in schema.get("oneOf") or []:
         if option.get("type") != "null":
-            return _example(option, schemas, depth + 1)
+            return example_of(option, schemas, depth + 1)
     return {"integer": 0, "string": "", "boolean": False, "array": []}.get(schema.get("type", ""), None)
 
 
@@ -214,7 +218,7 @@ def reference(document: dict[str, Any]) -> Reference:
                         method.upper(),
                         path,
                         parameters,
-                        _example(body_schema, schemas) if body_schema else None,
+                        example_of(body_schema, schemas) if body_schema else None,
                     ),
                 )
             )

@@ -426,8 +426,7 @@ class VoucherIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     percent: Annotated[
         float | None,
         doc(
-            "The discount in percent of the order, two decimals at most (or give `amount`).",
-            example=10,
+            "The discount in percent of the order, two decimals at most (or give `amount`, not both).",
             minimum=0.01,
             maximum=100,
         ),
