@@ -46,7 +46,7 @@ async def _seed(env: dict[str, str], url: str, events: int, customers: int) -> s
     from retorno.outbox import service as outbox
     from retorno.settings import load_settings
     from retorno.webhooks import service as webhooks
-    from retorno.webhooks.safety import Options
+    from retorno.outbound import Options
 
     now = dt.datetime.now(dt.UTC)
     async with db.connected(db.make_engine(load_settings(env))):

@@ -166,7 +166,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
             now=clock(),
         )
     from retorno.webhooks import service as webhooks
-    from retorno.webhooks.safety import Options
+    from retorno.outbound import Options
 
     hook_of, delivery_of = {}, {}
     for slug in ("bella", "mare"):  # a webhook endpoint with a delivery at each brand

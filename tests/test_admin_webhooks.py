@@ -10,7 +10,7 @@ import re
 import pytest
 
 from retorno.admin import webhooks as admin_webhooks
-from retorno.webhooks.safety import Options
+from retorno.outbound import Options
 from tests.test_admin_brand import _csrf, _staff
 
 HOOKS = "/admin/b/bella/webhooks"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from retorno.api import routes
-from retorno.webhooks.safety import Options
+from retorno.outbound import Options
 
 RECEIVER = "http://127.0.0.1:9/hooks"  # never reached here: the worker is not running
 

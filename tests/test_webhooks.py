@@ -21,7 +21,7 @@ from retorno.mail import MemoryMailer
 from retorno.staff import service as staff
 from retorno.webhooks import service as webhooks
 from retorno.webhooks.events import TYPES
-from retorno.webhooks.safety import Options
+from retorno.outbound import Options
 from retorno.worker import Worker
 from tests.fake_receiver import HANG, FakeReceiver
 
@@ -393,7 +393,7 @@ async def test_a_rotated_secret_signs_beside_the_old_one_for_the_overlap(
 def test_addresses_of_our_own_network_are_refused(address):
     import ipaddress
 
-    from retorno.webhooks.safety import refusal
+    from retorno.outbound import refusal
 
     assert refusal(ipaddress.ip_address(address), allow_private=False) is not None
 
@@ -401,7 +401,7 @@ def test_addresses_of_our_own_network_are_refused(address):
 def test_public_addresses_pass_and_metadata_is_refused_even_when_private_ones_are_allowed():
     import ipaddress
 
-    from retorno.webhooks.safety import refusal
+    from retorno.outbound import refusal
 
     for address in (PUBLIC, "2606:4700::1111", "8.8.8.8"):
         assert refusal(ipaddress.ip_address(address), allow_private=False) is None

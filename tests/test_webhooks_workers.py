@@ -22,7 +22,7 @@ import pytest
 from retorno import db
 from retorno.outbox import service as outbox
 from retorno.webhooks import service as webhooks
-from retorno.webhooks.safety import Options
+from retorno.outbound import Options
 from tests.fake_receiver import ThreadedFakeReceiver
 
 CUSTOMERS, PER_CUSTOMER = 100, 6

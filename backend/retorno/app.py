@@ -37,7 +37,7 @@ from retorno.auth.common import TooManyRequests
 from retorno.errors import N_, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
 from retorno.platform import routes as platform
-from retorno.portal import account, notifications, pages, rewards, theme
+from retorno.portal import account, notifications, pages, rewards, theme, widget
 from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
@@ -240,6 +240,7 @@ def create_app(
             pages.router,
             rewards.router,
             notifications.router,
+            widget.router,
             platform.router,
             admin.router,
             admin_brand.router,

@@ -21,6 +21,8 @@ APP_REGISTRY = AppRegistry(
         "retorno.audit.piccolo_app",
         "retorno.imports.piccolo_app",
         "retorno.webhooks.piccolo_app",
+        "retorno.stores.piccolo_app",
+        "retorno.widget.piccolo_app",
     ]
 )
 

@@ -49,7 +49,7 @@ from retorno.settings import Settings, load_settings
 from retorno.vouchers import service as vouchers
 from retorno.webhooks import events as webhook_events
 from retorno.webhooks import service as webhooks
-from retorno.webhooks.safety import Options as WebhookOptions
+from retorno.outbound import Options as WebhookOptions
 from retorno.webhooks.sender import Sender, retry_after_seconds
 
 log = logging.getLogger("retorno.push")

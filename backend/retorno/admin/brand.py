@@ -12,7 +12,19 @@ from litestar.params import FromPath
 from litestar.response import Template
 from markupsafe import Markup
 
-from retorno.admin import branding, campaigns, counter, customers, imports, reports, rules, team, webhooks
+from retorno.admin import (
+    branding,
+    campaigns,
+    counter,
+    customers,
+    imports,
+    integrations,
+    reports,
+    rules,
+    team,
+    webhooks,
+    widget,
+)
 from retorno.admin.common import admin_of, page_context, requires_role
 from retorno.brands import service as brands
 from retorno.brands.pack import BANNER_FILE
@@ -73,5 +85,7 @@ router = Router(
         *campaigns.routes,
         *team.routes,
         *webhooks.routes,
+        *integrations.routes,
+        *widget.routes,
     ],
 )

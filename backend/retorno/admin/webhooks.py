@@ -17,7 +17,7 @@ from retorno.errors import Conflict, Field, Invalid
 from retorno.web import RowId, error_text, now_of, settings_of
 from retorno.webhooks import events as catalogue
 from retorno.webhooks import service as webhooks
-from retorno.webhooks.safety import Options
+from retorno.outbound import Options
 
 OWNER = [requires_role("owner")]
 

@@ -47,7 +47,7 @@ from retorno.vouchers import service as vouchers
 from retorno.vouchers.service import VoucherCheck, VoucherIssued, VoucherReleased, VoucherUsed, VoucherView
 from retorno.web import decode_json, lang_of, now_of, origin_of, requires_platform_host, settings_of
 from retorno.webhooks import service as webhooks
-from retorno.webhooks.safety import Options
+from retorno.outbound import Options
 from retorno.webhooks.service import DeliveryView, EndpointCreated, EndpointView, Replayed, SecretRotated
 
 ApiBrand = NamedDependency[BrandView]

@@ -44,7 +44,7 @@ import aiohttp
 import msgspec
 
 from retorno import db, vault
-from retorno.webhooks.safety import CheckedResolver, Options, refusal_of_host
+from retorno.outbound import CheckedResolver, Options, refusal_of_host
 
 log = logging.getLogger("retorno.webhooks")
 

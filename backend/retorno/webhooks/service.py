@@ -25,7 +25,7 @@ from retorno.errors import N_, Conflict, Field, Invalid, NotFound
 from retorno.mail import Message as Mail
 from retorno.staff import service as staff
 from retorno.webhooks import events as catalogue
-from retorno.webhooks.safety import Options, check_url
+from retorno.outbound import Options, check_url
 from retorno.webhooks.sender import context
 from retorno.webhooks.tables import Delivery, Endpoint
 

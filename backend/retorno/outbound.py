@@ -1,4 +1,5 @@
-"""Where a webhook may go: never into the deployment's own network.
+"""Where an outbound request (a webhook, a call to a store platform) may go: never into the
+deployment's own network.
 
 An endpoint's URL is checked when it is saved (its host resolved, every address checked) and again
 at every delivery, where `CheckedResolver` is the aiohttp session's resolver: the addresses it

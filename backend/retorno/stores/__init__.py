@@ -1,0 +1,1 @@
+"""The brand's store platforms (Shopify, WooCommerce, Nuvemshop): connections, the webhooks they send, and the single-use discount codes that let a shopper spend cashback at their checkout."""

@@ -1,0 +1,1 @@
+"""The site widget's settings (filled in by the widget's own module)."""
