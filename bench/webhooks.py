@@ -43,10 +43,10 @@ async def _seed(env: dict[str, str], url: str, events: int, customers: int) -> s
     """An endpoint of bella for cashback.credited, and the events; the endpoint's secret."""
     from retorno import db
     from retorno.brands import service as brands
+    from retorno.outbound import Options
     from retorno.outbox import service as outbox
     from retorno.settings import load_settings
     from retorno.webhooks import service as webhooks
-    from retorno.outbound import Options
 
     now = dt.datetime.now(dt.UTC)
     async with db.connected(db.make_engine(load_settings(env))):

@@ -165,8 +165,8 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
             upload=imports.read("order_id,total,email\n1,10,a@b.example\n"),
             now=clock(),
         )
-    from retorno.webhooks import service as webhooks
     from retorno.outbound import Options
+    from retorno.webhooks import service as webhooks
 
     hook_of, delivery_of = {}, {}
     for slug in ("bella", "mare"):  # a webhook endpoint with a delivery at each brand

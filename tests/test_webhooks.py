@@ -18,10 +18,10 @@ from standardwebhooks import Webhook
 from retorno import db, vault
 from retorno.errors import Conflict, Invalid, NotFound
 from retorno.mail import MemoryMailer
+from retorno.outbound import Options
 from retorno.staff import service as staff
 from retorno.webhooks import service as webhooks
 from retorno.webhooks.events import TYPES
-from retorno.outbound import Options
 from retorno.worker import Worker
 from tests.fake_receiver import HANG, FakeReceiver
 

@@ -20,9 +20,9 @@ import time
 import pytest
 
 from retorno import db
+from retorno.outbound import Options
 from retorno.outbox import service as outbox
 from retorno.webhooks import service as webhooks
-from retorno.outbound import Options
 from tests.fake_receiver import ThreadedFakeReceiver
 
 CUSTOMERS, PER_CUSTOMER = 100, 6

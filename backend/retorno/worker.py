@@ -42,6 +42,7 @@ from retorno.brands import service as brands
 from retorno.imports import service as imports
 from retorno.ledger import sweep as ledger
 from retorno.mail import make_mailer
+from retorno.outbound import Options as WebhookOptions
 from retorno.outbox import service as outbox
 from retorno.push import keys as push_keys
 from retorno.push import service as push
@@ -49,7 +50,6 @@ from retorno.settings import Settings, load_settings
 from retorno.vouchers import service as vouchers
 from retorno.webhooks import events as webhook_events
 from retorno.webhooks import service as webhooks
-from retorno.outbound import Options as WebhookOptions
 from retorno.webhooks.sender import Sender, retry_after_seconds
 
 log = logging.getLogger("retorno.push")

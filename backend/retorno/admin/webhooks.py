@@ -14,10 +14,10 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.errors import Conflict, Field, Invalid
+from retorno.outbound import Options
 from retorno.web import RowId, error_text, now_of, settings_of
 from retorno.webhooks import events as catalogue
 from retorno.webhooks import service as webhooks
-from retorno.outbound import Options
 
 OWNER = [requires_role("owner")]
 

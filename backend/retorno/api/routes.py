@@ -36,6 +36,7 @@ from retorno.ledger.balances import Balance, StatementLine
 from retorno.ledger.rules import Item
 from retorno.money import hundredths
 from retorno.onboarding import shoppers
+from retorno.outbound import Options
 from retorno.referrals import invitations
 from retorno.sales import orders, redemptions, views
 from retorno.sales.orders import CancelAnswer, RefundAnswer, SaleAnswer
@@ -47,7 +48,6 @@ from retorno.vouchers import service as vouchers
 from retorno.vouchers.service import VoucherCheck, VoucherIssued, VoucherReleased, VoucherUsed, VoucherView
 from retorno.web import decode_json, lang_of, now_of, origin_of, requires_platform_host, settings_of
 from retorno.webhooks import service as webhooks
-from retorno.outbound import Options
 from retorno.webhooks.service import DeliveryView, EndpointCreated, EndpointView, Replayed, SecretRotated
 
 ApiBrand = NamedDependency[BrandView]

@@ -1,1 +1,2 @@
-"""The brand's store platforms (Shopify, WooCommerce, Nuvemshop): connections, the webhooks they send, and the single-use discount codes that let a shopper spend cashback at their checkout."""
+"""The brand's store platforms (Shopify, WooCommerce, Nuvemshop): connections, the webhooks they
+send, and the single-use discount codes that spend cashback at their checkout."""

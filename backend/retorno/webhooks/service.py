@@ -23,9 +23,9 @@ from retorno.bounds import check_text
 from retorno.brands import service as brands
 from retorno.errors import N_, Conflict, Field, Invalid, NotFound
 from retorno.mail import Message as Mail
+from retorno.outbound import Options, check_url
 from retorno.staff import service as staff
 from retorno.webhooks import events as catalogue
-from retorno.outbound import Options, check_url
 from retorno.webhooks.sender import context
 from retorno.webhooks.tables import Delivery, Endpoint
 
