@@ -61,6 +61,10 @@ ROUTE_ROLES = {
     ("GET", "/webhooks/{endpoint_id:int}"): "owner",
     ("POST", "/webhooks/{endpoint_id:int}/{action:str}"): "owner",
     ("POST", "/webhooks/deliveries/{delivery_id:int}/resend"): "owner",
+    ("GET", "/integrations"): "owner",
+    ("GET", "/integrations/{platform:str}"): "owner",
+    ("POST", "/integrations/{platform:str}"): "owner",
+    ("POST", "/integrations/{platform:str}/disconnect"): "owner",
 }
 PERSONAS = ["owner", "manager", "operator", "mare-owner", "platform", "stranger"]
 
@@ -197,6 +201,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{decision:str}": "approve",
                     "{staff_id:int}": gone_of[slug],
                     "{job_id:int}": job_of[slug],
+                    "{platform:str}": "shopify",
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
                 for param, value in ids.items():
@@ -204,6 +209,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                 data = {"form_id": f"m-{persona}", "customer": "x@example.com", "total": "10", "code": "AAAA"}
                 data |= {"amount": "1", "reason": "teste", "title": "Oi", "email": f"new-{persona}@x.example"}
                 data |= {"role": "operator", "action": "preview", "event": "0"}
+                data |= {"shop": f"{slug}.myshopify.com", "secret": "s3cret"}  # connects, then disconnects
                 if path.startswith("/staff/"):  # give the role back, so each persona removes someone
                     await staff.add_staff(
                         email=f"gone@{slug}.example", brand_id=demo[slug].id, role="operator", now=clock()

@@ -31,6 +31,7 @@ from retorno import db, i18n, web
 from retorno.admin import brand as admin_brand
 from retorno.admin import routes as admin
 from retorno.api import docs as api_docs
+from retorno.api import hooks as store_hooks
 from retorno.api import routes as api
 from retorno.api.problems import Problem
 from retorno.auth.common import TooManyRequests
@@ -245,6 +246,7 @@ def create_app(
             admin.router,
             admin_brand.router,
             api.router,
+            store_hooks.router,
             api.api_docs,
             static,
         ],

@@ -41,6 +41,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Webhooks may reach loopback, private and link-local addresses (never cloud metadata ones)
     # and plain http in production: for tests and a receiver on the deployment's own network.
     webhooks_allow_private: bool = False
+    # The store platforms' APIs (stores/clients.py): Shopify's is on each shop's own domain unless
+    # this is set (a local fake in the tests); Nuvemshop's is one address for every store.
+    shopify_api_url: str = ""
+    nuvemshop_api_url: str = "https://api.nuvemshop.com.br"
 
     @property
     def production(self) -> bool:
@@ -152,6 +156,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if allow_private not in ("", "0", "1", "false", "true"):
         raise SettingsError(f"RETORNO_WEBHOOKS_ALLOW_PRIVATE must be 1 or 0, not {allow_private!r}")
 
+    platform_urls: dict[str, str] = {}
+    for variable, fallback in (
+        ("RETORNO_SHOPIFY_API_URL", ""),
+        ("RETORNO_NUVEMSHOP_API_URL", "https://api.nuvemshop.com.br"),
+    ):
+        address = env.get(variable, fallback).strip().rstrip("/")
+        if address and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d+)?(/[\w.\-/]*)?", address):
+            raise SettingsError(f"{variable} must be an http(s) address, not {address!r}")
+        platform_urls[variable] = address
+
     return Settings(
         database_url=url,
         base_host=base_host,
@@ -169,4 +183,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_key=data_key,
         data_keys_previous=previous,
         webhooks_allow_private=allow_private in ("1", "true"),
+        shopify_api_url=platform_urls["RETORNO_SHOPIFY_API_URL"],
+        nuvemshop_api_url=platform_urls["RETORNO_NUVEMSHOP_API_URL"],
     )

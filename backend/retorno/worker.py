@@ -46,7 +46,10 @@ from retorno.outbound import Options as WebhookOptions
 from retorno.outbox import service as outbox
 from retorno.push import keys as push_keys
 from retorno.push import service as push
+from retorno.sales import checkout
 from retorno.settings import Settings, load_settings
+from retorno.stores import service as stores
+from retorno.stores.clients import Api
 from retorno.vouchers import service as vouchers
 from retorno.webhooks import events as webhook_events
 from retorno.webhooks import service as webhooks
@@ -100,6 +103,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
     purged += await webhooks.purge(now=now, keep=retention.events)
     purged += await outbox.purge(now=now, keep=retention.events)
     purged += await idempotency.purge(now=now)
+    purged += await stores.purge_deliveries(before=now - retention.events)
     return {
         "expired": result.expired,
         "available": result.available,
@@ -150,6 +154,7 @@ class Worker:
             timeout=webhook_timeout,
             backoff=webhook_backoff,
         )
+        self.store_api = Api.of(settings) if settings else Api(options=self.webhooks.options)
         self.clock, self.batch, self.lease, self.lanes = clock, batch, lease, lanes
         self.timeout = min(timeout, 10.0)
         self.max_attempts, self.backoff = max_attempts, backoff
@@ -245,6 +250,9 @@ class Worker:
 
     async def _sweep(self, now: dt.datetime) -> None:
         await sweep(now, self.retention)
+        # Checkout codes that ended unused: deleted on the store's platform, the cashback given back.
+        every = {b.id: b for b in await brands.list_brands()}
+        await checkout.release_expired(brands=every, api=self.store_api, now=now)
 
     async def _abandon_stale(self, now: dt.datetime) -> int:
         rows = await db.write(

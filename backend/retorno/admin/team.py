@@ -130,6 +130,7 @@ AUDIT_KINDS = (
     "staff.",
     "apikey.",
     "webhook.",
+    "store.",
 )
 
 

@@ -1,0 +1,155 @@
+"""The store platforms' webhooks: POST /api/hooks/<platform>/<brand> on the platform's host.
+
+The signature is checked on the raw body before anything else; a request that is unsigned, wrongly
+signed, for an unknown brand or a platform the brand has not connected is a 401 and writes
+nothing. A signed one is recorded (what became of it, in words, for the admin) and answered 200,
+also when it was ignored: the platform must not send it again. A 503 asks for a retry: the
+platform's API (Nuvemshop's order) did not answer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, post
+from litestar.params import FromPath
+
+from retorno.brands import service as brands
+from retorno.errors import NotFound, Unauthorized
+from retorno.sales import storefront
+from retorno.sales.storefront import Applied
+from retorno.stores import clients, platforms
+from retorno.stores import service as stores
+from retorno.stores.clients import Api, PlatformError
+from retorno.stores.service import ConnectionView
+from retorno.web import now_of, requires_platform_host, settings_of
+
+MAX_BODY = 1_000_000
+# WooCommerce's ping when a webhook is saved: `webhook_id=<n>`, form-encoded and unsigned.
+_WOO_PING = re.compile(rb"webhook_id=\d{1,20}")
+
+
+def _answer(applied: Applied, status: int = 200) -> Response[Any]:
+    return Response({"outcome": applied.outcome, "reason": applied.reason}, status_code=status)
+
+
+async def _connection(platform: str, slug: str) -> ConnectionView | None:
+    if platform not in platforms.PLATFORMS:
+        return None
+    try:
+        brand = await brands.get_brand(slug)
+    except NotFound:
+        return None
+    return await stores.connection(brand.id, platform)
+
+
+@post("/{platform:str}/{slug:str}", status_code=200)
+async def receive(
+    request: Request[Any, Any, Any], platform: FromPath[str], slug: FromPath[str]
+) -> Response[Any]:
+    body = await request.body()
+    connection = await _connection(platform, slug)
+    secret = (await stores.secrets(connection.id))[0] if connection else ""
+    signature = request.headers.get(platforms.SIGNATURE_HEADERS.get(platform, "x-none"), "")
+    if connection is None or not platforms.signed(platform, secret, body, signature):
+        if (
+            platform == "woocommerce"
+            and connection is not None
+            and not signature
+            and _WOO_PING.fullmatch(body)
+        ):
+            return Response({"outcome": "ping"}, status_code=200)  # nothing written
+        raise Unauthorized("the webhook's signature does not match a connected store")
+    brand = await brands.get_brand(slug)
+    now = now_of(request)
+    headers = request.headers
+    delivery_id = headers.get(platforms.DELIVERY_HEADERS.get(platform, "x-none"), "")
+    topic = headers.get(platforms.TOPIC_HEADERS.get(platform, "x-none"), "")
+    order_id, status = "", 200
+    try:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        payload = None
+    if platform == "nuvemshop" and isinstance(payload, dict):
+        topic = str(payload.get("event", ""))[:60]
+    if not connection.enabled:
+        applied = Applied(outcome="ignored", reason="disabled")
+    elif await stores.seen(connection.id, delivery_id):
+        applied = Applied(outcome="duplicate", reason="unchanged")
+    elif not isinstance(payload, dict):
+        applied = Applied(outcome="ignored", reason="not_an_order")
+    else:
+        order_id = str(payload.get("order_id" if topic == "refunds/create" else "id", ""))[:100]
+        try:
+            applied = await _dispatch(request, brand, connection, topic, payload, now)
+        except platforms.NotAnOrder as exc:
+            applied = Applied(outcome="ignored", reason=exc.reason)
+        except PlatformError as exc:
+            reason = "platform_unreachable" if exc.kind == "unreachable" else "platform_refused"
+            applied, status = Applied(outcome="failed", reason=reason, detail=exc.detail), 503
+    await stores.record(
+        brand_id=brand.id,
+        connection_id=connection.id,
+        topic=topic,
+        delivery_id=delivery_id,
+        order_id=order_id,
+        outcome=applied.outcome,
+        reason=applied.reason,
+        detail=applied.detail,
+        now=now,
+    )
+    return _answer(applied, status)
+
+
+async def _dispatch(
+    request: Request[Any, Any, Any],
+    brand: brands.BrandView,
+    connection: ConnectionView,
+    topic: str,
+    payload: dict[str, Any],
+    now: Any,
+) -> Applied:
+    if connection.platform == "shopify":
+        if request.headers.get("x-shopify-shop-domain", connection.shop).lower() != connection.shop:
+            return Applied(outcome="ignored", reason="other_shop")
+        if topic == "refunds/create":
+            order_id, refund = platforms.shopify_refund(payload)
+            return await storefront.apply_refund(
+                brand=brand, connection=connection, order_id=order_id, refund=refund, now=now
+            )
+        if not topic.startswith("orders/"):
+            return Applied(outcome="ignored", reason="topic")
+        order = platforms.shopify_order(payload)
+    elif connection.platform == "woocommerce":
+        if topic not in ("order.created", "order.updated", "order.restored"):
+            return Applied(outcome="ignored", reason="topic")
+        order = platforms.woocommerce_order(payload)
+    else:
+        if not topic.startswith("order/"):
+            return Applied(outcome="ignored", reason="topic")
+        if str(payload.get("store_id", "")) != connection.shop:
+            return Applied(outcome="ignored", reason="other_shop")
+        _, token = await stores.secrets(connection.id)
+        if not token:
+            raise PlatformError("refused", "no access token")
+        resource = await clients.nuvemshop_order(
+            Api.of(settings_of(request)),
+            store_id=connection.shop,
+            token=token,
+            order_id=str(payload.get("id")),
+        )
+        if resource is None:
+            return Applied(outcome="ignored", reason="not_an_order")
+        order = platforms.nuvemshop_order(resource)
+    return await storefront.apply_order(brand=brand, connection=connection, order=order, now=now)
+
+
+router = Router(
+    path="/api/hooks",
+    guards=[requires_platform_host],
+    include_in_schema=False,
+    request_max_body_size=MAX_BODY,
+    route_handlers=[receive],
+)

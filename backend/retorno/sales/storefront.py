@@ -1,0 +1,153 @@
+"""A store platform's order, applied as sales, refunds and cancellations (the connectors).
+
+An order is applied whole, from what its payload says now, through the same use cases as the API:
+paid and not yet recorded -> a sale (`shopify:<id>` is its order_id); each refund it lists, and
+each that came before it (held), -> a refund (`shopify:<refund id>`); cancelled -> a cancellation;
+a checkout code it used -> committed. Each step is idempotent by the platform's ids, so a
+redelivered, retried or reordered webhook comes to the same book: an older payload never undoes
+what a newer one did (a sale is never un-cancelled, a refund never taken back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from retorno import db, i18n
+from retorno.brands.service import BrandView
+from retorno.errors import Conflict, DomainError
+from retorno.sales import checkout, orders
+from retorno.sales.requests import SaleIn
+from retorno.stores import service as stores
+from retorno.stores.platforms import PlatformOrder, PlatformRefund
+from retorno.stores.service import ConnectionView
+
+
+class Applied(msgspec.Struct, frozen=True, kw_only=True):
+    outcome: str  # accepted | ignored | duplicate | held | failed
+    reason: str = ""  # stores.service.REASONS
+    detail: str = ""  # a refused step's error, in the brand's language
+
+
+def _ignored(reason: str) -> Applied:
+    return Applied(outcome="ignored", reason=reason)
+
+
+async def _sale(brand_id: int, order_id: str) -> dict[str, Any] | None:
+    rows = await db.fetch(
+        "SELECT id, total, cancelled_at FROM sales WHERE brand = {} AND order_id = {}", brand_id, order_id
+    )
+    return rows[0] if rows else None
+
+
+async def _refunded(sale_id: int) -> int:
+    rows = await db.fetch("SELECT COALESCE(SUM(amount), 0) AS s FROM refunds WHERE sale = {}", sale_id)
+    return int(rows[0]["s"])
+
+
+async def apply_order(
+    *, brand: BrandView, connection: ConnectionView, order: PlatformOrder, now: dt.datetime
+) -> Applied:
+    key = f"{connection.platform}:{order.order_id}"
+    if order.currency and order.currency.upper() != brand.currency:
+        return _ignored("currency")
+    try:
+        return await _apply(brand, connection, order, key, now)
+    except DomainError as exc:
+        return Applied(outcome="failed", reason="refused", detail=i18n.error_text(brand.locale, exc))
+
+
+async def _apply(
+    brand: BrandView, connection: ConnectionView, order: PlatformOrder, key: str, now: dt.datetime
+) -> Applied:
+    sale = await _sale(brand.id, key)
+    changed = False
+    if sale is None:
+        if not order.paid:
+            return _ignored("never_paid" if order.cancelled else "not_paid")
+        if order.identity is None:
+            return _ignored("no_customer")
+        try:
+            _, changed = await orders.record(
+                brand=brand,
+                sale=SaleIn(
+                    order_id=key,
+                    customer=order.identity,
+                    total=order.total,
+                    shipping=order.shipping,
+                    items=order.items or None,
+                    occurred_at=order.occurred_at if order.occurred_at and order.occurred_at <= now else None,
+                    channel=connection.platform,
+                ),
+                now=now,
+            )
+        except Conflict:  # recorded a moment ago by another delivery of this order
+            changed = False
+        sale = await _sale(brand.id, key)
+        if sale is None:
+            raise RuntimeError(f"the sale {key} was recorded and is not there")
+    for code in order.codes:
+        changed |= await checkout.commit(
+            brand=brand, connection_id=connection.id, code=code, order_id=key, now=now
+        )
+    if sale["cancelled_at"] is None:
+        held = [
+            PlatformRefund(refund_id=r, amount=a)
+            for r, a in await stores.held_refunds(connection.id, order.order_id)
+        ]
+        for refund in [*order.refunds, *held]:
+            if refund.amount > 0:
+                _, created = await orders.refund(
+                    brand=brand,
+                    order_id=key,
+                    refund_id=f"{connection.platform}:{refund.refund_id}",
+                    amount=refund.amount,
+                    now=now,
+                )
+                changed |= created
+        for refund in held:
+            await stores.refund_applied(connection.id, refund.refund_id, now)
+        if order.refunded_whole and not order.cancelled:
+            rest = sale["total"] - await _refunded(sale["id"])
+            if rest > 0:
+                await orders.refund(brand=brand, order_id=key, refund_id=f"{key}:whole", amount=rest, now=now)
+                changed = True
+        if order.cancelled:
+            await orders.cancel(brand=brand, order_id=key, now=now)
+            changed = True
+    return Applied(outcome="accepted") if changed else Applied(outcome="duplicate", reason="unchanged")
+
+
+async def apply_refund(
+    *, brand: BrandView, connection: ConnectionView, order_id: str, refund: PlatformRefund, now: dt.datetime
+) -> Applied:
+    """A refund sent on its own (Shopify's refunds/create): applied, or held until its order comes."""
+    if refund.amount <= 0:
+        return _ignored("no_money")
+    key = f"{connection.platform}:{order_id}"
+    sale = await _sale(brand.id, key)
+    if sale is None:
+        await stores.hold_refund(
+            brand_id=brand.id,
+            connection_id=connection.id,
+            order_id=order_id,
+            refund_id=refund.refund_id,
+            amount=refund.amount,
+            now=now,
+        )
+        return Applied(outcome="held", reason="refund_before_order")
+    if sale["cancelled_at"] is not None:
+        return Applied(outcome="duplicate", reason="unchanged")
+    try:
+        _, created = await orders.refund(
+            brand=brand,
+            order_id=key,
+            refund_id=f"{connection.platform}:{refund.refund_id}",
+            amount=refund.amount,
+            now=now,
+        )
+    except DomainError as exc:
+        return Applied(outcome="failed", reason="refused", detail=i18n.error_text(brand.locale, exc))
+    return Applied(outcome="accepted") if created else Applied(outcome="duplicate", reason="unchanged")
