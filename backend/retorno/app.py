@@ -37,6 +37,7 @@ from retorno.api.problems import Problem
 from retorno.auth.common import TooManyRequests
 from retorno.errors import N_, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
+from retorno.platform import devstore
 from retorno.platform import routes as platform
 from retorno.portal import account, notifications, pages, rewards, theme, widget
 from retorno.portal import routes as portal
@@ -109,7 +110,7 @@ def _error(
     detail = (
         web.error_text(request, detail) if isinstance(detail, DomainError) else i18n.gettext(lang, detail)
     )
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(("/api/", "/widget/v1/")):  # programs read JSON, not pages
         return _problem(status, title, detail, headers, **extra)
     return Template(
         "portal/error.html" if web.brand_of(request) else "platform/error.html",
@@ -243,6 +244,7 @@ def create_app(
             notifications.router,
             widget.router,
             platform.router,
+            devstore.router,
             admin.router,
             admin_brand.router,
             api.router,
@@ -256,7 +258,8 @@ def create_app(
             cookie_secure=settings.production,
             # The integration API authenticates with a bearer key, not a cookie; /push/renew comes
             # from the service worker, authorised by the old subscription's endpoint.
-            exclude=["/api/", "/push/renew"],
+            # The widget's endpoints are called from stores' pages, with a publishable key, no cookie.
+            exclude=["/api/", "/push/renew", "/widget/v1/"],
         ),
         lifespan=[lifespan],
         # Pages, CSS, JS and JSON go out gzipped (a phone on 3G feels every kilobyte); images are

@@ -27,6 +27,7 @@ from retorno.push import keys as push_keys
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from retorno.staff import service as staff
 from retorno.webhooks import service as webhooks
+from retorno.widget import service as widget
 from retorno.worker import Retention, Worker, sweep
 
 DEMO_PACKS = [PROJECT_ROOT / "branding" / "bella", PROJECT_ROOT / "branding" / "mare"]
@@ -236,7 +237,9 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work() -> int:
         try:
-            resealed = await push_keys.seal_keys() + await webhooks.seal_secrets()
+            resealed = (
+                await push_keys.seal_keys() + await webhooks.seal_secrets() + await widget.seal_secrets()
+            )
         except vault.VaultError as exc:
             print(f"retorno: nothing changed: {exc}", file=sys.stderr)
             return 1

@@ -22,6 +22,8 @@ LIMITS = {
     "code-attempt:addr": (30, dt.timedelta(seconds=30)),
     "passkey:addr": (60, dt.timedelta(seconds=5)),
     "api-auth:addr": (20, dt.timedelta(seconds=3)),  # wrong API keys from one address
+    "widget-auth:addr": (20, dt.timedelta(seconds=3)),  # wrong widget keys or shopper tokens
+    "widget-code:addr": (10, dt.timedelta(seconds=30)),  # checkout codes asked for from one address
 }
 
 
