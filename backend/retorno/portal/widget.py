@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import inspect
 import logging
 from typing import Any
 
@@ -39,7 +38,6 @@ from retorno.customers.service import Identity
 from retorno.errors import N_, DomainError, Field, Invalid, Unauthorized
 from retorno.ledger import rules
 from retorno.ledger.rules import Item
-from retorno.outbound import Options
 from retorno.portal.theme import CORNERS, FONTS, WEIGHTS
 from retorno.sales import checkout, redemptions
 from retorno.signin.guards import client_address
@@ -514,17 +512,9 @@ async def widget_checkout_code(request: Request) -> Response[bytes]:
         amount=data.amount,
         order_total=data.order_total,
         now=now,
-        **_outbound(request),
+        api=Api.of(settings_of(request)),
     )
     return _json(request, held, status=201)
-
-
-def _outbound(request: Request) -> dict[str, Any]:
-    """What `checkout.hold` is given to reach the platform: its options (or the client built on them)."""
-    settings = settings_of(request)
-    if "api" in inspect.signature(checkout.hold).parameters:
-        return {"api": Api.of(settings)}
-    return {"options": Options.of(settings)}
 
 
 # --- CORS preflight and errors ------------------------------------------------------------------
