@@ -22,8 +22,9 @@ PRIMARY = "rgb(142, 36, 83)"  # bella's #8E2453
 STORE_TEXT = "rgb(91, 26, 140)"  # the demo store's own forced colour
 CLS = """new Promise(resolve => {
   let sum = 0;
-  new PerformanceObserver(list => { for (const e of list.getEntries()) if (!e.hadRecentInput) sum += e.value; })
-    .observe({type: "layout-shift", buffered: true});
+  new PerformanceObserver(list => {
+    for (const e of list.getEntries()) if (!e.hadRecentInput) sum += e.value;
+  }).observe({type: "layout-shift", buffered: true});
   setTimeout(() => resolve(sum), 300);
 })"""
 
@@ -101,7 +102,10 @@ def test_the_launcher_s_panel_opens_and_closes_with_the_keyboard(page: Page, liv
     assert pt(WORDS["how_title"]) in dialog.inner_text()
     assert dialog.locator("a[href$='/regulations']").count() == 1
     assert dialog.locator("a[href$='/join']").count() == 1
-    focused = "() => { const r = document.querySelector('retorno-launcher').shadowRoot; return r.activeElement && r.activeElement.closest('[role=dialog]') !== null }"
+    focused = (
+        "() => { const r = document.querySelector('retorno-launcher').shadowRoot;"
+        " return r.activeElement && r.activeElement.closest('[role=dialog]') !== null }"
+    )
     assert page.evaluate(focused), "the focus did not move into the panel"
     for _ in range(8):  # the focus stays inside the panel
         page.keyboard.press("Tab")

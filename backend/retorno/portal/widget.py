@@ -32,6 +32,7 @@ from litestar.params import FromPath
 from retorno import i18n
 from retorno.auth import ratelimits
 from retorno.bounds import check_amount
+from retorno.brands.rules import Campaign
 from retorno.brands.service import BrandView
 from retorno.cache import TTLCache
 from retorno.customers.service import Identity
@@ -261,7 +262,7 @@ async def widget_font(request: Request, name: FromPath[str]) -> Response[bytes]:
 _configs = TTLCache(seconds=30)
 
 
-def _live(brand: BrandView, now: dt.datetime) -> list[rules.Campaign]:
+def _live(brand: BrandView, now: dt.datetime) -> list[Campaign]:
     return [c for c in brand.rules().cashback.campaigns if c.starts <= now <= c.ends]
 
 
@@ -505,7 +506,7 @@ async def widget_checkout_code(request: Request) -> Response[bytes]:
     await ratelimits.hit("widget-code:addr", client_address(request), now=now)
     identity, refused = await _shopper(request, data.token)
     if identity is None:
-        raise refused or TokenRefused("malformed", "The shopper token is not valid.")
+        raise refused or TokenRefused("malformed", N_("The shopper token is not valid."))
     held = await checkout.hold(
         brand=brand,
         identity=identity,

@@ -31,7 +31,7 @@ from retorno import db, vault
 from retorno.cache import TTLCache, clear_all
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import Field, Invalid, NotFound, Unauthorized
+from retorno.errors import N_, Field, Invalid, NotFound, Unauthorized
 from retorno.widget.tables import WidgetSettings
 
 MAX_LIFETIME = dt.timedelta(hours=24)
@@ -283,31 +283,31 @@ def identity_of_ref(ref: str) -> Identity:
         raise Invalid(
             "customer reference %(ref)r: use cpf:, email:, phone:, ext: or the customer id", ref=ref
         )
-    return Identity(**{field: value})
+    return Identity(**{field: str(value)})
 
 
 def verify(secret: str, token: str, *, now: dt.datetime) -> Identity:
     """The shopper a token names; TokenRefused if it does not hold."""
     parts = token.strip().split(".") if len(token) <= MAX_TOKEN else []
     if len(parts) != 3 or not parts[1].isascii() or not parts[1].isdigit() or len(parts[1]) > 12:
-        raise TokenRefused("malformed", "The shopper token is not valid.")
+        raise TokenRefused("malformed", N_("The shopper token is not valid."))
     encoded, exp_text, given = parts
     try:
         ref = base64.urlsafe_b64decode(encoded.rstrip("=") + "=" * (-len(encoded.rstrip("=")) % 4)).decode()
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise TokenRefused("malformed", "The shopper token is not valid.") from None
+        raise TokenRefused("malformed", N_("The shopper token is not valid.")) from None
     exp = int(exp_text)
     if not hmac.compare_digest(signature(secret, ref, exp).encode(), given.lower().encode()):
-        raise TokenRefused("signature", "The shopper token is not valid.")
+        raise TokenRefused("signature", N_("The shopper token is not valid."))
     moment = int(now.timestamp())
     if exp < moment:
-        raise TokenRefused("expired", "The shopper token has expired: reload the page.")
+        raise TokenRefused("expired", N_("The shopper token has expired: reload the page."))
     if exp - moment > MAX_LIFETIME.total_seconds():
-        raise TokenRefused("too_long", "The shopper token is valid for too long (at most 24 hours).")
+        raise TokenRefused("too_long", N_("The shopper token is valid for too long (at most 24 hours)."))
     try:
         return identity_of_ref(ref)
     except (Invalid, NotFound):
-        raise TokenRefused("malformed", "The shopper token is not valid.") from None
+        raise TokenRefused("malformed", N_("The shopper token is not valid.")) from None
 
 
 async def seal_secrets() -> int:
