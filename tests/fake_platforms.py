@@ -244,6 +244,7 @@ class FakeShopify(_FakePlatform):
         self.shop_domain = shop_domain
         self.discounts: dict[str, dict[str, Any]] = {}  # node gid -> what was created
         self.products: dict[str, dict[str, Any]] = {}  # gid://shopify/Product/<id> -> {"productType": ...}
+        self.customers: dict[str, str] = {}  # e-mail -> gid://shopify/Customer/<id>
         self._next_id = _SHOPIFY_FIRST_ID
         self.available = 1990.0  # the cost bucket reported in extensions.cost
 
@@ -308,6 +309,11 @@ class FakeShopify(_FakePlatform):
             return self._create(variables)
         if re.search(r"\bdiscountCodeDelete\s*\(", query):
             return self._delete(variables)
+        if re.search(r"\bcustomers\s*\(", query):  # customers(first:, query: "email:...")
+            wanted = str(variables.get("query", "")).removeprefix("email:").strip().lower()
+            found = self.customers.get(wanted)
+            nodes = [{"id": found}] if found else []
+            return _respond(200, {"data": {"customers": {"nodes": nodes}}, "extensions": self._cost(2)})
         if re.search(r"\bproduct\s*\(", query):
             found = self.products.get(str(variables.get("id")))
             return _respond(200, {"data": {"product": found}, "extensions": self._cost(2)})

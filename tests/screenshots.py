@@ -11,7 +11,10 @@ signs in with the codes from the development mailbox. The tests assert behaviour
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import sys
 import tempfile
 from pathlib import Path
@@ -48,6 +51,7 @@ ADMIN_PAGES = {
     "referrals": "/referrals",
     "branding": "/branding",
     "webhooks": "/webhooks",
+    "integrations": "/integrations",
     "reports": "/reports",
     "close": "/reports/close",
     "import": "/import",
@@ -153,6 +157,15 @@ def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     page.click("form[action$='/test'] button")
     page.wait_for_load_state("networkidle")
     _shoot(page, page.url.split("?")[0], out / "admin-webhook.png")
+    # A Shopify store connected, a paid order and a pending one from it, for its page.
+    page.goto(server.url(None, "/admin/b/bella/integrations/shopify"))
+    page.fill("#shop", "bella-cosmeticos.myshopify.com")
+    page.fill("#secret", DEMO_SHOP_SECRET)
+    page.click("#connect-form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    for name, topic in (("orders_create_pending", "orders/create"), ("orders_paid", "orders/paid")):
+        _shopify_webhook(server, name, topic)
+    _shoot(page, server.url(None, "/admin/b/bella/integrations/shopify"), out / "admin-integration.png")
     month = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")  # last month
     for name, path in ADMIN_PAGES.items():
         query = f"?month={month}" if name == "close" else ""
@@ -163,6 +176,23 @@ def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     admin_sign_in(page, server, "caixa@bella.example")
     _shoot(page, server.url(None, "/admin/b/bella/counter"), out / "admin-counter-phone.png")
     phone.close()
+
+
+DEMO_SHOP_SECRET = "segredo-de-demonstracao"
+
+
+def _shopify_webhook(server: LiveServer, name: str, topic: str) -> None:
+    """One of the Shopify fixtures, signed as Shopify signs it, to the brand's webhook address."""
+    body = (Path(__file__).parent / "fixtures" / "platforms" / "shopify" / f"{name}.json").read_bytes()
+    mac = hmac.new(DEMO_SHOP_SECRET.encode(), body, hashlib.sha256).digest()
+    headers = {
+        "content-type": "application/json",
+        "x-shopify-topic": topic,
+        "x-shopify-hmac-sha256": base64.b64encode(mac).decode(),
+        "x-shopify-shop-domain": "bella-cosmeticos.myshopify.com",
+        "x-shopify-webhook-id": f"shot-{name}",
+    }
+    httpx.post(server.url(None, "/api/hooks/shopify/bella"), content=body, headers=headers, timeout=10)
 
 
 def _shoot(page: Page, url: str, path: Path) -> None:

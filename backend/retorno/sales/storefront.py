@@ -43,7 +43,17 @@ async def _sale(brand_id: int, order_id: str) -> dict[str, Any] | None:
 
 
 async def _refunded(sale_id: int) -> int:
-    rows = await db.fetch("SELECT COALESCE(SUM(amount), 0) AS s FROM refunds WHERE sale = {}", sale_id)
+    rows = await db.fetch("SELECT COALESCE(SUM(amount), 0) AS s FROM sale_refunds WHERE sale = {}", sale_id)
+    return int(rows[0]["s"])
+
+
+async def _refunded_by_total(sale_id: int, key: str) -> int:
+    """What the running-total refunds of a sale (`<key>:refunded:<n>`) have refunded so far."""
+    rows = await db.fetch(
+        "SELECT COALESCE(SUM(amount), 0) AS s FROM sale_refunds WHERE sale = {} AND refund_id LIKE {}",
+        sale_id,
+        f"{key}:refunded:%",
+    )
     return int(rows[0]["s"])
 
 
@@ -97,22 +107,32 @@ async def _apply(
             PlatformRefund(refund_id=r, amount=a)
             for r, a in await stores.held_refunds(connection.id, order.order_id)
         ]
+        # A refund is applied once, by its id; what the platform returned beyond what remains of
+        # the sale (a cancellation's refund listing what was already refunded) is not refunded twice.
+        done = {
+            r["refund_id"]
+            for r in await db.fetch("SELECT refund_id FROM sale_refunds WHERE sale = {}", sale["id"])
+        }
         for refund in [*order.refunds, *held]:
-            if refund.amount > 0:
-                _, created = await orders.refund(
-                    brand=brand,
-                    order_id=key,
-                    refund_id=f"{connection.platform}:{refund.refund_id}",
-                    amount=refund.amount,
-                    now=now,
-                )
-                changed |= created
+            refund_id = f"{connection.platform}:{refund.refund_id}"
+            rest = sale["total"] - await _refunded(sale["id"])
+            if refund_id in done or refund.amount <= 0 or rest <= 0:
+                continue
+            _, created = await orders.refund(
+                brand=brand, order_id=key, refund_id=refund_id, amount=min(refund.amount, rest), now=now
+            )
+            done.add(refund_id)
+            changed |= created
         for refund in held:
             await stores.refund_applied(connection.id, refund.refund_id, now)
-        if order.refunded_whole and not order.cancelled:
+        if order.refunded_total and not order.cancelled:
+            # Refunded in all so far, as the platform counts it: what is new is one refund, named
+            # by that running total (the same total again is the same refund).
             rest = sale["total"] - await _refunded(sale["id"])
-            if rest > 0:
-                await orders.refund(brand=brand, order_id=key, refund_id=f"{key}:whole", amount=rest, now=now)
+            refund_id = f"{key}:refunded:{order.refunded_total}"
+            due = min(order.refunded_total - await _refunded_by_total(sale["id"], key), rest)
+            if refund_id not in done and due > 0:
+                await orders.refund(brand=brand, order_id=key, refund_id=refund_id, amount=due, now=now)
                 changed = True
         if order.cancelled:
             await orders.cancel(brand=brand, order_id=key, now=now)

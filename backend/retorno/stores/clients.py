@@ -33,7 +33,7 @@ class Api(msgspec.Struct, frozen=True, kw_only=True):
     options: Options
     shopify_url: str = ""  # empty: https://<shop>
     nuvemshop_url: str = "https://api.nuvemshop.com.br"
-    user_agent: str = "Retorno (cashback)"
+    user_agent: str = "Retorno (https://localhost)"  # Nuvemshop wants a contact in it
 
     @classmethod
     def of(cls, settings: Any) -> Api:

@@ -65,7 +65,9 @@ class PlatformOrder(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # what the store calls it (#1001)
     paid: bool  # it was paid at some point (refunded and cancelled orders too)
     cancelled: bool
-    refunded_whole: bool  # refunded with no refund records (Nuvemshop): the rest is refunded
+    # What the platform says was refunded in all, where it keeps no refund records (Nuvemshop: the
+    # total less what the shopper has paid now); None where refunds are listed one by one.
+    refunded_total: int | None
     currency: str
     identity: Identity | None
     total: int
@@ -182,7 +184,7 @@ def shopify_order(body: dict[str, Any]) -> PlatformOrder:
             name=str(body.get("name") or body["id"]),
             paid=body.get("financial_status") in SHOPIFY_PAID,
             cancelled=bool(body.get("cancelled_at")),
-            refunded_whole=False,
+            refunded_total=None,
             currency=str(body.get("currency") or ""),
             identity=_identity(
                 body.get("email") or customer.get("email"),
@@ -238,7 +240,7 @@ def woocommerce_order(body: dict[str, Any]) -> PlatformOrder:
             name=f"#{body.get('number') or body['id']}",
             paid=paid and status not in WOO_UNPAID,
             cancelled=status == "cancelled",
-            refunded_whole=False,
+            refunded_total=None,
             currency=str(body.get("currency") or ""),
             identity=_identity(billing.get("email"), billing.get("phone"), cpf, name),
             total=total,
@@ -276,6 +278,11 @@ def nuvemshop_order(body: dict[str, Any]) -> PlatformOrder:
         for p in body["products"]
     ]
     payment = str(body.get("payment_status") or "")
+    refunded: int | None = None
+    if payment == "refunded":
+        refunded = total
+    elif payment == "partially_refunded" and body.get("total_paid_by_customer") not in (None, ""):
+        refunded = max(0, total - centavos(body.get("total_paid_by_customer")))
     coupons = body.get("coupon") or []
     return _finish(
         PlatformOrder(
@@ -283,7 +290,7 @@ def nuvemshop_order(body: dict[str, Any]) -> PlatformOrder:
             name=f"#{body.get('number') or body['id']}",
             paid=payment in NUVEMSHOP_PAID or bool(body.get("paid_at")),
             cancelled=body.get("status") == "cancelled",
-            refunded_whole=payment == "refunded",
+            refunded_total=refunded,
             currency=str(body.get("currency") or ""),
             identity=_identity(
                 customer.get("email") or body.get("contact_email"),

@@ -35,7 +35,7 @@ class Connection(Table, tablename="store_connections"):
     last_delivery_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
-    unique_brand_platform = Unique([brand, platform])
+    unique_store_connection = Unique([brand, platform])
 
 
 class Delivery(Table, tablename="store_deliveries"):
@@ -65,7 +65,7 @@ class HeldRefund(Table, tablename="store_held_refunds"):
     amount = BigInt()
     created_at = Timestamptz()
     applied_at = Timestamptz(null=True, default=None)
-    unique_refund = Unique([connection, refund_id])
+    unique_store_held_refund = Unique([connection, refund_id])
 
 
 class CheckoutCode(Table, tablename="store_checkout_codes"):
@@ -86,4 +86,4 @@ class CheckoutCode(Table, tablename="store_checkout_codes"):
     expires_at = Timestamptz()
     created_at = Timestamptz()
     updated_at = Timestamptz()
-    unique_brand_code = Unique([brand, code])
+    unique_store_checkout_code = Unique([brand, code])
