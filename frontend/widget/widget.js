@@ -119,7 +119,7 @@
       "max-width:100%!important;contain:content!important}" +
       ":host(retorno-cart){display:block!important;width:100%!important}" +
       ":host(retorno-launcher){position:fixed!important;right:16px!important;bottom:16px!important;" +
-      "z-index:2147483000!important;display:block!important}" +
+      "z-index:2147483000!important;display:block!important;contain:none!important}" +
       ".r{all:initial;box-sizing:border-box;display:block;font-family:" + font + ";font-size:14px;line-height:1.4;" +
       "color:" + c.on_background + ";--p:" + c.primary + ";--op:" + c.on_primary + ";--a:" + c.accent + ";--bg:" +
       c.background + ";--rc:" + b.corners.card + ";--rb:" + b.corners.button + ";-webkit-font-smoothing:antialiased}" +
@@ -155,7 +155,7 @@
       ".sec h3{font-size:15px;font-weight:700;color:var(--p)}" +
       ".sec ol,.sec ul{display:grid;gap:6px;padding-left:20px}.rates{list-style:none;padding:0!important}" +
       ".rates li{display:flex;justify-content:space-between;gap:12px;padding:6px 0;border-bottom:1px solid rgba(0,0,0,.08)}" +
-      ".rates b{color:var(--p);font-weight:700}.sec a{color:var(--p);text-decoration:underline}";
+      ".rates b{color:var(--p);font-weight:700}.sec a:not(.btn){color:var(--p);text-decoration:underline}";
   }
 
   function mount(tag, into) {
