@@ -1,5 +1,6 @@
 """`make screenshots`: every shopper page of both demo brands (phone, light and dark) and every
-admin page (laptop; the counter also on a phone), into a folder, for people to look at.
+admin page (laptop; the counter also on a phone), and the site widget on the demo store (laptop and
+phone), into a folder, for people to look at.
 
     python -m tests.screenshots [--out screenshots] [--only admin|shopper]
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.helpers import ARGS, CHROMIUM, admin_sign_in, join_with_code
+from tests.browser.helpers import ARGS, CHROMIUM, admin_sign_in, join_with_code, sales_for
 from tests.conftest import LiveServer, free_port, server_env
 
 PHONE = {"width": 390, "height": 844}
@@ -195,6 +196,53 @@ def _shopify_webhook(server: LiveServer, name: str, topic: str) -> None:
     httpx.post(server.url(None, "/api/hooks/shopify/bella"), content=body, headers=headers, timeout=10)
 
 
+WIDGET_SHOPPER = "ana@exemplo.com.br"
+
+
+def _widget_pages(browser: Browser, server: LiveServer, out: Path) -> None:
+    """The site widget on the demo store (badges, the cart of a visitor, of a shopper, with an
+    expired token, the launcher's panel) on a laptop and a phone, and its admin page."""
+    sales_for(server, "bella", WIDGET_SHOPPER, "SHOT")
+    for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+        context = browser.new_context(
+            viewport=viewport, locale="pt-BR", device_scale_factor=2 if name == "phone" else 1
+        )
+        page = context.new_page()
+        for slug in ("bella", "mare"):
+            _shoot(
+                page, server.url(None, f"/dev/store?brand={slug}"), out / f"widget-{slug}-{name}-products.png"
+            )
+            _shoot(
+                page,
+                server.url(None, f"/dev/store/cart?brand={slug}"),
+                out / f"widget-{slug}-{name}-cart.png",
+            )
+        _shoot(
+            page,
+            server.url(None, f"/dev/store/cart?brand=bella&shopper={WIDGET_SHOPPER}"),
+            out / f"widget-bella-{name}-cart-shopper.png",
+        )
+        _shoot(
+            page,
+            server.url(None, f"/dev/store/cart?brand=bella&shopper={WIDGET_SHOPPER}&ttl=-60"),
+            out / f"widget-bella-{name}-cart-expired.png",
+        )
+        page.goto(server.url(None, "/dev/store?brand=bella"))
+        page.locator("retorno-launcher button.lb").click()
+        page.locator("retorno-launcher [role=dialog]").wait_for()
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(out / f"widget-bella-{name}-panel.png"))
+        context.close()
+    admin = browser.new_context(viewport=LAPTOP, locale="pt-BR")
+    page = admin.new_page()
+    admin_sign_in(page, server, OWNERS["bella"])
+    _shoot(page, server.url(None, "/admin/b/bella/widget"), out / "admin-widget.png")
+    page.click("#rotate-secret")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(out / "admin-widget-rotated.png"), full_page=True)
+    admin.close()
+
+
 def _shoot(page: Page, url: str, path: Path) -> None:
     answer = page.goto(url)
     page.wait_for_load_state("networkidle")
@@ -236,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                         _shopper_pages(browser, server, slug, args.out)
                 if args.only != "shopper":
                     _admin_pages(browser, server, args.out)
+                    _widget_pages(browser, server, args.out)
                 browser.close()
         finally:
             server.stop()

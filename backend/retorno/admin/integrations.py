@@ -65,7 +65,8 @@ async def connect(request: Request, slug: FromPath[str], platform: FromPath[str]
     form = await request.form()
     brand, now = admin_of(request)["brand"], now_of(request)
     shop = str(form.get("shop", "")).strip()
-    codes, enabled = form.get("checkout_codes") == "1", form.get("enabled", "1") == "1"
+    # The form sends enabled=0 always, and enabled=1 too when the box is ticked.
+    codes, enabled = form.get("checkout_codes") == "1", "1" in form.getall("enabled", ["1"])
     try:
         await audited(
             request,

@@ -74,6 +74,8 @@ async def receive(
         payload = None
     if platform == "nuvemshop" and isinstance(payload, dict):
         topic = str(payload.get("event", ""))[:60]
+    if isinstance(payload, dict):
+        order_id = str(payload.get("order_id" if topic == "refunds/create" else "id", ""))[:100]
     if not connection.enabled:
         applied = Applied(outcome="ignored", reason="disabled")
     elif await stores.seen(connection.id, delivery_id):
@@ -81,7 +83,6 @@ async def receive(
     elif not isinstance(payload, dict):
         applied = Applied(outcome="ignored", reason="not_an_order")
     else:
-        order_id = str(payload.get("order_id" if topic == "refunds/create" else "id", ""))[:100]
         try:
             applied = await _dispatch(request, brand, connection, topic, payload, now)
         except platforms.NotAnOrder as exc:
