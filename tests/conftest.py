@@ -383,7 +383,7 @@ def server_env(database_url: str, port: int, var_dir: Path, env: str, **extra: s
 
 
 def start_app_processes(
-    database_url: str, tmp_path: Path, count: int = 2, *, worker: bool = False
+    database_url: str, tmp_path: Path, count: int = 2, *, worker: bool = False, **extra: str
 ) -> list[LiveServer]:
     """`retorno serve` processes on one database, as app machines behind a load balancer would be
     (with or without the worker inside); they trust X-Forwarded-For from 127.0.0.1, so a test can
@@ -392,7 +392,7 @@ def start_app_processes(
     servers = []
     for i in range(count):
         port = free_port()
-        env = server_env(database_url, port, tmp_path, "test", RETORNO_TRUSTED_PROXIES="127.0.0.1")
+        env = server_env(database_url, port, tmp_path, "test", RETORNO_TRUSTED_PROXIES="127.0.0.1", **extra)
         args = () if worker else ("--no-worker",)
         servers.append(LiveServer(port, env, tmp_path / f"app{i}.log", args=args))
     try:

@@ -6,6 +6,7 @@ checkout codes made on fakes of Shopify's and WooCommerce's admin APIs, committe
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -587,6 +588,90 @@ async def test_a_platform_that_refuses_the_code_gives_the_cashback_back_at_once(
         assert await available(demo, clock, customer) == 3000 and shop.discounts == {}
         rows = await db.fetch("SELECT state FROM store_checkout_codes")
         assert rows == [{"state": "failed"}]
+
+
+async def test_the_widget_s_use_button_makes_a_code_through_the_store_s_api(client, demo, clock, store_api):
+    from retorno.widget import service as widget
+
+    async with FakeShopify() as shop:
+        store_api["shopify"] = shop.origin
+        await connect(demo, clock, "shopify", SHOP, token=shop.access_token, codes=True)
+        _, customer = await shopper_with(demo, clock, "dani@example.com", 4000)
+        settings = await widget.settings_for(demo["bella"].id, now=clock())
+        keyed = await widget.by_key(settings.publishable_key)
+        token = widget.sign(keyed.secret, "email:dani@example.com", int(clock().timestamp()) + 600)
+        quote = await client.post(
+            f"/widget/v1/quote/cart?key={settings.publishable_key}", json={"total": 10000, "token": token}
+        )
+        assert quote.json()["shopper"]["checkout_codes"] is True
+        made = await client.post(
+            f"/widget/v1/checkout-code?key={settings.publishable_key}",
+            json={"token": token, "amount": 2000, "order_total": 10000},
+        )
+        assert made.status_code == 201, made.text
+        held = made.json()
+        assert held["amount"] == 2000 and held["apply_url"].endswith(
+            f"/discount/{held['code']}?redirect=/checkout"
+        )
+        assert shop.discount_for_code(held["code"]) is not None
+        assert await available(demo, clock, customer) == 2000
+        too_much = await client.post(
+            f"/widget/v1/checkout-code?key={settings.publishable_key}&lang=pt-BR",
+            json={"token": token, "amount": 2500, "order_total": 10000},
+        )
+        assert too_much.status_code == 422 and too_much.json()["max_amount"] == 2000
+        assert len(shop.discounts) == 1
+
+
+async def test_two_carts_in_two_app_processes_spend_one_balance_once(
+    database_url, engine, demo, clock, tmp_path
+):
+    """Two app processes, one shopper, two carts asking at the same moment for more than half the
+    balance each: one code is made, the other cart is told what is left."""
+    import asyncio
+
+    from retorno.widget import service as widget
+    from tests.conftest import start_app_processes
+
+    async with FakeShopify() as shop:
+        servers = start_app_processes(
+            database_url, tmp_path, RETORNO_SHOPIFY_API_URL=shop.origin, RETORNO_WEBHOOKS_ALLOW_PRIVATE="1"
+        )
+        try:
+            await connect(demo, clock, "shopify", SHOP, token=shop.access_token, codes=True)
+            now = dt.datetime.now(dt.UTC)  # the processes keep real time
+            from retorno.customers import service as customers
+            from retorno.sales import adjustments
+
+            customer, _ = await db.write(
+                lambda: customers.upsert(demo["bella"].id, Identity(email="eva@example.com"), now=now)
+            )
+            await adjustments.adjust(
+                brand=demo["bella"], customer_id=customer.id, amount=3000, reason="t", now=now
+            )
+            settings = await widget.settings_for(demo["bella"].id, now=now)
+            keyed = await widget.by_key(settings.publishable_key)
+            token = widget.sign(keyed.secret, "email:eva@example.com", int(now.timestamp()) + 600)
+            async with httpx.AsyncClient(timeout=20) as http:
+                answers = await asyncio.gather(
+                    *(
+                        http.post(
+                            f"http://127.0.0.1:{server.port}/widget/v1/checkout-code?key={settings.publishable_key}",
+                            json={"token": token, "amount": 2000, "order_total": 10000},
+                            headers={"host": f"bella.localhost:{server.port}"},
+                        )
+                        for server in servers
+                    )
+                )
+            assert sorted(a.status_code for a in answers) == [201, 422], [a.text for a in answers]
+            refused = next(a for a in answers if a.status_code == 422).json()
+            assert refused["max_amount"] == 1000
+            assert len(shop.discounts) == 1
+            balance = await balances.balance(brand=demo["bella"], customer_id=customer.id, now=now)
+            assert balance.available == 1000
+        finally:
+            for server in servers:
+                server.stop()
 
 
 # --- the admin ------------------------------------------------------------------------------------
