@@ -674,6 +674,107 @@ async def test_two_carts_in_two_app_processes_spend_one_balance_once(
                 server.stop()
 
 
+async def test_product_categories_asked_of_the_platform_earn_the_brand_s_category_rate(
+    hooks, demo, clock, store_api
+):
+    """Neither Shopify's nor WooCommerce's order lines say a product's category: with a token the
+    connector asks, and a "Maquiagem" product earns Bella's maquiagem rate (15%) where the rest
+    earns 10%. Expected: exact shares of each line, rounded once, half to even."""
+    shopify, woo_order = fixture("shopify", "orders_paid"), fixture("woocommerce", "order_processing")
+    async with FakeShopify() as shop, FakeWooCommerce() as woo:
+        store_api["shopify"] = shop.origin
+        await connect(demo, clock, "shopify", SHOP, token=shop.access_token)
+        await connect(
+            demo, clock, "woocommerce", woo.origin, token=f"{woo.consumer_key}:{woo.consumer_secret}"
+        )
+        first, second = shopify["line_items"]
+        shop.products[f"gid://shopify/Product/{first['product_id']}"] = {"productType": "Maquiagem"}
+        shop.products[f"gid://shopify/Product/{second['product_id']}"] = {"productType": "Skincare"}
+        woo_first, woo_second = woo_order["line_items"]
+        woo.products[woo_first["product_id"]] = {
+            "id": woo_first["product_id"],
+            "status": "publish",
+            "categories": [
+                {"id": 9, "name": "Batons", "slug": "batons"},
+                {"id": 7, "name": "Maquiagem", "slug": "maquiagem"},
+            ],
+        }
+        body = raw(shopify)
+        await hooks.post("/shopify/bella", content=body, headers=shopify_post(body, "orders/paid", "cat1"))
+        body = raw(woo_order)
+        await hooks.post("/woocommerce/bella", content=body, headers=woo_post(body, "order.updated", "cat2"))
+
+    def net(li) -> int:
+        return cents(li["price"]) * li["quantity"] - sum(
+            cents(d["amount"]) for d in li["discount_allocations"]
+        )
+
+    exact = Decimal(net(first)) * Decimal("0.15") + Decimal(net(second)) * Decimal("0.10")
+    sale = await sale_of(demo, f"shopify:{shopify['id']}")
+    assert sale["cashback"] == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    exact = Decimal(cents(woo_first["total"])) * Decimal("0.15") + Decimal(
+        cents(woo_second["total"])
+    ) * Decimal("0.10")
+    sale = await sale_of(demo, f"woocommerce:{woo_order['id']}")
+    assert sale["cashback"] == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+async def test_an_order_that_used_a_code_after_its_cashback_came_back_takes_it_again(
+    hooks, demo, clock, store_api
+):
+    order = fixture("shopify", "orders_paid_with_code")
+    async with FakeShopify() as shop:
+        store_api["shopify"] = shop.origin
+        await connect(demo, clock, "shopify", SHOP, token=shop.access_token, codes=True)
+        _, customer = await shopper_with(demo, clock, order["email"], 5000)
+        api = Api.of(None)
+        held = await checkout.hold(
+            brand=demo["bella"],
+            identity=Identity(email=order["email"]),
+            amount=2000,
+            order_total=cents(order["total_price"]) + 2000,
+            now=clock(),
+            api=api,
+        )
+        clock.advance(hours=1)
+        assert (
+            await checkout.release_expired(brands={demo["bella"].id: demo["bella"]}, api=api, now=clock())
+            == 1
+        )
+        assert await available(demo, clock, customer) == 5000
+        used = order | {"discount_codes": [order["discount_codes"][0] | {"code": held.code}]}
+        body = raw(used)
+        await hooks.post("/shopify/bella", content=body, headers=shopify_post(body, "orders/paid", "late1"))
+        assert await available(demo, clock, customer) == 3000
+        rows = await db.fetch("SELECT order_id, amount FROM redemptions WHERE cancelled_at IS NULL")
+        assert rows == [{"order_id": f"shopify:{order['id']}", "amount": 2000}]
+
+
+async def test_the_worker_releases_ended_codes(demo, clock, store_api):
+    from retorno.worker import Worker
+
+    async with FakeShopify() as shop:
+        store_api["shopify"] = shop.origin
+        await connect(demo, clock, "shopify", SHOP, token=shop.access_token, codes=True)
+        identity, customer = await shopper_with(demo, clock, "fe@example.com", 3000)
+        await checkout.hold(
+            brand=demo["bella"],
+            identity=identity,
+            amount=1000,
+            order_total=9000,
+            now=clock(),
+            api=Api.of(None),
+        )
+        clock.advance(hours=1)
+        worker = Worker(
+            clock=clock, webhook_options=Options(allow_private=True, require_https=False), mailer=object()
+        )
+        worker.store_api = Api.of(None)
+        async with worker:
+            await worker.run_once()
+        assert shop.discounts == {} and await available(demo, clock, customer) == 3000
+
+
 # --- the admin ------------------------------------------------------------------------------------
 
 

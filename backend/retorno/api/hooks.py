@@ -144,7 +144,8 @@ async def _dispatch(
         if resource is None:
             return Applied(outcome="ignored", reason="not_an_order")
         order = platforms.nuvemshop_order(resource)
-    return await storefront.apply_order(brand=brand, connection=connection, order=order, now=now)
+    api = Api.of(settings_of(request))
+    return await storefront.apply_order(brand=brand, connection=connection, order=order, now=now, api=api)
 
 
 router = Router(

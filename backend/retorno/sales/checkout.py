@@ -185,7 +185,9 @@ async def _give_back(brand: BrandView, row_id: int, state: str, now: dt.datetime
     return await db.write(work)
 
 
-async def commit(*, brand: BrandView, connection_id: int, code: str, order_id: str, now: dt.datetime) -> bool:
+async def commit(
+    *, brand: BrandView, connection_id: int, code: str, order_id: str, order_total: int, now: dt.datetime
+) -> bool:
     """A paid order (`order_id`, ours: `shopify:123`) used `code`: its held cashback is spent on
     that order. Whether anything changed (a code not ours, or committed already: nothing)."""
     code = code.strip().upper()
@@ -202,7 +204,7 @@ async def commit(*, brand: BrandView, connection_id: int, code: str, order_id: s
             code,
         )
         if not claimed:
-            return False
+            return await _late(brand, connection_id, code, order_id, order_total, now)
         # The redemption now belongs to the order: its cancellation gives the cashback back.
         await db.fetch(
             "UPDATE redemptions SET order_id = {} WHERE brand = {} AND redemption_id = {}",
@@ -213,6 +215,57 @@ async def commit(*, brand: BrandView, connection_id: int, code: str, order_id: s
         return True
 
     return await db.write(work)
+
+
+async def _late(
+    brand: BrandView, connection_id: int, code: str, order_id: str, order_total: int, now: dt.datetime
+) -> bool:
+    """A paid order used a code whose cashback was already given back (its webhook came after
+    the grace): the amount is taken again for that order if the shopper still has it."""
+    rows = await db.fetch(
+        "SELECT customer, amount FROM store_checkout_codes WHERE brand = {} AND connection = {} "
+        "AND code = {} AND state IN ('released', 'failed')",
+        brand.id,
+        connection_id,
+        code,
+    )
+    if not rows:
+        return False  # not ours, or committed already
+    customer = await customers.get(brand.id, rows[0]["customer"])
+    identity = Identity(
+        external_id=customer.external_id, cpf=customer.cpf, email=customer.email, phone=customer.phone
+    )
+    try:
+        _, created = await redemptions.redeem(
+            brand=brand,
+            request=RedemptionIn(
+                redemption_id=f"checkout:{code}:late",
+                order_id=order_id,
+                customer=identity,
+                # What the order came to before the code took its part off.
+                order_total=order_total + rows[0]["amount"],
+                amount=rows[0]["amount"],
+            ),
+            now=now,
+        )
+    except NotRedeemable:
+        log.warning(
+            "the order %s of %s used an ended code; the cashback is no longer there", order_id, brand.slug
+        )
+        return False
+    if created:
+        await db.write(
+            lambda: db.fetch(
+                "UPDATE store_checkout_codes SET state = 'committed', order_id = {}, updated_at = {} "
+                "WHERE brand = {} AND connection = {} AND code = {}",
+                order_id,
+                now,
+                brand.id,
+                connection_id,
+                code,
+            )
+        )
+    return created
 
 
 async def release_expired(

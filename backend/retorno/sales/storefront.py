@@ -11,18 +11,25 @@ what a newer one did (a sale is never un-cancelled, a refund never taken back).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import msgspec
 
 from retorno import db, i18n
 from retorno.brands.service import BrandView
+from retorno.cache import TTLCache
 from retorno.errors import Conflict, DomainError
+from retorno.ledger.rules import Item
 from retorno.sales import checkout, orders
 from retorno.sales.requests import SaleIn
+from retorno.stores import clients
 from retorno.stores import service as stores
-from retorno.stores.platforms import PlatformOrder, PlatformRefund
+from retorno.stores.clients import Api, PlatformError
+from retorno.stores.platforms import PlatformOrder, PlatformRefund, category_key
 from retorno.stores.service import ConnectionView
+
+log = logging.getLogger("retorno.stores")
 
 
 class Applied(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,19 +65,29 @@ async def _refunded_by_total(sale_id: int, key: str) -> int:
 
 
 async def apply_order(
-    *, brand: BrandView, connection: ConnectionView, order: PlatformOrder, now: dt.datetime
+    *,
+    brand: BrandView,
+    connection: ConnectionView,
+    order: PlatformOrder,
+    now: dt.datetime,
+    api: Api | None = None,
 ) -> Applied:
     key = f"{connection.platform}:{order.order_id}"
     if order.currency and order.currency.upper() != brand.currency:
         return _ignored("currency")
     try:
-        return await _apply(brand, connection, order, key, now)
+        return await _apply(brand, connection, order, key, now, api)
     except DomainError as exc:
         return Applied(outcome="failed", reason="refused", detail=i18n.error_text(brand.locale, exc))
 
 
 async def _apply(
-    brand: BrandView, connection: ConnectionView, order: PlatformOrder, key: str, now: dt.datetime
+    brand: BrandView,
+    connection: ConnectionView,
+    order: PlatformOrder,
+    key: str,
+    now: dt.datetime,
+    api: Api | None,
 ) -> Applied:
     sale = await _sale(brand.id, key)
     changed = False
@@ -87,7 +104,7 @@ async def _apply(
                     customer=order.identity,
                     total=order.total,
                     shipping=order.shipping,
-                    items=order.items or None,
+                    items=await _categorised(brand, connection, order, api) or None,
                     occurred_at=order.occurred_at if order.occurred_at and order.occurred_at <= now else None,
                     channel=connection.platform,
                 ),
@@ -100,7 +117,12 @@ async def _apply(
             raise RuntimeError(f"the sale {key} was recorded and is not there")
     for code in order.codes:
         changed |= await checkout.commit(
-            brand=brand, connection_id=connection.id, code=code, order_id=key, now=now
+            brand=brand,
+            connection_id=connection.id,
+            code=code,
+            order_id=key,
+            order_total=order.total,
+            now=now,
         )
     if sale["cancelled_at"] is None:
         held = [
@@ -138,6 +160,48 @@ async def _apply(
             await orders.cancel(brand=brand, order_id=key, now=now)
             changed = True
     return Applied(outcome="accepted") if changed else Applied(outcome="duplicate", reason="unchanged")
+
+
+_categories = TTLCache(seconds=600)  # (connection, product id) -> the product's categories
+
+
+async def _categorised(
+    brand: BrandView, connection: ConnectionView, order: PlatformOrder, api: Api | None
+) -> list[Item]:
+    """The order's lines with their products' categories, asked of the platform where its order
+    lines do not say them (Shopify's product type, WooCommerce's categories): of a product's
+    categories, the one the brand rates highest, else its first. A platform that refuses (a token
+    without the scope) leaves the lines at the base rate; one that does not answer is retried."""
+    if api is None or not connection.has_token or connection.platform not in ("shopify", "woocommerce"):
+        return order.items
+    rates = brand.rules().cashback.categories
+    token = ""
+    named: list[Item] = []
+    for item, product in zip(order.items, order.products, strict=True):
+        if item.category is not None or not product:
+            named.append(item)
+            continue
+        names = _categories.get((connection.id, product))
+        if names is None:
+            token = token or (await stores.secrets(connection.id))[1]
+            ask = (
+                clients.shopify_product_categories
+                if connection.platform == "shopify"
+                else clients.woocommerce_product_categories
+            )
+            try:
+                names = await ask(api, shop=connection.shop, token=token, product_id=product)
+            except PlatformError as exc:
+                if exc.kind == "unreachable":
+                    raise
+                log.warning("no categories from %s for %s: %s", connection.platform, brand.slug, exc.detail)
+                names = []
+            _categories.put((connection.id, product), names)
+        keys = [k for k in (category_key(n) for n in names) if k]
+        rated = [k for k in keys if k in rates]
+        best = max(rated, key=lambda k: rates[k]) if rated else (keys[0] if keys else None)
+        named.append(msgspec.structs.replace(item, category=best))
+    return named
 
 
 async def apply_refund(

@@ -207,6 +207,16 @@ async def shopify_delete_code(api: Api, *, shop: str, token: str, ref: str) -> N
         _user_errors(deleted)
 
 
+_PRODUCT = "query productType($id: ID!) { product(id: $id) { productType } }"
+
+
+async def shopify_product_categories(api: Api, *, shop: str, token: str, product_id: str) -> list[str]:
+    """The product's type, which Shopify's order lines do not carry (scope read_products)."""
+    result = await _shopify(api, shop, token, _PRODUCT, {"id": f"gid://shopify/Product/{product_id}"})
+    found = (result.get("product") or {}).get("productType")
+    return [str(found)] if found else []
+
+
 # --- WooCommerce: REST API v3 -------------------------------------------------------------------
 
 
@@ -250,6 +260,20 @@ async def woocommerce_create_code(
             "refused", f"WooCommerce answered {status} without a coupon (is the address right?)"
         )
     return str(data["id"])
+
+
+async def woocommerce_product_categories(api: Api, *, shop: str, token: str, product_id: str) -> list[str]:
+    """The product's categories (slug, or name), which WooCommerce's order lines do not carry."""
+    status, data = await _call(
+        api, "GET", f"{shop}/wp-json/wc/v3/products/{product_id}", headers=_woo_headers(token)
+    )
+    if status == 404 or not isinstance(data, dict):
+        return []
+    return [
+        str(c.get("slug") or c.get("name"))
+        for c in data.get("categories") or []
+        if isinstance(c, dict) and (c.get("slug") or c.get("name"))
+    ]
 
 
 async def woocommerce_delete_code(api: Api, *, shop: str, token: str, ref: str) -> None:

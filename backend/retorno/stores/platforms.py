@@ -16,6 +16,8 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
+import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -73,6 +75,7 @@ class PlatformOrder(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     shipping: int
     items: list[Item]
+    products: list[str]  # each item's product id on the platform ("" if none): its category is asked
     occurred_at: dt.datetime | None
     refunds: list[PlatformRefund]
     codes: list[str]  # discount codes the order used
@@ -118,8 +121,9 @@ def _identity(email: Any, phone: Any, cpf: Any, name: Any) -> Identity | None:
     return Identity(**kept, name=_text(name, 200)) if kept else None
 
 
-def lines(given: Sequence[tuple[str, str | None, int]], target: int) -> list[Item]:
-    """Lines (sku, category, what the line cost) scaled to add up to `target`, largest remainder."""
+def lines(given: Sequence[tuple[str, str | None, int, str]], target: int) -> list[tuple[Item, str]]:
+    """Lines (sku, category, what the line cost, product id) scaled to add up to `target`, largest
+    remainder; each with its product's id on the platform."""
     gross = [g for g in given if g[2] > 0]
     whole = sum(g[2] for g in gross)
     if not gross or whole <= 0 or target <= 0:
@@ -130,10 +134,22 @@ def lines(given: Sequence[tuple[str, str | None, int]], target: int) -> list[Ite
     for i in by_remainder[:rest]:
         shares[i] += 1
     return [
-        Item(sku=sku[:100], category=category[:100] if category else None, amount=share)
-        for (sku, category, _), share in zip(gross, shares, strict=True)
+        (Item(sku=sku[:100], category=category[:100] if category else None, amount=share), product)
+        for (sku, category, _, product), share in zip(gross, shares, strict=True)
         if share > 0
     ]
+
+
+def _items(gross: Sequence[tuple[str, str | None, int, str]], target: int) -> dict[str, Any]:
+    scaled = lines(gross, target)
+    return {"items": [item for item, _ in scaled], "products": [product for _, product in scaled]}
+
+
+def category_key(name: str) -> str:
+    """A platform's category or product type as a brand pack names one: "Maquiagem" and
+    "maquiagem" alike, accents and spaces aside ("Cuidados com a Pele" -> cuidados-com-a-pele)."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "-".join(re.findall(r"[a-z0-9_]+", plain.lower()))[:100]
 
 
 def _finish(order: PlatformOrder) -> PlatformOrder:
@@ -171,9 +187,10 @@ def shopify_order(body: dict[str, Any]) -> PlatformOrder:
     gross = [
         (
             str(li.get("sku") or li.get("product_id") or li.get("id") or ""),
-            _text(li.get("product_type"), 100),
+            category_key(str(li["product_type"])) or None if li.get("product_type") else None,
             centavos(li.get("price")) * int(li.get("quantity") or 0)
             - sum(centavos(d.get("amount")) for d in li.get("discount_allocations") or []),
+            str(li.get("product_id") or ""),
         )
         for li in body["line_items"]
     ]
@@ -194,7 +211,7 @@ def shopify_order(body: dict[str, Any]) -> PlatformOrder:
             ),
             total=total,
             shipping=shipping,
-            items=lines(gross, total - shipping),
+            **_items(gross, total - shipping),
             occurred_at=_moment(body.get("processed_at") or body.get("created_at")),
             refunds=[shopify_refund(r | {"order_id": body["id"]})[1] for r in body.get("refunds") or []],
             codes=[str(c.get("code")) for c in body.get("discount_codes") or [] if c.get("code")],
@@ -229,6 +246,7 @@ def woocommerce_order(body: dict[str, Any]) -> PlatformOrder:
             str(li.get("sku") or li.get("product_id") or li.get("id") or ""),
             None,
             centavos(li.get("total")) + centavos(li.get("total_tax")),
+            str(li.get("product_id") or ""),
         )
         for li in body["line_items"]
     ]
@@ -245,7 +263,7 @@ def woocommerce_order(body: dict[str, Any]) -> PlatformOrder:
             identity=_identity(billing.get("email"), billing.get("phone"), cpf, name),
             total=total,
             shipping=shipping,
-            items=lines(gross, total - shipping),
+            **_items(gross, total - shipping),
             occurred_at=_moment(body.get("date_paid_gmt") or body.get("date_created_gmt")),
             refunds=[
                 PlatformRefund(refund_id=str(r["id"]), amount=centavos(r.get("total")))
@@ -274,6 +292,7 @@ def nuvemshop_order(body: dict[str, Any]) -> PlatformOrder:
             str(p.get("sku") or p.get("product_id") or p.get("id") or ""),
             None,
             centavos(p.get("price")) * int(p.get("quantity") or 0),
+            str(p.get("product_id") or ""),
         )
         for p in body["products"]
     ]
@@ -300,7 +319,7 @@ def nuvemshop_order(body: dict[str, Any]) -> PlatformOrder:
             ),
             total=total,
             shipping=shipping,
-            items=lines(gross, total - shipping),
+            **_items(gross, total - shipping),
             occurred_at=_moment(body.get("paid_at") or body.get("created_at")),
             refunds=[],
             codes=[str(c.get("code")) for c in coupons if isinstance(c, dict) and c.get("code")],
