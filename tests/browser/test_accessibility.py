@@ -160,6 +160,9 @@ ADMIN_PAGES = {
     "/audit": "/audit",
     "/webhooks": "/webhooks",
     "/webhooks/{endpoint_id:int}": None,  # opened from the list (an endpoint needs a public address)
+    "/integrations": "/integrations",
+    "/integrations/{platform:str}": "/integrations/nuvemshop",
+    "/widget": "/widget",
 }
 
 
