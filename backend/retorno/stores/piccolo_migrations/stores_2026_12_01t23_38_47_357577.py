@@ -42,7 +42,7 @@ class Connection(Table, tablename="store_connections", schema=None):
     )
 
 
-ID = "2026-12-01T23:27:54:666005"
+ID = "2026-12-01T23:38:47:357577"
 VERSION = "1.38.0"
 DESCRIPTION = "True"
 
@@ -53,8 +53,8 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="Delivery",
-        tablename="store_deliveries",
+        class_name="HeldRefund",
+        tablename="store_held_refunds",
         schema=None,
         columns=None,
     )
@@ -74,35 +74,15 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="HeldRefund",
-        tablename="store_held_refunds",
+        class_name="Delivery",
+        tablename="store_deliveries",
         schema=None,
         columns=None,
     )
 
     manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="BigSerial",
-        column_class=BigSerial,
-        params={
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
         column_name="brand",
         db_column_name="brand",
         column_class_name="ForeignKey",
@@ -125,8 +105,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
         column_name="connection",
         db_column_name="connection",
         column_class_name="ForeignKey",
@@ -139,28 +119,6 @@ async def forwards():
             "null": False,
             "primary_key": False,
             "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
-        column_name="topic",
-        db_column_name="topic",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 60,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
@@ -171,30 +129,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
-        column_name="delivery_id",
-        db_column_name="delivery_id",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 100,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
         column_name="order_id",
         db_column_name="order_id",
         column_class_name="Varchar",
@@ -215,14 +151,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
-        column_name="outcome",
-        db_column_name="outcome",
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
+        column_name="refund_id",
+        db_column_name="refund_id",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 12,
+            "length": 100,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -237,15 +173,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
-        column_name="reason",
-        db_column_name="reason",
-        column_class_name="Varchar",
-        column_class=Varchar,
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
+        column_name="amount",
+        db_column_name="amount",
+        column_class_name="BigInt",
+        column_class=BigInt,
         params={
-            "length": 40,
-            "default": "",
+            "default": 0,
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -259,30 +194,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
-        column_name="detail",
-        db_column_name="detail",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 300,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Delivery",
-        tablename="store_deliveries",
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
@@ -290,6 +203,27 @@ async def forwards():
         params={
             "default": TimestamptzNow(),
             "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="HeldRefund",
+        tablename="store_held_refunds",
+        column_name="applied_at",
+        db_column_name="applied_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
             "primary_key": False,
             "unique": False,
             "index": False,
@@ -780,8 +714,28 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
+        table_class_name="Delivery",
+        tablename="store_deliveries",
+        column_name="id",
+        db_column_name="id",
+        column_class_name="BigSerial",
+        column_class=BigSerial,
+        params={
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Delivery",
+        tablename="store_deliveries",
         column_name="brand",
         db_column_name="brand",
         column_class_name="ForeignKey",
@@ -804,8 +758,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
+        table_class_name="Delivery",
+        tablename="store_deliveries",
         column_name="connection",
         db_column_name="connection",
         column_class_name="ForeignKey",
@@ -815,6 +769,28 @@ async def forwards():
             "on_delete": OnDelete.cascade,
             "on_update": OnUpdate.cascade,
             "target_column": None,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Delivery",
+        tablename="store_deliveries",
+        column_name="topic",
+        db_column_name="topic",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 60,
+            "default": "",
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -828,8 +804,30 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
+        table_class_name="Delivery",
+        tablename="store_deliveries",
+        column_name="delivery_id",
+        db_column_name="delivery_id",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Delivery",
+        tablename="store_deliveries",
         column_name="order_id",
         db_column_name="order_id",
         column_class_name="Varchar",
@@ -850,14 +848,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
-        column_name="refund_id",
-        db_column_name="refund_id",
+        table_class_name="Delivery",
+        tablename="store_deliveries",
+        column_name="outcome",
+        db_column_name="outcome",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 100,
+            "length": 12,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -872,14 +870,15 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
-        column_name="amount",
-        db_column_name="amount",
-        column_class_name="BigInt",
-        column_class=BigInt,
+        table_class_name="Delivery",
+        tablename="store_deliveries",
+        column_name="reason",
+        db_column_name="reason",
+        column_class_name="Varchar",
+        column_class=Varchar,
         params={
-            "default": 0,
+            "length": 40,
+            "default": "",
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -893,8 +892,30 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
+        table_class_name="Delivery",
+        tablename="store_deliveries",
+        column_name="detail",
+        db_column_name="detail",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 300,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="Delivery",
+        tablename="store_deliveries",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
@@ -913,24 +934,12 @@ async def forwards():
         schema=None,
     )
 
-    manager.add_column(
+    manager.add_constraint(
         table_class_name="HeldRefund",
         tablename="store_held_refunds",
-        column_name="applied_at",
-        db_column_name="applied_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
+        constraint_name="unique_store_held_refund",
+        constraint_class=Unique,
+        params={"columns": ["connection", "refund_id"], "nulls_distinct": True},
         schema=None,
     )
 
@@ -949,15 +958,6 @@ async def forwards():
         constraint_name="unique_store_connection",
         constraint_class=Unique,
         params={"columns": ["brand", "platform"], "nulls_distinct": True},
-        schema=None,
-    )
-
-    manager.add_constraint(
-        table_class_name="HeldRefund",
-        tablename="store_held_refunds",
-        constraint_name="unique_store_held_refund",
-        constraint_class=Unique,
-        params={"columns": ["connection", "refund_id"], "nulls_distinct": True},
         schema=None,
     )
 

@@ -25,9 +25,9 @@ class Brand(Table, tablename="brands", schema=None):
     )
 
 
-ID = "2026-12-01T23:09:45:430030"
+ID = "2026-12-01T23:38:50:497345"
 VERSION = "1.38.0"
-DESCRIPTION = "The site widget's settings: publishable key, sealed secret, store origins, launcher"
+DESCRIPTION = "True"
 
 
 async def forwards():
