@@ -35,7 +35,7 @@ from retorno.api import hooks as store_hooks
 from retorno.api import routes as api
 from retorno.api.problems import Problem
 from retorno.auth.common import TooManyRequests
-from retorno.errors import N_, DomainError, Invalid, Unauthorized
+from retorno.errors import CODES, N_, TITLES, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
 from retorno.platform import devstore
 from retorno.platform import routes as platform
@@ -62,22 +62,6 @@ async def root(request: Request) -> Template:
     if web.brand_of(request) is None:
         return await platform.landing_page(request)
     return await pages.home_page(request)
-
-
-# A stable code for programs, by status (problems.Problem.code).
-CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "too_many_requests",
-    503: "unavailable",
-}
 
 
 def _problem(status: int, title: str, detail: str, headers: dict[str, str] | None, **extra: Any) -> Response:
@@ -128,16 +112,6 @@ def _error(
     )
 
 
-# A title for each status Litestar itself may answer with (a route's own errors have their own).
-TITLES = {
-    400: N_("Bad request"),
-    401: N_("Unauthorized"),
-    403: N_("Not allowed"),
-    405: N_("Method not allowed"),
-    413: N_("Content too large"),
-    415: N_("Unsupported media type"),
-    429: N_("Too many requests"),
-}
 DETAILS = {
     405: N_("This address does not take this method."),
     413: N_("The request body is larger than this address accepts."),

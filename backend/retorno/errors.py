@@ -111,3 +111,32 @@ class Unauthorized(DomainError):
 class UnsupportedMediaType(DomainError):
     status_code = 415
     title = "Unsupported media type"
+
+
+# A stable code for programs, by status (the `code` of every problem details answer).
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+# A title for each status the framework itself may answer with (a route's own errors have their own).
+TITLES = {
+    400: N_("Bad request"),
+    401: N_("Unauthorized"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    413: N_("Content too large"),
+    415: N_("Unsupported media type"),
+    429: N_("Too many requests"),
+}

@@ -36,7 +36,7 @@ from retorno.brands.rules import Campaign
 from retorno.brands.service import BrandView
 from retorno.cache import TTLCache
 from retorno.customers.service import Identity
-from retorno.errors import N_, DomainError, Field, Invalid, Unauthorized
+from retorno.errors import CODES, N_, TITLES, DomainError, Field, Invalid, Unauthorized
 from retorno.ledger import rules
 from retorno.ledger.rules import Item
 from retorno.portal.theme import CORNERS, FONTS, WEIGHTS
@@ -101,28 +101,6 @@ WORDS = {
     "reason_balance": N_("That is more than your available cashback."),
 }
 assert {f"reason_{code}" for code in redemptions.REASONS} <= set(WORDS)  # every reason has its words
-
-TITLES = {
-    400: N_("Bad request"),
-    401: N_("Unauthorized"),
-    403: N_("Not allowed"),
-    404: N_("Page not found"),
-    405: N_("Method not allowed"),
-    413: N_("Content too large"),
-    429: N_("Too many requests"),
-}
-CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "too_many_requests",
-}
 
 
 class OriginRefused(DomainError):
