@@ -24,6 +24,8 @@ SIDEBAR = {
     "/staff": "owner",
     "/keys": "owner",
     "/webhooks": "owner",
+    "/integrations": "owner",
+    "/widget": "owner",
     "/audit": "owner",
 }
 

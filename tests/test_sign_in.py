@@ -520,6 +520,11 @@ CSRF_EXEMPT = {
     # the service worker's pushsubscriptionchange: no page, no token, no session; the old endpoint
     # (an unguessable URL) authorises it (test_push.py)
     "/push/renew",
+    # the site widget, called from the store's own pages on another origin: no cookie is read; the
+    # brand's publishable key, the store's origin (CORS) and a shopper token the store's backend
+    # signed authorise it (test_widget.py)
+    "/widget/v1/quote/cart",
+    "/widget/v1/checkout-code",
 }
 
 
