@@ -56,8 +56,16 @@ class CodeHeld(msgspec.Struct, kw_only=True):
     apply_url: str | None = None  # a link that applies the code in the store (Shopify's /discount/<code>)
 
 
+PREFIX = "RET-"
+
+
 def new_code() -> str:
-    return "RET-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    return PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+def made_here(code: str) -> bool:
+    """Whether a code an order used may be one of ours (WooCommerce hands codes back lower-cased)."""
+    return code.strip().upper().startswith(PREFIX)
 
 
 async def hold(

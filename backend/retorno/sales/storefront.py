@@ -116,6 +116,8 @@ async def _apply(
         if sale is None:
             raise RuntimeError(f"the sale {key} was recorded and is not there")
     for code in order.codes:
+        if not checkout.made_here(code):  # the store's own coupons: no write for them
+            continue
         changed |= await checkout.commit(
             brand=brand,
             connection_id=connection.id,
