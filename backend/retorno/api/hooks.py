@@ -35,14 +35,16 @@ def _answer(applied: Applied, status: int = 200) -> Response[Any]:
     return Response({"outcome": applied.outcome, "reason": applied.reason}, status_code=status)
 
 
-async def _connection(platform: str, slug: str) -> ConnectionView | None:
+async def _connection(platform: str, slug: str) -> tuple[brands.BrandView, ConnectionView] | None:
+    """The brand and its connection to `platform`, if both exist."""
     if platform not in platforms.PLATFORMS:
         return None
     try:
         brand = await brands.get_brand(slug)
     except NotFound:
         return None
-    return await stores.connection(brand.id, platform)
+    connection = await stores.connection(brand.id, platform)
+    return (brand, connection) if connection else None
 
 
 @post("/{platform:str}/{slug:str}", status_code=200)
@@ -50,19 +52,15 @@ async def receive(
     request: Request[Any, Any, Any], platform: FromPath[str], slug: FromPath[str]
 ) -> Response[Any]:
     body = await request.body()
-    connection = await _connection(platform, slug)
-    secret = (await stores.secrets(connection.id))[0] if connection else ""
+    found = await _connection(platform, slug)
+    secret = (await stores.secrets(found[1].id))[0] if found else ""
     signature = request.headers.get(platforms.SIGNATURE_HEADERS.get(platform, "x-none"), "")
-    if connection is None or not platforms.signed(platform, secret, body, signature):
-        if (
-            platform == "woocommerce"
-            and connection is not None
-            and not signature
-            and _WOO_PING.fullmatch(body)
-        ):
+    if found is None or not platforms.signed(platform, secret, body, signature):
+        ping = platform == "woocommerce" and not signature and _WOO_PING.fullmatch(body)
+        if found is not None and ping:
             return Response({"outcome": "ping"}, status_code=200)  # nothing written
         raise Unauthorized("the webhook's signature does not match a connected store")
-    brand = await brands.get_brand(slug)
+    brand, connection = found
     now = now_of(request)
     headers = request.headers
     delivery_id = headers.get(platforms.DELIVERY_HEADERS.get(platform, "x-none"), "")
