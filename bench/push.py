@@ -28,7 +28,7 @@ from harness import LOAD_CPU, REPO, SERVER_CPU, BenchError
 
 sys.path.insert(0, str(REPO))
 
-from tests.fake_push import ThreadedFakePushService, seed_audience
+from tests.fake_push import ThreadedFakePushService, push_campaign, seed_audience
 
 WORKER = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "retorno", "worker", "--until-idle"]
 
@@ -36,16 +36,13 @@ WORKER = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "retorno", "worker"
 async def _seed(env: dict[str, str], devices: list) -> None:
     from retorno import db
     from retorno.brands import service as brands
-    from retorno.push import service as push
     from retorno.settings import load_settings
 
     now = dt.datetime.now(dt.UTC)
     async with db.connected(db.make_engine(load_settings(env))):
         brand = await brands.get_brand("bella")
         await seed_audience(brand.id, devices, now)
-        await push.queue_campaign(
-            brand_id=brand.id, title="Black Friday", body="Cashback em dobro até domingo", url="/", now=now
-        )
+        await push_campaign(brand.id, title="Black Friday", body="Cashback em dobro até domingo", now=now)
 
 
 def one_round(count: int, latency: float, batch: int) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import json
 import secrets
 import threading
@@ -214,8 +215,7 @@ async def seed_audience(brand_id: int, devices: list[Device], now: Any) -> None:
         customers = await db.fetch("SELECT id FROM customers WHERE brand = {} ORDER BY id", brand_id)
         for customer, device in zip(customers, devices, strict=True):
             await db.fetch(
-                "INSERT INTO consents (brand, customer, kind, granted, at) "
-                "VALUES ({}, {}, 'marketing', {}, {})",
+                "INSERT INTO consents (brand, customer, kind, granted, at) VALUES ({}, {}, 'push', {}, {})",
                 brand_id,
                 customer["id"],
                 True,
@@ -234,3 +234,20 @@ async def seed_audience(brand_id: int, devices: list[Device], now: Any) -> None:
             )
 
     await db.write(work)
+
+
+async def push_campaign(brand_id: int, *, title: str, body: str, url: str = "/", now: dt.datetime) -> int:
+    """A campaign by push to every shopper of the brand, no holdout, sent at the worker's next pass."""
+    from retorno.messages import campaigns
+
+    return await campaigns.create(
+        brand_id=brand_id,
+        name=title,
+        channels=["push"],
+        written={"push": {"title": title, "body": body or title}},
+        url=url,
+        audience=campaigns.Audience(),
+        holdout_bp=0,
+        send_at=None,
+        now=now,
+    )

@@ -71,6 +71,11 @@ async def test_a_customer_s_profile_changes_and_erasure(api, clock):
     body = changed.json()
     assert body["customer"]["name"] == "Ana Souza" and body["customer"]["phone"] == "+5511988887777"
     assert body["customer"]["email"] == "ana@example.com" and body["marketing"] is True
+    assert body["consents"] == {"push": True, "email": True, "whatsapp": True}
+    whatsapp_off = await api.patch(f"/customers/cpf:{CPF}", json={"consents": {"whatsapp": False}})
+    assert whatsapp_off.json()["consents"] == {"push": True, "email": True, "whatsapp": False}
+    unknown = await api.patch(f"/customers/cpf:{CPF}", json={"consents": {"sms": True}})
+    assert unknown.status_code == 422 and "sms" in unknown.json()["detail"]
     taken = await api.patch(f"/customers/{bia['id']}", json={"phone": "+5511988887777"})
     assert taken.status_code == 409 and taken.json()["code"] == "conflict"
     assert (await api.patch(f"/customers/cpf:{CPF}", json={"cpf": "1"})).status_code == 400  # not a field

@@ -14,7 +14,7 @@ from retorno.push import notices
 from retorno.push import service as push
 from retorno.worker import Worker
 from tests.conftest import brand_url, post_form
-from tests.fake_push import HANG, FakePushService
+from tests.fake_push import HANG, FakePushService, push_campaign
 
 
 @pytest.fixture
@@ -158,12 +158,10 @@ async def test_a_brands_notice_never_reaches_another_brands_subscription(
     await _subscribe(demo, "bella", bella_ana, at_bella, clock)
     await _subscribe(demo, "mare", mare_ana, at_mare, clock)
     await _sale(api, "P-1", 1000)
-    await push.queue_campaign(
-        brand_id=demo["bella"].id, title="Só na Bella", body="Oferta", url="/", now=clock()
-    )
+    await push_campaign(demo["bella"].id, title="Só na Bella", body="Oferta", now=clock())
     await db.write(
         lambda: db.fetch(
-            "INSERT INTO consents (brand, customer, kind, granted, at) VALUES ({}, {}, 'marketing', {}, {})",
+            "INSERT INTO consents (brand, customer, kind, granted, at) VALUES ({}, {}, 'push', {}, {})",
             demo["mare"].id,
             mare_ana,
             True,
@@ -184,13 +182,11 @@ async def test_campaigns_reach_those_who_opted_in_with_marketing_consent(api, de
     for customer in (yes, opted_out):
         from retorno.customers import service as customers
 
-        await customers.set_marketing(demo["bella"].id, customer, granted=True, now=clock())
+        await customers.set_consents(demo["bella"].id, customer, {"push": True}, source="app", now=clock())
     await push.set_categories(
         brand_id=demo["bella"].id, customer_id=opted_out, categories=["cashback"], now=clock()
     )
-    await push.queue_campaign(
-        brand_id=demo["bella"].id, title="Black Friday", body="Cashback em dobro", url="/", now=clock()
-    )
+    await push_campaign(demo["bella"].id, title="Black Friday", body="Cashback em dobro", now=clock())
     await worker.drain()
     assert [r.payload["title"] for r in service.to(devices["sim"].token)] == ["Black Friday"]
     assert service.to(devices["nao"].token) == [] and service.to(devices["fora"].token) == []
@@ -219,9 +215,9 @@ async def test_expiry_reminders_once_per_credit_and_day_and_none_for_spent_credi
     assert (await api.post("/redemptions", json=spend)).status_code == 201  # Bia spends it all
     reminders = []
     async with Worker(clock=clock, sweep_every=0) as worker:
-        # expiry is 97 days after the sale: 9 days left, 6 (the 7-day notice), 3, half a day (the
-        # 1-day notice), then expired
-        for days in (80, 3, 3, 2.5, 3):
+        # expiry is 97 days after the sale: 9 days left, 6 (the 7-day notice), 3, a few hours (the
+        # 1-day notice, at 09:36 in São Paulo: after the quiet hours), then expired
+        for days in (80, 3, 3, 2.9, 3):
             clock.advance(days=days)
             await worker.drain()
             reminders.append(len(service.to(ana_device.token)))

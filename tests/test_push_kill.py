@@ -19,8 +19,7 @@ import time
 import pytest
 
 from retorno import db
-from retorno.push import service as push
-from tests.fake_push import ThreadedFakePushService, seed_audience
+from tests.fake_push import ThreadedFakePushService, push_campaign, seed_audience
 
 COUNT = 1000
 
@@ -41,9 +40,7 @@ async def campaign(demo, clock):
     fake = ThreadedFakePushService(latency=0.01)
     devices = [fake.service.device() for _ in range(COUNT)]
     await seed_audience(demo["bella"].id, devices, clock())
-    await push.queue_campaign(
-        brand_id=demo["bella"].id, title="Black Friday", body="Cashback em dobro", url="/", now=clock()
-    )
+    await push_campaign(demo["bella"].id, title="Black Friday", body="Cashback em dobro", now=clock())
     try:
         yield fake, devices
     finally:

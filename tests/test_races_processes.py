@@ -177,10 +177,9 @@ async def test_three_workers_and_two_app_processes_send_every_notice_exactly_onc
     import time
 
     from retorno.ledger import posting
-    from retorno.push import service as push
     from retorno.sales.common import credited_event
     from tests.conftest import start_app_processes
-    from tests.fake_push import ThreadedFakePushService, seed_audience
+    from tests.fake_push import ThreadedFakePushService, push_campaign, seed_audience
 
     bella, now, count = demo["bella"], _now(), 20
     fake = ThreadedFakePushService()
@@ -207,9 +206,7 @@ async def test_three_workers_and_two_app_processes_send_every_notice_exactly_onc
                 await credited_event(bella, customer_id, lot, source="adjustment", now=now)
 
     await db.write(credits)
-    await push.queue_campaign(
-        brand_id=bella.id, title="Black Friday", body="Cashback em dobro", url="/", now=now
-    )
+    await push_campaign(bella.id, title="Black Friday", body="Cashback em dobro", now=now)
     env = {**os.environ, "RETORNO_DATABASE_URL": database_url, "RETORNO_ENV": "test"}
     workers = [
         subprocess.Popen(

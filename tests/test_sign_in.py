@@ -365,9 +365,9 @@ async def test_joining_creates_the_customer_with_their_consents(app, client, dem
         Consent.customer == customer.id
     )
     by_kind = {c["kind"]: c for c in consents}
-    assert len(consents) == 2 and set(by_kind) == {"regulations", "marketing"}
+    assert len(consents) == 3 and set(by_kind) == {"regulations", "push", "email"}
     assert by_kind["regulations"]["granted"] and by_kind["regulations"]["version"] == regulations.version
-    assert by_kind["marketing"]["granted"]
+    assert by_kind["push"]["granted"] and by_kind["email"]["granted"]
     assert {c["brand"] for c in consents} == {bella.id}
 
 
@@ -378,7 +378,7 @@ async def test_joining_without_marketing_records_it_refused(app, client, demo):
     assert (await verify(client, "bia@example.com", last_code(app, "bia@example.com"))).status_code == 303
     customer = await customers.lookup(demo["bella"].id, Identity(email="bia@example.com"))
     [marketing] = await Consent.select(Consent.granted).where(
-        (Consent.customer == customer.id) & (Consent.kind == "marketing")
+        (Consent.customer == customer.id) & (Consent.kind == "email")
     )
     assert not marketing["granted"]
 
@@ -402,7 +402,7 @@ async def test_joining_claims_a_customer_the_integration_already_created(app, cl
     rows = await db.fetch("SELECT id FROM customers WHERE email = {}", ANA)
     assert [r["id"] for r in rows] == [ana_id]
     kinds = await db.fetch("SELECT kind FROM consents WHERE customer = {}", ana_id)
-    assert sorted(r["kind"] for r in kinds) == ["marketing", "regulations"]
+    assert sorted(r["kind"] for r in kinds) == ["email", "push", "regulations"]
 
 
 # --- sessions and cookies ------------------------------------------------------------------------
@@ -517,6 +517,9 @@ async def test_a_session_of_one_brand_is_worthless_at_another(app, client, demo,
 
 # Routes without a CSRF token, each for a reason, each tested on its own:
 CSRF_EXEMPT = {
+    # unsubscribing from a message: a mail client's one-click POST (RFC 8058) has no cookie; the
+    # message's unguessable token authorises it (test_messages.py)
+    "/unsubscribe/{token:str}",
     # the service worker's pushsubscriptionchange: no page, no token, no session; the old endpoint
     # (an unguessable URL) authorises it (test_push.py)
     "/push/renew",

@@ -40,6 +40,7 @@ from retorno.mail import make_mailer
 from retorno.platform import devstore
 from retorno.platform import routes as platform
 from retorno.portal import account, notifications, pages, rewards, theme, widget
+from retorno.portal import messages as message_links
 from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
@@ -216,6 +217,7 @@ def create_app(
             pages.router,
             rewards.router,
             notifications.router,
+            message_links.router,
             widget.router,
             platform.router,
             devstore.router,
@@ -233,7 +235,9 @@ def create_app(
             # The integration API authenticates with a bearer key, not a cookie; /push/renew comes
             # from the service worker, authorised by the old subscription's endpoint.
             # The widget's endpoints are called from stores' pages, with a publishable key, no cookie.
-            exclude=["/api/", "/push/renew", "/widget/v1/"],
+            # Unsubscribing: a mail client's one-click POST (RFC 8058) carries no cookie; the
+            # message's unguessable token is what authorises it.
+            exclude=["/api/", "/push/renew", "/widget/v1/", "/unsubscribe/"],
         ),
         lifespan=[lifespan],
         # Pages, CSS, JS and JSON go out gzipped (a phone on 3G feels every kilobyte); images are

@@ -23,6 +23,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.webhooks.piccolo_app",
         "retorno.stores.piccolo_app",
         "retorno.widget.piccolo_app",
+        "retorno.messages.piccolo_app",
     ]
 )
 

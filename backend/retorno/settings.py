@@ -45,6 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # this is set (a local fake in the tests); Nuvemshop's is one address for every store.
     shopify_api_url: str = ""
     nuvemshop_api_url: str = "https://api.nuvemshop.com.br"
+    whatsapp_api_url: str = "https://graph.facebook.com"  # the WhatsApp Cloud API (a fake in the tests)
 
     @property
     def production(self) -> bool:
@@ -160,6 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for variable, fallback in (
         ("RETORNO_SHOPIFY_API_URL", ""),
         ("RETORNO_NUVEMSHOP_API_URL", "https://api.nuvemshop.com.br"),
+        ("RETORNO_WHATSAPP_API_URL", "https://graph.facebook.com"),
     ):
         address = env.get(variable, fallback).strip().rstrip("/")
         if address and not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d+)?(/[\w.\-/]*)?", address):
@@ -185,4 +187,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private=allow_private in ("1", "true"),
         shopify_api_url=platform_urls["RETORNO_SHOPIFY_API_URL"],
         nuvemshop_api_url=platform_urls["RETORNO_NUVEMSHOP_API_URL"],
+        whatsapp_api_url=platform_urls["RETORNO_WHATSAPP_API_URL"],
     )

@@ -6,7 +6,9 @@ deliveries, which `webhooks.sender` sends (signed, retried, at least once).
 One pass (`Worker.run_once`):
 0. a chunk of a large CSV import (imports.work), so imports move on between pushes;
 1. now and then, the time-based work (`retorno sweep`: expiries, availability, reminders);
-2. `push.fan_out`: due outbox events become deliveries;
+2. `messages.fan_out`: due outbox events become messages to shoppers (retorno/messages), and
+   campaigns whose time came are sent; the messages' sender decides each (channel, consent,
+   quiet hours, the weekly cap) and sends e-mail and WhatsApp, handing push to the deliveries;
 3. deliveries that were `sending` when their worker died (lease over) become `unknown`, never
    sent again: each (event, subscription) goes out at most once;
 4. a batch of due deliveries is claimed (`FOR UPDATE SKIP LOCKED` on PostgreSQL), skipping push
@@ -42,6 +44,11 @@ from retorno.brands import service as brands
 from retorno.imports import service as imports
 from retorno.ledger import sweep as ledger
 from retorno.mail import make_mailer
+from retorno.messages import campaigns
+from retorno.messages import service as messages
+from retorno.messages import settings as message_settings
+from retorno.messages.sender import Sender as MessageSender
+from retorno.messages.whatsapp import Client as WhatsApp
 from retorno.outbound import Options as WebhookOptions
 from retorno.outbox import service as outbox
 from retorno.push import keys as push_keys
@@ -96,12 +103,17 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
 
     retention = retention or Retention()
     every = await brands.list_brands()
-    result = await ledger.sweep(brands=every, now=now)
-    voucher_reminders = await vouchers.sweep(brands=every, now=now)
+    days = {brand.id: await message_settings.reminder_days(brand.id) for brand in every}
+    lots = {b: d["cashback.expiring"] for b, d in days.items() if "cashback.expiring" in d}
+    result = await ledger.sweep(brands=every, now=now, reminder_days=lots)
+    held = {b: d["voucher.expiring"] for b, d in days.items() if "voucher.expiring" in d}
+    voucher_reminders = await vouchers.sweep(brands=every, now=now, reminder_days=held)
+    returns = await messages.remind_to_return(brands_=every, now=now)
     purged = await sign_in.purge(now=now, keep=retention.sign_in)
     purged += await push.purge(now=now, keep=retention.events)
     purged += await webhooks.purge(now=now, keep=retention.events)
     purged += await outbox.purge(now=now, keep=retention.events)
+    purged += await messages.purge(now=now, keep=retention.events)
     purged += await idempotency.purge(now=now)
     purged += await stores.purge_deliveries(before=now - retention.events)
     return {
@@ -109,6 +121,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
         "available": result.available,
         "reminders": result.reminders,
         "voucher_reminders": voucher_reminders,
+        "return_reminders": returns,
         "purged": purged,
     }
 
@@ -155,6 +168,18 @@ class Worker:
             backoff=webhook_backoff,
         )
         self.store_api = Api.of(settings) if settings else Api(options=self.webhooks.options)
+        self.whatsapp = WhatsApp(settings.whatsapp_api_url if settings else "https://graph.facebook.com")
+        self.messages = MessageSender(
+            mailer=self.mailer,
+            whatsapp=self.whatsapp,
+            origin_of=lambda brand: (
+                f"{settings.scheme if settings else 'http'}://{brand.slug}."
+                f"{settings.base_host if settings else 'localhost:8000'}"
+            ),
+            clock=clock,
+            batch=batch,
+            lanes=lanes,
+        )
         self.clock, self.batch, self.lease, self.lanes = clock, batch, lease, lanes
         self.timeout = min(timeout, 10.0)
         self.max_attempts, self.backoff = max_attempts, backoff
@@ -173,6 +198,7 @@ class Worker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.webhooks.__aexit__(*exc)
+        await self.whatsapp.close()
         if self._session is not None:
             await self._session.close()
 
@@ -187,8 +213,11 @@ class Worker:
         if self.do_sweep and time.monotonic() - self._last_sweep >= self.sweep_every:
             await self._sweep(now)
             self._last_sweep = time.monotonic()
-        while done := await push.fan_out(now=now):
+        counts["events"] += await campaigns.send_due(now=now)
+        while done := await messages.fan_out(now=now):
             counts["events"] += done
+        await messages.abandon_stale(now)
+        counts["messages"] = await self.messages.run(now)
         while done := await webhook_events.fan_out(now=now):
             counts["events"] += done
         counts["unknown"] = await self._abandon_stale(now)
@@ -196,7 +225,7 @@ class Worker:
         lanes, (hooks_claimed, hooks_delivered) = await asyncio.gather(
             asyncio.gather(*(self._lane(now) for _ in range(self.lanes))), self.webhooks.run(now)
         )
-        counts["claimed"] = sum(claimed for claimed, _ in lanes) + hooks_claimed
+        counts["claimed"] = sum(claimed for claimed, _ in lanes) + hooks_claimed + counts["messages"]
         counts["sent"] = sum(sent for _, sent in lanes)
         counts["webhooks_delivered"] = hooks_delivered
         await self._tell_owners(self.clock())

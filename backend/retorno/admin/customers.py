@@ -12,9 +12,12 @@ from litestar.response import Redirect, Template
 
 from retorno import db
 from retorno.admin.common import admin_of, audited, page_context, record_change, requires_role
+from retorno.admin.messages import CHANNEL_NAMES, REASONS, STATES
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
 from retorno.ledger import balances
+from retorno.messages import service as messages
+from retorno.messages import texts
 from retorno.push import service as push
 from retorno.referrals import service as referrals
 from retorno.sales import adjustments, rewards
@@ -54,6 +57,13 @@ async def _customer_context(request: Request, customer_id: int, **extra: Any) ->
         vouchers=await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now),
         friends=await referrals.of_referrer(brand_id=brand.id, customer_id=customer_id),
         devices=await push.devices_of(brand.id, customer_id),
+        consents=await customers.channel_consents(brand.id, customer_id),
+        consent_sources=customers.SOURCE_LABELS,
+        sent=await messages.of_customer(brand_id=brand.id, customer_id=customer_id),
+        states=STATES,
+        reasons=REASONS,
+        channel_names=CHANNEL_NAMES,
+        labels={kind: spec.label for kind, spec in texts.AUTOMATIONS.items()},
         **extra,
     )
 

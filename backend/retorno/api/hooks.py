@@ -13,11 +13,14 @@ import re
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, Router, post
+from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
 from retorno.brands import service as brands
 from retorno.errors import NotFound, Unauthorized
+from retorno.messages import service as messages
+from retorno.messages import settings as message_settings
+from retorno.messages import whatsapp
 from retorno.sales import storefront
 from retorno.sales.storefront import Applied
 from retorno.stores import clients, platforms
@@ -146,10 +149,61 @@ async def _dispatch(
     return await storefront.apply_order(brand=brand, connection=connection, order=order, now=now, api=api)
 
 
+# --- WhatsApp's status callbacks: GET /api/hooks/whatsapp/<brand> (Meta's verification), POST (signed)
+
+
+async def _whatsapp_brand(slug: str) -> brands.BrandView | None:
+    try:
+        return await brands.get_brand(slug)
+    except NotFound:
+        return None
+
+
+@get("/whatsapp/{slug:str}", media_type="text/plain")
+async def whatsapp_verify(request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[str]:
+    """Meta's handshake when the callback URL is saved: the challenge echoed when the verify
+    token is the one the brand's settings page shows; 403 otherwise."""
+    brand = await _whatsapp_brand(slug)
+    token = (await message_settings.settings_of(brand.id)).whatsapp_verify_token if brand else ""
+    challenge = whatsapp.verify_challenge(dict(request.query_params), token) if token else None
+    if challenge is None:
+        return Response("", status_code=403, media_type="text/plain")
+    return Response(challenge, status_code=200, media_type="text/plain")
+
+
+@post("/whatsapp/{slug:str}", status_code=200)
+async def whatsapp_statuses(request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
+    """Delivery statuses (sent, delivered, read, failed), checked by X-Hub-Signature-256 with the
+    brand's app secret on the raw body; unsigned or wrongly signed: 401, nothing written."""
+    body = await request.body()
+    brand = await _whatsapp_brand(slug)
+    credentials = await message_settings.credentials(brand.id) if brand else None
+    signature = request.headers.get("x-hub-signature-256")
+    if brand is None or credentials is None or not credentials.app_secret:
+        raise Unauthorized("the callback's signature does not match a brand's WhatsApp account")
+    if not whatsapp.signature_ok(body, signature, credentials.app_secret):
+        raise Unauthorized("the callback's signature does not match a brand's WhatsApp account")
+    try:
+        found = whatsapp.statuses_of(body)
+    except ValueError:
+        return Response({"updated": 0}, status_code=200)  # signed but not a notification: nothing to do
+    changes = [
+        messages.StatusChange(
+            provider_id=s.wamid,
+            status=s.status,
+            at=s.at,
+            detail=f"{s.error_code} {s.error_title}".strip() if s.error_code else "",
+        )
+        for s in found
+    ]
+    updated = await messages.statuses(brand_id=brand.id, changes=changes, now=now_of(request))
+    return Response({"updated": updated}, status_code=200)
+
+
 router = Router(
     path="/api/hooks",
     guards=[requires_platform_host],
     include_in_schema=False,
     request_max_body_size=MAX_BODY,
-    route_handlers=[receive],
+    route_handlers=[whatsapp_verify, whatsapp_statuses, receive],
 )

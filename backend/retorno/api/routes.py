@@ -536,7 +536,13 @@ class CustomerProfile(msgspec.Struct, kw_only=True):
     pending: Annotated[int, doc("Cashback still in its return window, in centavos.", example=4590)]
     debt: Annotated[int, doc("What they owe after a refund of cashback already spent, in centavos.")]
     currency: Annotated[str, doc("ISO 4217.", example="BRL")]
-    marketing: Annotated[bool | None, doc("Their latest choice about offers; null if never asked.")]
+    marketing: Annotated[
+        bool | None, doc("Whether they accept messages on any channel; null if never asked.")
+    ]
+    consents: Annotated[
+        dict[str, bool],
+        doc("Their latest choice per channel (push, email, whatsapp); a channel never asked is absent."),
+    ]
     referral_link: Annotated[
         str | None, doc("The link that invites friends (null when the brand has no referral programme).")
     ]
@@ -545,7 +551,7 @@ class CustomerProfile(msgspec.Struct, kw_only=True):
 async def _profile(request: Request, brand: BrandView, customer: CustomerView) -> CustomerProfile:
     now = now_of(request)
     balance = await balances.balance(brand=brand, customer_id=customer.id, now=now)
-    choice = await customers.marketing_consent(brand.id, customer.id)
+    choices = await customers.channel_consents(brand.id, customer.id)
     link = None
     if brand.rules().referral is not None:
         code = await db.write(
@@ -558,7 +564,8 @@ async def _profile(request: Request, brand: BrandView, customer: CustomerView) -
         pending=balance.pending,
         debt=balance.debt,
         currency=balance.currency,
-        marketing=choice.granted if choice is not None else None,
+        marketing=any(c.granted for c in choices.values()) if choices else None,
+        consents={channel: choice.granted for channel, choice in choices.items()},
         referral_link=link,
     )
 
@@ -580,7 +587,16 @@ class CustomerPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         None
     )
     segment: Annotated[str | None, doc("A new segment (a-z, 0-9, _ and -).", example="vip")] = None
-    marketing: Annotated[bool | None, doc("Their choice about offers by e-mail and notifications.")] = None
+    marketing: Annotated[
+        bool | None, doc("Their choice for every channel at once (push, e-mail, WhatsApp).")
+    ] = None
+    consents: Annotated[
+        dict[str, bool] | None,
+        doc(
+            "Their choice per channel, as the shopper gave it to you (at the counter, in your store).",
+            example={"whatsapp": True, "email": False},
+        ),
+    ] = None
 
 
 @patch("/customers/{ref:str}", summary="Change a customer", responses=problems(*WRITE, 404, 409))
@@ -591,12 +607,18 @@ async def patch_customer(
     another customer is a 409; an erased customer is a 404."""
     customer = await _customer(brand, ref)
     now = now_of(request)
-    given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None and k != "marketing"}
+    given = {
+        k: v
+        for k, v in msgspec.structs.asdict(data).items()
+        if v is not None and k not in ("marketing", "consents")
+    }
     if given:
         identity = Identity(**{f: getattr(customer, f) for f in customers.IDENTIFIERS} | given)
         customer, _ = await db.write(lambda: customers.upsert(brand.id, identity, now=now))
-    if data.marketing is not None:
-        await customers.set_marketing(brand.id, customer.id, granted=data.marketing, now=now)
+    choices = dict.fromkeys(customers.CHANNELS, data.marketing) if data.marketing is not None else {}
+    choices |= data.consents or {}
+    if choices:
+        await customers.set_consents(brand.id, customer.id, choices, source="api", now=now)
     return await _profile(request, brand, customer)
 
 

@@ -11,7 +11,7 @@ from piccolo.query import WhereRaw
 from retorno import db
 from retorno.bounds import CONTROL, check_key, check_text
 from retorno.customers.tables import Consent, Customer
-from retorno.errors import Conflict, Field, Invalid, NotFound
+from retorno.errors import N_, Conflict, Field, Invalid, NotFound
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SEGMENT = re.compile(r"^[a-z0-9_-]{0,40}$")
@@ -56,11 +56,6 @@ class ConsentView(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     granted: bool
     version: int | None
-    at: dt.datetime
-
-
-class MarketingChoice(msgspec.Struct, frozen=True, kw_only=True):
-    granted: bool
     at: dt.datetime
 
 
@@ -300,25 +295,90 @@ async def consents(brand_id: int, customer_id: int) -> list[ConsentView]:
     return msgspec.convert(rows, list[ConsentView])
 
 
-async def marketing_consent(brand_id: int, customer_id: int) -> MarketingChoice | None:
-    """The latest marketing choice (granted, and when), if the shopper ever made one."""
-    row = await (
-        Consent.select(Consent.granted, Consent.at)
+CHANNELS = ("push", "email", "whatsapp")  # each a consent of its own (LGPD), the latest row counts
+SOURCE_LABELS = {  # where a consent was given or withdrawn, as the shopper and the admin read it
+    "app": N_("in the app"),
+    "counter": N_("at the counter"),
+    "import": N_("by an import"),
+    "api": N_("by the store's systems"),
+    "admin": N_("by the brand's team"),
+    "unsubscribe": N_("by an unsubscribe link"),
+}
+SOURCES = tuple(SOURCE_LABELS)
+
+
+class ChannelChoice(msgspec.Struct, frozen=True, kw_only=True):
+    granted: bool
+    at: dt.datetime
+    source: str
+
+
+async def channel_consents(brand_id: int, customer_id: int) -> dict[str, ChannelChoice]:
+    """The latest choice per channel (granted, when, from where); a channel never asked is absent."""
+    rows = await (
+        Consent.select(Consent.kind, Consent.granted, Consent.at, Consent.source)
         .where(
-            (Consent.brand == brand_id) & (Consent.customer == customer_id) & (Consent.kind == "marketing")
+            (Consent.brand == brand_id)
+            & (Consent.customer == customer_id)
+            & Consent.kind.is_in(list(CHANNELS))
         )
-        .order_by(Consent.id, ascending=False)
-        .first()
+        .order_by(Consent.id)
     )
-    return msgspec.convert(row, MarketingChoice) if row is not None else None
+    return {r["kind"]: ChannelChoice(granted=r["granted"], at=r["at"], source=r["source"]) for r in rows}
 
 
-async def set_marketing(brand_id: int, customer_id: int, *, granted: bool, now: dt.datetime) -> None:
-    await db.write(
-        lambda: db.insert(
-            Consent, brand=brand_id, customer=customer_id, kind="marketing", granted=granted, at=now
+# The latest consent per shopper and channel for a batch of shoppers (the messages' dispatch).
+_LATEST = (
+    "SELECT c.customer, c.kind, c.granted FROM consents c WHERE c.brand = {} AND c.customer IN (%s) "
+    "AND c.kind IN ('push', 'email', 'whatsapp') AND c.id = (SELECT MAX(d.id) FROM consents d "
+    "WHERE d.customer = c.customer AND d.kind = c.kind)"
+)
+
+
+async def granted_channels(brand_id: int, customer_ids: list[int]) -> dict[int, set[str]]:
+    """Which channels each shopper consented to, as of their latest choice per channel."""
+    if not customer_ids:
+        return {}
+    rows = await db.fetch(_LATEST % ", ".join("{}" for _ in customer_ids), brand_id, *customer_ids)
+    granted: dict[int, set[str]] = {c: set() for c in customer_ids}
+    for row in rows:
+        if row["granted"]:
+            granted[row["customer"]].add(row["kind"])
+    return granted
+
+
+async def record_consents(
+    brand_id: int, customer_id: int, choices: dict[str, bool], *, source: str, now: dt.datetime
+) -> list[str]:
+    """Record the choices that change something (in the caller's transaction); the channels changed."""
+    unknown = set(choices) - set(CHANNELS)
+    if unknown or source not in SOURCES:
+        raise Invalid(
+            "%(field)s: unknown channel %(name)r",
+            field=Field("consents"),
+            name=sorted(unknown or {source})[0],
         )
-    )
+    current = await channel_consents(brand_id, customer_id)
+    changed = []
+    for channel in CHANNELS:
+        if channel in choices and (channel not in current or current[channel].granted != choices[channel]):
+            await db.insert(
+                Consent,
+                brand=brand_id,
+                customer=customer_id,
+                kind=channel,
+                granted=choices[channel],
+                at=now,
+                source=source,
+            )
+            changed.append(channel)
+    return changed
+
+
+async def set_consents(
+    brand_id: int, customer_id: int, choices: dict[str, bool], *, source: str, now: dt.datetime
+) -> list[str]:
+    return await db.write(lambda: record_consents(brand_id, customer_id, choices, source=source, now=now))
 
 
 async def forget(brand_id: int, customer_id: int, *, now: dt.datetime) -> None:

@@ -33,7 +33,8 @@ class Consent(Table, tablename="consents"):
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, index=True)
-    kind = Varchar(length=20)  # regulations | marketing
+    kind = Varchar(length=20)  # regulations | push | email | whatsapp (a channel's messages)
     granted = Boolean(default=True)
     version = Integer(null=True, default=None)  # the regulations version accepted
     at = Timestamptz()
+    source = Varchar(length=20, default="app")  # app | counter | import | api | admin | unsubscribe

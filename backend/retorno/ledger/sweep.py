@@ -24,8 +24,11 @@ class SweepResult(msgspec.Struct):
     reminders: int = 0
 
 
-async def sweep(*, brands: list[BrandView], now: dt.datetime) -> SweepResult:
-    """Expire what is left of expired lots, announce lots that became available, remind of expiry.
+async def sweep(
+    *, brands: list[BrandView], now: dt.datetime, reminder_days: dict[int, list[int]] | None = None
+) -> SweepResult:
+    """Expire what is left of expired lots, announce lots that became available, remind of expiry
+    (at the days a brand set for it in `reminder_days`, else its pack's).
 
     Idempotent: running it twice at the same time changes nothing the second time.
     """
@@ -41,7 +44,8 @@ async def sweep(*, brands: list[BrandView], now: dt.datetime) -> SweepResult:
             result.expired += await db.write(functools.partial(_expire_lot, brand, lot["id"], now))
         result.matured += await _mature(brand, now)
         result.available += await db.write(functools.partial(_announce_available, brand, now))
-        result.reminders += await db.write(functools.partial(_remind_expiring, brand, now))
+        days = (reminder_days or {}).get(brand.id, brand.rules().notifications.expiry_reminder_days)
+        result.reminders += await db.write(functools.partial(_remind_expiring, brand, now, days))
     return result
 
 
@@ -122,8 +126,8 @@ def _lot_payload(lot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _remind_expiring(brand: BrandView, now: dt.datetime) -> int:
-    days = sorted(brand.rules().notifications.expiry_reminder_days)
+async def _remind_expiring(brand: BrandView, now: dt.datetime, reminder_days: list[int]) -> int:
+    days = sorted(reminder_days)
     if not days:
         return 0
     soon = await Lot.select(Lot.id, Lot.customer, Lot.remaining, Lot.expires_at).where(

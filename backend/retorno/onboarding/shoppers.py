@@ -58,13 +58,13 @@ async def sign_in_with_code(*, brand: BrandView, email: str, code: str, secret: 
                     version=join.regulations_version,
                     at=now,
                 )
-            await db.insert(
-                Consent,
-                brand=brand.id,
-                customer=customer.id,
-                kind="marketing",
-                granted=join.marketing,
-                at=now,
+            # "News and offers" at joining: by notification and by e-mail (WhatsApp is asked apart).
+            await customers.record_consents(
+                brand.id,
+                customer.id,
+                {"push": join.marketing, "email": join.marketing},
+                source="app",
+                now=now,
             )
             if join.referral:
                 await invitations.attach(

@@ -241,20 +241,26 @@ async def account_page(request: Request) -> Template:
             request,
             customer=customer,
             cpf=_mask_cpf(customer.cpf),
-            marketing=await customers.marketing_consent(brand.id, customer.id),
+            consents=await customers.channel_consents(brand.id, customer.id),
+            consent_sources=customers.SOURCE_LABELS,
+            saved=request.query_params.get("saved") == "1",
         ),
     )
 
 
 class ConsentForm(msgspec.Struct):
-    marketing: str = ""
+    push: str = ""
+    email: str = ""
+    whatsapp: str = ""
 
 
 @post("/account/consents", guards=[requires_customer], status_code=303)
 async def change_consents(request: Request, data: URLEncodedBody[ConsentForm]) -> Redirect:
+    """Each channel's consent as the shopper ticked it (only the ones that change are recorded)."""
     brand, customer_id = brand_required(request), await signed_in_customer(request)
-    await customers.set_marketing(brand.id, customer_id, granted=data.marketing == "yes", now=now_of(request))
-    return Redirect("/account", status_code=303)
+    choices = {channel: getattr(data, channel) == "yes" for channel in customers.CHANNELS}
+    await customers.set_consents(brand.id, customer_id, choices, source="app", now=now_of(request))
+    return Redirect("/account?saved=1", status_code=303)
 
 
 @get("/account/data.json", guards=[requires_customer])

@@ -494,11 +494,14 @@ async def applicable(
     ]
 
 
-async def sweep(*, brands: list[BrandView], now: dt.datetime) -> int:
-    """Reminders before an unused voucher expires, at the brand's reminder days, once each."""
+async def sweep(
+    *, brands: list[BrandView], now: dt.datetime, reminder_days: dict[int, list[int]] | None = None
+) -> int:
+    """Reminders before an unused voucher expires, at the days a brand set in `reminder_days`
+    (else its pack's reminder days), once each."""
     sent = 0
     for brand in brands:
-        days = sorted(brand.rules().notifications.expiry_reminder_days)
+        days = sorted((reminder_days or {}).get(brand.id, brand.rules().notifications.expiry_reminder_days))
         if not days:
             continue
         rows = await _with_open_uses(
@@ -524,7 +527,10 @@ async def sweep(*, brands: list[BrandView], now: dt.datetime) -> int:
                     dedupe_key=f"voucher-expiring:{voucher['id']}:{day}",
                     payload={
                         "customer_id": voucher["customer"],
+                        "voucher_id": voucher["id"],
                         "code": voucher["code"],
+                        "amount": voucher["amount"],
+                        "percent_bp": voucher["percent_bp"],
                         "expires_at": voucher["expires_at"].isoformat(),
                         "days": day,
                     },

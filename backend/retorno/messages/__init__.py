@@ -1,0 +1,1 @@
+"""Messages to shoppers by push, e-mail and WhatsApp: the brand's automations and campaigns."""
