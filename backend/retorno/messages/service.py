@@ -534,9 +534,6 @@ class StatusChange(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
-_STATUS_COLUMN = {"delivered": "delivered_at", "read": "read_at"}
-
-
 async def statuses(*, brand_id: int, changes: list[StatusChange], now: dt.datetime) -> int:
     """WhatsApp's callbacks: delivered and read are noted (read implies delivered), failed falls
     back to the next channel. Callbacks come late, twice, or out of order: each only moves on."""
@@ -559,17 +556,16 @@ async def statuses(*, brand_id: int, changes: list[StatusChange], now: dt.dateti
                     await _fall_back(row["id"], "whatsapp", change.detail, now)
                     updated += 1
                 continue
-            column = _STATUS_COLUMN.get(change.status)
-            if column is None:
+            if change.status not in ("delivered", "read"):
                 continue
             state = "read" if change.status == "read" or row["state"] == "read" else "delivered"
+            read_at = change.at if change.status == "read" else None
             await db.fetch(
-                f"UPDATE messages SET state = {{}}, {column} = COALESCE({column}, {{}}), "  # noqa: S608 - fixed names
-                "delivered_at = COALESCE(delivered_at, {}) WHERE id = {} "
-                "AND state IN ('sent', 'delivered', 'read')",
+                "UPDATE messages SET state = {}, delivered_at = COALESCE(delivered_at, {}), "
+                "read_at = COALESCE(read_at, {}) WHERE id = {} AND state IN ('sent', 'delivered', 'read')",
                 state,
                 change.at,
-                change.at,
+                read_at,
                 row["id"],
             )
             updated += 1

@@ -12,6 +12,7 @@ import msgspec
 
 from retorno import db
 from retorno.errors import NotFound
+from retorno.outbox import service as outbox
 from retorno.referrals.tables import Device, Referral, ReferralCode
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -176,4 +177,12 @@ async def attach(
             invited_at=now,
             joined_at=now,
             decided_at=decided,
+        )
+    if status == "pending":  # the referrer hears of it (retorno/messages: "A friend joined")
+        await outbox.emit(
+            brand_id=brand_id,
+            kind="referral.joined",
+            now=now,
+            dedupe_key=f"referral-joined:{friend_id}",
+            payload={"customer_id": referrer.id, "friend_id": friend_id},
         )
