@@ -3,6 +3,7 @@ API keys and the audit log."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import httpx
@@ -49,6 +50,12 @@ ROUTE_ROLES = {
     ("GET", "/reports/close.csv"): "manager",
     ("GET", "/campaigns"): "manager",
     ("POST", "/campaigns"): "manager",
+    ("GET", "/campaigns/{campaign_id:int}"): "manager",
+    ("POST", "/campaigns/{campaign_id:int}/cancel"): "manager",
+    ("GET", "/messages"): "manager",
+    ("POST", "/messages/settings"): "manager",
+    ("GET", "/messages/{kind:str}"): "manager",
+    ("POST", "/messages/{kind:str}"): "manager",
     ("GET", "/staff"): "owner",
     ("POST", "/staff"): "owner",
     ("POST", "/staff/{staff_id:int}/remove"): "owner",
@@ -188,6 +195,21 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
         delivery_of[slug] = (
             await webhooks.send_test(brand_id=demo[slug].id, endpoint_id=made.endpoint.id, now=clock())
         ).id
+    from retorno.messages import campaigns
+
+    campaign_of = {}
+    for slug in ("bella", "mare"):  # a scheduled campaign at each brand, for its report and cancel
+        campaign_of[slug] = await campaigns.create(
+            brand_id=demo[slug].id,
+            name="Natal",
+            channels=["push"],
+            written={"push": {"title": "Natal", "body": "Feliz Natal"}},
+            url="/",
+            audience=campaigns.Audience(),
+            holdout_bp=1000,
+            send_at=clock() + dt.timedelta(days=30),
+            now=clock(),
+        )
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
@@ -205,6 +227,8 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{staff_id:int}": gone_of[slug],
                     "{job_id:int}": job_of[slug],
                     "{platform:str}": "shopify",
+                    "{campaign_id:int}": campaign_of[slug],
+                    "{kind:str}": "cashback.credited",
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
                 for param, value in ids.items():
@@ -377,7 +401,7 @@ async def test_a_manager_finds_a_customer_and_adjusts_the_balance_with_a_reason(
     await mare_owner.aclose()
 
 
-async def test_a_manager_previews_and_sends_a_campaign_to_those_who_opted_in(app, demo, clock):
+async def test_a_manager_counts_the_audience_sends_a_campaign_and_reads_its_report(app, demo, clock):
     from retorno.customers import service as customers
     from retorno.customers.service import Identity
     from retorno.push import service as push
@@ -389,37 +413,51 @@ async def test_a_manager_previews_and_sends_a_campaign_to_those_who_opted_in(app
             shopper, _ = await customers.upsert(
                 demo["bella"].id, Identity(email=f"s{i}@example.com"), now=clock()
             )
-        await customers.set_marketing(demo["bella"].id, shopper.id, granted=consent, now=clock())
+        await customers.set_consents(
+            demo["bella"].id, shopper.id, {"push": consent}, source="app", now=clock()
+        )
         device = fake.device()
         data = push.SubscriptionIn(endpoint=device.endpoint, keys=device.keys)
         await push.subscribe(brand_id=demo["bella"].id, customer_id=shopper.id, data=data, now=clock())
     manager = await _staff(app, clock, demo, "manager")
     token = await _csrf(manager)
-    page = (await manager.get("/admin/b/bella/campaigns")).text
-    assert re.search(r'id="audience">2 aparelhos', page)
-    form = {"title": "Black Friday", "body": "Cashback em dobro", "url": "/vouchers", "_csrf_token": token}
-    preview = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "preview"})
-    assert 'id="campaign-preview"' in preview.text and "Cashback em dobro" in preview.text
-    assert (
-        await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
-    )  # a preview sends nothing
+    form = {
+        "name": "Black Friday",
+        "audience_channel": "push",
+        "holdout": "0",
+        "channel_0": "push",
+        "push_title": "Black Friday, {nome}",
+        "push_body": "Cashback em dobro",
+        "url": "/vouchers",
+        "_csrf_token": token,
+    }
+    counted = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "preview"})
+    assert re.search(r'id="audience">2 clientes neste público', counted.text)
+    assert await db.fetch("SELECT id FROM message_campaigns") == []  # counting sends nothing
     bad = await manager.post(
         "/admin/b/bella/campaigns", data=form | {"action": "send", "url": "https://evil.example"}
     )
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and 'value="Black Friday"' in bad.text  # what was typed is kept
+    unknown = await manager.post(
+        "/admin/b/bella/campaigns", data=form | {"action": "send", "push_title": "Oi {cupom}"}
+    )
+    assert unknown.status_code == 422 and "{cupom}" in unknown.text
     asked = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "send"})
     assert asked.status_code == 200 and 'id="campaign-confirm"' in asked.text  # first, a confirmation
-    assert re.search(r'id="confirm-audience">Ela vai agora para 2 aparelhos', asked.text)
-    assert await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
+    assert re.search(r'id="confirm-audience">Ela vai para 2 clientes', asked.text)
+    assert await db.fetch("SELECT id FROM message_campaigns") == []
     sent = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "confirm"})
-    assert sent.status_code == 303 and sent.headers["location"].endswith("/campaigns?sent=1")
+    assert sent.status_code == 303 and re.search(r"/campaigns/\d+\?done=saved$", sent.headers["location"])
     from retorno.worker import Worker
 
     async with Worker(clock=clock, sweep=False) as worker:
         await worker.drain()
-    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {"Black Friday"}
+    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {"Black Friday, "}
+    report = (await manager.get(sent.headers["location"])).text
+    assert re.search(r'<th scope="row">Push</th><td class="num">2</td>', report)
+    assert "Sem grupo de controle" in report
     listed = (await manager.get("/admin/b/bella/campaigns")).text
-    assert "2 entregues de 2; 0 com falha" in listed
+    assert "Black Friday" in listed and "enviada" in listed
     await fake.stop()
     await manager.aclose()
 

@@ -16,6 +16,7 @@ SIDEBAR = {
     "/customers": "manager",
     "/import": "manager",
     "/rules": "manager",
+    "/messages": "manager",
     "/campaigns": "manager",
     "/referrals": "manager",
     "/branding": "manager",
@@ -127,20 +128,26 @@ async def test_the_audit_log_says_in_words_who_changed_what_and_when(app, demo, 
 
 
 @pytest.mark.parametrize("action", ["send", "confirm"])
-async def test_a_campaign_to_no_device_is_refused_with_a_clear_message(app, demo, clock, action):
+async def test_a_campaign_to_nobody_is_refused_with_a_clear_message(app, demo, clock, action):
     from retorno import db
 
     manager = await _staff(app, clock, demo, "manager")
     token = await _csrf(manager)
-    page = (await manager.get("/admin/b/bella/campaigns")).text
-    assert re.search(r'id="audience">0 aparelho', page)
-    form = {"title": "Natal", "body": "Cashback em dobro", "url": "/", "_csrf_token": token}
+    form = {
+        "name": "Natal",
+        "segment": "vip",
+        "channel_0": "push",
+        "push_title": "Natal",
+        "push_body": "Cashback em dobro",
+        "url": "/",
+        "_csrf_token": token,
+    }
     refused = await manager.post("/admin/b/bella/campaigns", data=form | {"action": action})
     assert refused.status_code == 422
     assert 'id="campaign-error"' in refused.text
-    assert "Não enviada: nenhum aparelho a receberia" in refused.text
+    assert "Não enviada: nenhum cliente está neste público" in refused.text
     assert 'id="campaign-confirm"' not in refused.text and 'value="Natal"' in refused.text  # kept
-    assert await db.fetch("SELECT id FROM outbox_events WHERE kind = 'campaign'") == []
+    assert await db.fetch("SELECT id FROM message_campaigns") == []
     await manager.aclose()
 
 

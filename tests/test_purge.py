@@ -11,7 +11,6 @@ from retorno import db
 from retorno.auth import codes, passkeys, ratelimits, sessions
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.push import service as push
 from retorno.sales import orders
 from retorno.worker import Retention, sweep
 from tests.conftest import make_settings

@@ -173,6 +173,11 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+async def _close_mailer(app: Litestar) -> None:
+    """The pooled SMTP connections say QUIT at shutdown."""
+    await app.state.mailer.close()
+
+
 def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
@@ -187,14 +192,19 @@ def create_app(
     engine = engine or db.make_engine(settings)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with db.connected(engine):
             if not worker:
                 yield
+                await _close_mailer(app)
                 return
 
             stop = asyncio.Event()
-            async with Worker(clock=clock, retention=Retention.of(settings)) as running:
+            # The app's own mailer: in development what the worker sends shows at /dev/mailbox too.
+            shared = app.state.mailer
+            async with Worker(
+                clock=clock, retention=Retention.of(settings), settings=settings, mailer=shared
+            ) as running:
                 task = asyncio.create_task(running.run(stop))
                 try:
                     yield

@@ -110,7 +110,14 @@ async def send_campaign(request: Request, slug: FromPath[str]) -> Template | Red
         if action == "preview":
             return await _page(request, typed=typed, audience_size=size, held=held)
         chosen = [c for c in typed["channels"] if c]
-        campaigns.check_texts(typed["texts"], chosen)
+        campaigns.check(
+            name=typed["name"],
+            channels=chosen,
+            written=typed["texts"],
+            url=typed["url"] or "/",
+            now=now,
+            **values,
+        )
         if size == 0:
             return await _page(request, status=422, typed=typed, audience_size=0, held=0, error="no_audience")
         if action == "send":

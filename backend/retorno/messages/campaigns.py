@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from retorno import db
-from retorno.errors import Field, Invalid, NotFound
+from retorno.errors import Conflict, Field, Invalid, NotFound
 from retorno.messages import settings as message_settings
 from retorno.messages import texts
 from retorno.messages.tables import Campaign
@@ -194,6 +194,34 @@ def check_texts(written: dict[str, dict[str, str]], channels: list[str]) -> dict
     return {channel: fields for channel, fields in clean.items() if channel in channels}
 
 
+def check(
+    *,
+    name: str,
+    channels: list[str],
+    written: dict[str, dict[str, str]],
+    url: str,
+    audience: Audience,
+    holdout_bp: int,
+    send_at: dt.datetime | None,
+    now: dt.datetime,
+) -> tuple[str, list[str], dict[str, dict[str, str]]]:
+    """A campaign as it may be saved (the admin checks it before asking for a confirmation):
+    (its name, its channels, its texts), or Invalid naming the field."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise Invalid("%(field)s: a name of at most 120 characters", field=Field("name"))
+    chosen = message_settings.check_channels(channels)
+    clean = check_texts(written, chosen)
+    if not url.startswith("/") or url.startswith("//") or len(url) > 200:
+        raise Invalid("%(field)s: a path in the app, such as /vouchers", field=Field("url"))
+    if not 0 <= holdout_bp <= 5000:
+        raise Invalid("%(field)s: from 0%% to 50%%", field=Field("holdout"))
+    if send_at is not None and send_at < now - dt.timedelta(minutes=1):
+        raise Invalid("%(field)s: a time still to come", field=Field("send_at"))
+    check_audience(audience)
+    return name, chosen, clean
+
+
 async def create(
     *,
     brand_id: int,
@@ -207,18 +235,16 @@ async def create(
     now: dt.datetime,
 ) -> int:
     """A campaign, checked: it goes at `send_at` (None: at the worker's next pass)."""
-    name = name.strip()
-    if not name or len(name) > 120:
-        raise Invalid("%(field)s: a name of at most 120 characters", field=Field("name"))
-    chosen = message_settings.check_channels(channels)
-    clean = check_texts(written, chosen)
-    if not url.startswith("/") or url.startswith("//") or len(url) > 200:
-        raise Invalid("%(field)s: a path in the app, such as /vouchers", field=Field("url"))
-    if not 0 <= holdout_bp <= 5000:
-        raise Invalid("%(field)s: from 0%% to 50%%", field=Field("holdout"))
-    if send_at is not None and send_at < now - dt.timedelta(minutes=1):
-        raise Invalid("%(field)s: a time still to come", field=Field("send_at"))
-    check_audience(audience)
+    name, chosen, clean = check(
+        name=name,
+        channels=channels,
+        written=written,
+        url=url,
+        audience=audience,
+        holdout_bp=holdout_bp,
+        send_at=send_at,
+        now=now,
+    )
 
     async def work() -> int:
         return await db.insert(
@@ -241,16 +267,17 @@ async def create(
 
 
 async def cancel(*, brand_id: int, campaign_id: int) -> None:
-    done = await db.write(
-        lambda: db.fetch(
-            "UPDATE message_campaigns SET state = 'cancelled' WHERE id = {} AND brand = {} "
-            "AND state = 'scheduled' RETURNING id",
-            campaign_id,
-            brand_id,
-        )
+    """A scheduled campaign will not go (cancelling it again changes nothing); a sent one cannot be
+    taken back."""
+    done = await db.fetch(
+        "UPDATE message_campaigns SET state = 'cancelled' WHERE id = {} AND brand = {} "
+        "AND state IN ('scheduled', 'cancelled') RETURNING id",
+        campaign_id,
+        brand_id,
     )
     if not done:
-        raise NotFound("no scheduled campaign %(id)s", id=campaign_id)
+        await campaign(brand_id=brand_id, campaign_id=campaign_id)  # another brand's: NotFound
+        raise Conflict("campaign %(id)s was already sent", id=campaign_id)
 
 
 async def send_due(*, now: dt.datetime) -> int:
