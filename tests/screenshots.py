@@ -16,6 +16,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -48,6 +49,8 @@ ADMIN_PAGES = {
     "counter": "/counter",
     "customers": "/customers",
     "rules": "/rules",
+    "messages": "/messages",
+    "automation": "/messages/customer.return_reminder",
     "campaigns": "/campaigns",
     "referrals": "/referrals",
     "branding": "/branding",
@@ -80,6 +83,8 @@ def _seed(server: LiveServer, slug: str) -> None:
             "occurred_at": (now - dt.timedelta(days=days_ago)).isoformat(),
         }
         api.post("/sales", json=body, headers={"idempotency-key": order_id}).raise_for_status()
+    # The shopper accepted e-mail at the counter: the automatic messages reach them (/dev/mailbox).
+    api.patch(f"/customers/email:{email}", json={"consents": {"email": True}}).raise_for_status()
     refund = {"refund_id": "DEV-1", "amount": 4_990}
     api.post("/sales/PED-1002/refunds", json=refund, headers={"idempotency-key": "DEV-1"})
     redemption = {
@@ -167,6 +172,28 @@ def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     for name, topic in (("orders_create_pending", "orders/create"), ("orders_paid", "orders/paid")):
         _shopify_webhook(server, name, topic)
     _shoot(page, server.url(None, "/admin/b/bella/integrations/shopify"), out / "admin-integration.png")
+    # A campaign by e-mail with a holdout group, sent now, for its report.
+    page.goto(server.url(None, "/admin/b/bella/campaigns"))
+    page.fill("#c-name", "Volta às compras")
+    page.select_option("#c-channel-0", "email")
+    page.select_option("#c-channel-1", "push")
+    page.select_option("#c-channel-2", "")
+    page.fill("#c-email-subject", "{nome}, seu cashback está esperando")
+    page.fill("#c-email-body", "Você tem {saldo} para usar na Bella. Até domingo!")
+    page.fill("#c-push-title", "{saldo} esperando por você")
+    page.fill("#c-push-body", "Use até domingo.")
+    page.fill("#a-holdout", "10")
+    page.click("#campaign-send")
+    page.wait_for_load_state("networkidle")
+    _shoot_here(page, out / "admin-campaign-confirm.png")
+    page.click("#campaign-confirm-button")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(2500)  # the worker's next pass sends it
+    _shoot(page, page.url.split("?")[0], out / "admin-campaign.png")
+    page.goto(server.url(None, "/admin/b/bella/customers?q=ana"))
+    page.click("main li a >> nth=0")
+    page.wait_for_load_state("networkidle")
+    _shoot(page, page.url, out / "admin-customer.png")
     month = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")  # last month
     for name, path in ADMIN_PAGES.items():
         query = f"?month={month}" if name == "close" else ""
@@ -243,9 +270,33 @@ def _widget_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     admin.close()
 
 
+def _unsubscribe_page(browser: Browser, server: LiveServer, out: Path) -> None:
+    """The page an e-mail's unsubscribe link opens, on a phone: asked, then done."""
+    context = browser.new_context(viewport=PHONE, locale="pt-BR", device_scale_factor=2)
+    page = context.new_page()
+    page.goto(server.url(None, "/dev/mailbox"))
+    texts = page.locator("article.mail .mail-text").all_inner_texts()
+    found = (re.search(r"(http://bella\.localhost:\d+/unsubscribe/[\w-]+)", text) for text in texts)
+    link = next((m for m in found if m), None)
+    if link:
+        _shoot(page, link.group(1), out / "shopper-bella-unsubscribe.png")
+        page.click("#unsubscribe")
+        page.wait_for_load_state("networkidle")
+        _shoot_here(page, out / "shopper-bella-unsubscribed.png")
+    context.close()
+
+
+def _shoot_here(page: Page, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    print(f"{page.url} -> {path}", flush=True)
+
+
 def _shoot(page: Page, url: str, path: Path) -> None:
     answer = page.goto(url)
     page.wait_for_load_state("networkidle")
+    for frame in page.frames[1:]:  # an e-mail's preview: painted before the shot
+        frame.wait_for_load_state("load")
+    page.wait_for_timeout(300 if len(page.frames) > 1 else 0)
     page.screenshot(path=str(path), full_page=True)
     status = answer.status if answer else "?"
     print(f"{status} {url} -> {path}", flush=True)
@@ -284,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                         _shopper_pages(browser, server, slug, args.out)
                 if args.only != "shopper":
                     _admin_pages(browser, server, args.out)
+                    _unsubscribe_page(browser, server, args.out)
                     _widget_pages(browser, server, args.out)
                 browser.close()
         finally:

@@ -56,6 +56,7 @@ ROUTE_ROLES = {
     ("POST", "/messages/settings"): "manager",
     ("GET", "/messages/{kind:str}"): "manager",
     ("POST", "/messages/{kind:str}"): "manager",
+    ("GET", "/messages/{kind:str}/email"): "manager",
     ("GET", "/staff"): "owner",
     ("POST", "/staff"): "owner",
     ("POST", "/staff/{staff_id:int}/remove"): "owner",

@@ -624,3 +624,73 @@ async def test_a_campaign_goes_to_its_audience_at_its_time_keeps_a_holdout_out_a
     assert report.comparison.incremental_revenue == round((80000 / 24 - 5000 / 6) * 24)
     [email_counts] = report.channels
     assert (email_counts.channel, email_counts.sent, email_counts.failed) == ("email", 24, 0)
+
+
+# --- the admin's pages ------------------------------------------------------------------------------
+
+
+async def test_a_manager_writes_an_automation_previews_it_for_a_real_shopper_and_sets_whatsapp_up(
+    app, api, demo, clock
+):
+    from tests.test_admin_brand import _csrf, _staff
+
+    await _shopper(api, demo, clock, email="lia@example.com", name="Lia Castro")
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    page = (await manager.get("/admin/b/bella/messages/customer.return_reminder")).text
+    assert "Como Lia Castro receberia." in page and "Olá, {{1}}! Você tem {{2}}" in page
+    form = {
+        "_csrf_token": token,
+        "enabled": "1",
+        "channel_0": "email",
+        "channel_1": "whatsapp",
+        "days": "45, 15",
+        "push_title": "Volte, {nome}",
+        "push_body": "{saldo}",
+        "whatsapp_template": "lembrete_retorno",
+        "whatsapp_body": "Oi {nome}, {saldo} na {marca}.",
+        "email_subject": "{nome}, {cupom} para você",
+        "email_body": "Volte!",
+    }
+    refused = await manager.post("/admin/b/bella/messages/customer.return_reminder", data=form)
+    assert refused.status_code == 422
+    assert "variável desconhecida {cupom}" in refused.text and 'value="45, 15"' in refused.text
+    form["email_subject"] = "{nome}, volte à {marca}"
+    saved = await manager.post("/admin/b/bella/messages/customer.return_reminder", data=form)
+    assert saved.status_code == 303
+    days = await message_settings.reminder_days(demo["bella"].id)
+    assert days["customer.return_reminder"] == [15, 45]
+    page = (await manager.get("/admin/b/bella/messages/customer.return_reminder")).text
+    assert "Lia, volte à Bella Cosméticos" in page and "Oi {{1}}, {{2}} na {{3}}." in page
+    framed = await manager.get(
+        "/admin/b/bella/messages/customer.return_reminder/email?shopper=lia@example.com"
+    )
+    assert framed.status_code == 200 and framed.headers["content-type"].startswith("text/html")
+    assert "style-src 'unsafe-inline'" in framed.headers["content-security-policy"]
+    assert "Lia, volte à Bella Cosméticos" in framed.text and demo["bella"].primary_color in framed.text
+
+    settings_form = {
+        "_csrf_token": token,
+        "quiet_start": "22:00",
+        "quiet_end": "08:30",
+        "weekly_cap": "4",
+        "whatsapp_number_id": "1098765432",
+        "whatsapp_token": TOKEN,
+        "whatsapp_app_secret": APP_SECRET,
+    }
+    bad = await manager.post("/admin/b/bella/messages/settings", data=settings_form | {"quiet_end": "25:00"})
+    assert bad.status_code == 422 and "um horário como 21:00" in bad.text
+    assert (await manager.post("/admin/b/bella/messages/settings", data=settings_form)).status_code == 303
+    page = (await manager.get("/admin/b/bella/messages")).text
+    assert TOKEN not in page and APP_SECRET not in page  # never shown again
+    assert "/api/hooks/whatsapp/bella" in page and 'value="22:00"' in page
+    kept = await message_settings.credentials(demo["bella"].id)
+    again = settings_form | {"whatsapp_token": "", "whatsapp_app_secret": ""}  # empty: kept as saved
+    await manager.post("/admin/b/bella/messages/settings", data=again)
+    assert await message_settings.credentials(demo["bella"].id) == kept
+    # Another brand's manager sees none of it.
+    mare = await _staff(app, clock, demo, "mare-owner")
+    assert (await mare.get("/admin/b/bella/messages")).status_code in (403, 404)
+    assert "1098765432" not in (await mare.get("/admin/b/mare/messages")).text
+    await manager.aclose()
+    await mare.aclose()

@@ -135,3 +135,27 @@ def test_data_key_settings_are_checked(env, message):
     with pytest.raises(SettingsError, match=message):
         make_settings("sqlite:///x.db", **env)
     assert make_settings("sqlite:///x.db", RETORNO_DATA_KEY=KEY_A).data_key == KEY_A
+
+
+async def test_rotating_seals_the_whatsapp_token_and_app_secret_again(demo, clock):
+    from retorno.messages import settings as message_settings
+
+    bella = demo["bella"].id
+    await message_settings.save_settings(
+        brand_id=bella,
+        quiet_start="21:00",
+        quiet_end="09:00",
+        weekly_cap=3,
+        whatsapp_number_id="1098765432",
+        whatsapp_token="EAAG-token-de-teste",
+        whatsapp_app_secret="segredo-do-app",
+        now=clock(),
+    )
+    [row] = await db.fetch("SELECT whatsapp_token, whatsapp_app_secret FROM message_settings")
+    assert row["whatsapp_token"].startswith("sealed:v1:") and "EAAG" not in row["whatsapp_token"]
+    vault.configure(vault.decode_key(KEY_B), (vault.DEV_KEY,))
+    assert await message_settings.seal_secrets() == 2
+    assert await message_settings.seal_secrets() == 0
+    vault.configure(vault.decode_key(KEY_B))
+    opened = await message_settings.credentials(bella)
+    assert (opened.token, opened.app_secret) == ("EAAG-token-de-teste", "segredo-do-app")

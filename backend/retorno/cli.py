@@ -22,10 +22,12 @@ from retorno.brands import service as brands
 from retorno.brands.pack import read_pack
 from retorno.brands.pack_writer import write_pack
 from retorno.errors import DomainError, Invalid
+from retorno.messages import settings as message_settings
 from retorno.onboarding.brand import import_brand
 from retorno.push import keys as push_keys
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from retorno.staff import service as staff
+from retorno.stores import service as stores
 from retorno.webhooks import service as webhooks
 from retorno.widget import service as widget
 from retorno.worker import Retention, Worker, sweep
@@ -238,7 +240,11 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
     async def work() -> int:
         try:
             resealed = (
-                await push_keys.seal_keys() + await webhooks.seal_secrets() + await widget.seal_secrets()
+                await push_keys.seal_keys()
+                + await webhooks.seal_secrets()
+                + await widget.seal_secrets()
+                + await stores.seal_secrets()
+                + await message_settings.seal_secrets()
             )
         except vault.VaultError as exc:
             print(f"retorno: nothing changed: {exc}", file=sys.stderr)

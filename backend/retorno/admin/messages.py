@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -224,4 +224,23 @@ async def save_automation(request: Request, slug: FromPath[str], kind: FromPath[
     return Redirect(f"/admin/b/{slug}/messages/{kind}?done=saved", status_code=303)
 
 
-routes = [messages_page, save_settings, automation_page, save_automation]
+# The e-mail as a mail client shows it: its inline styles and the brand's images allowed, nothing
+# else (no script, no form), framed only by the admin's own page.
+EMAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https: data:; frame-ancestors 'self'"
+
+
+@get("/messages/{kind:str}/email", guards=MANAGER)
+async def automation_email(request: Request, slug: FromPath[str], kind: FromPath[str]) -> Response[str]:
+    """The saved e-mail of an automation for a real shopper, for the page's preview frame."""
+    brand = admin_of(request)["brand"]
+    _spec(kind)
+    current = await message_settings.automation(brand.id, kind, (brand.locale,))
+    preview = await _preview(request, kind, current.texts[brand.locale], request.query_params.get("shopper", ""))
+    return Response(
+        preview["email_html"],
+        media_type="text/html",
+        headers={"content-security-policy": EMAIL_CSP, "cache-control": "no-store"},
+    )
+
+
+routes = [messages_page, save_settings, automation_page, save_automation, automation_email]

@@ -126,6 +126,7 @@ AUDIT_KINDS = (
     "brand.",
     "sales.",
     "campaign.",
+    "messages.",
     "referral.",
     "staff.",
     "apikey.",

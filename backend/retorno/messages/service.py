@@ -287,7 +287,9 @@ async def values_of(
     lang = brand.locale
     money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
     name = (person or {}).get("name") or ""
-    values = {"nome": name.split()[0] if name.strip() else "", "marca": brand.name, "link": link}
+    # A shopper without a name is greeted as one ("Olá, cliente!"), never with a blank.
+    first = name.split()[0] if name.strip() else i18n.gettext(lang, "there")  # "Hi there", "Olá, cliente"
+    values = {"nome": first, "marca": brand.name, "link": link}
     customer_id = (person or {}).get("id")
     values["saldo"] = (
         money(max(0, await balances.available(customer_id, now, brand_id=brand.id))) if customer_id else ""

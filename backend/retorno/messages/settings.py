@@ -144,7 +144,7 @@ async def save_settings(
     await db.write(work)
 
 
-async def reseal() -> int:
+async def seal_secrets() -> int:
     """`retorno secrets rotate`: every WhatsApp secret sealed again with the current data key."""
     count = 0
     rows = await Settings.select(Settings.brand, Settings.whatsapp_token, Settings.whatsapp_app_secret)
