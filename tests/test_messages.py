@@ -694,3 +694,47 @@ async def test_a_manager_writes_an_automation_previews_it_for_a_real_shopper_and
     assert "1098765432" not in (await mare.get("/admin/b/mare/messages")).text
     await manager.aclose()
     await mare.aclose()
+
+
+async def test_a_shopper_who_uses_the_app_in_english_gets_their_messages_in_english(
+    api, client, demo, clock, sink, worker
+):
+    from tests.conftest import post_form
+    from tests.test_portal_pages import signed_in
+
+    ana = await _shopper(api, demo, clock, consents={"email": True})
+    await signed_in(client, api, clock)
+    await client.get(brand_url("bella", "/account"))  # the CSRF cookie
+    chosen = await post_form(client, brand_url("bella", "/lang"), {"lang": "en", "next": "/account"})
+    assert chosen.status_code == 303
+    [row] = await db.fetch("SELECT language FROM customers WHERE id = {}", ana)
+    assert row["language"] == "en"
+    await _sale(api, "P-1", 1500)
+    await worker.drain()
+    subject = _subjects(sink)[0]
+    assert subject.endswith("of cashback credited at Bella Cosméticos") and "1.50" in subject
+    text = sink.messages[0].message.get_body(("plain",)).get_content()
+    assert "Hi Ana, your purchase earned" in text and "Unsubscribe" in text
+    # The brand's own English text, written in the admin's English tab, is the one used.
+    spec = texts.AUTOMATIONS["cashback.credited"]
+    mine = texts.defaults(spec, "en") | {
+        "email": {"subject": "Thanks, {nome}: {valor} back", "body": "{saldo}"}
+    }
+    await message_settings.save_automation(
+        brand_id=demo["bella"].id,
+        kind=spec.kind,
+        enabled=True,
+        channels=["email"],
+        days="",
+        lang="en",
+        written=mine,
+        now=clock(),
+    )
+    await _sale(api, "P-2", 1500)
+    await worker.drain()
+    assert _subjects(sink)[-1].startswith("Thanks, Ana: ")
+    # pt-BR shoppers still get the Portuguese default.
+    await _shopper(api, demo, clock, email="bia@example.com", consents={"email": True}, name="Bia")
+    await _sale(api, "B-1", 1500, email="bia@example.com")
+    await worker.drain()
+    assert _subjects(sink, "bia@example.com") == ["R$ 1,50 de cashback creditado na Bella Cosméticos"]

@@ -10,6 +10,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from retorno import i18n
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.customers import service as customers
 from retorno.errors import N_, Invalid, NotFound
@@ -110,7 +111,7 @@ async def save_settings(request: Request, slug: FromPath[str]) -> Template | Red
 
 
 async def _preview(
-    request: Request, kind: str, written: dict[str, dict[str, str]], ref: str
+    request: Request, kind: str, written: dict[str, dict[str, str]], ref: str, lang: str
 ) -> dict[str, Any]:
     """The texts as a real shopper of the brand would get them (the one asked for, or the latest)."""
     brand, now = admin_of(request)["brand"], now_of(request)
@@ -129,6 +130,7 @@ async def _preview(
     sample = messages.sample_data(kind, now)
     origin = origin_of(brand, settings_of(request))
     link = f"{origin}/m/preview"
+    person = (person or {}) | {"language": lang}  # the texts' language, whatever the shopper's
     values = await messages.values_of(brand=brand, person=person, data=sample, link=link, now=now)
     rendered = {ch: {f: texts.render(t, values) for f, t in fields.items()} for ch, fields in written.items()}
     mail = message_email.build(
@@ -140,9 +142,10 @@ async def _preview(
         link=link,
         unsubscribe=f"{origin}/unsubscribe/preview",
         now=now,
+        lang=lang,
     )
     return {
-        "person": person,
+        "person": person if person.get("id") else None,
         "rendered": rendered,
         "email_html": mail.html,
         "template_body": texts.template_body(written["whatsapp"]["body"]),
@@ -156,15 +159,22 @@ def _spec(kind: str) -> texts.Spec:
     return texts.AUTOMATIONS[kind]
 
 
+def _text_lang(request: Request, asked: str | None) -> str:
+    """The language of the texts being edited: the brand's unless another one is asked for."""
+    brand = admin_of(request)["brand"]
+    return asked if asked in i18n.LANGUAGES else brand.locale
+
+
 async def _automation_page(
     request: Request, kind: str, status: int = 200, written: dict[str, Any] | None = None, **extra: Any
 ) -> Template:
     brand = admin_of(request)["brand"]
     spec = _spec(kind)
-    current = await message_settings.automation(brand.id, kind, (brand.locale,))
-    shown = written or current.texts[brand.locale]
+    lang = extra.pop("text_lang", None) or _text_lang(request, request.query_params.get("lang"))
+    current = await message_settings.automation(brand.id, kind, i18n.LANGUAGES)
+    shown = written or current.texts[lang]
     try:
-        preview = await _preview(request, kind, shown, request.query_params.get("shopper", ""))
+        preview = await _preview(request, kind, shown, request.query_params.get("shopper", ""), lang)
     except Exception:  # a text that cannot be shown yet (being edited): the form still opens
         preview = None
     context = page_context(
@@ -176,6 +186,8 @@ async def _automation_page(
         variables=sorted(set(texts.COMMON) | set(spec.variables)),
         channel_names=CHANNEL_NAMES,
         fields=texts.FIELDS,
+        text_lang=lang,
+        languages=i18n.LANGUAGE_NAMES,
         **extra,
     )
     return Template("admin/automation.html", status_code=status, context=context)
@@ -200,6 +212,7 @@ async def save_automation(request: Request, slug: FromPath[str], kind: FromPath[
     }
     days = str(form.get("days", ""))
     enabled = form.get("enabled") == "1"
+    lang = _text_lang(request, str(form.get("lang", "")))
     try:
         await audited(
             request,
@@ -209,24 +222,32 @@ async def save_automation(request: Request, slug: FromPath[str], kind: FromPath[
                 enabled=enabled,
                 channels=channels,
                 days=days,
-                lang=brand.locale,
+                lang=lang,
                 written=written,
                 now=now,
             ),
             action="messages.automation",
             target=kind,
-            after={"enabled": enabled, "channels": [c for c in channels if c], "days": days},
+            after={"enabled": enabled, "channels": [c for c in channels if c], "days": days, "lang": lang},
         )
     except Invalid as exc:
         return await _automation_page(
-            request, kind, status=422, written=written, error=error_text(request, exc), typed_days=days
+            request,
+            kind,
+            status=422,
+            written=written,
+            error=error_text(request, exc),
+            typed_days=days,
+            text_lang=lang,
         )
-    return Redirect(f"/admin/b/{slug}/messages/{kind}?done=saved", status_code=303)
+    return Redirect(f"/admin/b/{slug}/messages/{kind}?lang={lang}&done=saved", status_code=303)
 
 
 # The e-mail as a mail client shows it: its inline styles and the brand's images allowed, nothing
 # else (no script, no form), framed only by the admin's own page.
-EMAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https: data:; frame-ancestors 'self'"
+EMAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https: data:; frame-ancestors 'self'"
+)
 
 
 @get("/messages/{kind:str}/email", guards=MANAGER)
@@ -234,8 +255,11 @@ async def automation_email(request: Request, slug: FromPath[str], kind: FromPath
     """The saved e-mail of an automation for a real shopper, for the page's preview frame."""
     brand = admin_of(request)["brand"]
     _spec(kind)
-    current = await message_settings.automation(brand.id, kind, (brand.locale,))
-    preview = await _preview(request, kind, current.texts[brand.locale], request.query_params.get("shopper", ""))
+    lang = _text_lang(request, request.query_params.get("lang"))
+    current = await message_settings.automation(brand.id, kind, (lang,))
+    preview = await _preview(
+        request, kind, current.texts[lang], request.query_params.get("shopper", ""), lang
+    )
     return Response(
         preview["email_html"],
         media_type="text/html",

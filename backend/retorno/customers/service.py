@@ -295,6 +295,19 @@ async def consents(brand_id: int, customer_id: int) -> list[ConsentView]:
     return msgspec.convert(rows, list[ConsentView])
 
 
+async def set_language(brand_id: int, customer_id: int, lang: str) -> None:
+    """The language the shopper uses the app in: their messages are written in it."""
+    await db.write(
+        lambda: db.fetch(
+            "UPDATE customers SET language = {} WHERE id = {} AND brand = {} AND language <> {}",
+            lang[:10],
+            customer_id,
+            brand_id,
+            lang[:10],
+        )
+    )
+
+
 CHANNELS = ("push", "email", "whatsapp")  # each a consent of its own (LGPD), the latest row counts
 SOURCE_LABELS = {  # where a consent was given or withdrawn, as the shopper and the admin read it
     "app": N_("in the app"),

@@ -16,6 +16,9 @@ class Customer(Table, tablename="customers"):
     phone = Varchar(length=16, null=True, default=None)  # E.164
     name = Varchar(length=200, default="")
     segment = Varchar(length=40, default="")
+    language = Varchar(
+        length=10, default=""
+    )  # the app's language they chose (their messages'); "": the brand's
     created_at = Timestamptz()
     updated_at = Timestamptz()
     # Set when the shopper deleted their account: identifiers and name are gone, money records stay.

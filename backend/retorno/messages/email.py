@@ -31,8 +31,9 @@ def build(
     link: str,
     unsubscribe: str,
     now: dt.datetime,
+    lang: str = "",
 ) -> Message:
-    lang = brand.locale
+    lang = lang or brand.locale
     _ = lambda text: i18n.gettext(lang, text)  # noqa: E731
     paragraphs = [p.strip() for p in body.split("\n") if p.strip()]
     why = _("You get this because you accepted messages from %(brand)s by e-mail.") % {"brand": brand.name}

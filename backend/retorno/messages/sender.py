@@ -76,6 +76,7 @@ class Sender:
             link=out.link,
             unsubscribe=out.unsubscribe,
             now=self.clock(),
+            lang=out.lang,
         )
         try:
             message_id = await self.mailer.send(message)

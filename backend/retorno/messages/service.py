@@ -158,7 +158,7 @@ _CLAIM = (
     "SELECT id, brand, customer, event, campaign, kind, token, tried, url, data, attempts FROM messages "
     "WHERE state IN ('queued', 'held') AND due_at <= {} ORDER BY due_at, id LIMIT {}"
 )
-_CUSTOMERS = "SELECT id, name, email, phone, forgotten_at FROM customers WHERE id IN (%s)"
+_CUSTOMERS = "SELECT id, name, email, phone, language, forgotten_at FROM customers WHERE id IN (%s)"
 _DEVICES = "SELECT customer, COUNT(*) AS n FROM push_subscriptions WHERE customer IN (%s) GROUP BY customer"
 _RECENT = (
     "SELECT customer, COUNT(*) AS n FROM messages WHERE customer IN (%s) AND sent_at >= {} "  # noqa: S608
@@ -215,7 +215,7 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
                 view = await brands.brand_by_id(brand_id)
                 if view is None:
                     continue
-                every = await message_settings.automations(brand_id, (view.locale,))
+                every = await message_settings.automations(brand_id, i18n.LANGUAGES)
                 context[brand_id] = _Brand(
                     view=view,
                     settings=await message_settings.settings_of(brand_id),
@@ -280,11 +280,17 @@ def _prazo(days: int, lang: str) -> str:
     return i18n.gettext(lang, "in %(days)s days") % {"days": days}
 
 
+def language_of(brand: BrandView, person: dict[str, Any] | None) -> str:
+    """A shopper's messages come in the language they use the app in, else the brand's."""
+    chosen = (person or {}).get("language") or ""
+    return chosen if chosen in i18n.LANGUAGES else brand.locale
+
+
 async def values_of(
     *, brand: BrandView, person: dict[str, Any] | None, data: dict[str, Any], link: str, now: dt.datetime
 ) -> dict[str, str]:
-    """The variables' values for one shopper and event, in the brand's language."""
-    lang = brand.locale
+    """The variables' values for one shopper and event, in their language."""
+    lang = language_of(brand, person)
     money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
     name = (person or {}).get("name") or ""
     # A shopper without a name is greeted as one ("Olá, cliente!"), never with a blank.
@@ -307,15 +313,15 @@ async def values_of(
 
 
 def _texts_of(
-    message: dict[str, Any], brand: _Brand, campaigns: dict[int, dict[str, Any]]
+    message: dict[str, Any], brand: _Brand, campaigns: dict[int, dict[str, Any]], lang: str
 ) -> tuple[list[str], dict[str, dict[str, str]], bool]:
-    """(channels in order, texts per channel in the brand's language, switched on)."""
+    """(channels in order, texts per channel in `lang` (a campaign's as written), switched on)."""
     if message["campaign"] is not None:
         campaign = campaigns[message["campaign"]]
         written = msgspec.json.decode(campaign["texts"])
         return campaign["channels"].split(","), written, True
     automation = brand.automations[message["kind"]]
-    return automation.channels, automation.texts[brand.view.locale], automation.enabled
+    return automation.channels, automation.texts[lang], automation.enabled
 
 
 def _available(
@@ -360,10 +366,11 @@ async def _decide(
     mid, kind = message["id"], message["kind"]
     spec = texts.spec_of(kind)
     data = msgspec.json.decode(message["data"]) if message["data"] else {}
-    channels, written, enabled = _texts_of(message, brand, campaigns)
     if person is None or person["forgotten_at"] is not None:
         await _skip(mid, "no_customer", now)
         return None
+    lang = language_of(brand.view, person)
+    channels, written, enabled = _texts_of(message, brand, campaigns, lang)
     if not enabled:
         await _skip(mid, "disabled", now)
         return None
@@ -422,7 +429,7 @@ async def _decide(
             brand_id=brand.view.id,
             channel=channel,
             to=person["phone"] if channel == "whatsapp" else person["email"],
-            lang=brand.view.locale,
+            lang=lang,
             fields=fields,
             parameters=texts.parameters(raw, values) if channel == "whatsapp" else [],
             link=link,

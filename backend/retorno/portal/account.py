@@ -162,6 +162,7 @@ async def verify_login_code(request: Request, data: URLEncodedBody[CodeForm]) ->
     set_session_cookie(response, settings, token, int(sessions.SHOPPER_SESSION.total_seconds()))
     device = invitations.device_hash(device_of(request, response))
     await invitations.note_device(brand_id=brand.id, customer_id=customer_id, device=device, now=now)
+    await customers.set_language(brand.id, customer_id, lang_of(request))  # their messages' language
     return response
 
 

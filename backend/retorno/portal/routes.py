@@ -116,14 +116,17 @@ class LanguageForm(msgspec.Struct):
 
 
 @post("/lang", name="portal:lang", status_code=303)
-async def choose_language(
-    data: URLEncodedBody[LanguageForm],
-) -> Redirect:
-    """Remember the shopper's language; only a path on this host is followed back."""
+async def choose_language(request: Request, data: URLEncodedBody[LanguageForm]) -> Redirect:
+    """Remember the shopper's language (a signed-in shopper's messages come in it too); only a
+    path on this host is followed back."""
+    lang = i18n.choose(data.lang, "pt-BR")
+    session = await session_of(request)
+    if session is not None and session.customer is not None:
+        await customers.set_language(brand_required(request).id, session.customer, lang)
     response = Redirect(safe_path(data.next), status_code=303)
     response.set_cookie(
         LANG_COOKIE,
-        i18n.choose(data.lang, "pt-BR"),
+        lang,
         max_age=365 * 86400,
         httponly=True,
         samesite="lax",
