@@ -738,3 +738,53 @@ async def test_a_shopper_who_uses_the_app_in_english_gets_their_messages_in_engl
     await _sale(api, "B-1", 1500, email="bia@example.com")
     await worker.drain()
     assert _subjects(sink, "bia@example.com") == ["R$ 1,50 de cashback creditado na Bella Cosméticos"]
+
+
+# --- consent recorded where the shopper gave it ---------------------------------------------------------
+
+
+async def test_consent_given_at_the_counter_and_in_an_import_is_recorded_with_its_source(app, demo, clock):
+    from tests.test_admin_brand import _csrf, _staff
+
+    clerk = await _staff(app, clock, demo, "operator")
+    token = await _csrf(clerk)
+    form = {"_csrf_token": token, "name": "Rui", "phone": "(11) 98765-4321", "whatsapp_ok": "1"}
+    assert (await clerk.post("/admin/b/bella/counter/customer", data=form)).status_code == 303
+    rui = await customers.find(demo["bella"].id, "phone:+5511987654321")
+    choices = await customers.channel_consents(demo["bella"].id, rui.id)
+    assert (
+        set(choices) == {"whatsapp"}
+        and choices["whatsapp"].granted
+        and choices["whatsapp"].source == "counter"
+    )
+
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    csv = (
+        "order_id,total,email,consent_email,consent_whatsapp\n"
+        "H-1,100,ana@example.com,sim,\n"
+        "H-2,100,bia@example.com,não,sim\n"
+        "H-3,100,caio@example.com,talvez,\n"
+    )
+    page = await manager.post(
+        "/admin/b/bella/import",
+        data={"_csrf_token": token},
+        files={"file": ("h.csv", csv.encode(), "text/csv")},
+    )
+    assert page.status_code == 200 and page.text.count('class="import-imported"') == 2
+    assert "consent_email: sim ou não (ou vazio)" in page.text  # H-3 refused, nothing of it recorded
+    ana = await customers.find(demo["bella"].id, "email:ana@example.com")
+    bia = await customers.find(demo["bella"].id, "email:bia@example.com")
+    assert {
+        k: (v.granted, v.source)
+        for k, v in (await customers.channel_consents(demo["bella"].id, ana.id)).items()
+    } == {"email": (True, "import")}
+    assert {
+        k: v.granted for k, v in (await customers.channel_consents(demo["bella"].id, bia.id)).items()
+    } == {
+        "email": False,
+        "whatsapp": True,
+    }
+    assert await db.fetch("SELECT id FROM sales WHERE order_id = 'H-3'") == []
+    await clerk.aclose()
+    await manager.aclose()

@@ -141,6 +141,9 @@ class CustomerForm(msgspec.Struct):
     cpf: str = ""
     email: str = ""
     phone: str = ""
+    # What the shopper said at the till about messages: recorded as consents from the counter.
+    whatsapp_ok: str = ""
+    email_ok: str = ""
 
 
 @post("/counter/customer", guards=[requires_role("operator")], status_code=303)
@@ -150,13 +153,25 @@ async def register_customer(
     """Register a shopper at the till (or complete one found by any of these details)."""
     brand, now = admin_of(request)["brand"], now_of(request)
     _keep(request, "register", data)
-    given = {k: v.strip() or None for k, v in msgspec.structs.asdict(data).items()}
+    given = {
+        k: v.strip() or None
+        for k, v in msgspec.structs.asdict(data).items()
+        if k not in ("whatsapp_ok", "email_ok")
+    }
     identity = Identity(**given)
+    choices = {
+        channel: True
+        for channel, ticked in (("whatsapp", data.whatsapp_ok), ("email", data.email_ok))
+        if ticked
+    }
 
     async def register() -> Any:
         customer, created = await shoppers.register(brand_id=brand.id, identity=identity, now=now)
-        if created:  # the shopper, customer.created and the audit record commit together, or none
-            await record_change(request, action="counter.customer", target=str(customer.id), after=given)
+        if choices:
+            await customers.record_consents(brand.id, customer.id, choices, source="counter", now=now)
+        if created or choices:  # the shopper, customer.created and the audit record commit together
+            after = given | {f"consent_{c}": True for c in choices}
+            await record_change(request, action="counter.customer", target=str(customer.id), after=after)
         return customer
 
     try:

@@ -27,14 +27,20 @@ from retorno import db, i18n
 from retorno.audit import service as audit
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
+from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import DomainError, Invalid, NotFound
+from retorno.errors import DomainError, Field, Invalid, NotFound
 from retorno.imports.tables import ImportJob
 from retorno.sales import orders
 from retorno.sales.requests import SaleIn
 from retorno.typed import centavos, when_of
 
-COLUMNS = ("order_id", "occurred_at", "total", "shipping", "cpf", "email", "phone", "name")
+COLUMNS = (
+    "order_id", "occurred_at", "total", "shipping", "cpf", "email", "phone", "name",
+    "consent_email", "consent_whatsapp",
+)  # fmt: skip
+# A consent column's answers: what the shopper told the store (empty: not asked, nothing recorded).
+YES, NO = ("sim", "s", "yes", "y", "1", "true", "x"), ("não", "nao", "n", "no", "0", "false")
 INLINE_ROWS = 500  # up to this many rows: imported in the request, with a report per row
 MAX_ROWS = 100_000
 CHUNK = 250
@@ -206,7 +212,16 @@ async def import_row(brand: BrandView, row: dict[str, str], now: dt.datetime) ->
             occurred_at=when_of(when, brand) if when else None,
             channel="import",
         )
+        choices = {}
+        for channel in ("email", "whatsapp"):
+            answer = (get(f"consent_{channel}") or "").lower()
+            if answer and answer not in YES + NO:
+                raise Invalid("%(field)s: sim or não (or empty)", field=Field(f"consent_{channel}"))
+            if answer:
+                choices[channel] = answer in YES
         body, created = await orders.record(brand=brand, sale=sale, now=now)
+        if choices:
+            await customers.set_consents(brand.id, body.customer_id, choices, source="import", now=now)
     except DomainError as exc:  # kept in the brand's language: the manager reads it later, and the worker
         # that imports a large file has no request to take a language from
         return RowOutcome(order_id=order_id, status="rejected", reason=i18n.error_text(brand.locale, exc))
