@@ -188,8 +188,13 @@ def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:
     _shoot_here(page, out / "admin-campaign-confirm.png")
     page.click("#campaign-confirm-button")
     page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(2500)  # the worker's next pass sends it
-    _shoot(page, page.url.split("?")[0], out / "admin-campaign.png")
+    report = page.url.split("?")[0]
+    for _ in range(20):  # the worker's next pass sends it
+        page.wait_for_timeout(500)
+        page.goto(report)
+        if page.locator("#delivery-counts td.num").count():
+            break
+    _shoot(page, report, out / "admin-campaign.png")
     page.goto(server.url(None, "/admin/b/bella/customers?q=ana"))
     page.click("main li a >> nth=0")
     page.wait_for_load_state("networkidle")

@@ -29,7 +29,7 @@ def _form_of(form: Any) -> dict[str, Any]:
         "name", "url", "min_balance", "bought_more_than", "bought_less_than", "segment", "category",
         "audience_channel", "holdout", "send_at",
     )  # fmt: skip
-    typed = {key: str(form.get(key, "")).strip() for key in keys}
+    typed: dict[str, Any] = {key: str(form.get(key, "")).strip() for key in keys}
     typed["channels"] = [str(form.get(f"channel_{i}", "")) for i in range(3)]
     typed["texts"] = {
         channel: {name: str(form.get(f"{channel}_{name}", "")) for name in texts.FIELDS[channel]}

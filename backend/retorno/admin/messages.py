@@ -136,7 +136,7 @@ async def _preview(
     mail = message_email.build(
         brand=brand,
         origin=origin,
-        to=(person or {}).get("email") or "",
+        to=str((person or {}).get("email") or ""),
         subject=rendered["email"]["subject"],
         body=rendered["email"]["body"],
         link=link,

@@ -414,7 +414,7 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
 async def report(*, brand_id: int, campaign_id: int, now: dt.datetime, window_days: int = 14) -> Report:
     view = await campaign(brand_id=brand_id, campaign_id=campaign_id)
     counts = [
-        ChannelCounts(**{k: (v or 0) if k != "channel" else v for k, v in row.items()})
+        ChannelCounts(channel=row["channel"], **{k: v or 0 for k, v in row.items() if k != "channel"})
         for row in await db.fetch(_COUNTS, brand_id, campaign_id)
         if row["channel"]
     ]

@@ -159,11 +159,11 @@ async def seal_secrets() -> int:
                 plain = vault.unseal(sealed, context=_context(row["brand"], what))
                 values[column] = vault.seal(plain, context=_context(row["brand"], what))
         if values:
-            await db.write(
-                lambda values=values, brand=row["brand"]: (
-                    Settings.update(values).where(Settings.brand == brand).run()
-                )
-            )
+
+            async def work(values: dict[Any, Any] = values, brand: int = row["brand"]) -> None:
+                await Settings.update(values).where(Settings.brand == brand)
+
+            await db.write(work)
             count += len(values)
     return count
 
@@ -252,7 +252,7 @@ async def save_automation(
             every[lang] = own
         else:
             every.pop(lang, None)
-        values = {
+        values: dict[Any, Any] = {
             Automation.enabled: enabled,
             Automation.channels: ",".join(chosen),
             Automation.days: ",".join(str(d) for d in day_list),
@@ -272,7 +272,7 @@ async def reminder_days(brand_id: int) -> dict[str, list[int]]:
     rows = await Automation.select(Automation.kind, Automation.enabled, Automation.days).where(
         Automation.brand == brand_id
     )
-    result = {}
+    result: dict[str, list[int]] = {}
     for row in rows:
         spec = texts.AUTOMATIONS.get(row["kind"])
         if spec is None or not spec.days:
