@@ -788,3 +788,61 @@ async def test_consent_given_at_the_counter_and_in_an_import_is_recorded_with_it
     assert await db.fetch("SELECT id FROM sales WHERE order_id = 'H-3'") == []
     await clerk.aclose()
     await manager.aclose()
+
+
+def _signed(payload: dict) -> tuple[bytes, dict[str, str]]:
+    import hashlib
+    import hmac
+    import json
+
+    body = json.dumps(payload).encode()
+    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"content-type": "application/json", "x-hub-signature-256": f"sha256={digest}"}
+
+
+def _incoming(sender: str, text: str, at: dt.datetime) -> dict:
+    """An incoming text as Meta's messages webhook reference shows it."""
+    message = {"from": sender, "id": "wamid.IN1", "timestamp": str(int(at.timestamp())), "type": "text"}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "5511900000001", "phone_number_id": NUMBER_ID},
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": sender}],
+        "messages": [message | {"text": {"body": text}}],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+async def test_answering_sair_on_whatsapp_stops_whatsapp_and_a_status_too_early_is_asked_again(
+    api, client, demo, clock, sink, whatsapp, worker
+):
+    await _whatsapp_on(demo, clock)
+    ana = await _shopper(api, demo, clock, phone="+5511987654321", consents={"whatsapp": True, "email": True})
+    hook = platform_url("/api/hooks/whatsapp/bella")
+    body, headers = _signed(_incoming("5511987654321", "  Sair! ", clock()))
+    answered = await client.post(hook, content=body, headers=headers)
+    assert answered.status_code == 200 and answered.json()["opted_out"] == 1
+    choice = (await customers.channel_consents(demo["bella"].id, ana))["whatsapp"]
+    assert not choice.granted and choice.source == "unsubscribe"
+    await _sale(api, "P-1", 1500)
+    await worker.drain()
+    assert whatsapp.received == [] and len(sink.messages) == 1  # e-mail, the next in the order
+    # "obrigada" is no stop word; an unknown number changes nothing.
+    for sender, text in (("5511987654321", "obrigada"), ("5511911112222", "sair")):
+        body, headers = _signed(_incoming(sender, text, clock()))
+        assert (await client.post(hook, content=body, headers=headers)).json()["opted_out"] == 0
+    # A status for a send whose answer is not recorded yet: 503, so that Meta sends it again.
+    status = {"id": "wamid.NOT-YET", "status": "delivered", "timestamp": str(int(clock().timestamp()))}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": NUMBER_ID},
+        "statuses": [status],
+    }
+    early, headers = _signed(
+        {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}
+    )
+    assert (await client.post(hook, content=early, headers=headers)).status_code == 503
+    clock.advance(minutes=11)  # long unknown: nothing to wait for
+    assert (await client.post(hook, content=early, headers=headers)).status_code == 200

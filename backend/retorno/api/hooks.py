@@ -185,6 +185,7 @@ async def whatsapp_statuses(request: Request[Any, Any, Any], slug: FromPath[str]
         raise Unauthorized("the callback's signature does not match a brand's WhatsApp account")
     try:
         found = whatsapp.statuses_of(body)
+        replies = whatsapp.replies_of(body)
     except ValueError:
         return Response({"updated": 0}, status_code=200)  # signed but not a notification: nothing to do
     changes = [
@@ -196,8 +197,15 @@ async def whatsapp_statuses(request: Request[Any, Any, Any], slug: FromPath[str]
         )
         for s in found
     ]
-    updated = await messages.statuses(brand_id=brand.id, changes=changes, now=now_of(request))
-    return Response({"updated": updated}, status_code=200)
+    now = now_of(request)
+    applied = await messages.statuses(brand_id=brand.id, changes=changes, now=now)
+    opted_out = 0
+    for reply in replies:  # "SAIR": the shopper stops WhatsApp messages by answering one
+        if messages.is_stop(reply.text):
+            opted_out += await messages.opt_out_by_reply(brand_id=brand.id, phone="+" + reply.sender, now=now)
+    if applied.waiting:  # a status of a send still being recorded: Meta sends it again later
+        return Response({"updated": applied.updated, "waiting": applied.waiting}, status_code=503)
+    return Response({"updated": applied.updated, "opted_out": opted_out}, status_code=200)
 
 
 router = Router(

@@ -57,6 +57,7 @@ class ConsentView(msgspec.Struct, frozen=True, kw_only=True):
     granted: bool
     version: int | None
     at: dt.datetime
+    source: str = "app"
 
 
 # Hot path: `lookup` (and `upsert` through it) runs on every sale, quote and redemption; the
@@ -288,7 +289,7 @@ async def lock(*customer_ids: int | None) -> dict[int, CustomerView]:
 
 async def consents(brand_id: int, customer_id: int) -> list[ConsentView]:
     rows = await (
-        Consent.select(Consent.kind, Consent.granted, Consent.version, Consent.at)
+        Consent.select(Consent.kind, Consent.granted, Consent.version, Consent.at, Consent.source)
         .where((Consent.brand == brand_id) & (Consent.customer == customer_id))
         .order_by(Consent.id)
     )

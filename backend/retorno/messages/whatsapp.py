@@ -278,8 +278,27 @@ class _Status(msgspec.Struct):
     errors: list[_Error] = []
 
 
+class _Text(msgspec.Struct):
+    body: str = ""
+
+
+class _Button(msgspec.Struct):
+    text: str = ""
+    payload: str = ""
+
+
+class _Incoming(msgspec.Struct):
+    id: str = ""
+    timestamp: str | int = 0
+    type: str = ""
+    text: _Text = msgspec.field(default_factory=_Text)
+    button: _Button = msgspec.field(default_factory=_Button)  # a template's quick-reply button
+    from_: str = msgspec.field(default="", name="from")
+
+
 class _Value(msgspec.Struct):
     statuses: list[_Status] = []
+    messages: list[_Incoming] = []
 
 
 class _Change(msgspec.Struct):
@@ -323,4 +342,37 @@ def statuses_of(body: bytes) -> list[Status]:
                         error_title=(error.title or error.message) if error else "",
                     )
                 )
+    return found
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """A shopper's own message to the brand's number: a text, or the text of a template's button."""
+
+    wamid: str
+    sender: str  # the digits of the shopper's number, as Meta reports them (no '+')
+    text: str
+    at: dt.datetime
+
+
+def replies_of(body: bytes) -> list[Reply]:
+    """Every incoming text or button reply of a notification (other kinds, such as images, are
+    left out); ValueError as statuses_of."""
+    try:
+        notice = msgspec.json.decode(body, type=_Notification)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a WhatsApp notification: {exc}") from None
+    if notice.object != "whatsapp_business_account":
+        raise ValueError(f"not a WhatsApp notification: object is {notice.object!r}")
+    found = []
+    for entry in notice.entry:
+        for change in entry.changes:
+            for incoming in change.value.messages:
+                text = incoming.text.body if incoming.type == "text" else incoming.button.text
+                if not text or not incoming.from_:
+                    continue
+                try:
+                    at = dt.datetime.fromtimestamp(int(incoming.timestamp), dt.UTC)
+                except (ValueError, OverflowError, OSError):
+                    raise ValueError(f"bad message timestamp {incoming.timestamp!r}") from None
+                found.append(Reply(wamid=incoming.id, sender=incoming.from_, text=text[:500], at=at))
     return found
