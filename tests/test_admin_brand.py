@@ -434,6 +434,7 @@ async def test_a_manager_counts_the_audience_sends_a_campaign_and_reads_its_repo
     }
     counted = await manager.post("/admin/b/bella/campaigns", data=form | {"action": "preview"})
     assert re.search(r'id="audience">2 clientes neste público', counted.text)
+    assert 'id="campaign-preview"' in counted.text and "Black Friday, cliente" in counted.text  # no names
     assert await db.fetch("SELECT id FROM message_campaigns") == []  # counting sends nothing
     bad = await manager.post(
         "/admin/b/bella/campaigns", data=form | {"action": "send", "url": "https://evil.example"}
@@ -453,7 +454,7 @@ async def test_a_manager_counts_the_audience_sends_a_campaign_and_reads_its_repo
 
     async with Worker(clock=clock, sweep=False) as worker:
         await worker.drain()
-    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {"Black Friday, "}
+    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {"Black Friday, cliente"}
     report = (await manager.get(sent.headers["location"])).text
     assert re.search(r'<th scope="row">Push</th><td class="num">2</td>', report)
     assert "Sem grupo de controle" in report

@@ -14,11 +14,13 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.admin.messages import CHANNEL_NAMES, REASONS
+from retorno.customers import service as customers
 from retorno.errors import Field, Invalid
 from retorno.messages import campaigns, texts
+from retorno.messages import service as messages
 from retorno.messages.campaigns import Audience
 from retorno.typed import centavos
-from retorno.web import RowId, error_text, now_of
+from retorno.web import RowId, error_text, now_of, origin_of, settings_of
 
 MANAGER = [requires_role("manager")]
 
@@ -71,6 +73,24 @@ def _parsed(typed: dict[str, Any], tz: str) -> dict[str, Any]:
     }
 
 
+async def _rendered(
+    request: Request, written: dict[str, dict[str, str]], channels: list[str]
+) -> dict[str, Any]:
+    """The texts of the chosen channels as the brand's latest shopper would read them."""
+    brand, now = admin_of(request)["brand"], now_of(request)
+    latest = await customers.search(brand.id, "", limit=1)
+    found = await customers.get(brand.id, latest[0].id) if latest else None
+    person = {"id": found.id, "name": found.name} if found else None
+    link = f"{origin_of(brand, settings_of(request))}/m/preview"
+    values = await messages.values_of(brand=brand, person=person, data={}, link=link, now=now)
+    rendered = {
+        channel: {name: texts.render(text, values) for name, text in written.get(channel, {}).items()}
+        for channel in channels
+        if channel in texts.CHANNELS
+    }
+    return {"who": found.name if found else "", "channels": rendered}
+
+
 async def _page(request: Request, status: int = 200, **extra: Any) -> Template:
     brand = admin_of(request)["brand"]
     blank = {
@@ -107,8 +127,9 @@ async def send_campaign(request: Request, slug: FromPath[str]) -> Template | Red
         values = _parsed(typed, brand.timezone)
         size = await campaigns.audience_size(brand_id=brand.id, audience=values["audience"], now=now)
         held = round(size * values["holdout_bp"] / 10000)
+        previews = await _rendered(request, typed["texts"], [c for c in typed["channels"] if c])
         if action == "preview":
-            return await _page(request, typed=typed, audience_size=size, held=held)
+            return await _page(request, typed=typed, audience_size=size, held=held, previews=previews)
         chosen = [c for c in typed["channels"] if c]
         campaigns.check(
             name=typed["name"],
@@ -121,7 +142,9 @@ async def send_campaign(request: Request, slug: FromPath[str]) -> Template | Red
         if size == 0:
             return await _page(request, status=422, typed=typed, audience_size=0, held=0, error="no_audience")
         if action == "send":
-            return await _page(request, typed=typed, audience_size=size, held=held, confirm=True)
+            return await _page(
+                request, typed=typed, audience_size=size, held=held, confirm=True, previews=previews
+            )
         campaign_id = await audited(
             request,
             lambda: campaigns.create(
