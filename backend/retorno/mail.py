@@ -109,7 +109,7 @@ class SmtpMailer:
     coroutines may call send() together. Call close() on shutdown to say QUIT."""
 
     def __init__(
-        self, url: str, mail_from: str, *, ca_file: str = "", timeout: float = 15.0, pool: int = 4
+        self, url: str, mail_from: str, *, ca_file: str = "", timeout: float = 15.0, pool: int = 16
     ) -> None:
         self.url, self.mail_from, self.timeout, self.pool_size = urlsplit(url), mail_from, timeout, pool
         self.domain = mail_from.rpartition("@")[2] or "retorno.invalid"

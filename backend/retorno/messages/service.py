@@ -17,7 +17,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable
 from typing import Any
@@ -166,6 +168,18 @@ _RECENT = (
     "GROUP BY customer"
 )
 _CAMPAIGNS = "SELECT id, channels, texts, url FROM message_campaigns WHERE id IN (%s)"
+# balances.available for a batch of shoppers at once (its _SUMS, less the pending half): a query
+# per message was the batch's largest cost after the sending itself (bench/messages.py).
+_AVAILABLE = (
+    "SELECT customer, CAST(SUM(remaining) AS BIGINT) AS available FROM ledger_lots "
+    "WHERE customer IN (%s) AND brand = {} AND remaining > 0 AND available_at <= {} "
+    "AND (expires_at IS NULL OR expires_at > {}) GROUP BY customer"
+)
+_DEBTS = "SELECT customer, debt FROM ledger_accounts WHERE customer IN (%s)"
+_MARK_SENDING = (
+    "UPDATE messages SET state = 'sending', channel = {}, reason = '', attempts = attempts + 1, "
+    "lease_until = {} WHERE id IN (%s)"
+)
 _LOT_REMAINING = "SELECT remaining FROM ledger_lots WHERE id = {}"
 _VOUCHER_OPEN = (
     "SELECT v.id FROM vouchers v WHERE v.id = {} AND v.cancelled_at IS NULL AND NOT EXISTS "
@@ -208,7 +222,8 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
         )
         context: dict[int, _Brand] = {}
         consents: dict[int, dict[int, set[str]]] = {}
-        outgoing = []
+        balances_of: dict[int, dict[int, int]] = {}
+        outgoing: list[Outgoing] = []
         for message in due:
             brand_id = message["brand"]
             if brand_id not in context:
@@ -224,6 +239,7 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
                 )
                 brand_customers = sorted({m["customer"] for m in due if m["brand"] == brand_id})
                 consents[brand_id] = await customers.granted_channels(brand_id, brand_customers)
+                balances_of[brand_id] = await _balances(brand_id, brand_customers, now)
             brand = context[brand_id]
             person = people.get(message["customer"])
             decided = await _decide(
@@ -235,12 +251,36 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
                 recent,
                 campaigns,
                 now,
+                balance=balances_of[brand_id].get(message["customer"], 0),
             )
             if decided is not None:
                 outgoing.append(decided)
+        # One UPDATE per channel for the whole batch rather than one per message.
+        lease_until = now + dt.timedelta(minutes=2)
+        for channel in ("email", "whatsapp"):
+            chosen = [out.id for out in outgoing if out.channel == channel]
+            for start in range(0, len(chosen), 500):
+                chunk = chosen[start : start + 500]
+                await db.fetch(_MARK_SENDING % _marks(chunk), channel, lease_until, *chunk)
         return outgoing
 
     return await db.write(work)
+
+
+async def _balances(brand_id: int, customer_ids: list[int], now: dt.datetime) -> dict[int, int]:
+    """What each shopper can spend now (as `balances.available`: unexpired, usable lots less any
+    debt); a shopper without lots or debt is missing (0)."""
+    if not customer_ids:
+        return {}
+    marks = _marks(customer_ids)
+    found = {
+        r["customer"]: int(r["available"])
+        for r in await db.fetch(_AVAILABLE % marks, *customer_ids, brand_id, now, now)
+    }
+    for row in await db.fetch(_DEBTS % marks, *customer_ids):
+        if row["debt"]:
+            found[row["customer"]] = found.get(row["customer"], 0) - int(row["debt"])
+    return found
 
 
 async def _skip(message_id: int, reason: str, now: dt.datetime, state: str = "skipped") -> None:
@@ -287,9 +327,16 @@ def language_of(brand: BrandView, person: dict[str, Any] | None) -> str:
 
 
 async def values_of(
-    *, brand: BrandView, person: dict[str, Any] | None, data: dict[str, Any], link: str, now: dt.datetime
+    *,
+    brand: BrandView,
+    person: dict[str, Any] | None,
+    data: dict[str, Any],
+    link: str,
+    now: dt.datetime,
+    balance: int | None = None,
 ) -> dict[str, str]:
-    """The variables' values for one shopper and event, in their language."""
+    """The variables' values for one shopper and event, in their language; `balance` is the
+    shopper's available balance when the caller read it already (a batch reads them at once)."""
     lang = language_of(brand, person)
     money = lambda centavos: i18n.money(centavos, lang=lang, currency=brand.currency)  # noqa: E731
     name = (person or {}).get("name") or ""
@@ -297,9 +344,9 @@ async def values_of(
     first = name.split()[0] if name.strip() else i18n.gettext(lang, "there")  # "Hi there", "Olá, cliente"
     values = {"nome": first, "marca": brand.name, "link": link}
     customer_id = (person or {}).get("id")
-    values["saldo"] = (
-        money(max(0, await balances.available(customer_id, now, brand_id=brand.id))) if customer_id else ""
-    )
+    if customer_id and balance is None:
+        balance = await balances.available(customer_id, now, brand_id=brand.id)
+    values["saldo"] = money(max(0, balance or 0)) if customer_id else ""
     if data.get("amount") is not None:
         values["valor"] = money(data["amount"])
     elif data.get("percent_bp") is not None:
@@ -362,7 +409,11 @@ async def _decide(
     recent: dict[int, int],
     campaigns: dict[int, dict[str, Any]],
     now: dt.datetime,
+    *,
+    balance: int,
 ) -> Outgoing | None:
+    """What becomes of one message: skipped, held, handed to push, or returned to be sent by
+    e-mail or WhatsApp (the caller marks it `sending`)."""
     mid, kind = message["id"], message["kind"]
     spec = texts.spec_of(kind)
     data = msgspec.json.decode(message["data"]) if message["data"] else {}
@@ -409,7 +460,9 @@ async def _decide(
             why.append(reason)
             continue
         link = f"{brand.origin}/m/{message['token']}"
-        values = await values_of(brand=brand.view, person=person, data=data, link=link, now=now)
+        values = await values_of(
+            brand=brand.view, person=person, data=data, link=link, now=now, balance=balance
+        )
         fields = {name: texts.render(text, values) for name, text in written.get(channel, {}).items()}
         if spec.capped:
             recent[message["customer"]] = recent.get(message["customer"], 0) + 1
@@ -417,13 +470,6 @@ async def _decide(
             await _hand_to_push(message, brand.view, spec, fields, data, now)
             return None
         raw = written.get("whatsapp", {}).get("body", "")
-        await db.fetch(
-            "UPDATE messages SET state = 'sending', channel = {}, reason = '', attempts = attempts + 1, "
-            "lease_until = {} WHERE id = {}",
-            channel,
-            now + dt.timedelta(minutes=2),
-            mid,
-        )
         return Outgoing(
             id=mid,
             brand_id=brand.view.id,
@@ -481,20 +527,27 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
+_MARK_SENT = (
+    "UPDATE messages SET state = 'sent', provider_id = CASE id %s END, sent_at = {}, lease_until = NULL, "
+    "detail = '' WHERE id IN (%s)"
+)
+
+
 async def record(results: list[tuple[Outgoing, Result]], *, now: dt.datetime) -> None:
-    """Write each answer, in one transaction."""
+    """Write each answer, in one transaction: the sent ones in one UPDATE (per 500, as a statement
+    per message cost more than the database's work), the others one by one."""
 
     async def work() -> None:
+        sent = [(out.id, result.provider_id) for out, result in results if result.provider_id is not None]
+        for start in range(0, len(sent), 500):
+            chunk = sent[start : start + 500]
+            ids = [mid for mid, _ in chunk]
+            cases = " ".join("WHEN {} THEN {}" for _ in chunk)
+            await db.fetch(_MARK_SENT % (cases, _marks(ids)), *(v for pair in chunk for v in pair), now, *ids)
         for out, result in results:
             if result.provider_id is not None:
-                await db.fetch(
-                    "UPDATE messages SET state = 'sent', provider_id = {}, sent_at = {}, lease_until = NULL, "
-                    "detail = '' WHERE id = {}",
-                    result.provider_id,
-                    now,
-                    out.id,
-                )
-            elif result.transient and out.attempts < MAX_ATTEMPTS:
+                continue
+            if result.transient and out.attempts < MAX_ATTEMPTS:
                 await db.fetch(
                     "UPDATE messages SET state = 'queued', due_at = {}, lease_until = NULL, detail = {} "
                     "WHERE id = {}",
@@ -543,13 +596,20 @@ class StatusChange(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
-async def statuses(*, brand_id: int, changes: list[StatusChange], now: dt.datetime) -> int:
+class StatusesApplied(msgspec.Struct, frozen=True, kw_only=True):
+    updated: int
+    waiting: int  # recent statuses of no message yet: the send's answer is still being recorded
+
+
+async def statuses(*, brand_id: int, changes: list[StatusChange], now: dt.datetime) -> StatusesApplied:
     """WhatsApp's callbacks: delivered and read are noted (read implies delivered), failed falls
-    back to the next channel. Callbacks come late, twice, or out of order: each only moves on."""
-    updated = 0
+    back to the next channel. Callbacks come late, twice, or out of order: each only moves on. One
+    may even come before the send's answer is recorded: `waiting` counts those (under 10 minutes
+    old), so the hook asks Meta to send them again."""
+    updated = waiting = 0
 
     async def work() -> None:
-        nonlocal updated
+        nonlocal updated, waiting
         for change in changes:
             rows = await db.fetch(
                 "SELECT id, state FROM messages WHERE brand = {} AND provider_id = {} "
@@ -558,6 +618,7 @@ async def statuses(*, brand_id: int, changes: list[StatusChange], now: dt.dateti
                 change.provider_id,
             )
             if not rows:
+                waiting += now - change.at < dt.timedelta(minutes=10)
                 continue
             row = rows[0]
             if change.status == "failed":
@@ -580,7 +641,40 @@ async def statuses(*, brand_id: int, changes: list[StatusChange], now: dt.dateti
             updated += 1
 
     await db.write(work)
-    return updated
+    return StatusesApplied(updated=updated, waiting=waiting)
+
+
+# Replies that mean "stop sending me this", as shoppers write them (accents and case aside).
+STOP_WORDS = frozenset(
+    {
+        "sair",
+        "parar",
+        "pare",
+        "stop",
+        "cancelar",
+        "descadastrar",
+        "nao quero",
+        "nao quero mais",
+        "unsubscribe",
+    }
+)
+
+
+def is_stop(text: str) -> bool:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return " ".join("".join(c if c.isalnum() else " " for c in plain).split()) in STOP_WORDS
+
+
+async def opt_out_by_reply(*, brand_id: int, phone: str, now: dt.datetime) -> bool:
+    """A shopper answered "SAIR" (or the like) on WhatsApp: their WhatsApp consent is withdrawn,
+    from `unsubscribe`. False: the number is no shopper's of this brand."""
+    rows = await db.fetch(
+        "SELECT id FROM customers WHERE brand = {} AND phone = {} AND forgotten_at IS NULL", brand_id, phone
+    )
+    if not rows:
+        return False
+    await customers.set_consents(brand_id, rows[0]["id"], {"whatsapp": False}, source="unsubscribe", now=now)
+    return True
 
 
 # --- links in a message ------------------------------------------------------------------------
@@ -731,8 +825,9 @@ async def remind_to_return(*, brands_: list[BrandView], now: dt.datetime) -> int
                     }
                     key = f"return:{row['id']}:{sale['sale_id']}:{day}"
                     sent += await db.write(
-                        lambda payload=payload, key=key, brand_id=brand.id: outbox.emit(
-                            brand_id=brand_id,
+                        functools.partial(
+                            outbox.emit,
+                            brand_id=brand.id,
                             kind="customer.return_reminder",
                             now=now,
                             dedupe_key=key,
