@@ -846,3 +846,31 @@ async def test_answering_sair_on_whatsapp_stops_whatsapp_and_a_status_too_early_
     assert (await client.post(hook, content=early, headers=headers)).status_code == 503
     clock.advance(minutes=11)  # long unknown: nothing to wait for
     assert (await client.post(hook, content=early, headers=headers)).status_code == 200
+
+
+async def test_the_audience_by_category_segment_and_channel_on_both_engines(api, demo, clock):
+    bella = demo["bella"].id
+    await _shopper(api, demo, clock, consents={"whatsapp": True})
+    await _shopper(api, demo, clock, email="bia@example.com", consents={"email": True}, name="Bia")
+    items = [
+        {"sku": "X1", "category": "cabelos", "amount": 3000},
+        {"sku": "Y1", "category": "unhas", "amount": 2000},
+    ]
+    body = {"order_id": "A-1", "customer": {"email": "ana@example.com"}, "total": 5000, "items": items}
+    assert (await api.post("/sales", json=body)).status_code == 201
+    await _sale(api, "B-1", 5000, email="bia@example.com")
+    assert (await api.patch("/customers/email:bia@example.com", json={"segment": "vip"})).status_code == 200
+
+    async def size(**rules) -> int:
+        return await campaigns.audience_size(brand_id=bella, audience=Audience(**rules), now=clock())
+
+    assert await size() == 2
+    assert await size(category="cabelos") == 1 and await size(category="cabel") == 0  # the whole name
+    assert await size(segment="vip") == 1 and await size(segment="vip", category="cabelos") == 0
+    assert await size(channel="whatsapp") == 1 and await size(channel="email") == 1
+    assert await size(channel="push") == 0  # nobody has a device
+    assert await size(min_balance=1) == 0  # still in the return window
+    clock.advance(days=8)
+    assert await size(min_balance=500) == 2 and await size(min_balance=501) == 0
+    # Another brand's shoppers are never in bella's audience.
+    assert await campaigns.audience_size(brand_id=demo["mare"].id, audience=Audience(), now=clock()) == 0
