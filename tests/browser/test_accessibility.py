@@ -145,6 +145,10 @@ ADMIN_PAGES = {
     "/customers/{customer_id:int}": None,  # opened from the search
     "/referrals": "/referrals",
     "/campaigns": "/campaigns",
+    "/campaigns/{campaign_id:int}": None,  # opened by sending one
+    "/messages": "/messages",
+    "/messages/{kind:str}": "/messages/customer.return_reminder",
+    "/messages/{kind:str}/email": "",  # the e-mail preview's frame (an e-mail, not a page)
     "/reports": "/reports",
     "/reports.csv": "",  # a download, not a page
     "/reports/close": "/reports/close?month=2026-11",
@@ -200,6 +204,19 @@ def test_every_admin_page_passes_axe(browser, live_server, tmp_path) -> None:
         problems += audit(page)  # the quote, with its confirmation
         page.goto(base + "/counter?q=ninguem-" + shopper)
         problems += audit(page)  # not found: the registration form
+        page.goto(base + "/campaigns")
+        page.fill("#c-name", "Natal")
+        page.select_option("#c-channel-0", "email")
+        page.select_option("#c-channel-1", "")
+        page.select_option("#c-channel-2", "")
+        page.fill("#c-email-subject", "Natal na Bella, {nome}")
+        page.fill("#c-email-body", "Cashback em dobro.")
+        with page.expect_navigation():
+            page.click("#campaign-send")
+        problems += audit(page)  # the previews and the confirmation
+        with page.expect_navigation():
+            page.click("#campaign-confirm-button")
+        problems += audit(page)  # the campaign's report
         page.goto(base + "/rules")
         page.fill("#s-total", "150,00")
         with page.expect_navigation():

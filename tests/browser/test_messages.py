@@ -11,6 +11,7 @@ import uuid
 import httpx
 
 from tests.browser.helpers import ARGS, CHROMIUM, TIMEOUT_MS, admin_sign_in, newest_code
+from tests.browser.test_accessibility import audit
 
 UNSUBSCRIBE = re.compile(r"(http://bella\.localhost:\d+/unsubscribe/[A-Za-z0-9_-]+)")
 
@@ -56,7 +57,7 @@ def test_a_shopper_unsubscribes_from_an_email_with_its_link(live_server, playwri
         assert page.locator("#flash").is_visible()
         assert "de cashback creditado na Bella" in page.locator("#preview-subject").inner_text()
 
-        context = browser.new_context(locale="pt-BR")
+        context = browser.new_context(locale="pt-BR", bypass_csp=True)  # axe is injected below
         context.set_default_timeout(TIMEOUT_MS)
         app = context.new_page()
         app.goto(live_server.url("bella", "/join"))
@@ -81,15 +82,18 @@ def test_a_shopper_unsubscribes_from_an_email_with_its_link(live_server, playwri
         assert "Olá, Lia!" in text
         link = UNSUBSCRIBE.search(text)
         assert link, text
-        app.goto(link.group(1))
+        problems = audit(app, link.group(1))
         assert "Parar de receber mensagens da Bella Cosméticos por e-mail?" in app.inner_text("main")
         with app.expect_navigation():
             app.click("#unsubscribe")
         assert "não vai mais enviar mensagens por e-mail" in app.locator("#unsubscribed").inner_text()
+        problems += audit(app)
 
         app.goto(live_server.url("bella", "/account"))
         assert not app.locator('input[name="email"]').is_checked()
         assert app.locator('input[name="push"]').is_checked()
         assert "por um link de descadastro" in app.inner_text("#consents-title + form")
+        problems += audit(app)
+        assert problems == []
     finally:
         browser.close()

@@ -94,7 +94,7 @@ async def _rendered(
 async def _page(request: Request, status: int = 200, **extra: Any) -> Template:
     brand = admin_of(request)["brand"]
     blank = {
-        "channels": ["push", "whatsapp", "email"],
+        "channels": ["push", "", ""],  # the manager adds the channels it writes texts for
         "texts": {ch: dict.fromkeys(texts.FIELDS[ch], "") for ch in texts.CHANNELS},
         "url": "/",
         "holdout": "10",
