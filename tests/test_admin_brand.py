@@ -454,7 +454,9 @@ async def test_a_manager_counts_the_audience_sends_a_campaign_and_reads_its_repo
 
     async with Worker(clock=clock, sweep=False) as worker:
         await worker.drain()
-    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {"Black Friday, cliente"}
+    assert len(fake.received) == 2 and {r.payload["title"] for r in fake.received} == {
+        "Black Friday, cliente"
+    }
     report = (await manager.get(sent.headers["location"])).text
     assert re.search(r'<th scope="row">Push</th><td class="num">2</td>', report)
     assert "Sem grupo de controle" in report
