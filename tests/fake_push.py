@@ -242,12 +242,14 @@ async def push_campaign(brand_id: int, *, title: str, body: str, url: str = "/",
 
     return await campaigns.create(
         brand_id=brand_id,
-        name=title,
-        channels=["push"],
-        written={"push": {"title": title, "body": body or title}},
-        url=url,
-        audience=campaigns.Audience(),
-        holdout_bp=0,
-        send_at=None,
+        draft=campaigns.Draft(
+            name=title,
+            channels=["push"],
+            written={"push": {"title": title, "body": body or title}},
+            url=url,
+            audience=campaigns.Audience(),
+            holdout_bp=0,
+            send_at=None,
+        ),
         now=now,
     )

@@ -202,13 +202,15 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
     for slug in ("bella", "mare"):  # a scheduled campaign at each brand, for its report and cancel
         campaign_of[slug] = await campaigns.create(
             brand_id=demo[slug].id,
-            name="Natal",
-            channels=["push"],
-            written={"push": {"title": "Natal", "body": "Feliz Natal"}},
-            url="/",
-            audience=campaigns.Audience(),
-            holdout_bp=1000,
-            send_at=clock() + dt.timedelta(days=30),
+            draft=campaigns.Draft(
+                name="Natal",
+                channels=["push"],
+                written={"push": {"title": "Natal", "body": "Feliz Natal"}},
+                url="/",
+                audience=campaigns.Audience(),
+                holdout_bp=1000,
+                send_at=clock() + dt.timedelta(days=30),
+            ),
             now=clock(),
         )
     outcomes = {}

@@ -18,6 +18,7 @@ import pytest
 
 from retorno import db, i18n
 from retorno.customers import service as customers
+from retorno.errors import Invalid
 from retorno.messages import campaigns, texts
 from retorno.messages import settings as message_settings
 from retorno.messages.campaigns import Audience, Group
@@ -103,6 +104,20 @@ async def _messages(customer_id=None) -> list[dict]:
     if customer_id is None:
         return await db.fetch(sql + " ORDER BY id")
     return await db.fetch(sql + " WHERE customer = {} ORDER BY id", customer_id)
+
+
+async def _write(demo, clock, kind: str, written, *, enabled=True, days="", lang="pt-BR") -> None:
+    """Bella's automation `kind`, by e-mail only, with these texts (in `lang`)."""
+    await message_settings.save_automation(
+        brand_id=demo["bella"].id,
+        kind=kind,
+        enabled=enabled,
+        channels=["email"],
+        days=days,
+        lang=lang,
+        written=written,
+        now=clock(),
+    )
 
 
 def _subjects(sink, to="ana@example.com") -> list[str]:
@@ -347,13 +362,15 @@ async def test_the_weekly_cap_stops_reminders_and_campaigns_but_never_a_credit(
     for n in range(3):
         await campaigns.create(
             brand_id=bella,
-            name=f"C{n}",
-            channels=["email"],
-            written={"email": {"subject": f"Oferta {n}", "body": "Olá, {nome}!"}},
-            url="/",
-            audience=Audience(),
-            holdout_bp=0,
-            send_at=None,
+            draft=campaigns.Draft(
+                name=f"C{n}",
+                channels=["email"],
+                written={"email": {"subject": f"Oferta {n}", "body": "Olá, {nome}!"}},
+                url="/",
+                audience=Audience(),
+                holdout_bp=0,
+                send_at=None,
+            ),
             now=clock(),
         )
         await worker.drain()
@@ -365,13 +382,15 @@ async def test_the_weekly_cap_stops_reminders_and_campaigns_but_never_a_credit(
     clock.advance(days=7)  # a week after the first: room again
     await campaigns.create(
         brand_id=bella,
-        name="C3",
-        channels=["email"],
-        written={"email": {"subject": "Oferta 3", "body": "Olá!"}},
-        url="/",
-        audience=Audience(),
-        holdout_bp=0,
-        send_at=None,
+        draft=campaigns.Draft(
+            name="C3",
+            channels=["email"],
+            written={"email": {"subject": "Oferta 3", "body": "Olá!"}},
+            url="/",
+            audience=Audience(),
+            holdout_bp=0,
+            send_at=None,
+        ),
         now=clock(),
     )
     await worker.drain()
@@ -470,45 +489,18 @@ async def test_an_unknown_variable_is_refused_when_saved_and_a_switched_off_auto
 ):
     spec = texts.AUTOMATIONS["cashback.credited"]
     mine = texts.defaults(spec, "pt-BR") | {"email": {"subject": "Oi {nome}, {cupom}!", "body": "..."}}
-    with pytest.raises(Exception) as refused:
-        await message_settings.save_automation(
-            brand_id=demo["bella"].id,
-            kind=spec.kind,
-            enabled=True,
-            channels=["email"],
-            days="",
-            lang="pt-BR",
-            written=mine,
-            now=clock(),
-        )
+    with pytest.raises(Invalid) as refused:
+        await _write(demo, clock, spec.kind, mine)
     assert "{cupom}" in i18n.error_text("pt-BR", refused.value)
     own = texts.defaults(spec, "pt-BR") | {
         "email": {"subject": "Ganhou {valor}, {nome}!", "body": "Saldo: {saldo}"}
     }
-    await message_settings.save_automation(
-        brand_id=demo["bella"].id,
-        kind=spec.kind,
-        enabled=True,
-        channels=["email"],
-        days="",
-        lang="pt-BR",
-        written=own,
-        now=clock(),
-    )
+    await _write(demo, clock, spec.kind, own)
     await _shopper(api, demo, clock, consents={"email": True})
     await _sale(api, "P-1", 1500)
     await worker.drain()
     assert _subjects(sink) == ["Ganhou R$ 1,50, Ana!"]
-    await message_settings.save_automation(
-        brand_id=demo["bella"].id,
-        kind=spec.kind,
-        enabled=False,
-        channels=["email"],
-        days="",
-        lang="pt-BR",
-        written=own,
-        now=clock(),
-    )
+    await _write(demo, clock, spec.kind, own, enabled=False)
     await _sale(api, "P-2", 1500)
     await worker.drain()
     assert len(sink.messages) == 1 and (await _messages())[-1]["reason"] == "disabled"
@@ -581,13 +573,15 @@ async def test_a_campaign_goes_to_its_audience_at_its_time_keeps_a_holdout_out_a
     send_at = clock() + dt.timedelta(hours=2)
     campaign_id = await campaigns.create(
         brand_id=bella,
-        name="Volta às compras",
-        channels=["email"],
-        written={"email": {"subject": "{nome}, seu saldo: {saldo}", "body": "Volte!"}},
-        url="/",
-        audience=audience,
-        holdout_bp=2000,
-        send_at=send_at,
+        draft=campaigns.Draft(
+            name="Volta às compras",
+            channels=["email"],
+            written={"email": {"subject": "{nome}, seu saldo: {saldo}", "body": "Volte!"}},
+            url="/",
+            audience=audience,
+            holdout_bp=2000,
+            send_at=send_at,
+        ),
         now=clock(),
     )
     await worker.drain()
@@ -720,16 +714,7 @@ async def test_a_shopper_who_uses_the_app_in_english_gets_their_messages_in_engl
     mine = texts.defaults(spec, "en") | {
         "email": {"subject": "Thanks, {nome}: {valor} back", "body": "{saldo}"}
     }
-    await message_settings.save_automation(
-        brand_id=demo["bella"].id,
-        kind=spec.kind,
-        enabled=True,
-        channels=["email"],
-        days="",
-        lang="en",
-        written=mine,
-        now=clock(),
-    )
+    await _write(demo, clock, spec.kind, mine, lang="en")
     await _sale(api, "P-2", 1500)
     await worker.drain()
     assert _subjects(sink)[-1].startswith("Thanks, Ana: ")

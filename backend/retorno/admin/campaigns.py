@@ -131,14 +131,10 @@ async def send_campaign(request: Request, slug: FromPath[str]) -> Template | Red
         if action == "preview":
             return await _page(request, typed=typed, audience_size=size, held=held, previews=previews)
         chosen = [c for c in typed["channels"] if c]
-        campaigns.check(
-            name=typed["name"],
-            channels=chosen,
-            written=typed["texts"],
-            url=typed["url"] or "/",
-            now=now,
-            **values,
+        draft = campaigns.Draft(
+            name=typed["name"], channels=chosen, written=typed["texts"], url=typed["url"] or "/", **values
         )
+        campaigns.check(draft, now=now)
         if size == 0:
             return await _page(request, status=422, typed=typed, audience_size=0, held=0, error="no_audience")
         if action == "send":
@@ -147,15 +143,7 @@ async def send_campaign(request: Request, slug: FromPath[str]) -> Template | Red
             )
         campaign_id = await audited(
             request,
-            lambda: campaigns.create(
-                brand_id=brand.id,
-                name=typed["name"],
-                channels=chosen,
-                written=typed["texts"],
-                url=typed["url"] or "/",
-                now=now,
-                **values,
-            ),
+            lambda: campaigns.create(brand_id=brand.id, draft=draft, now=now),
             action="campaign.send",
             target=typed["name"][:120],
             after={

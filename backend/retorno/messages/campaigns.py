@@ -194,70 +194,53 @@ def check_texts(written: dict[str, dict[str, str]], channels: list[str]) -> dict
     return {channel: fields for channel, fields in clean.items() if channel in channels}
 
 
-def check(
-    *,
-    name: str,
-    channels: list[str],
-    written: dict[str, dict[str, str]],
-    url: str,
-    audience: Audience,
-    holdout_bp: int,
-    send_at: dt.datetime | None,
-    now: dt.datetime,
-) -> tuple[str, list[str], dict[str, dict[str, str]]]:
-    """A campaign as it may be saved (the admin checks it before asking for a confirmation):
-    (its name, its channels, its texts), or Invalid naming the field."""
-    name = name.strip()
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    """A campaign as the manager composed it, before it is checked and saved."""
+
+    name: str
+    channels: list[str]
+    written: dict[str, dict[str, str]]  # {channel: {field: text}}, in the brand's language
+    url: str = "/"
+    audience: Audience = Audience()
+    holdout_bp: int = 1000
+    send_at: dt.datetime | None = None  # None: at the worker's next pass
+
+
+def check(draft: Draft, *, now: dt.datetime) -> Draft:
+    """The draft as it may be saved (the admin checks it before asking for a confirmation), its
+    name trimmed and its texts kept to its channels; Invalid naming the field otherwise."""
+    name = draft.name.strip()
     if not name or len(name) > 120:
         raise Invalid("%(field)s: a name of at most 120 characters", field=Field("name"))
-    chosen = message_settings.check_channels(channels)
-    clean = check_texts(written, chosen)
+    chosen = message_settings.check_channels(draft.channels)
+    clean = check_texts(draft.written, chosen)
+    url = draft.url
     if not url.startswith("/") or url.startswith("//") or len(url) > 200:
         raise Invalid("%(field)s: a path in the app, such as /vouchers", field=Field("url"))
-    if not 0 <= holdout_bp <= 5000:
+    if not 0 <= draft.holdout_bp <= 5000:
         raise Invalid("%(field)s: from 0%% to 50%%", field=Field("holdout"))
-    if send_at is not None and send_at < now - dt.timedelta(minutes=1):
+    if draft.send_at is not None and draft.send_at < now - dt.timedelta(minutes=1):
         raise Invalid("%(field)s: a time still to come", field=Field("send_at"))
-    check_audience(audience)
-    return name, chosen, clean
+    check_audience(draft.audience)
+    return msgspec.structs.replace(draft, name=name, channels=chosen, written=clean)
 
 
-async def create(
-    *,
-    brand_id: int,
-    name: str,
-    channels: list[str],
-    written: dict[str, dict[str, str]],
-    url: str,
-    audience: Audience,
-    holdout_bp: int,
-    send_at: dt.datetime | None,
-    now: dt.datetime,
-) -> int:
-    """A campaign, checked: it goes at `send_at` (None: at the worker's next pass)."""
-    name, chosen, clean = check(
-        name=name,
-        channels=channels,
-        written=written,
-        url=url,
-        audience=audience,
-        holdout_bp=holdout_bp,
-        send_at=send_at,
-        now=now,
-    )
+async def create(*, brand_id: int, draft: Draft, now: dt.datetime) -> int:
+    """A campaign, checked, to go at its time."""
+    clean = check(draft, now=now)
 
     async def work() -> int:
         return await db.insert(
             Campaign,
             brand=brand_id,
-            name=name,
-            channels=",".join(chosen),
-            texts=msgspec.json.encode(clean).decode(),
-            url=url,
-            audience=msgspec.json.encode(audience).decode(),
-            holdout_bp=holdout_bp,
+            name=clean.name,
+            channels=",".join(clean.channels),
+            texts=msgspec.json.encode(clean.written).decode(),
+            url=clean.url,
+            audience=msgspec.json.encode(clean.audience).decode(),
+            holdout_bp=clean.holdout_bp,
             state="scheduled",
-            send_at=send_at or now,
+            send_at=clean.send_at or now,
             members=0,
             held_out=0,
             created_at=now,

@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -314,34 +314,39 @@ class _Notification(msgspec.Struct):
     entry: list[_Entry]
 
 
-def statuses_of(body: bytes) -> list[Status]:
-    """Every status in every entry and change of a notification, in order; ValueError if the body is
-    not a WhatsApp Business Account notification."""
+def _values_of(body: bytes) -> Iterator[_Value]:
+    """The value of every change of every entry; ValueError if the body is not a WhatsApp Business
+    Account notification."""
     try:
         notice = msgspec.json.decode(body, type=_Notification)
     except msgspec.DecodeError as exc:  # ValidationError too
         raise ValueError(f"not a WhatsApp notification: {exc}") from None
     if notice.object != "whatsapp_business_account":
         raise ValueError(f"not a WhatsApp notification: object is {notice.object!r}")
+    return (change.value for entry in notice.entry for change in entry.changes)
+
+
+def statuses_of(body: bytes) -> list[Status]:
+    """Every status in every entry and change of a notification, in order; ValueError if the body is
+    not a WhatsApp Business Account notification."""
     found = []
-    for entry in notice.entry:
-        for change in entry.changes:
-            for status in change.value.statuses:
-                try:
-                    at = dt.datetime.fromtimestamp(int(status.timestamp), dt.UTC)
-                except (ValueError, OverflowError, OSError):
-                    raise ValueError(f"bad status timestamp {status.timestamp!r}") from None
-                error = status.errors[0] if status.errors else None
-                found.append(
-                    Status(
-                        wamid=status.id,
-                        status=status.status,
-                        at=at,
-                        recipient=status.recipient_id,
-                        error_code=error.code if error else None,
-                        error_title=(error.title or error.message) if error else "",
-                    )
+    for value in _values_of(body):
+        for status in value.statuses:
+            try:
+                at = dt.datetime.fromtimestamp(int(status.timestamp), dt.UTC)
+            except (ValueError, OverflowError, OSError):
+                raise ValueError(f"bad status timestamp {status.timestamp!r}") from None
+            error = status.errors[0] if status.errors else None
+            found.append(
+                Status(
+                    wamid=status.id,
+                    status=status.status,
+                    at=at,
+                    recipient=status.recipient_id,
+                    error_code=error.code if error else None,
+                    error_title=(error.title or error.message) if error else "",
                 )
+            )
     return found
 
 
@@ -357,22 +362,15 @@ class Reply(msgspec.Struct, frozen=True):
 def replies_of(body: bytes) -> list[Reply]:
     """Every incoming text or button reply of a notification (other kinds, such as images, are
     left out); ValueError as statuses_of."""
-    try:
-        notice = msgspec.json.decode(body, type=_Notification)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"not a WhatsApp notification: {exc}") from None
-    if notice.object != "whatsapp_business_account":
-        raise ValueError(f"not a WhatsApp notification: object is {notice.object!r}")
     found = []
-    for entry in notice.entry:
-        for change in entry.changes:
-            for incoming in change.value.messages:
-                text = incoming.text.body if incoming.type == "text" else incoming.button.text
-                if not text or not incoming.from_:
-                    continue
-                try:
-                    at = dt.datetime.fromtimestamp(int(incoming.timestamp), dt.UTC)
-                except (ValueError, OverflowError, OSError):
-                    raise ValueError(f"bad message timestamp {incoming.timestamp!r}") from None
-                found.append(Reply(wamid=incoming.id, sender=incoming.from_, text=text[:500], at=at))
+    for value in _values_of(body):
+        for incoming in value.messages:
+            text = incoming.text.body if incoming.type == "text" else incoming.button.text
+            if not text or not incoming.from_:
+                continue
+            try:
+                at = dt.datetime.fromtimestamp(int(incoming.timestamp), dt.UTC)
+            except (ValueError, OverflowError, OSError):
+                raise ValueError(f"bad message timestamp {incoming.timestamp!r}") from None
+            found.append(Reply(wamid=incoming.id, sender=incoming.from_, text=text[:500], at=at))
     return found
