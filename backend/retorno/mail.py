@@ -106,7 +106,12 @@ class _Pool:
 
 class SmtpMailer:
     """Sends through the relay in RETORNO_SMTP_URL on at most `pool` connections at once; many
-    coroutines may call send() together. Call close() on shutdown to say QUIT."""
+    coroutines may call send() together. Call close() on shutdown to say QUIT.
+
+    16 connections by default: each carries one command at a time, and while the worker decides its
+    next batch (the event loop busy for tens of milliseconds) the relay has only what is already in
+    flight to work on. With 4 the relay sat idle for much of a run (bench/messages.py, e-mail:
+    about 170 messages/s with 4, 300 with 16 on the same loaded machine)."""
 
     def __init__(
         self, url: str, mail_from: str, *, ca_file: str = "", timeout: float = 15.0, pool: int = 16
@@ -121,10 +126,12 @@ class SmtpMailer:
     async def send(self, message: Message) -> str:
         """Sends on a pooled connection; returns the Message-ID header it gave the message."""
         message_id = make_msgid(domain=self.domain)
-        data = _render(message, self.mail_from, message_id)
         u = self.url
         pool = self._current_pool()
         async with pool.slots:
+            # Written once a connection is free rather than on arrival: a batch's messages then
+            # get written between the replies of those in flight, not all at once before any.
+            data = _render(message, self.mail_from, message_id)
             smtp = await self._take(pool)
             reusable = False  # whether the connection may go back to the pool afterwards
             try:
