@@ -57,6 +57,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/messages.py
 	$(BIN)/python bench/storefront.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/reports.py

@@ -3,12 +3,14 @@ WhatsApp: the SMTP sink of the tests (tests/fake_smtp.py: STARTTLS and a login, 
 its own) and the fake Graph API (tests/fake_whatsapp.py, which checks every request against the
 approved template and answers after 20 ms).
 
-Measures messages per second per channel (wall clock, from the worker's start, start-up, fan-out
-and decisions included, to its exit once nothing is due) and the worker's CPU time per message.
-Target: >= 500 per second on each channel.
+Measures messages per second per channel, two ways: over the worker's whole run (from its start,
+start-up, the sweep and the fan-out of the events included, to its exit once nothing is due), and
+from the first answer recorded to the last (the sending alone); and the worker's CPU time per
+message. Every message must arrive exactly once (the sink's count, the fake's numbers and ids) and
+end `sent` after one attempt, or the round fails. Target: >= 500 per second on each channel.
 
     .venv/bin/python bench/messages.py [--messages 10000] [--latency 0.02] [--batch 100] [--rounds 3]
-                                       [--channels email,whatsapp] [--database-url postgresql://...]
+        [--channels email,whatsapp] [--database-url postgresql://...] [--against DIR] [--profile P]
 
 Each round seeds a fresh database (`retorno demo`, then bella's shoppers, each with one credit
 usable at once and consent to the channel; the ledger's sweep announces the credits: one
@@ -20,6 +22,8 @@ real clock, and a round at night in Sao Paulo would otherwise hold every message
 
 `--database-url` runs on that PostgreSQL database instead of a throw-away SQLite file; it is
 EMPTIED first (DROP SCHEMA public CASCADE) in every round. PostgreSQL itself is not pinned.
+`--against DIR` runs another checkout too (`git worktree add DIR <rev>`), round by round, and
+reports after / before per round. `--profile P` runs the worker under cProfile (P.<channel>.prof).
 """
 
 from __future__ import annotations
