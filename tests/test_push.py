@@ -76,8 +76,8 @@ async def test_a_credit_notifies_in_the_brands_language_with_ttl_urgency_topic_a
     headers = {k.lower(): v for k, v in credited.headers.items()}
     assert int(headers["ttl"]) > 0 and headers["urgency"] == "normal" and headers["topic"] == "balance"
     assert credited.vapid_key == await push_keys.public_key(demo["bella"].id)
-    assert (
-        "R$ 10,00" in voucher.payload["title"].replace("\xa0", " ") and voucher.payload["url"].startswith("/m/")
+    assert "R$ 10,00" in voucher.payload["title"].replace("\xa0", " ") and voucher.payload["url"].startswith(
+        "/m/"
     )
     # Sent once: another pass sends nothing more.
     await worker.drain()
