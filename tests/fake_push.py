@@ -237,8 +237,20 @@ async def seed_audience(brand_id: int, devices: list[Device], now: Any) -> None:
 
 
 async def push_campaign(brand_id: int, *, title: str, body: str, url: str = "/", now: dt.datetime) -> int:
-    """A campaign by push to every shopper of the brand, no holdout, sent at the worker's next pass."""
+    """A campaign by push to every shopper of the brand, no holdout, sent at the worker's next pass.
+    The brand's quiet hours and weekly cap are switched off: workers that run on the real clock
+    (other processes, the benchmark) may run at night in São Paulo."""
     from retorno.messages import campaigns
+    from retorno.messages import settings as message_settings
+
+    await message_settings.save_settings(
+        brand_id=brand_id,
+        quiet_start="00:00",
+        quiet_end="00:00",
+        weekly_cap=0,
+        whatsapp_number_id="",
+        now=now,
+    )
 
     return await campaigns.create(
         brand_id=brand_id,

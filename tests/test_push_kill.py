@@ -78,7 +78,8 @@ async def test_a_killed_worker_sends_nothing_twice_and_the_next_one_finishes(dat
     in_flight = states.get("sending", 0)
     # Batches whose answers were all in were recorded; the batches in flight all reached the service.
     assert in_flight > 0 and states["sent"] + in_flight == received, states
-    assert sum(states.values()) == COUNT, states
+    # Messages become deliveries a batch at a time (retorno/messages): the rest are still messages.
+    assert sum(states.values()) <= COUNT, states
 
     service.hold_after = None
     fake.call(service.release)

@@ -199,8 +199,9 @@ class Worker:
     async def __aexit__(self, *exc: object) -> None:
         await self.webhooks.__aexit__(*exc)
         await self.whatsapp.close()
-        if self.mailer is not None:
-            await self.mailer.close()  # the pooled SMTP connections say QUIT
+        close = getattr(self.mailer, "close", None)
+        if close is not None:
+            await close()  # the pooled SMTP connections say QUIT
         if self._session is not None:
             await self._session.close()
 

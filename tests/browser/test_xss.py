@@ -76,10 +76,11 @@ def test_no_payload_runs_anywhere_it_is_shown(live_server, playwright) -> None:
         # A campaign's texts in its preview (no device has opted in here, so none is sent).
         for payload in corpus[:20]:
             page.goto(f"{admin}/campaigns")
-            page.fill("#c-title", payload[:120])
-            page.fill("#c-body", payload[:500])
+            page.fill("#c-name", payload[:120])
+            page.fill("#c-push-title", payload[:120])
+            page.fill("#c-push-body", payload[:500])
             with page.expect_navigation():
-                page.click("button[name=action][value=preview]")
+                page.click("#campaign-count")
             assert payload[:120].strip() in page.locator("#campaign-preview").inner_text()
 
         # Shoppers registered at the counter, shown in its customer panel.
