@@ -58,21 +58,22 @@ async def test_a_killed_worker_sends_nothing_twice_and_the_next_one_finishes(dat
     service.hold_after = 250
 
     first = _worker(database_url)
-    # Until every request the worker marked `sending` has reached the service and stayed so for
-    # half a second: both lanes are then waiting on held answers, and nothing else can move.
-    deadline, steady_since = time.monotonic() + 90, None
-    while time.monotonic() < deadline and first.poll() is None:
-        await asyncio.sleep(0.05)
-        states = await _states()
-        settled = len(service.received) > 250 and len(service.received) == states.get("sent", 0) + states.get(
-            "sending", 0
-        )
-        steady_since = (steady_since or time.monotonic()) if settled else None
-        if steady_since is not None and time.monotonic() - steady_since > 0.5:
-            break
-    assert steady_since is not None, (len(service.received), first.poll(), await _states())
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
+    try:
+        # Until every request the worker marked `sending` has reached the service and stayed so
+        # for half a second: both lanes are then waiting on held answers, and nothing else can move.
+        deadline, steady_since = time.monotonic() + 90, None
+        while time.monotonic() < deadline and first.poll() is None:
+            await asyncio.sleep(0.05)
+            states = await _states()
+            sending = states.get("sent", 0) + states.get("sending", 0)
+            settled = len(service.received) > 250 and len(service.received) == sending
+            steady_since = (steady_since or time.monotonic()) if settled else None
+            if steady_since is not None and time.monotonic() - steady_since > 0.5:
+                break
+        assert steady_since is not None, (len(service.received), first.poll(), await _states())
+    finally:  # never left running: it would go on working on the next tests' database
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
     states = await _states()
     received = len(service.received)
     in_flight = states.get("sending", 0)
