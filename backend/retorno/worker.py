@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ import aiohttp
 import msgspec
 from pywebpush import WebPusher
 
-from retorno import db
+from retorno import db, web
 from retorno.apikeys import idempotency
 from retorno.auth import retention as sign_in
 from retorno.brands import service as brands
@@ -172,10 +173,10 @@ class Worker:
         self.messages = MessageSender(
             mailer=self.mailer,
             whatsapp=self.whatsapp,
-            origin_of=lambda brand: (
-                f"{settings.scheme if settings else 'http'}://{brand.slug}."
-                f"{settings.base_host if settings else 'localhost:8000'}"
-            ),
+            # The links in a message lead to the brand's host, as the app builds it.
+            origin_of=functools.partial(web.origin_of, settings=settings)
+            if settings
+            else (lambda brand: f"http://{brand.slug}.localhost:8000"),
             clock=clock,
             batch=batch,
             lanes=lanes,

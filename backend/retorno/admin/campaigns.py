@@ -14,7 +14,6 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.admin.messages import CHANNEL_NAMES, REASONS
-from retorno.customers import service as customers
 from retorno.errors import Field, Invalid
 from retorno.messages import campaigns, texts
 from retorno.messages import service as messages
@@ -78,9 +77,7 @@ async def _rendered(
 ) -> dict[str, Any]:
     """The texts of the chosen channels as the brand's latest shopper would read them."""
     brand, now = admin_of(request)["brand"], now_of(request)
-    latest = await customers.search(brand.id, "", limit=1)
-    found = await customers.get(brand.id, latest[0].id) if latest else None
-    person = {"id": found.id, "name": found.name} if found else None
+    person = await messages.sample_shopper(brand.id)
     link = f"{origin_of(brand, settings_of(request))}/m/preview"
     values = await messages.values_of(brand=brand, person=person, data={}, link=link, now=now)
     rendered = {
@@ -88,7 +85,7 @@ async def _rendered(
         for channel in channels
         if channel in texts.CHANNELS
     }
-    return {"who": found.name if found else "", "channels": rendered}
+    return {"who": person["name"] if person else "", "channels": rendered}
 
 
 async def _page(request: Request, status: int = 200, **extra: Any) -> Template:

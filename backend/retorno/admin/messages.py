@@ -12,8 +12,7 @@ from litestar.response import Redirect, Template
 
 from retorno import i18n
 from retorno.admin.common import admin_of, audited, page_context, requires_role
-from retorno.customers import service as customers
-from retorno.errors import N_, Invalid, NotFound
+from retorno.errors import N_, Invalid
 from retorno.messages import email as message_email
 from retorno.messages import service as messages
 from retorno.messages import settings as message_settings
@@ -115,18 +114,7 @@ async def _preview(
 ) -> dict[str, Any]:
     """The texts as a real shopper of the brand would get them (the one asked for, or the latest)."""
     brand, now = admin_of(request)["brand"], now_of(request)
-    person = None
-    if ref.strip():
-        try:
-            found = await customers.find(brand.id, ref.strip())
-            person = {"id": found.id, "name": found.name, "email": found.email, "phone": found.phone}
-        except (NotFound, Invalid):
-            person = None
-    if person is None:
-        latest = await customers.search(brand.id, "", limit=1)
-        if latest:
-            found = await customers.get(brand.id, latest[0].id)
-            person = {"id": found.id, "name": found.name, "email": found.email, "phone": found.phone}
+    person = await messages.sample_shopper(brand.id, ref)
     sample = messages.sample_data(kind, now)
     origin = origin_of(brand, settings_of(request))
     link = f"{origin}/m/preview"

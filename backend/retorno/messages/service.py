@@ -30,7 +30,7 @@ from retorno import db, i18n
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
-from retorno.errors import NotFound
+from retorno.errors import Invalid, NotFound
 from retorno.ledger import balances
 from retorno.messages import settings as message_settings
 from retorno.messages import texts
@@ -304,6 +304,23 @@ async def _still_relevant(kind: str, data: dict[str, Any]) -> bool:
     if kind == "voucher.expiring" and "voucher_id" in data:
         return bool(await db.fetch(_VOUCHER_OPEN, data["voucher_id"]))
     return True
+
+
+async def sample_shopper(brand_id: int, ref: str = "") -> dict[str, Any] | None:
+    """The shopper a preview is written for: the one `ref` names (e-mail, phone, CPF), else the
+    brand's latest; None when the brand has none yet."""
+    found = None
+    if ref.strip():
+        try:
+            found = await customers.find(brand_id, ref.strip())
+        except (NotFound, Invalid):
+            found = None
+    if found is None:
+        latest = await customers.search(brand_id, "", limit=1)
+        found = await customers.get(brand_id, latest[0].id) if latest else None
+    if found is None:
+        return None
+    return {"id": found.id, "name": found.name, "email": found.email, "phone": found.phone}
 
 
 def sample_data(kind: str, now: dt.datetime) -> dict[str, Any]:
