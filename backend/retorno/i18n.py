@@ -104,6 +104,11 @@ def hundredths(value: int, *, lang: str) -> str:
     return format_decimal(Decimal(value) / 100, locale=babel_locale(lang), decimal_quantization=False)
 
 
+def signed(value: float, *, lang: str) -> str:
+    """A difference with its sign and one decimal, as the locale writes it: +4,0 or -1,5."""
+    return format_decimal(round(value, 1), format="+#,##0.0;-#,##0.0", locale=babel_locale(lang))
+
+
 def date(value: dt.date | dt.datetime | str, *, lang: str, tz: str = ZONE, fmt: str = "short") -> str:
     """A day as the shopper reads it (10/05/2026 in pt-BR); instants are taken in the brand's time zone."""
     if isinstance(value, str):

@@ -459,6 +459,10 @@ def setup_jinja(env: Environment) -> None:
         return i18n.percent(value, lang=lang_of(ctx["request"]), per=per)
 
     @pass_context
+    def signed(ctx: Any, value: float) -> str:
+        return i18n.signed(value, lang=lang_of(ctx["request"]))
+
+    @pass_context
     def hundredths(ctx: Any, value: int) -> str:
         return i18n.hundredths(value, lang=lang_of(ctx["request"]))
 
@@ -466,6 +470,7 @@ def setup_jinja(env: Environment) -> None:
     env.filters["moment"] = moment
     env.filters["percent"] = percent
     env.filters["hundredths"] = hundredths
+    env.filters["signed"] = signed
     env.globals.update(
         gettext=gettext, ngettext=ngettext, _=gettext, static_url=static_url, languages=i18n.LANGUAGE_NAMES
     )
