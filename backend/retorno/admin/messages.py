@@ -121,21 +121,11 @@ async def _preview(
     person = (person or {}) | {"language": lang}  # the texts' language, whatever the shopper's
     values = await messages.values_of(brand=brand, person=person, data=sample, link=link, now=now)
     rendered = {ch: {f: texts.render(t, values) for f, t in fields.items()} for ch, fields in written.items()}
-    mail = message_email.build(
-        brand=brand,
-        origin=origin,
-        to=str((person or {}).get("email") or ""),
-        subject=rendered["email"]["subject"],
-        body=rendered["email"]["body"],
-        link=link,
-        unsubscribe=f"{origin}/unsubscribe/preview",
-        now=now,
-        lang=lang,
-    )
     return {
         "person": person if person.get("id") else None,
         "rendered": rendered,
-        "email_html": mail.html,
+        "origin": origin,
+        "link": link,
         "template_body": texts.template_body(written["whatsapp"]["body"]),
         "parameters": texts.parameters(written["whatsapp"]["body"], values),
     }
@@ -248,8 +238,20 @@ async def automation_email(request: Request, slug: FromPath[str], kind: FromPath
     preview = await _preview(
         request, kind, current.texts[lang], request.query_params.get("shopper", ""), lang
     )
+    origin = preview["origin"]
+    mail = message_email.build(  # only here: the page itself shows the e-mail through this frame
+        brand=brand,
+        origin=origin,
+        to=str((preview["person"] or {}).get("email") or ""),
+        subject=preview["rendered"]["email"]["subject"],
+        body=preview["rendered"]["email"]["body"],
+        link=preview["link"],
+        unsubscribe=f"{origin}/unsubscribe/preview",
+        now=now_of(request),
+        lang=lang,
+    )
     return Response(
-        preview["email_html"],
+        mail.html,
         media_type="text/html",
         headers={"content-security-policy": EMAIL_CSP, "cache-control": "no-store"},
     )
