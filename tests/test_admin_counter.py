@@ -62,6 +62,27 @@ async def test_a_clerk_registers_a_shopper_and_records_a_sale_by_category(app, d
     await clerk.aclose()
 
 
+async def test_a_number_written_as_a_phone_is_a_phone_even_when_it_passes_the_cpf_check(app, demo, clock):
+    """52998224725 is a valid CPF; written "(52) 99822-4725" the clerk typed a phone, and the
+    registration offered must carry it as the phone (it was put in the CPF box, about one phone in a
+    hundred), while the same digits bare or as 529.982.247-25 are still a CPF."""
+    clerk = await _staff(app, clock, demo, "operator")
+    for typed, box, value in (
+        ("(52) 99822-4725", "reg-phone", "(52) 99822-4725"),
+        ("+55 52 99822-4725", "reg-phone", "+55 52 99822-4725"),
+        ("52998224725", "reg-cpf", "52998224725"),
+        ("529.982.247-25", "reg-cpf", "52998224725"),
+        ("52998224726", "reg-phone", "52998224726"),  # fails the check: a phone
+    ):
+        page = await clerk.get(COUNTER, params={"q": typed})
+        assert page.status_code == 404
+        filled = dict(re.findall(r'<input id="(reg-(?:cpf|phone))" name="\w+" value="([^"]*)"', page.text))
+        assert filled[box] == value, typed
+        other = {"reg-cpf": "reg-phone", "reg-phone": "reg-cpf"}[box]
+        assert filled[other] == "", typed
+    await clerk.aclose()
+
+
 async def test_cashback_is_quoted_then_confirmed_once(app, api, demo, clock):
     await api.post(
         "/sales", json={"order_id": "A1", "customer": {"cpf": "52998224725"}, "total": 50000}

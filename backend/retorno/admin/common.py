@@ -3,6 +3,7 @@ and reading what a clerk types (amounts, identities, dates)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -87,13 +88,18 @@ async def audited(request: Request, work: Callable[[], Awaitable[T]], action: st
     return await db.write(unit)
 
 
+_CPF_WRITTEN = re.compile(r"\d{11}|\d{3}\.\d{3}\.\d{3}-\d{2}")
+
+
 def identity_of(text: str) -> Identity:
-    """What the clerk typed: an e-mail, a CPF (11 digits) or a phone."""
+    """What the clerk typed: an e-mail, a CPF (11 digits, bare or as 123.456.789-09) or a phone.
+    A number written as a phone ("(11) 92408-0982", "+55 11 ...") is a phone even when its digits
+    happen to pass the CPF check (about one phone in a hundred does)."""
     text = text.strip()
     if "@" in text:
         return Identity(email=text)
     digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) == 11 and not text.startswith("+"):
+    if len(digits) == 11 and _CPF_WRITTEN.fullmatch(text):
         try:
             return Identity(cpf=customers.normalize_cpf(digits))
         except Invalid:
