@@ -16,6 +16,7 @@ messages, and prints {"messages", "sessions", "logins"} when its standard input 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.message
@@ -75,6 +76,8 @@ class SmtpSink:
     drop_next is set by a test: "MAIL" closes the connection at its next MAIL command without a
     reply, as a server that timed it out just then would; "DATA" takes the next message and then
     closes without saying so, as a server that crashed before its reply would.
+    stall_next: "MAIL" or "DATA" answers that command only after `stall` seconds (a server that
+    hangs), for the client's deadlines.
     idle_timeout: seconds of silence after which the server says 421 and closes (aiosmtpd's)."""
 
     def __init__(
@@ -93,6 +96,8 @@ class SmtpSink:
         self.refuse = dict(refuse or {})
         self.idle_timeout = idle_timeout
         self.drop_next: Literal["MAIL", "DATA"] | None = None
+        self.stall_next: Literal["MAIL", "DATA"] | None = None
+        self.stall = 2.0
         self._record = _Record()
         self._controller: Controller | None = None
         self._ca_path = ""
@@ -194,6 +199,9 @@ class SmtpSink:
             self.drop_next = None
             server.transport.close()  # no reply: the client finds the connection gone
             return "421 4.4.2 closing"  # written to a closed transport, so never read
+        if self.stall_next == "MAIL":
+            self.stall_next = None
+            await asyncio.sleep(self.stall)
         if not session.authenticated:  # aiosmtpd checks this itself only with STARTTLS
             return "530 5.7.0 Authentication required"
         envelope.mail_from, envelope.mail_options = address, list(options)
@@ -222,6 +230,9 @@ class SmtpSink:
         if self.drop_next == "DATA":
             self.drop_next = None
             server.transport.close()  # taken, but the client never hears so
+        if self.stall_next == "DATA":
+            self.stall_next = None
+            await asyncio.sleep(self.stall)  # taken; the reply comes too late
         return "250 OK"
 
     async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import logging
+import time
 
 import pytest
 import trustme
@@ -77,8 +79,20 @@ async def test_smtp_upgrades_with_starttls_then_logs_in_and_sends_both_bodies(st
     assert str(sent["From"]) == "Bella Cosméticos <nao-responda@retorno.example>"
     assert sent["Subject"] == "Seu código de acesso: 123456"
     assert sent.get_body("plain").get_content().strip() == "Seu código é 123456."
-    assert "<p>Seu código é 123456.</p>" in sent.get_body("html").get_content()
+    html_part = sent.get_body("html")
+    assert html_part["Content-Transfer-Encoding"] == "7bit"  # accents as character references
+    assert "<p>Seu código é 123456.</p>" in html.unescape(html_part.get_content())
     assert sent["Date"].datetime.tzinfo is not None
+
+
+async def test_html_with_a_line_too_long_for_7_bit_arrives_exactly_as_quoted_printable(
+    starttls_server, mailer
+):
+    long_line = "<p>" + "Promoção de verão = desconto! " * 80 + "</p>"  # ~2,400 characters
+    await mailer.send(_message(html=long_line + "\n<p>.linha com ponto</p>"))
+    part = starttls_server.messages[0].message.get_body("html")
+    assert part["Content-Transfer-Encoding"] == "quoted-printable"
+    assert part.get_content().replace("\r\n", "\n") == long_line + "\n<p>.linha com ponto</p>\n"
 
 
 async def test_a_server_without_starttls_gets_nothing_in_clear_text(plain_server, app_log):
@@ -214,6 +228,45 @@ async def test_a_message_whose_reply_was_lost_after_data_is_not_sent_again(start
     ]
     await mailer.send(_message(to="terceira@example.com"))  # a new connection for the next one
     assert starttls_server.count == 3 and starttls_server.sessions == 2
+
+
+async def test_a_server_that_hangs_is_given_up_on_by_the_deadline_and_nothing_is_sent_twice(ca):
+    """Before DATA a hung reused connection is replaced and the message arrives once; after DATA the
+    server may have it, so the mailer says not sent (transient) and does not send it again."""
+    with SmtpSink(ca=ca) as sink:
+        sink.stall = 2.0
+        mailer = SmtpMailer(sink.url, FROM, ca_file=sink.ca_file, timeout=0.5)
+        await mailer.send(_message(to="primeira@example.com"))
+        sink.stall_next = "MAIL"
+        started = time.monotonic()
+        await mailer.send(_message(to="segunda@example.com"))
+        assert time.monotonic() - started < 1.5  # the deadline, not the server's 2 s
+        sink.stall_next = "DATA"
+        with pytest.raises(MailNotSent) as raised:
+            await mailer.send(_message(to="terceira@example.com"))
+        assert raised.value.permanent is False
+        await mailer.send(_message(to="quarta@example.com"))
+        await mailer.close()
+    assert [m.rcpt_tos for m in sink.messages] == [
+        ("primeira@example.com",),
+        ("segunda@example.com",),
+        ("terceira@example.com",),
+        ("quarta@example.com",),
+    ]
+    assert sink.sessions == 3  # the hung ones were not reused
+
+
+async def test_an_address_that_could_end_the_command_line_is_refused_and_nothing_is_sent(
+    starttls_server, mailer
+):
+    for bad in ("ana@example.com> NOTIFY=NEVER", "ana @example.com", '"a"@example.com'):
+        with pytest.raises(MailNotSent) as raised:
+            await mailer.send(_message(to=bad))
+        assert raised.value.permanent is True
+    await mailer.send(_message(to="joão@exemplo.com.br"))  # SMTPUTF8: the sink offers it
+    await mailer.send(_message())  # the connection was reset, not lost
+    assert [m.rcpt_tos for m in starttls_server.messages] == [("joão@exemplo.com.br",), ("ana@example.com",)]
+    assert starttls_server.sessions == 1
 
 
 @pytest.mark.parametrize(

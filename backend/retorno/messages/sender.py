@@ -61,6 +61,14 @@ class Sender:
             }
             results = await asyncio.gather(*(self.send(out, credentials) for out in outgoing))
             await messages.record(list(zip(outgoing, results, strict=True)), now=self.clock())
+            sent = sum(1 for r in results if r.provider_id)
+            retried = sum(1 for r in results if not r.provider_id and r.transient)
+            log.info(
+                "%d messages sent, %d to retry, %d to the next channel",
+                sent,
+                retried,
+                len(results) - sent - retried,
+            )
             total += len(outgoing)
             now = self.clock()
 
@@ -89,7 +97,7 @@ class Sender:
             lang=out.lang,
         )
         try:
-            message_id = await self.mailer.send(message)
+            message_id = await self.mailer.send(message, log_sent=False)
         except MailNotSent as exc:
             return Result(transient=not getattr(exc, "permanent", False), detail=str(exc))
         return Result(provider_id=message_id or f"<memory-{out.id}>")
