@@ -11,6 +11,7 @@ end `sent` after one attempt, or the round fails. Target: >= 500 per second on e
 
     .venv/bin/python bench/messages.py [--messages 10000] [--latency 0.02] [--batch 100] [--rounds 3]
         [--channels email,whatsapp] [--database-url postgresql://...] [--against DIR] [--profile P]
+        [--py-spy P]
 
 Each round seeds a fresh database (`retorno demo`, then bella's shoppers, each with one credit
 usable at once and consent to the channel; the ledger's sweep announces the credits: one
@@ -23,7 +24,9 @@ real clock, and a round at night in Sao Paulo would otherwise hold every message
 `--database-url` runs on that PostgreSQL database instead of a throw-away SQLite file; it is
 EMPTIED first (DROP SCHEMA public CASCADE) in every round. PostgreSQL itself is not pinned.
 `--against DIR` runs another checkout too (`git worktree add DIR <rev>`), round by round, and
-reports after / before per round. `--profile P` runs the worker under cProfile (P.<channel>.prof).
+reports after / before per round. `--profile P` runs the worker under cProfile (P.<channel>.prof);
+`--py-spy P` under py-spy (`.venv/bin/pip install py-spy`), its collapsed stacks in P.<channel>.txt
+(the CPU figures then count py-spy's own).
 """
 
 from __future__ import annotations
@@ -226,7 +229,13 @@ def _reset_postgres(url: str) -> None:
 
 
 def one_round(
-    channel: str, count: int, latency: float, batch: int, database_url: str | None, profile: str = ""
+    channel: str,
+    count: int,
+    latency: float,
+    batch: int,
+    database_url: str | None,
+    profile: str = "",
+    py_spy: str = "",
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="retorno-messages-") as tmp:
         env = {
@@ -258,6 +267,10 @@ def one_round(
             command = [*WORKER, "--batch", str(batch)]
             if profile:  # the same worker under cProfile (slower; for where the time goes, not figures)
                 command[4:6] = ["-m", "cProfile", "-o", f"{profile}.{channel}.prof", "-m", "retorno"]
+            if py_spy:  # sampled: the proportions without cProfile's distortion (py-spy installed by hand)
+                spy = str(Path(sys.executable).with_name("py-spy"))
+                out = f"{py_spy}.{channel}.txt"
+                command = [spy, "record", "-r", "250", "-f", "raw", "-o", out, "--", *command]
             done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
             wall = time.perf_counter() - started
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -366,6 +379,9 @@ def main() -> int:
     p.add_argument("--channels", default="email,whatsapp")
     p.add_argument("--database-url", help="a PostgreSQL database to use instead (it is emptied first)")
     p.add_argument("--profile", default="", metavar="PREFIX", help="write PREFIX.<channel>.prof (cProfile)")
+    p.add_argument(
+        "--py-spy", default="", metavar="PREFIX", help="write PREFIX.<channel>.txt (py-spy's raw stacks)"
+    )
     p.add_argument("--against", metavar="DIR", help="also run another checkout, round by round")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # --against's rounds
     args = p.parse_args()
@@ -381,7 +397,7 @@ def main() -> int:
     for n in range(1, args.rounds + 1):
         for channel in channels:  # alternated, so a noisy minute falls on both
             result = one_round(
-                channel, args.messages, args.latency, args.batch, args.database_url, args.profile
+                channel, args.messages, args.latency, args.batch, args.database_url, args.profile, args.py_spy
             )
             rounds[channel].append(result)
             print(

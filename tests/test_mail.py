@@ -152,6 +152,19 @@ async def test_twenty_concurrent_sends_arrive_once_each_on_at_most_the_pool_s_co
     assert starttls_server.quits == starttls_server.sessions  # close() said goodbye on each
 
 
+async def test_the_connections_setting_bounds_the_pool(starttls_server):
+    settings = make_settings(
+        "sqlite:///x.db",
+        RETORNO_SMTP_URL=starttls_server.url,
+        RETORNO_SMTP_CA_FILE=starttls_server.ca_file,
+        RETORNO_SMTP_CONNECTIONS="2",
+    )
+    mailer = mail.make_mailer(settings)
+    await asyncio.gather(*(mailer.send(_message(to=f"cliente{n}@example.com")) for n in range(12)))
+    await mailer.close()
+    assert starttls_server.count == 12 and 1 <= starttls_server.sessions <= 2
+
+
 async def test_send_returns_the_message_id_the_server_saw(starttls_server, mailer):
     message_id = await mailer.send(_message())
     (received,) = starttls_server.messages

@@ -43,6 +43,8 @@ def test_production_refuses_the_default_secret():
         ("RETORNO_ENV", "staging"),
         ("RETORNO_SECRET_KEY", "short"),
         ("RETORNO_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
+        ("RETORNO_SMTP_CONNECTIONS", "0"),
+        ("RETORNO_SMTP_CONNECTIONS", "muitas"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable, value):

@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_url: str = ""  # empty: mail is kept in memory (and shown at /dev/mailbox in development)
     mail_from: str = ""
     smtp_ca_file: str = ""  # a private relay's CA bundle; empty: the system's trusted CAs
+    smtp_connections: int = 32  # at most this many connections to the relay at once, per process
     retention_days: int = 30  # expired sessions, sign-in codes, challenges, rate limits
     event_retention_days: int = 90  # delivered outbox events and push deliveries
     log_format: str = "text"  # or json: one object per line
@@ -118,6 +119,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 "RETORNO_SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465"
             )
     smtp_ca_file = env.get("RETORNO_SMTP_CA_FILE", "").strip()
+    smtp_connections = env.get("RETORNO_SMTP_CONNECTIONS", "32").strip()
+    if not smtp_connections.isdigit() or not 1 <= int(smtp_connections) <= 200:
+        raise SettingsError(
+            f"RETORNO_SMTP_CONNECTIONS must be a whole number from 1 to 200, not {smtp_connections!r}"
+        )
     if smtp_ca_file and not Path(smtp_ca_file).is_file():
         raise SettingsError(f"RETORNO_SMTP_CA_FILE: no file at {smtp_ca_file!r}")
     mail_from = env.get("RETORNO_MAIL_FROM", "").strip() or f"nao-responda@{base_host.split(':')[0]}"
@@ -178,6 +184,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=smtp_url,
         mail_from=mail_from,
         smtp_ca_file=smtp_ca_file,
+        smtp_connections=int(smtp_connections),
         retention_days=retention["RETORNO_RETENTION_DAYS"],
         event_retention_days=retention["RETORNO_EVENT_RETENTION_DAYS"],
         sqlite_synchronous=synchronous,
