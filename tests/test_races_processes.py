@@ -165,6 +165,49 @@ async def test_a_cancel_and_redemptions_racing_on_one_order_leave_nothing_commit
             await client.aclose()
 
 
+async def test_a_public_coupon_raced_through_two_processes_keeps_its_limits(app_processes, demo):
+    """30 orders of one shopper with a once-per-shopper coupon and 40 shoppers on a coupon of 10
+    uses, all at once, alternating between two processes: exactly 1 and exactly 10 are used."""
+    from retorno.vouchers import coupons
+
+    bella, now = demo["bella"], _now()
+    for draft in (
+        coupons.CouponDraft(code="UMAVEZ", amount=1000),
+        coupons.CouponDraft(code="DEZ", percent_bp=1000, max_uses=10),
+    ):
+        await coupons.save(brand_id=bella.id, draft=draft, now=now)
+    key = (await apikeys.create(brand_id=bella.id, name="loja", now=now)).key
+    clients = [
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{s.port}/api/v1",
+            headers={"host": f"localhost:{s.port}", "authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        for s in app_processes
+    ]
+
+    def use(code: str, i: int, email: str):
+        body = {"order_id": f"{code}-{i}", "order_total": 20000, "customer": {"email": email}}
+        return clients[i % 2].post(f"/vouchers/{code}/redeem", json=body)
+
+    try:
+        answers = await asyncio.gather(
+            *(use("UMAVEZ", i, ANA) for i in range(30)),
+            *(use("DEZ", i, f"cliente{i}@example.com") for i in range(40)),
+        )
+        once, ten = answers[:30], answers[30:]
+        assert sorted(a.status_code for a in once) == [201] + [409] * 29, [a.text for a in once]
+        assert sorted(a.status_code for a in ten) == [201] * 10 + [409] * 30, [a.text for a in ten]
+        counted = await db.fetch(
+            "SELECT c.code, COUNT(*) AS n FROM coupon_uses u JOIN coupons c ON c.id = u.coupon "
+            "WHERE u.released_at IS NULL GROUP BY c.code ORDER BY c.code"
+        )
+        assert [(r["code"], r["n"]) for r in counted] == [("DEZ", 10), ("UMAVEZ", 1)]
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 async def test_three_workers_and_two_app_processes_send_every_notice_exactly_once(
     database_url, engine, demo, tmp_path
 ):

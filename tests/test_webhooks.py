@@ -178,6 +178,7 @@ async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
     erasure: every type the catalogue lists reaches an endpoint of all types."""
     from retorno.customers import service as customers
     from retorno.onboarding import shoppers
+    from retorno.vouchers import coupons
     from retorno.vouchers import service as vouchers
     from retorno.worker import sweep
 
@@ -197,6 +198,11 @@ async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
     assert (await api.post("/redemptions/R-1/cancel")).status_code in (200, 201)
     code = (await db.fetch("SELECT code FROM vouchers ORDER BY id LIMIT 1"))[0]["code"]
     await vouchers.redeem(brand=bella, code=code, order_id="W-3", order_total=50000, now=clock())
+    await coupons.save(
+        brand_id=bella.id, draft=coupons.CouponDraft(code="BEMVINDA10", amount=1000), now=clock()
+    )
+    coupon_use = {"order_id": "W-3", "order_total": 50000, "customer": {"email": "ana@example.com"}}
+    assert (await api.post("/vouchers/BEMVINDA10/redeem", json=coupon_use)).status_code == 201
     await _sale(api, "W-3", 50000)
     assert (
         await api.post("/sales/W-1/refunds", json={"refund_id": "F-1", "amount": 10000})
@@ -218,6 +224,10 @@ async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
     by_type = {r.payload["type"]: r.payload["data"] for r in got}
     assert by_type["cashback.expiring"]["days_left"] in (1, 7)
     assert by_type["redemption.committed"]["redemption_id"] == "R-1"
+    assert (
+        by_type["coupon.redeemed"]["code"] == "BEMVINDA10" and by_type["coupon.redeemed"]["discount"] == 1000
+    )
+    assert by_type["coupon.released"]["order_id"] == "W-3"
     assert by_type["redemption.cancelled"]["amount"] == 1000
     assert by_type["sale.refunded"]["cashback_reversed"] == 1000
     assert by_type["customer.erased"]["customer"] == {"id": ana.id, "external_id": None}

@@ -265,6 +265,11 @@ async def write(work: Callable[[], Awaitable[T]], *, attempts: int = 5) -> T:
     Idempotent writes check for their key first; two requests that both find nothing then race to
     insert it, and the loser's retry finds the winner's row. On SQLite writes are serial anyway.
     """
+    if in_transaction():
+        # Inside another write: a unique violation has aborted the whole transaction on PostgreSQL
+        # (a nested one is no savepoint), so only the outermost write can run it all again.
+        async with transaction():
+            return await work()
     for attempt in range(attempts):
         try:
             async with transaction():

@@ -313,7 +313,7 @@ async def cancel_redemption(
 VoucherCode = Annotated[
     str,
     doc(
-        "The voucher's code, with or without its dashes.",
+        "The voucher's code, with or without its dashes, or a public coupon's (BEMVINDA10).",
         example="BELA-7K2M-9QXD",
         min_length=1,
         max_length=40,
@@ -322,12 +322,20 @@ VoucherCode = Annotated[
 OrderTotal = Annotated[int, doc("The order's total in centavos.", example=15000, **MONEY)]
 
 
+OrderItems = Annotated[
+    list[Item] | None,
+    doc("The order's lines: a coupon of some categories takes its discount off theirs.", max_items=1000),
+]
+
+
 class VoucherCheckIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     code: VoucherCode
     order_total: OrderTotal
     customer: Annotated[
-        Identity | None, doc("Who is buying: a voucher of another customer does not apply.")
+        Identity | None,
+        doc("Who is buying: a voucher of another customer does not apply; a coupon needs it."),
     ] = None
+    items: OrderItems = None
 
 
 class VoucherUseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -335,6 +343,14 @@ class VoucherUseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         str, doc("The order it is used on: a retry with it is answered once.", example="PED-1002", **KEY)
     ]
     order_total: OrderTotal
+    customer: Annotated[
+        Identity | None,
+        doc(
+            "Who is buying. Required for a coupon (its limits are per customer; one the brand does "
+            "not know yet is registered); for a voucher, one of another customer is refused."
+        ),
+    ] = None
+    items: OrderItems = None
 
 
 class VoucherReleaseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -344,7 +360,9 @@ class VoucherReleaseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 @post("/vouchers/validate", status_code=200, summary="Check a voucher", responses=problems(*WRITE, 409))
 async def validate_voucher(request: Request, brand: ApiBrand, data: JSONBody[VoucherCheckIn]) -> VoucherCheck:
     """Whether a code applies to this order: `applies`, the `discount`, or the `reason` it does not
-    (`not_found`, `cancelled`, `used`, `expired`, `below_min_order`, `other_customer`)."""
+    (`not_found`, `cancelled`, `used`, `expired`, `below_min_order`, `other_customer`; for a public
+    coupon also `not_started`, `used_up`, `already_used`, `not_first_purchase`,
+    `customer_required`, `no_eligible_items`). Nothing is written."""
     check_amount("order_total", data.order_total)
     check_text("code", data.code, min_length=1, max_length=40)
     if data.customer is not None:
@@ -354,6 +372,7 @@ async def validate_voucher(request: Request, brand: ApiBrand, data: JSONBody[Vou
         code=data.code,
         order_total=data.order_total,
         identity=data.customer,
+        items=data.items,
         now=now_of(request),
     )
 
@@ -370,16 +389,30 @@ async def redeem_voucher(
     code: CodeParam,
     data: JSONBody[VoucherUseIn],
 ) -> Response[VoucherUsed]:
-    """Use a voucher on an order (idempotent by `order_id`); 409 if another order already used it,
-    422 with a `reason` when it does not apply."""
+    """Use a voucher or a public coupon on an order (idempotent by `order_id`); 409 if another order
+    already used the voucher, or the coupon has no uses left in all (`used_up`) or for this customer
+    (`already_used`); 422 with a `reason` when it does not apply."""
     check_amount("order_total", data.order_total, minimum=1)
-    body, created = await vouchers.redeem(
-        brand=brand,
-        code=code,
-        order_id=check_key("order_id", data.order_id),
-        order_total=data.order_total,
-        now=now_of(request),
-    )
+    order_id, now = check_key("order_id", data.order_id), now_of(request)
+    if data.customer is not None:
+        customers.identified(data.customer)
+
+    async def use() -> tuple[VoucherUsed, bool]:
+        customer_id = None
+        if data.customer is not None:  # rolled back with the use if the code is refused
+            customer, _ = await shoppers.register(brand_id=brand.id, identity=data.customer, now=now)
+            customer_id = customer.id
+        return await vouchers.redeem(
+            brand=brand,
+            code=code,
+            order_id=order_id,
+            order_total=data.order_total,
+            customer_id=customer_id,
+            items=data.items,
+            now=now,
+        )
+
+    body, created = await db.write(use)
     return answer(body, created)
 
 
@@ -395,7 +428,8 @@ async def release_voucher(
     code: CodeParam,
     data: JSONBody[VoucherReleaseIn],
 ) -> VoucherReleased:
-    """Give a voucher back when the order that used it was cancelled (idempotent)."""
+    """Give a voucher or a coupon's use back when the order that used it was cancelled
+    (idempotent). Cancelling the sale through `POST /sales/{order_id}/cancel` does it too."""
     return await vouchers.release(
         brand=brand, code=code, order_id=check_key("order_id", data.order_id), now=now_of(request)
     )

@@ -26,7 +26,10 @@ from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import N_, DomainError, NotFound
 from retorno.ledger.balances import iso
+from retorno.ledger.rules import Item
 from retorno.outbox import service as outbox
+from retorno.vouchers import coupons
+from retorno.vouchers.coupons import CouponView
 from retorno.vouchers.tables import Voucher, VoucherUse
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -34,7 +37,7 @@ LENGTH = 10
 SOURCES = ("rule", "referral", "staff", "campaign", "api")  # api: issued by the brand's own systems
 
 REASONS = {
-    "not_found": N_("no voucher has this code (%(code)s)"),
+    "not_found": N_("no voucher or coupon has this code (%(code)s)"),
     "cancelled": N_("the voucher was cancelled (%(code)s)"),
     "used": N_("the voucher was already used on another order (%(code)s)"),
     "expired": N_("the voucher has expired (%(code)s)"),
@@ -73,13 +76,15 @@ class VoucherIssued(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class VoucherCheck(msgspec.Struct, frozen=True, kw_only=True):
-    """Whether a code applies to an order (`validate`)."""
+    """Whether a code applies to an order (`validate`): a personal voucher's (`voucher`) or a public
+    coupon's (`coupon`)."""
 
     code: str
     applies: bool
     discount: int
     reason: str | None
     voucher: VoucherView | None
+    coupon: CouponView | None = None
 
 
 class VoucherUsed(msgspec.Struct, frozen=True, kw_only=True):
@@ -336,12 +341,33 @@ def _refusal(
 
 
 async def validate(
-    *, brand: BrandView, code: str, order_total: int, identity: Identity | None, now: dt.datetime
+    *,
+    brand: BrandView,
+    code: str,
+    order_total: int,
+    identity: Identity | None,
+    now: dt.datetime,
+    items: list[Item] | None = None,
 ) -> VoucherCheck:
-    """Whether a code applies to an order, the discount, or the reason it does not (never raises)."""
+    """Whether a code applies to an order, the discount, or the reason it does not (never raises).
+    A code that is no voucher is looked up as a public coupon; a shopper the brand does not know
+    yet is a new one (no uses, no purchase)."""
     voucher = await _find(brand.id, code)
     customer = await customers.lookup(brand.id, identity) if identity else None
     customer_id = (customer.id if customer else -1) if identity else None
+    if voucher is None:
+        check = await coupons.validate(
+            brand=brand, code=code, customer_id=customer_id, order_total=order_total, items=items, now=now
+        )
+        if check is not None:
+            return VoucherCheck(
+                code=check.coupon.code if check.coupon else coupons.normalize_code(code),
+                applies=check.applies,
+                discount=check.discount,
+                reason=check.reason,
+                voucher=None,
+                coupon=check.coupon,
+            )
     reason = _refusal(voucher, code, order_total, now, customer_id)
     return VoucherCheck(
         code=grouped(normalize_code(code)),
@@ -353,15 +379,43 @@ async def validate(
 
 
 async def redeem(
-    *, brand: BrandView, code: str, order_id: str, order_total: int, now: dt.datetime
+    *,
+    brand: BrandView,
+    code: str,
+    order_id: str,
+    order_total: int,
+    now: dt.datetime,
+    customer_id: int | None = None,
+    items: list[Item] | None = None,
 ) -> tuple[VoucherUsed, bool]:
-    """Use a voucher on an order; the same order again gets the same answer (created False)."""
+    """Use a voucher (or a public coupon: `customer_id` is then required) on an order; the same
+    order again gets the same answer (created False). With `customer_id`, a voucher of another
+    shopper is refused."""
 
     async def work() -> tuple[VoucherUsed, bool]:
         voucher = await _find(brand.id, code)
+        if voucher is None:
+            used = await coupons.redeem(
+                brand=brand,
+                code=code,
+                customer_id=customer_id,
+                order_id=order_id,
+                order_total=order_total,
+                items=items,
+                now=now,
+            )
+            if used is not None:
+                answer, created = used
+                return VoucherUsed(
+                    code=answer.code,
+                    order_id=answer.order_id,
+                    discount=answer.discount,
+                    status="used",
+                    used_at=answer.used_at,
+                ), created
         if voucher is not None and voucher["open_order"] == order_id:
             return _use_answer(voucher, order_id, voucher["open_discount"], voucher["used_at"]), False
-        reason = _refusal(voucher, code, order_total, now, None)
+        reason = _refusal(voucher, code, order_total, now, customer_id)
         if reason is not None:
             raise VoucherRefused(reason, normalize_code(code))
         if voucher is None:  # cannot be: _refusal answers "not_found" when there is no voucher
@@ -410,6 +464,9 @@ async def release(*, brand: BrandView, code: str, order_id: str, now: dt.datetim
     async def work() -> VoucherReleased:
         voucher = await _find(brand.id, code)
         if voucher is None:
+            released = await coupons.release(brand=brand, code=code, order_id=order_id, now=now)
+            if released is not None:
+                return VoucherReleased(code=released.code, order_id=order_id, status=released.status)
             raise VoucherRefused("not_found", normalize_code(code))
         last_use = await (
             VoucherUse.select(VoucherUse.id, VoucherUse.released_at)
@@ -446,7 +503,9 @@ async def _released_event(
 
 
 async def release_for_order(*, brand_id: int, order_id: str, now: dt.datetime) -> None:
-    """A cancelled order gives back the vouchers it used (in the cancellation's transaction)."""
+    """A cancelled order gives back the vouchers and coupons it used (in the cancellation's
+    transaction)."""
+    await coupons.release_for_order(brand_id=brand_id, order_id=order_id, now=now)
     released = (
         await VoucherUse.update({VoucherUse.released_at: now})
         .where(

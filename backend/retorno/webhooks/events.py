@@ -39,6 +39,8 @@ TYPES = (
     "voucher.issued",
     "voucher.redeemed",
     "voucher.released",
+    "coupon.redeemed",
+    "coupon.released",
     "referral.rewarded",
     "customer.created",
     "customer.erased",
@@ -46,7 +48,11 @@ TYPES = (
 TEST = "webhook.test"
 ALL = "*"
 # Outbox kinds that push named before webhooks existed; every other type is its own kind.
-_KIND_TYPES = {"cashback.redeemed": "redemption.committed", "voucher.used": "voucher.redeemed"}
+_KIND_TYPES = {
+    "cashback.redeemed": "redemption.committed",
+    "voucher.used": "voucher.redeemed",
+    "coupon.used": "coupon.redeemed",
+}
 _RENAMED = {"days": "days_left"}
 RETRY_FOR = dt.timedelta(days=3)
 FAN_OUT_LOCK = 7_221_001  # pg_try_advisory_xact_lock's key: one webhooks fan-out at a time
