@@ -24,6 +24,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.stores.piccolo_app",
         "retorno.widget.piccolo_app",
         "retorno.messages.piccolo_app",
+        "retorno.club.piccolo_app",
     ]
 )
 

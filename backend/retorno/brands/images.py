@@ -1,8 +1,9 @@
-"""Logos and the app icons made from them, banners, and the colour contrast the theme depends on.
+"""Logos and the app icons made from them, banners, pictures (a club benefit's), and the colour
+contrast the theme depends on.
 
-An uploaded logo or banner is trusted only as pixels: it is identified by its content (PNG, JPEG or WebP),
-bounded in bytes and pixels before it is decoded, and re-encoded as a fresh PNG, so no metadata,
-script or second payload survives.
+An uploaded logo, banner or picture is trusted only as pixels: it is identified by its content (PNG,
+JPEG or WebP), bounded in bytes and pixels before it is decoded, and re-encoded as a fresh PNG (a
+picture, a photo most often, as a JPEG), so no metadata, script or second payload survives.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ MIN_SIDE = 512
 # A banner is a wide picture above the signed-out home's pitch: at least twice as wide as high, at
 # most six times; kept at most BANNER_WIDTH px wide (two CSS pixels a dot on a 600 px column).
 BANNER_MIN_WIDTH, BANNER_WIDTH, BANNER_MAX_BYTES = 640, 1200, 400 * 1024
+# A picture (a club benefit's) fills a card's width on a phone: kept at most PICTURE_WIDTH px wide.
+PICTURE_MIN_WIDTH, PICTURE_WIDTH = 320, 800
 FORMATS = {"PNG", "JPEG", "WEBP"}
 
 # Bump when the images made from a logo change: packs are then imported again even if unchanged.
@@ -114,14 +117,18 @@ def reencode_logo(data: bytes) -> bytes:
     return _png(_pixels(data, N_("the logo"), _square))
 
 
+def _at_most(pixels: Image.Image, width: int) -> Image.Image:
+    """`pixels` scaled down to `width` px wide, if wider."""
+    if pixels.width <= width:
+        return pixels
+    return pixels.resize((width, round(pixels.height * width / pixels.width)), Image.Resampling.LANCZOS)
+
+
 def reencode_banner(data: bytes) -> tuple[bytes, int, int]:
     """A banner as a fresh PNG at most BANNER_WIDTH px wide, with its width and height (the page
     reserves its space before it loads)."""
-    pixels = _pixels(data, N_("the banner"), _wide)
+    pixels = _at_most(_pixels(data, N_("the banner"), _wide), BANNER_WIDTH)
     width, height = pixels.size
-    if width > BANNER_WIDTH:
-        height, width = round(height * BANNER_WIDTH / width), BANNER_WIDTH
-        pixels = pixels.resize((width, height), Image.Resampling.LANCZOS)
     if pixels.getchannel("A").getextrema() == (255, 255):  # opaque: no alpha channel to carry
         pixels = pixels.convert("RGB")
     png = _png(pixels, optimize=True)
@@ -137,6 +144,30 @@ def reencode_banner(data: bytes) -> tuple[bytes, int, int]:
             max=BANNER_MAX_BYTES // 1024,
         )
     return png, width, height
+
+
+def _picture_shape(width: int, height: int) -> None:
+    if width < PICTURE_MIN_WIDTH:
+        raise ImageRefused(
+            N_("the picture is %(width)s px wide; at least %(min)s px"), width=width, min=PICTURE_MIN_WIDTH
+        )
+    if not height <= width <= 4 * height:
+        raise ImageRefused(
+            N_("the picture must be 1 to 4 times as wide as it is high, not %(width)sx%(height)s px"),
+            width=width,
+            height=height,
+        )
+
+
+def reencode_picture(data: bytes) -> tuple[bytes, int, int]:
+    """A picture as a fresh JPEG at most PICTURE_WIDTH px wide (on white where it was transparent),
+    with its width and height: a photo stays a few dozen KB, where a PNG of it would be hundreds."""
+    pixels = _at_most(_pixels(data, N_("the picture"), _picture_shape), PICTURE_WIDTH)
+    flat = Image.new("RGB", pixels.size, "#FFFFFF")
+    flat.paste(pixels, mask=pixels.getchannel("A"))
+    out = io.BytesIO()
+    flat.save(out, format="JPEG", quality=82, optimize=True, progressive=True)
+    return out.getvalue(), flat.width, flat.height
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -257,6 +257,14 @@ async def upsert(
     return await get(brand_id, existing.id), False
 
 
+async def segments(brand_id: int) -> list[str]:
+    """The segments the brand's customers are in (a manager chooses among them)."""
+    rows = await db.fetch(
+        "SELECT DISTINCT segment FROM customers WHERE brand = {} AND segment <> '' ORDER BY segment", brand_id
+    )
+    return [r["segment"] for r in rows]
+
+
 async def search(brand_id: int, query: str, *, limit: int = 50) -> list[CustomerFound]:
     """A brand's shoppers whose name or e-mail contains `query` (any case), or whose phone
     contains its digits, or whose CPF is them; forgotten shoppers never come back."""
