@@ -15,6 +15,7 @@ from markupsafe import Markup
 from retorno.admin import (
     branding,
     campaigns,
+    club,
     counter,
     customers,
     imports,
@@ -84,6 +85,7 @@ router = Router(
         *imports.routes,
         *reports.routes,
         *campaigns.routes,
+        *club.routes,
         *messages.routes,
         *team.routes,
         *webhooks.routes,

@@ -128,6 +128,7 @@ AUDIT_KINDS = (
     "campaign.",
     "messages.",
     "referral.",
+    "club.",
     "staff.",
     "apikey.",
     "webhook.",
