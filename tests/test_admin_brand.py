@@ -52,6 +52,13 @@ ROUTE_ROLES = {
     ("POST", "/campaigns"): "manager",
     ("GET", "/campaigns/{campaign_id:int}"): "manager",
     ("POST", "/campaigns/{campaign_id:int}/cancel"): "manager",
+    ("GET", "/club"): "manager",
+    ("POST", "/club"): "manager",
+    ("GET", "/club/new"): "manager",
+    ("GET", "/club/{benefit_id:int}"): "manager",
+    ("POST", "/club/{benefit_id:int}"): "manager",
+    ("POST", "/club/{benefit_id:int}/switch"): "manager",
+    ("GET", "/club/{benefit_id:int}/image.jpg"): "manager",
     ("GET", "/messages"): "manager",
     ("POST", "/messages/settings"): "manager",
     ("GET", "/messages/{kind:str}"): "manager",
@@ -213,6 +220,20 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
             ),
             now=clock(),
         )
+    from retorno.club import service as club
+    from tests.upload_corpus import _image
+
+    benefit_of = {}
+    for slug in ("bella", "mare"):  # a club benefit with a picture at each brand
+        checked = club.check(
+            club.Draft(title="Café", partner="Aurora", how="show"), timezone="America/Sao_Paulo"
+        )
+        picture = club.picture(_image("PNG", size=(640, 360)))
+        benefit_of[slug] = await db.write(
+            lambda checked=checked, picture=picture, slug=slug: club.create(
+                brand_id=demo[slug].id, benefit=checked, image=picture, now=clock()
+            )
+        )
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
@@ -232,6 +253,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{platform:str}": "shopify",
                     "{campaign_id:int}": campaign_of[slug],
                     "{kind:str}": "cashback.credited",
+                    "{benefit_id:int}": benefit_of[slug],
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
                 for param, value in ids.items():
@@ -254,7 +276,8 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                 held = "owner" if persona in ("mare-owner", "platform") else persona
                 status = response.status_code
                 assert status < 500, (persona, method, url, status)
-                if status in (200, 422) and not path.endswith((".csv", ".zip", ".png")):  # a page, in HTML
+                files = (".csv", ".zip", ".png", ".jpg")
+                if status in (200, 422) and not path.endswith(files):  # a page, in HTML
                     assert response.headers["content-type"].startswith("text/html"), (method, url)
                 if persona == "stranger":
                     assert status == 303 and "/admin/login" in response.headers["location"], url

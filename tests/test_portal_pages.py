@@ -186,7 +186,15 @@ async def test_every_brand_page_on_another_brand_shows_nothing_of_the_shopper(ap
     invite = (await client.get(brand_url("bella", "/invite"))).text
     referral = invite.split("/r/")[1].split('"')[0]
     secrets_ = ["ana@example.com", "Ana Souza", "52998224725", "A-1", code[:4], referral, "balance-available"]
-    concrete = {"{name:str}": "logo-120.png", "{code:str}": referral, "{file_path:path}": "css/app.css"}
+    benefit = await _club_benefit(demo["bella"].id, clock)  # a pass she has shown: her name on it
+    await post_form(client, brand_url("bella", f"/club/{benefit}/use"), {}, page=brand_url("bella", "/club"))
+    secrets_ += ["PASSE-BELLA"]
+    concrete = {
+        "{name:str}": "logo-120.png",
+        "{code:str}": referral,
+        "{file_path:path}": "css/app.css",
+        "{benefit_id:int}": str(benefit),
+    }
     paths = set()
     for route in app.routes:
         # The site widget's JSON answers a brand's publishable key, not a session: its isolation
@@ -200,6 +208,7 @@ async def test_every_brand_page_on_another_brand_shows_nothing_of_the_shopper(ap
             path = path.replace(param, value)
         paths.add(path)
     assert {"/", "/statement", "/vouchers", "/invite", "/account/data.json", "/r/" + referral} <= paths
+    assert {"/club", f"/club/{benefit}", f"/club/{benefit}/go", f"/club/{benefit}/image.jpg"} <= paths
     for path in sorted(paths):
         mine = await client.get(brand_url("bella", path))
         theirs = await client.get(brand_url("mare", path))
@@ -220,6 +229,18 @@ async def test_every_brand_page_on_another_brand_shows_nothing_of_the_shopper(ap
 
 
 # --- the account and data rights ------------------------------------------------------------------
+
+
+async def _club_benefit(brand_id: int, clock) -> int:
+    """A benefit of the brand's club, with a picture, shown at the partner (the shopper's pass)."""
+    from retorno.club import service as club
+    from tests.upload_corpus import _image
+
+    checked = club.check(
+        club.Draft(title="PASSE-BELLA", partner="Academia", how="show"), timezone="America/Sao_Paulo"
+    )
+    picture = club.picture(_image("PNG", size=(640, 360)))
+    return await db.write(lambda: club.create(brand_id=brand_id, benefit=checked, image=picture, now=clock()))
 
 
 async def _shopper_with_history(api, clock, email: str, cpf: str, phone: str, name: str, order: str) -> None:

@@ -39,7 +39,7 @@ from retorno.errors import CODES, N_, TITLES, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
 from retorno.platform import devstore
 from retorno.platform import routes as platform
-from retorno.portal import account, notifications, pages, rewards, theme, widget
+from retorno.portal import account, club, notifications, pages, rewards, theme, widget
 from retorno.portal import messages as message_links
 from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
@@ -226,6 +226,7 @@ def create_app(
             account.router,
             pages.router,
             rewards.router,
+            club.router,
             notifications.router,
             message_links.router,
             widget.router,

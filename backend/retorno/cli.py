@@ -17,6 +17,7 @@ from retorno.brands import service
 from retorno.brands import service as brands
 from retorno.brands.pack import read_pack
 from retorno.brands.pack_writer import write_pack
+from retorno.club import demo as club_demo
 from retorno.errors import DomainError, Invalid
 from retorno.messages import settings as message_settings
 from retorno.onboarding.brand import import_brand
@@ -173,9 +174,27 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     before serving."""
     cmd_migrate(settings, argparse.Namespace(verbose=False))
     failed = _import(settings, DEMO_PACKS)
+    if not failed:
+        _demo_club(settings)
     if not failed and settings.env == "development":
         _demo_staff(settings)
     return failed
+
+
+def _demo_club(settings: Settings) -> None:
+    """A few partner benefits in the demo brands' clubs (club/demo.py), once."""
+
+    async def work() -> int:
+        for folder in DEMO_PACKS:
+            brand = await brands.get_brand(folder.name)
+            added = await club_demo.seed(
+                brand_id=brand.id, slug=brand.slug, timezone=brand.timezone, now=dt.datetime.now(dt.UTC)
+            )
+            if added:
+                print(f"demo club: {added} benefits for {brand.slug}")
+        return 0
+
+    asyncio.run(_with_db(settings, work))
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:

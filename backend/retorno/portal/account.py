@@ -11,6 +11,7 @@ from retorno import bounds, i18n
 from retorno.auth import codes, passkeys, ratelimits, sessions
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
+from retorno.club import service as club
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.errors import Invalid
@@ -245,6 +246,11 @@ async def account_page(request: Request) -> Template:
             consents=await customers.channel_consents(brand.id, customer.id),
             consent_sources=customers.SOURCE_LABELS,
             saved=request.query_params.get("saved") == "1",
+            club_open=bool(
+                await club.visible(
+                    brand_id=brand.id, customer_id=customer.id, segment=customer.segment, now=now_of(request)
+                )
+            ),
         ),
     )
 
@@ -294,6 +300,7 @@ async def export_data(request: Request) -> Response[bytes]:
         ]
     )
     data["notification_categories"] = await push.categories_of(brand.id, customer.id)
+    data["club_uses"] = await club.uses_of(brand_id=brand.id, customer_id=customer.id)
     return Response(
         msgspec.json.encode(data),
         media_type="application/json",

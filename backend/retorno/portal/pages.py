@@ -14,6 +14,8 @@ from markupsafe import Markup
 from retorno import csvfile, i18n
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
+from retorno.club import service as club
+from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.ledger import balances
 from retorno.portal.routes import load_shopper, page_context, requires_brand
@@ -156,6 +158,8 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     entries, _ = await balances.statement(brand_id=brand.id, customer_id=session.customer, now=now, limit=5)
     pending_until = await balances.next_available(brand_id=brand.id, customer_id=session.customer, now=now)
     mine = await vouchers.of_customer(brand_id=brand.id, customer_id=session.customer, now=now)
+    segment = (await customers.get(brand.id, session.customer)).segment
+    benefits = await club.visible(brand_id=brand.id, customer_id=session.customer, segment=segment, now=now)
     redemption = brand.rules().redemption
     return context | {
         "signed_in": True,
@@ -168,6 +172,7 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
         "order_for_all": order_for_all(balance.available, redemption),
         "next_voucher": next((v for v in mine if v.status == "active"), None),
         "active_vouchers": sum(1 for v in mine if v.status == "active"),
+        "benefits": benefits,
     }
 
 

@@ -81,6 +81,7 @@ PARENTS = {
     "/account/delete": ("/account", "/"),
     "/help": ("/account", "/"),
     "/regulations": ("/account", "/"),
+    "/club": ("/", "/"),
     "/join": (None, "/"),
     "/login": (None, "/"),
 }
