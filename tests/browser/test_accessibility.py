@@ -33,6 +33,8 @@ SIGNED_IN = [
     "/statement?kind=earn",
     "/vouchers",
     "/invite",
+    "/club",
+    "/club/1",  # bella's first demo benefit (a pass to show at the partner); mare has none: a 404
     "/account",
     "/account/security",
     "/account/delete",
@@ -146,6 +148,10 @@ ADMIN_PAGES = {
     "/referrals": "/referrals",
     "/campaigns": "/campaigns",
     "/campaigns/{campaign_id:int}": None,  # opened by sending one
+    "/club": "/club",
+    "/club/new": "/club/new",
+    "/club/{benefit_id:int}": "/club/1",  # the demo's first benefit
+    "/club/{benefit_id:int}/image.jpg": "",  # a benefit's picture
     "/messages": "/messages",
     "/messages/{kind:str}": "/messages/customer.return_reminder",
     "/messages/{kind:str}/email": "",  # the e-mail preview's frame (an e-mail, not a page)
@@ -217,6 +223,10 @@ def test_every_admin_page_passes_axe(browser, live_server, tmp_path) -> None:
         with page.expect_navigation():
             page.click("#campaign-confirm-button")
         problems += audit(page)  # the campaign's report
+        page.goto(base + "/club/new")
+        with page.expect_navigation():
+            page.click("#club-save")
+        problems += audit(page)  # the club's form with its mistakes marked
         page.goto(base + "/rules")
         page.fill("#s-total", "150,00")
         with page.expect_navigation():

@@ -4,6 +4,9 @@ way of using one. Added once: a brand that has benefits already is left as it is
 from __future__ import annotations
 
 import datetime as dt
+import io
+
+from PIL import Image, ImageDraw
 
 from retorno import db
 from retorno.club import service as club
@@ -49,6 +52,26 @@ BENEFITS = {
 }
 
 
+def _cafe_picture() -> bytes:
+    """A drawn cup of coffee on a warm ground: the demo's one benefit with a picture."""
+    width, height = 960, 540
+    img = Image.new("RGB", (width, height), "#F6E3CF")
+    draw = ImageDraw.Draw(img)
+    for y in range(height):  # a soft vertical gradient
+        shade = int(30 * y / height)
+        draw.line([(0, y), (width, y)], fill=(246 - shade, 227 - shade, 207 - shade))
+    draw.ellipse((300, 380, 660, 460), fill="#E9D2BC", outline="#B88A63", width=6)  # the saucer
+    draw.rounded_rectangle((360, 230, 600, 420), radius=40, fill="#FFFFFF", outline="#8A5A3B", width=8)
+    draw.ellipse((560, 270, 660, 370), outline="#8A5A3B", width=14)  # the handle
+    draw.ellipse((380, 238, 580, 272), fill="#6B3E26")  # the coffee
+    for x in (420, 480, 540):  # steam
+        draw.arc((x - 20, 120, x + 20, 180), 200, 340, fill="#B88A63", width=6)
+        draw.arc((x - 20, 160, x + 20, 220), 20, 160, fill="#B88A63", width=6)
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
 async def seed(*, brand_id: int, slug: str, timezone: str, now: dt.datetime) -> int:
     """The demo benefits of `slug` for a brand with none yet; how many were added."""
     drafts = BENEFITS.get(slug, ())
@@ -58,7 +81,8 @@ async def seed(*, brand_id: int, slug: str, timezone: str, now: dt.datetime) -> 
     async def add() -> int:
         for draft in drafts:
             checked = club.check(draft, timezone=timezone)
-            await club.create(brand_id=brand_id, benefit=checked, image=None, now=now)
+            picture = club.picture(_cafe_picture()) if draft.how == "link" else None
+            await club.create(brand_id=brand_id, benefit=checked, image=picture, now=now)
         return len(drafts)
 
     return await db.write(add)
