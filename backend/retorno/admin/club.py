@@ -47,7 +47,8 @@ def _draft(form: Any) -> Draft:
 def _errors(request: Request, exc: Invalid) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """The summary's lines (field, "Label: what is wrong") and each field's own message."""
     lang = lang_of(request)
-    summary, by_field = [], {}
+    summary: list[tuple[str, str]] = []
+    by_field: dict[str, str] = {}
     for problem in exc.problems:
         if not isinstance(problem, Problem) or problem.key not in LABELS:
             summary.append(("", i18n.problem_text(lang, problem)))

@@ -288,10 +288,10 @@ async def update(
 ) -> None:
     """Change a benefit: a new picture replaces the old one, `remove_image` takes it away."""
     await get(brand_id=brand_id, benefit_id=benefit_id)
-    values = msgspec.structs.asdict(benefit) | _image_values(image)
+    values: dict[Any, Any] = msgspec.structs.asdict(benefit) | _image_values(image)
     if image is None and remove_image:
         values |= {"image": None, "image_digest": "", "image_width": 0, "image_height": 0}
-    await Benefit.update({**values, "updated_at": now}, force=True).where(
+    await Benefit.update(values | {"updated_at": now}, force=True).where(
         (Benefit.brand == brand_id) & (Benefit.id == benefit_id)
     )
 
