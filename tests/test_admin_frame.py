@@ -19,6 +19,7 @@ SIDEBAR = {
     "/messages": "manager",
     "/campaigns": "manager",
     "/referrals": "manager",
+    "/club": "manager",
     "/branding": "manager",
     "/reports": "manager",
     "/reports/close": "manager",
