@@ -54,6 +54,8 @@ ADMIN_PAGES = {
     "automation": "/messages/customer.return_reminder",
     "campaigns": "/campaigns",
     "referrals": "/referrals",
+    "coupons": "/coupons",
+    "coupon": "/coupons/BEMVINDA10",
     "club": "/club",
     "club-benefit": "/club/1",
     "branding": "/branding",

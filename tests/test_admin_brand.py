@@ -59,6 +59,10 @@ ROUTE_ROLES = {
     ("POST", "/club/{benefit_id:int}"): "manager",
     ("POST", "/club/{benefit_id:int}/switch"): "manager",
     ("GET", "/club/{benefit_id:int}/image.jpg"): "manager",
+    ("GET", "/coupons"): "manager",
+    ("POST", "/coupons"): "manager",
+    ("GET", "/coupons/{code:str}"): "manager",
+    ("POST", "/coupons/{code:str}"): "manager",
     ("GET", "/messages"): "manager",
     ("POST", "/messages/settings"): "manager",
     ("GET", "/messages/{kind:str}"): "manager",
@@ -220,6 +224,12 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
             ),
             now=clock(),
         )
+    from retorno.vouchers import coupons
+
+    for slug in ("bella", "mare"):  # a coupon of each brand's own, for its page
+        await coupons.save(
+            brand_id=demo[slug].id, draft=coupons.CouponDraft(code="NATAL", amount=500), now=clock()
+        )
     from retorno.club import service as club
     from tests.upload_corpus import _image
 
@@ -254,6 +264,7 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{campaign_id:int}": campaign_of[slug],
                     "{kind:str}": "cashback.credited",
                     "{benefit_id:int}": benefit_of[slug],
+                    "{code:str}": "NATAL",
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
                 for param, value in ids.items():

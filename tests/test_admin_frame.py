@@ -19,6 +19,7 @@ SIDEBAR = {
     "/messages": "manager",
     "/campaigns": "manager",
     "/referrals": "manager",
+    "/coupons": "manager",
     "/club": "manager",
     "/branding": "manager",
     "/reports": "manager",

@@ -89,6 +89,11 @@ async def test_the_limits_and_the_reasons_a_coupon_does_not_apply(api, demo, clo
     assert listed["TRES"].status == "used_up" and listed["TRES"].uses == 3
     assert listed["TRES"].discount_given == 5000 + 3000 + 3000
     assert listed["NATAL"].status == "scheduled" and listed["DESLIGADO"].status == "off"
+    from retorno.reports import service as reports
+
+    day = clock().date()
+    report = await reports.report(demo["bella"], day, day, now=clock())
+    assert (report.coupons_used, report.coupon_discount) == (3, 11000)  # the admin's reports page
 
 
 async def test_a_first_purchase_coupon_and_one_of_some_categories(api, demo, clock):

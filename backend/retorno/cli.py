@@ -25,6 +25,7 @@ from retorno.push import keys as push_keys
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from retorno.staff import service as staff
 from retorno.stores import service as stores
+from retorno.vouchers import coupons
 from retorno.webhooks import service as webhooks
 from retorno.widget import service as widget
 from retorno.worker import Retention, Worker, sweep
@@ -182,7 +183,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo_club(settings: Settings) -> None:
-    """A few partner benefits in the demo brands' clubs (club/demo.py), once."""
+    """A few partner benefits in the demo brands' clubs (club/demo.py) and a few public coupons
+    (vouchers/coupons.py), once."""
 
     async def work() -> int:
         for folder in DEMO_PACKS:
@@ -192,6 +194,9 @@ def _demo_club(settings: Settings) -> None:
             )
             if added:
                 print(f"demo club: {added} benefits for {brand.slug}")
+            made = await coupons.seed_demo(brand_id=brand.id, slug=brand.slug, now=dt.datetime.now(dt.UTC))
+            if made:
+                print(f"demo coupons: {made} for {brand.slug}")
         return 0
 
     asyncio.run(_with_db(settings, work))

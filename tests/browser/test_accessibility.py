@@ -148,6 +148,8 @@ ADMIN_PAGES = {
     "/referrals": "/referrals",
     "/campaigns": "/campaigns",
     "/campaigns/{campaign_id:int}": None,  # opened by sending one
+    "/coupons": "/coupons",
+    "/coupons/{code:str}": "/coupons/BEMVINDA10",  # a demo coupon
     "/club": "/club",
     "/club/new": "/club/new",
     "/club/{benefit_id:int}": "/club/1",  # the demo's first benefit

@@ -295,22 +295,29 @@ class VoucherForm(msgspec.Struct):
 async def counter_voucher(
     request: Request, slug: FromPath[str], data: URLEncodedBody[VoucherForm]
 ) -> Template:
-    """Validate and redeem a voucher typed or scanned at the till (idempotent by the form's id)."""
+    """Validate and redeem a voucher typed or scanned at the till, or a public coupon for the
+    shopper being served (idempotent by the form's id)."""
     brand, now = admin_of(request)["brand"], now_of(request)
     _keep(request, "voucher", data)
     panel = await _panel_for(request, data.q)
+    serving = panel["customer"].id if panel else None  # the shopper a coupon is used by
     try:
         total = centavos(data.order_total)
         if data.action == "check":  # whether it applies and how much it takes off; nothing changes
             check = await vouchers.validate(
-                brand=brand, code=data.code, order_total=total, identity=None, now=now
+                brand=brand, code=data.code, order_total=total, identity=None, customer_id=serving, now=now
             )
             form = {"form_id": data.form_id, "code": check.code, "order_total": data.order_total}
             return await _counter(request, q=data.q, voucher_check=check, voucher_form=form, **panel)
 
         async def use() -> vouchers.VoucherUsed:
             used, created = await vouchers.redeem(
-                brand=brand, code=data.code, order_id=f"balcao-{data.form_id}", order_total=total, now=now
+                brand=brand,
+                code=data.code,
+                order_id=f"balcao-{data.form_id}",
+                order_total=total,
+                customer_id=serving,
+                now=now,
             )
             if created:
                 await record_change(request, action="counter.voucher", target=used.code, after=used)

@@ -128,6 +128,7 @@ AUDIT_KINDS = (
     "campaign.",
     "messages.",
     "referral.",
+    "coupon.",
     "club.",
     "staff.",
     "apikey.",

@@ -41,7 +41,7 @@ from retorno.referrals import invitations
 from retorno.sales import orders, redemptions, views
 from retorno.sales.orders import CancelAnswer, RefundAnswer, SaleAnswer
 from retorno.sales.redemptions import Quote, RedemptionAnswer, RedemptionIn
-from retorno.sales.requests import SaleIn
+from retorno.sales.requests import SaleIn, checked_items
 from retorno.sales.views import CustomerPage, SalePage, SaleView
 from retorno.signin.guards import client_address
 from retorno.vouchers import service as vouchers
@@ -372,7 +372,7 @@ async def validate_voucher(request: Request, brand: ApiBrand, data: JSONBody[Vou
         code=data.code,
         order_total=data.order_total,
         identity=data.customer,
-        items=data.items,
+        items=checked_items(data.items),
         now=now_of(request),
     )
 
@@ -393,7 +393,7 @@ async def redeem_voucher(
     already used the voucher, or the coupon has no uses left in all (`used_up`) or for this customer
     (`already_used`); 422 with a `reason` when it does not apply."""
     check_amount("order_total", data.order_total, minimum=1)
-    order_id, now = check_key("order_id", data.order_id), now_of(request)
+    order_id, now, items = check_key("order_id", data.order_id), now_of(request), checked_items(data.items)
     if data.customer is not None:
         customers.identified(data.customer)
 
@@ -408,7 +408,7 @@ async def redeem_voucher(
             order_id=order_id,
             order_total=data.order_total,
             customer_id=customer_id,
-            items=data.items,
+            items=items,
             now=now,
         )
 

@@ -70,6 +70,10 @@ _VOUCHERS_USED = (
     "SELECT COUNT(*) AS n FROM voucher_uses WHERE brand = {} AND released_at IS NULL "
     "AND used_at >= {} AND used_at < {}"
 )
+_COUPONS_USED = (
+    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(discount), 0) AS BIGINT) AS given FROM coupon_uses "
+    "WHERE brand = {} AND released_at IS NULL AND used_at >= {} AND used_at < {}"
+)
 # The brand home's figures: aggregates on every visit of the admin's first page (bench/reports.py
 # times them beside the reports). Sales per quarter of an hour, like the ledger's movements above.
 _SALES_IN_PERIOD = (
@@ -117,6 +121,8 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     owed: int
     vouchers_issued: int
     vouchers_used: int
+    coupons_used: int  # public coupons' uses in the period (orders not cancelled)
+    coupon_discount: int  # what those uses took off, in centavos
     repurchase_rate: float
     referrals_joined: int
     referrals_rewarded: int
@@ -207,6 +213,7 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
 
     buyers = await count(_BUYERS, brand.id)
     repeat = await count(_REPEAT_BUYERS, brand.id)
+    (coupons,) = await db.fetch_heavy(_COUPONS_USED, brand.id, start, end)
     joined = await count(_REFERRALS_JOINED, brand.id, start, end)
     rewarded = await count(_REFERRALS_REWARDED, brand.id, start, end)
     return Report(
@@ -220,6 +227,8 @@ async def report(brand: BrandView, first: dt.date, last: dt.date, *, now: dt.dat
         owed=(await balances.liability_now(brand_id=brand.id, now=now)).total,
         vouchers_issued=await count(_VOUCHERS_ISSUED, brand.id, start, end),
         vouchers_used=await count(_VOUCHERS_USED, brand.id, start, end),
+        coupons_used=coupons["n"],
+        coupon_discount=coupons["given"],
         repurchase_rate=round(100 * repeat / buyers, 1) if buyers else 0.0,
         referrals_joined=joined,
         referrals_rewarded=rewarded,

@@ -30,11 +30,8 @@ def normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
     check_amount("shipping", sale.shipping)
     if sale.shipping > sale.total:
         raise Invalid("%(field)s: cannot be more than the total", field=Field("shipping"))
-    items = sale.items
+    items = checked_items(sale.items)
     if items is not None:
-        if len(items) > MAX_ITEMS:
-            raise Invalid("%(field)s: at most %(max)s lines in one sale", field=Field("items"), max=MAX_ITEMS)
-        items = [_normalized_item(i, item) for i, item in enumerate(items)]
         lines = sum(item.line_total for item in items)
         if items and lines != sale.total - sale.shipping:
             raise Invalid(
@@ -52,6 +49,15 @@ def normalized(sale: SaleIn, now: dt.datetime) -> SaleIn:
         channel=check_text("channel", sale.channel, max_length=40, min_length=1),
         items=items,
     )
+
+
+def checked_items(items: list[Item] | None) -> list[Item] | None:
+    """An order's lines bounded and tidied: at most MAX_ITEMS, amounts in range, texts stripped."""
+    if items is None:
+        return None
+    if len(items) > MAX_ITEMS:
+        raise Invalid("%(field)s: at most %(max)s lines in one sale", field=Field("items"), max=MAX_ITEMS)
+    return [_normalized_item(i, item) for i, item in enumerate(items)]
 
 
 def _normalized_item(i: int, item: Item) -> Item:

@@ -484,3 +484,32 @@ async def of_customer_uses(*, brand_id: int, customer_id: int) -> list[dict[str,
         brand_id,
         customer_id,
     )
+
+
+DEMO = {
+    "bella": (
+        CouponDraft(
+            code="BEMVINDA10",
+            description="R$ 10 na primeira compra a partir de R$ 50",
+            amount=1000,
+            min_order=5000,
+            first_purchase_only=True,
+        ),
+        CouponDraft(code="MAKE15", description="15% na maquiagem", percent_bp=1500, categories=["maquiagem"]),
+    ),
+    "mare": (
+        CouponDraft(
+            code="MARE20", description="R$ 20 em compras a partir de R$ 150", amount=2000, min_order=15000
+        ),
+    ),
+}
+
+
+async def seed_demo(*, brand_id: int, slug: str, now: dt.datetime) -> int:
+    """The demo brands' coupons (`retorno demo`), once: how many were added."""
+    added = 0
+    for draft in DEMO.get(slug, ()):
+        if await find(brand_id, draft.code) is None:
+            await save(brand_id=brand_id, draft=draft, now=now)
+            added += 1
+    return added

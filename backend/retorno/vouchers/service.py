@@ -95,6 +95,7 @@ class VoucherUsed(msgspec.Struct, frozen=True, kw_only=True):
     discount: int
     status: str
     used_at: str
+    kind: str = "voucher"  # or "coupon": a public coupon's use
 
 
 class VoucherReleased(msgspec.Struct, frozen=True, kw_only=True):
@@ -348,13 +349,16 @@ async def validate(
     identity: Identity | None,
     now: dt.datetime,
     items: list[Item] | None = None,
+    customer_id: int | None = None,
 ) -> VoucherCheck:
     """Whether a code applies to an order, the discount, or the reason it does not (never raises).
     A code that is no voucher is looked up as a public coupon; a shopper the brand does not know
-    yet is a new one (no uses, no purchase)."""
+    yet is a new one (no uses, no purchase). `customer_id`: the shopper, when the caller knows
+    them already (the counter) and gives no identity."""
     voucher = await _find(brand.id, code)
-    customer = await customers.lookup(brand.id, identity) if identity else None
-    customer_id = (customer.id if customer else -1) if identity else None
+    if identity:
+        customer = await customers.lookup(brand.id, identity)
+        customer_id = customer.id if customer else -1
     if voucher is None:
         check = await coupons.validate(
             brand=brand, code=code, customer_id=customer_id, order_total=order_total, items=items, now=now
@@ -412,6 +416,7 @@ async def redeem(
                     discount=answer.discount,
                     status="used",
                     used_at=answer.used_at,
+                    kind="coupon",
                 ), created
         if voucher is not None and voucher["open_order"] == order_id:
             return _use_answer(voucher, order_id, voucher["open_discount"], voucher["used_at"]), False
