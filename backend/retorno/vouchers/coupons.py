@@ -22,7 +22,7 @@ import msgspec
 from retorno import db, money
 from retorno.brands.service import BrandView
 from retorno.errors import N_, DomainError, Field, Invalid, NotFound
-from retorno.ledger.balances import iso
+from retorno.ledger.balances import iso as _iso
 from retorno.ledger.rules import Item
 from retorno.outbox import service as outbox
 from retorno.vouchers.tables import Coupon, CouponUse
@@ -154,6 +154,10 @@ _EARLIER_SALE = (
 )
 
 
+def iso(value: dt.datetime) -> str:
+    return _iso(value) or ""
+
+
 def _row(row: dict[str, Any]) -> dict[str, Any]:
     categories = row["categories"]
     row["categories"] = msgspec.json.decode(categories) if isinstance(categories, str | bytes) else categories
@@ -234,7 +238,7 @@ async def save(*, brand_id: int, draft: CouponDraft, now: dt.datetime, code: str
         )
         if (clash is not None and (existing is None or clash["id"] != existing["id"])) or taken_by_voucher:
             raise Invalid("%(field)s: %(code)s is already in use", field=Field("code"), code=draft.code)
-        values = {
+        values: dict[Any, Any] = {
             Coupon.code: draft.code,
             Coupon.description: draft.description,
             Coupon.amount: draft.amount,
@@ -374,8 +378,9 @@ async def redeem(
             return None
         await db.lock_row("coupons", coupon["id"])  # one use of this coupon decided at a time
         coupon = await find(brand.id, code) or coupon  # as it is now that we hold it
-        (use, *_) = await db.fetch(_ORDER_USE, coupon["id"], order_id) or [None]
-        if use is not None:
+        found = await db.fetch(_ORDER_USE, coupon["id"], order_id)
+        if found:
+            use = found[0]
             return CouponUsed(
                 code=coupon["code"], order_id=order_id, discount=use["discount"], used_at=iso(use["used_at"])
             ), False
