@@ -207,11 +207,31 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
         "applies": ("Whether it applies to this order.", True, {}),
         "discount": (f"The discount it gives, {_CENTAVOS} (0 when it does not apply).", 1000, {}),
         "reason": (
-            "Why not: not_found, cancelled, used, expired, below_min_order, other_customer.",
+            "Why not: not_found, cancelled, used, expired, below_min_order, other_customer; for a "
+            "coupon also not_started, used_up, already_used, not_first_purchase, customer_required, "
+            "no_eligible_items.",
             None,
             {},
         ),
         "voucher": ("The voucher, when found.", None, {}),
+        "coupon": ("The public coupon, when the code is one.", None, {}),
+    },
+    "CouponView": {
+        "code": ("The coupon's code, as shoppers type it.", "BEMVINDA10", {}),
+        "description": ("What the brand says of it.", "R$ 10 na primeira compra", {}),
+        "amount": (f"Its discount, {_CENTAVOS} (null for a percentage).", 1000, {}),
+        "percent_bp": ("Its discount in basis points (null for an amount).", None, {}),
+        "min_order": (f"The smallest order it applies to, {_CENTAVOS}.", 5000, {}),
+        "starts_at": (f"From when it may be used, {_UTC}.", "2026-12-01T03:00:00Z", {}),
+        "ends_at": (f"Until when, {_UTC} (null: no end).", None, {}),
+        "max_uses": ("How many times it may be used in all (null: no limit).", None, {}),
+        "per_customer": ("How many times one customer may use it.", 1, {}),
+        "first_purchase_only": ("Whether it is for a customer's first purchase only.", False, {}),
+        "categories": ("The categories whose items it discounts (empty: the whole order).", [], {}),
+        "active": ("Whether the brand has it switched on.", True, {}),
+        "status": ("active, scheduled, expired, used_up or off.", "active", {}),
+        "uses": ("Its uses so far (orders not cancelled).", 0, {}),
+        "discount_given": (f"What those uses took off, {_CENTAVOS}.", 0, {}),
     },
     "VoucherUsed": {
         "code": ("The voucher's code.", "BELA-7K2M-9QXD", {}),
@@ -219,6 +239,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
         "discount": (f"The discount given, {_CENTAVOS}.", 1000, {}),
         "status": ("used.", "used", {}),
         "used_at": (f"When, {_UTC}.", "2026-12-01T15:00:00Z", {}),
+        "kind": ("voucher, or coupon (a public coupon's use).", "voucher", {}),
     },
     "VoucherReleased": {
         "code": ("The voucher's code.", "BELA-7K2M-9QXD", {}),
