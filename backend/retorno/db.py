@@ -311,6 +311,34 @@ def interval_of(column: str, count: int) -> str:
     return "CASE " + " ".join(f"WHEN {column} < {{}} THEN {i}" for i in range(count)) + " END"
 
 
+def epoch_of(column: str) -> str:
+    """Whole seconds since 1970 (UTC) of a timestamp column, on the engine in use (a report adds a
+    zone's offset to it and divides by a day: the brand's calendar day, in SQL)."""
+    if is_postgres():
+        return f"FLOOR(EXTRACT(EPOCH FROM {column}))::bigint"
+    return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+
+def json_rows(column: str, alias: str, key: str = "") -> str:
+    """A FROM item giving one row per element of a JSON array column (or of its `key`), each as
+    `<alias>.value`: jsonb_array_elements on PostgreSQL, json_each on SQLite."""
+    if is_postgres():
+        array = f"{column}->'{key}'" if key else column
+        return f"jsonb_array_elements(CASE WHEN jsonb_typeof({array}) = 'array' THEN {array} END) AS {alias}(value)"
+    return f"json_each({column}, '$.{key}') AS {alias}" if key else f"json_each({column}) AS {alias}"
+
+
+def json_field(alias: str, key: str, *, number: bool = False) -> str:
+    """A field of a `json_rows` element, as text (or as a whole number with `number`)."""
+    if is_postgres():
+        return f"CAST({alias}.value->>'{key}' AS BIGINT)" if number else f"({alias}.value->>'{key}')"
+    return (
+        f"CAST(json_extract({alias}.value, '$.{key}') AS INTEGER)"
+        if number
+        else f"json_extract({alias}.value, '$.{key}')"
+    )
+
+
 def _insert_sql(tablename: str, columns: tuple[str, ...]) -> str:
     names = ", ".join(f'"{c}"' for c in columns)
     return f'INSERT INTO "{tablename}" ({names}) VALUES ({", ".join("{}" for _ in columns)}) RETURNING id'  # noqa: S608
