@@ -120,8 +120,11 @@ async def seed(api, clock, *, seed: int = 19, shoppers: int = 6) -> Model:
             clock.advance(minutes=5)
             assert (await api.post(f"/sales/{sale.order_id}/cancel", json={})).status_code in (200, 201)
             sale.cancelled = True
+            for r in model.redemptions:  # a cancelled order's redemptions are cancelled with it
+                if r.order_id == sale.order_id and r.cancelled_at is None:
+                    r.cancelled_at = clock()
     # One redemption cancelled, in October.
-    first = next(r for r in model.redemptions if day(r.at) >= dt.date(2026, 10, 5))
+    first = next(r for r in model.redemptions if day(r.at) >= dt.date(2026, 10, 5) and r.cancelled_at is None)
     answer = await api.post(f"/redemptions/{first.redemption_id}/cancel", json={})
     assert answer.status_code in (200, 201), answer.text
     first.cancelled_at = clock()
@@ -281,13 +284,14 @@ async def test_best_sellers_match_the_model_with_each_lines_cashback(seeded, dem
 
 async def test_benefits_count_cashback_vouchers_coupons_and_club(seeded, demo, clock):
     bella = demo["bella"]
-    coupon = await coupons.save(brand_id=bella.id, draft=coupons.CouponDraft(code="BEMVINDA10", amount=1000), now=clock())
+    await coupons.save(brand_id=bella.id, draft=coupons.CouponDraft(code="BEMVINDA10", amount=1000), now=clock())
+    [coupon] = await db.fetch("SELECT id FROM coupons WHERE brand = {}", bella.id)
     [customer] = await db.fetch("SELECT id FROM customers WHERE brand = {} AND email = {}", bella.id, "s1@example.com")
     [voucher] = await db.fetch("SELECT id FROM vouchers WHERE brand = {} ORDER BY id LIMIT 1", bella.id)
     at = dt.datetime(2026, 10, 20, 14, 0, tzinfo=dt.UTC)
     common = {"order_total": 20000, "used_at": at}
-    await db.insert(CouponUse, brand=bella.id, coupon=coupon.id, customer=customer["id"], order_id="C-1", discount=1000, **common)
-    await db.insert(CouponUse, brand=bella.id, coupon=coupon.id, customer=customer["id"], order_id="C-2", discount=700, released_at=at, order_total=20000, used_at=at)
+    await db.insert(CouponUse, brand=bella.id, coupon=coupon["id"], customer=customer["id"], order_id="C-1", discount=1000, **common)
+    await db.insert(CouponUse, brand=bella.id, coupon=coupon["id"], customer=customer["id"], order_id="C-2", discount=700, released_at=at, order_total=20000, used_at=at)
     await db.insert(VoucherUse, brand=bella.id, voucher=voucher["id"], order_id="V-1", discount=1000, **common)
     benefit = await db.insert(Benefit, brand=bella.id, title="Café", partner="Café", how="show", created_at=at, updated_at=at)
     await db.insert(BenefitUse, brand=bella.id, benefit=benefit, customer=customer["id"], used_at=at)
@@ -332,7 +336,7 @@ async def test_the_pages_show_the_reports_and_their_csv_in_portuguese(seeded, ap
 
     cats = (await manager.get(f"{base}/products.csv", params=period | {"by": "category"})).content.decode("utf-8-sig")
     header, *lines = [line.split(";") for line in cats.strip().splitlines()]
-    assert header[:3] == ["Categoria", "Receita", "Unidades"]
+    assert header[:3] == ["Categoria", "Faturamento", "Unidades"]
     want_cats = expected_sellers(seeded, *OCT, "category")
     assert {r[0]: round(float(r[1].replace(",", ".")) * 100) for r in lines} == {k: v[0] for k, v in want_cats.items()}
 

@@ -51,7 +51,13 @@ async def reports_page(request: Request, slug: FromPath[str]) -> Template:
         series_labels=labels,
     )
     context = page_context(
-        request, report=data, labels=labels, chart=Markup(chart), tabs=TABS, current_tab="overview"  # noqa: S704
+        request,
+        report=data,
+        labels=labels,
+        chart=Markup(chart),  # noqa: S704 - charts.py escapes every text it draws
+        tabs=TABS,
+        current_tab="overview",
+        nps_url=_nps_url(request),
     )
     return Template("admin/reports.html", context=context)
 
@@ -154,8 +160,14 @@ def _day_label(request: Request) -> Callable[[dt.date], str]:
     return lambda d: format_skeleton("dM", d, locale=locale)
 
 
+def _nps_url(request: Request) -> str:
+    """The NPS page of the brand's admin, where the app has one (the reports' NPS tab links to it)."""
+    paths = {route.path for route in request.app.routes}
+    return f"/admin/b/{admin_of(request)['brand'].slug}/nps" if "/admin/b/{slug:str}/nps" in paths else ""
+
+
 def _page(request: Request, template: str, *, status: int = 200, **extra: Any) -> Template:
-    context = page_context(request, tabs=TABS, **extra)
+    context = page_context(request, tabs=TABS, nps_url=_nps_url(request), **extra)
     return Template(f"admin/{template}", context=context, status_code=status)
 
 
@@ -197,7 +209,7 @@ async def shoppers_csv(request: Request, slug: FromPath[str]) -> Response[bytes]
     return _csv(
         request,
         f"clientes-cashback-{slug}-{first}-{last}.csv",
-        ["Day", "Shoppers who bought", "Used cashback", "Cashback used"],
+        [N_("Day"), N_("Shoppers who bought"), N_("Used cashback"), N_("Cashback used")],
         ([d.day, d.buyers, d.users, csvfile.Money(d.used)] for d in data.days),
     )
 
@@ -224,15 +236,15 @@ async def benefits_page(request: Request, slug: FromPath[str]) -> Template:
 
 
 BENEFITS_CSV = (
-    "Day",
+    N_("Day"),
     "benefits:cashback_generated",
     "benefits:cashback_used",
-    "Vouchers issued",
-    "Vouchers used",
+    N_("Vouchers issued"),
+    N_("Vouchers used"),
     "benefits:voucher_discount",
-    "Coupons used",
+    N_("Coupons used"),
     "benefits:coupon_discount",
-    "Club uses",
+    N_("Club uses"),
 )
 
 
@@ -260,7 +272,9 @@ async def benefits_csv(request: Request, slug: FromPath[str]) -> Response[bytes]
 def _bucket_label(lang: str, n: int) -> str:
     if n == programme.RECURRENCE_BUCKETS[-1]:
         return i18n.gettext(lang, "%(n)s or more purchases") % {"n": n}
-    return i18n.ngettext(lang, "%(n)s purchase", "%(n)s purchases", n) % {"n": n}
+    if n == 1:
+        return i18n.gettext(lang, "1 purchase")
+    return i18n.gettext(lang, "%(n)s purchases") % {"n": n}
 
 
 @get("/reports/recurrence", guards=MANAGER)
@@ -295,7 +309,7 @@ async def recurrence_csv(request: Request, slug: FromPath[str]) -> Response[byte
     return _csv(
         request,
         f"recorrencia-{slug}-{first}-{last}.csv",
-        ["Purchases in the period", "Shoppers", "Purchases", "Revenue"],
+        [N_("Purchases in the period"), N_("Shoppers"), N_("Purchases"), N_("Revenue")],
         rows,
     )
 
@@ -353,7 +367,7 @@ async def repurchase_csv(request: Request, slug: FromPath[str]) -> Response[byte
     return _csv(
         request,
         f"recompra-{slug}-{first}-{last}.csv",
-        ["Group", "Shoppers", "Bought again", "Rate (%)", "Window (days)"],
+        [N_("Group"), N_("Shoppers"), N_("Bought again"), N_("Rate (%)"), N_("Window (days)")],
         rows,
     )
 
@@ -395,11 +409,11 @@ async def products_csv(request: Request, slug: FromPath[str]) -> Response[bytes]
         [s.key, csvfile.Money(s.revenue), s.units, s.sales, csvfile.Money(s.cashback), s.cashback_bp / 100]
         for s in data.rows
     )
-    what = "Category" if by == "category" else "Product (SKU)"
+    what = N_("Category") if by == "category" else N_("Product (SKU)")
     return _csv(
         request,
         f"{'categorias' if by == 'category' else 'produtos'}-{slug}-{first}-{last}.csv",
-        [what, "Revenue", "Units", "Sales", "Cashback given", "Cashback (% of revenue)"],
+        [what, N_("Revenue"), N_("Units"), N_("Sales"), N_("Cashback given"), N_("Cashback (% of revenue)")],
         rows,
     )
 
@@ -470,18 +484,18 @@ async def campaigns_csv(request: Request, slug: FromPath[str]) -> Response[bytes
         ]
 
     header = [
-        "Campaign",
-        "Sent at",
-        "Sent it",
-        "Held out",
-        "Days compared",
-        "Bought, sent it (%)",
-        "Bought, held out (%)",
-        "Difference (points)",
-        "Lowest (points)",
-        "Highest (points)",
-        "Revenue per shopper, difference",
-        "Incremental revenue",
+        N_("Campaign"),
+        N_("Sent at"),
+        N_("Sent it"),
+        N_("Held out"),
+        N_("Days compared"),
+        N_("Bought, sent it (%)"),
+        N_("Bought, held out (%)"),
+        N_("Difference (points)"),
+        N_("Lowest (points)"),
+        N_("Highest (points)"),
+        N_("Revenue per shopper, difference"),
+        N_("Incremental revenue"),
     ]
     return _csv(request, f"campanhas-{slug}-{first}-{last}.csv", header, (row(r) for r in found))
 

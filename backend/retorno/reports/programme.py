@@ -23,17 +23,24 @@ from retorno.brands.service import BrandView
 from retorno.errors import N_, Field, Invalid
 from retorno.reports.service import _bounds
 
-# The ledger's movements these reports count are cashback. When points join the ledger as a unit
-# of its own, this fragment (in every ledger query below) is the one place that chooses the unit.
-CASHBACK_ONLY = ""
+# The ledger's units: cashback (centavos) and points. Every ledger query below says which it counts
+# with one of these fragments.
+CASHBACK_ONLY = " AND unit = 'brl'"
+POINTS_ONLY = " AND unit = 'pts'"
 EPOCH_DAY = dt.date(1970, 1, 1)
 REPURCHASE_DAYS = 30  # the repurchase window's default, in days
 MAX_REPURCHASE_DAYS = 365
 TOP_PRODUCTS = 20
 RECURRENCE_BUCKETS = (1, 2, 3, 4, 5)  # purchases in the period; the last is "5 or more"
 # Labels of the benefits table's rows, looked up as "benefit:<key>".
-BENEFITS = ("cashback", "vouchers", "coupons", "club")
-BENEFIT_LABELS = (N_("benefit:cashback"), N_("benefit:vouchers"), N_("benefit:coupons"), N_("benefit:club"))
+BENEFITS = ("cashback", "points", "vouchers", "coupons", "club")
+BENEFIT_LABELS = (
+    N_("benefit:cashback"),
+    N_("benefit:points"),
+    N_("benefit:vouchers"),
+    N_("benefit:coupons"),
+    N_("benefit:club"),
+)
 
 
 # --- a brand's days in SQL --------------------------------------------------------------------------
@@ -134,6 +141,12 @@ _EARNERS = (
 )
 
 
+_POINTS_USERS = (
+    "SELECT COUNT(DISTINCT customer) AS n FROM ledger_entries WHERE brand = {} AND kind = 'reward' "
+    "AND occurred_at >= {} AND occurred_at < {}" + POINTS_ONLY
+)
+
+
 class ShoppersDay(msgspec.Struct, frozen=True, kw_only=True):
     day: dt.date
     buyers: int  # shoppers who bought that day
@@ -150,6 +163,7 @@ class Shoppers(msgspec.Struct, frozen=True, kw_only=True):
     buyers: int  # distinct shoppers who bought in the period
     earners: int  # distinct shoppers credited cashback (sales, referrals)
     users: int  # distinct shoppers who used cashback
+    points_users: int  # distinct shoppers who spent points on the rewards catalogue
     redemptions: int
     used: int  # centavos
 
@@ -166,6 +180,7 @@ async def shoppers(brand: BrandView, first: dt.date, last: dt.date) -> Shoppers:
     [buyers] = await db.fetch_heavy(_BUYERS, brand.id, p.start, p.end)
     [users] = await db.fetch_heavy(_USERS, brand.id, p.start, p.end)
     [earners] = await db.fetch_heavy(_EARNERS, brand.id, p.start, p.end)
+    [points] = await db.fetch_heavy(_POINTS_USERS, brand.id, p.start, p.end)
     return Shoppers(
         first=first,
         last=last,
@@ -181,6 +196,7 @@ async def shoppers(brand: BrandView, first: dt.date, last: dt.date) -> Shoppers:
         buyers=buyers["n"],
         earners=earners["n"],
         users=users["n"],
+        points_users=points["n"],
         redemptions=users["redemptions"],
         used=int(users["amount"]),
     )
@@ -192,6 +208,12 @@ _CASHBACK_BY_DAY = (
     "SELECT {day} AS d, kind, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount FROM ledger_entries "
     "WHERE brand = {} AND kind IN ('earn', 'referral_reward', 'redeem', 'redemption_cancel') "
     "AND occurred_at >= {} AND occurred_at < {}" + CASHBACK_ONLY + " GROUP BY d, kind"
+)
+_POINTS = (
+    "SELECT kind, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount FROM ledger_entries WHERE brand = {} "
+    "AND kind IN ('earn', 'reward', 'reward_cancel') AND occurred_at >= {} AND occurred_at < {}"
+    + POINTS_ONLY
+    + " GROUP BY kind"
 )
 _VOUCHERS_ISSUED_BY_DAY = (
     "SELECT {day} AS d, COUNT(*) AS n FROM vouchers WHERE brand = {} AND issued_at >= {} AND issued_at < {} "
@@ -235,6 +257,7 @@ class BenefitLine(msgspec.Struct, frozen=True, kw_only=True):
     has no value)."""
 
     key: str
+    unit: str  # brl: values in centavos; pts: in points
     generated: int | None
     generated_value: int | None
     used: int
@@ -281,6 +304,7 @@ async def benefits(brand: BrandView, first: dt.date, last: dt.date) -> Benefits:
     lines = [
         BenefitLine(
             key="cashback",
+            unit="brl",
             generated=counts["generated"],
             generated_value=sum(x.cashback_generated for x in days),
             used=counts["used"],
@@ -288,6 +312,7 @@ async def benefits(brand: BrandView, first: dt.date, last: dt.date) -> Benefits:
         ),
         BenefitLine(
             key="vouchers",
+            unit="brl",
             generated=sum(x.vouchers_issued for x in days),
             generated_value=None,
             used=sum(x.vouchers_used for x in days),
@@ -295,15 +320,38 @@ async def benefits(brand: BrandView, first: dt.date, last: dt.date) -> Benefits:
         ),
         BenefitLine(
             key="coupons",
+            unit="brl",
             generated=None,
             generated_value=None,
             used=sum(x.coupons_used for x in days),
             used_value=sum(x.coupon_discount for x in days),
         ),
         BenefitLine(
-            key="club", generated=None, generated_value=None, used=sum(x.club_uses for x in days), used_value=None
+            key="club",
+            unit="brl",
+            generated=None,
+            generated_value=None,
+            used=sum(x.club_uses for x in days),
+            used_value=None,
         ),
     ]
+    points = {r["kind"]: r for r in await db.fetch_heavy(_POINTS, *args)}
+    if points:  # a brand with a points programme: what it earned and spent on the catalogue
+
+        def of(kind: str, key: str) -> int:
+            return int(points.get(kind, {}).get(key) or 0)
+
+        lines.insert(
+            1,
+            BenefitLine(
+                key="points",
+                unit="pts",
+                generated=of("earn", "n"),
+                generated_value=of("earn", "amount"),
+                used=of("reward", "n") - of("reward_cancel", "n"),
+                used_value=-(of("reward", "amount") + of("reward_cancel", "amount")),
+            ),
+        )
     return Benefits(first=first, last=last, days=days, lines=lines)
 
 
@@ -468,7 +516,7 @@ def _items_sql(key: str) -> tuple[str, str]:
         f"SELECT COALESCE({name}, '') AS k, CAST(SUM({cashback}) AS BIGINT) AS cashback "  # noqa: S608
         f"FROM sales s JOIN ledger_lots l ON l.sale = s.id AND l.brand = s.brand AND l.source = 'sale', {shares} "
         "WHERE s.brand = {} AND s.cancelled_at IS NULL AND s.occurred_at >= {} AND s.occurred_at < {} "
-        + CASHBACK_ONLY.replace("unit", "l.unit")
+        + CASHBACK_ONLY.replace("unit", "l.unit", 1)
         + " GROUP BY k"
     )
     return sold, given
