@@ -41,6 +41,7 @@ from retorno.platform import devstore
 from retorno.platform import routes as platform
 from retorno.portal import account, club, notifications, pages, rewards, theme, widget
 from retorno.portal import messages as message_links
+from retorno.portal import nps as nps_survey
 from retorno.portal import routes as portal
 from retorno.sales.redemptions import NotRedeemable
 from retorno.settings import Settings, load_settings
@@ -227,6 +228,7 @@ def create_app(
             pages.router,
             rewards.router,
             club.router,
+            nps_survey.router,
             notifications.router,
             message_links.router,
             widget.router,

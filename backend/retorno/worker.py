@@ -50,6 +50,7 @@ from retorno.messages import service as messages
 from retorno.messages import settings as message_settings
 from retorno.messages.sender import Sender as MessageSender
 from retorno.messages.whatsapp import Client as WhatsApp
+from retorno.nps import service as nps
 from retorno.outbound import Options as WebhookOptions
 from retorno.outbox import service as outbox
 from retorno.push import keys as push_keys
@@ -110,6 +111,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
     held = {b: d["voucher.expiring"] for b, d in days.items() if "voucher.expiring" in d}
     voucher_reminders = await vouchers.sweep(brands=every, now=now, reminder_days=held)
     returns = await messages.remind_to_return(brands_=every, now=now)
+    surveys = await nps.sweep(brands=every, now=now)
     purged = await sign_in.purge(now=now, keep=retention.sign_in)
     purged += await push.purge(now=now, keep=retention.events)
     purged += await webhooks.purge(now=now, keep=retention.events)
@@ -123,6 +125,7 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
         "reminders": result.reminders,
         "voucher_reminders": voucher_reminders,
         "return_reminders": returns,
+        "nps_asked": surveys,
         "purged": purged,
     }
 

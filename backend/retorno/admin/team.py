@@ -130,6 +130,7 @@ AUDIT_KINDS = (
     "referral.",
     "coupon.",
     "club.",
+    "nps.",
     "staff.",
     "apikey.",
     "webhook.",

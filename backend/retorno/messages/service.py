@@ -48,6 +48,7 @@ KINDS = {
     "referral.joined": "referral.joined",
     "referral.rewarded": "referral.rewarded",
     "customer.return_reminder": "customer.return_reminder",
+    "nps.asked": "nps.ask",
     "campaign": "campaign",
 }
 SENT = ("sent", "delivered", "read")
@@ -138,7 +139,7 @@ async def fan_out(*, now: dt.datetime, limit: int = 200) -> int:
             elif kind is not None and payload.get("customer_id") is not None:
                 key = f"e{event['id']}:{payload['customer_id']}"
                 data = msgspec.json.encode(payload).decode()
-                token, url = secrets.token_urlsafe(16), texts.spec_of(kind).url
+                token, url = secrets.token_urlsafe(16), texts.url_of(texts.spec_of(kind), payload)
                 ids = [event["brand"], payload["customer_id"], event["id"], None]
                 rows.append([*ids, kind, key, token, url, data, now, now])
         for start in range(0, len(rows), 200):
@@ -187,6 +188,8 @@ _VOUCHER_OPEN = (
     "SELECT v.id FROM vouchers v WHERE v.id = {} AND v.cancelled_at IS NULL AND NOT EXISTS "
     "(SELECT 1 FROM voucher_uses u WHERE u.voucher = v.id AND u.released_at IS NULL)"
 )
+
+_SURVEY_OPEN = "SELECT id FROM nps_surveys WHERE id = {} AND answered_at IS NULL"
 
 
 def _marks(values: Iterable[Any]) -> str:
@@ -303,6 +306,8 @@ async def _still_relevant(kind: str, data: dict[str, Any]) -> bool:
         return bool(rows) and rows[0]["remaining"] > 0
     if kind == "voucher.expiring" and "voucher_id" in data:
         return bool(await db.fetch(_VOUCHER_OPEN, data["voucher_id"]))
+    if kind == "nps.ask" and "survey_id" in data:  # answered already (in the app): not asked again
+        return bool(await db.fetch(_SURVEY_OPEN, data["survey_id"]))
     return True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 
@@ -243,6 +244,32 @@ AUTOMATIONS: dict[str, Spec] = {
                 },
             },
         ),
+        Spec(
+            kind="nps.ask",
+            label=N_("Satisfaction survey (NPS)"),
+            url="/nps/{token}",  # the survey's own page: the event's token fills it in
+            category="cashback",
+            defaults={
+                "push": {
+                    "title": N_("How was your purchase at {marca}?"),
+                    "body": N_("From 0 to 10, how likely are you to recommend {marca} to a friend?"),
+                },
+                "email": {
+                    "subject": N_("From 0 to 10, would you recommend {marca}?"),
+                    "body": N_(
+                        "Hi {nome}, thank you for your purchase. From 0 to 10, how likely are you to "
+                        "recommend {marca} to a friend? It takes one tap: {link}"
+                    ),
+                },
+                "whatsapp": {
+                    "template": "pesquisa_nps",
+                    "body": N_(
+                        "Hi {nome}, from 0 to 10, how likely are you to recommend {marca} to a friend? "
+                        "Answer here: {link}"
+                    ),
+                },
+            },
+        ),
     )
 }
 CAMPAIGN = Spec(kind="campaign", label=N_("Campaign"), url="/", category="campaigns", capped=True)
@@ -250,6 +277,14 @@ CAMPAIGN = Spec(kind="campaign", label=N_("Campaign"), url="/", category="campai
 
 def spec_of(kind: str) -> Spec:
     return CAMPAIGN if kind == "campaign" else AUTOMATIONS[kind]
+
+
+def url_of(spec: Spec, payload: dict[str, Any]) -> str:
+    """Where a message's link leads: the spec's page, with the event's token where it has one
+    (a survey's own page)."""
+    if "{token}" in spec.url:
+        return spec.url.replace("{token}", str(payload.get("token", "")))
+    return spec.url
 
 
 def defaults(spec: Spec, lang: str) -> dict[str, dict[str, str]]:

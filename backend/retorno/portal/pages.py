@@ -18,6 +18,7 @@ from retorno.club import service as club
 from retorno.customers import service as customers
 from retorno.errors import Invalid
 from retorno.ledger import balances
+from retorno.nps import service as nps
 from retorno.portal.routes import load_shopper, page_context, requires_brand
 from retorno.signin.guards import requires_customer, session_of, signed_in_customer
 from retorno.vouchers import service as vouchers
@@ -173,6 +174,7 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
         "next_voucher": next((v for v in mine if v.status == "active"), None),
         "active_vouchers": sum(1 for v in mine if v.status == "active"),
         "benefits": benefits,
+        "survey": await nps.pending(brand_id=brand.id, customer_id=session.customer, now=now),
     }
 
 
