@@ -376,11 +376,12 @@ _SKIPPED = (
 )
 # Per group, over the shoppers of the campaign: how many, how many bought in the window, the
 # revenue of the window and its sum of squares (each shopper's revenue first, then summed).
+# (`+s.brand`: SQLite looks each member's sales up by customer, not by brand and time.)
 _GROUPS = (
     "SELECT holdout, COUNT(*) AS shoppers, SUM(CASE WHEN revenue > 0 THEN 1 ELSE 0 END) AS buyers, "
     "COALESCE(SUM(revenue), 0) AS revenue, COALESCE(SUM(revenue * revenue), 0) AS squares FROM ("
     "SELECT m.holdout, m.customer, COALESCE(SUM(s.total), 0) AS revenue FROM message_campaign_members m "
-    "LEFT JOIN sales s ON s.customer = m.customer AND s.brand = m.brand AND s.cancelled_at IS NULL "
+    "LEFT JOIN sales s ON s.customer = m.customer AND +s.brand = m.brand AND s.cancelled_at IS NULL "
     "AND s.occurred_at > {} AND s.occurred_at <= {} WHERE m.campaign = {} AND m.brand = {} "
     "GROUP BY m.holdout, m.customer) r GROUP BY holdout"
 )

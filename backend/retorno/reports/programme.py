@@ -415,8 +415,10 @@ async def recurrence(brand: BrandView, first: dt.date, last: dt.date) -> Recurre
 # Those who used cashback in the period, from their first use in it: did they buy again (another
 # order than the one the cashback paid) within N days? Those who bought in the period without
 # using cashback in it, from their first purchase in it: did they buy again within N days?
+# (`+s.brand`: SQLite then looks the shopper's sales up by customer, a few rows, instead of by
+# brand and time, most of the table; PostgreSQL reads it the same.)
 _REDEEMERS_AGAIN = (
-    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s WHERE s.brand = a.brand "
+    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s WHERE +s.brand = a.brand "
     "AND s.customer = a.customer AND s.cancelled_at IS NULL AND s.order_id <> a.order_id "
     "AND s.occurred_at > a.at AND {s_epoch} <= {a_epoch} + {}) THEN 1 ELSE 0 END), 0) AS again FROM ("
     "SELECT brand, customer, order_id, created_at AS at, ROW_NUMBER() OVER (PARTITION BY customer "
@@ -424,7 +426,7 @@ _REDEEMERS_AGAIN = (
     "AND created_at >= {} AND created_at < {}) a WHERE a.k = 1"
 )
 _OTHERS_AGAIN = (
-    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s WHERE s.brand = a.brand "
+    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s WHERE +s.brand = a.brand "
     "AND s.customer = a.customer AND s.cancelled_at IS NULL AND s.id <> a.id AND s.occurred_at >= a.at "
     "AND {s_epoch} <= {a_epoch} + {}) THEN 1 ELSE 0 END), 0) AS again FROM ("
     "SELECT brand, customer, id, occurred_at AS at, ROW_NUMBER() OVER (PARTITION BY customer "
