@@ -13,6 +13,7 @@ from tests.test_admin_brand import ROUTE_ROLES, _csrf, _staff, allowed
 SIDEBAR = {
     "/": "operator",
     "/counter": "operator",
+    "/points": "operator",
     "/customers": "manager",
     "/import": "manager",
     "/rules": "manager",

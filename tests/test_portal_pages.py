@@ -306,7 +306,7 @@ async def test_the_export_holds_everything_of_the_shopper_and_nothing_of_another
     }
     assert data["profile"]["email"] == "ana@example.com" and data["profile"]["cpf"] == "52998224725"
     assert [s["order_id"] for s in data["sales"]] == ["A-1"]
-    assert [e["kind"] for e in data["ledger_entries"]] == ["earn", "redeem"]
+    assert [(e["kind"], e["unit"]) for e in data["ledger_entries"]] == [("earn", "brl"), ("redeem", "brl")]
     assert [r["redemption_id"] for r in data["redemptions"]] == ["R-A"]
     own_codes = await db.fetch("SELECT code FROM vouchers WHERE customer = {}", ana_id)
     assert own_codes and sorted(v["code"].replace("-", "") for v in data["vouchers"]) == sorted(

@@ -39,7 +39,7 @@ from retorno.errors import CODES, N_, TITLES, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
 from retorno.platform import devstore
 from retorno.platform import routes as platform
-from retorno.portal import account, club, notifications, pages, rewards, theme, widget
+from retorno.portal import account, club, notifications, pages, points, rewards, theme, widget
 from retorno.portal import messages as message_links
 from retorno.portal import nps as nps_survey
 from retorno.portal import routes as portal
@@ -228,6 +228,7 @@ def create_app(
             pages.router,
             rewards.router,
             club.router,
+            points.router,
             nps_survey.router,
             notifications.router,
             message_links.router,

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import msgspec
+
 from retorno import db, logs, vault
 from retorno.apikeys import service as apikeys
 from retorno.brands import service
@@ -21,6 +23,7 @@ from retorno.club import demo as club_demo
 from retorno.errors import DomainError, Invalid
 from retorno.messages import settings as message_settings
 from retorno.onboarding.brand import import_brand
+from retorno.points import service as points
 from retorno.push import keys as push_keys
 from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from retorno.staff import service as staff
@@ -197,6 +200,20 @@ def _demo_club(settings: Settings) -> None:
             made = await coupons.seed_demo(brand_id=brand.id, slug=brand.slug, now=dt.datetime.now(dt.UTC))
             if made:
                 print(f"demo coupons: {made} for {brand.slug}")
+            rewards = await points.seed_demo(brand_id=brand.id, slug=brand.slug, now=dt.datetime.now(dt.UTC))
+            if rewards:
+                print(f"demo rewards: {rewards} for {brand.slug}")
+            pack = await brands.export_pack(brand.slug)
+            if brand.slug in points.DEMO_POINTS and pack.rules.points is None:
+                rules = msgspec.structs.replace(
+                    pack.rules, program="both", points=points.DEMO_POINTS[brand.slug]
+                )
+                await import_brand(
+                    msgspec.structs.replace(pack, rules=rules),
+                    base_host=settings.base_host,
+                    now=dt.datetime.now(dt.UTC),
+                )
+                print(f"demo points: on for {brand.slug}")
         return 0
 
     asyncio.run(_with_db(settings, work))

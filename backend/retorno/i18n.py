@@ -99,6 +99,12 @@ def percent(value: int | float, *, lang: str, per: int = 10000) -> str:
     return format_percent(fraction, locale=babel_locale(lang), decimal_quantization=False)
 
 
+def points(value: int, *, lang: str) -> str:
+    """A number of points as the locale writes it, with its word: "1.500 pontos", "1 ponto"."""
+    number = format_decimal(value, locale=babel_locale(lang))
+    return ngettext(lang, "%(n)s point", "%(n)s points", abs(value)) % {"n": number}
+
+
 def hundredths(value: int, *, lang: str) -> str:
     """A number kept in hundredths (a campaign's multiplier x100) as the locale writes it: 1,5."""
     return format_decimal(Decimal(value) / 100, locale=babel_locale(lang), decimal_quantization=False)

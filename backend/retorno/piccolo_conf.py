@@ -25,6 +25,7 @@ APP_REGISTRY = AppRegistry(
         "retorno.widget.piccolo_app",
         "retorno.messages.piccolo_app",
         "retorno.club.piccolo_app",
+        "retorno.points.piccolo_app",
         "retorno.nps.piccolo_app",
     ]
 )

@@ -466,7 +466,12 @@ def setup_jinja(env: Environment) -> None:
     def hundredths(ctx: Any, value: int) -> str:
         return i18n.hundredths(value, lang=lang_of(ctx["request"]))
 
+    @pass_context
+    def points(ctx: Any, value: int) -> str:
+        return i18n.points(value, lang=lang_of(ctx["request"]))
+
     env.filters["date"] = date
+    env.filters["points"] = points
     env.filters["moment"] = moment
     env.filters["percent"] = percent
     env.filters["hundredths"] = hundredths

@@ -35,6 +35,7 @@ SIGNED_IN = [
     "/invite",
     "/club",
     "/club/1",  # bella's first demo benefit (a pass to show at the partner); mare has none: a 404
+    "/points",  # bella's points and catalogue; mare gives no points: a 404
     "/account",
     "/account/security",
     "/account/delete",
@@ -154,6 +155,9 @@ ADMIN_PAGES = {
     "/club/new": "/club/new",
     "/club/{benefit_id:int}": "/club/1",  # the demo's first benefit
     "/club/{benefit_id:int}/image.jpg": "",  # a benefit's picture
+    "/points": "/points",
+    "/points/new": "/points/new",
+    "/points/{reward_id:int}": "/points/1",  # the demo's first reward (mare has none: a 404)
     "/messages": "/messages",
     "/messages/{kind:str}": "/messages/customer.return_reminder",
     "/messages/{kind:str}/email": "",  # the e-mail preview's frame (an e-mail, not a page)

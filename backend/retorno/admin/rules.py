@@ -25,7 +25,7 @@ from retorno.onboarding.brand import import_brand
 from retorno.typed import centavos, dotted_reais, when_of
 from retorno.web import error_text, lang_of, now_of, problem_texts, settings_of
 
-RULE_SECTIONS = ("cashback", "redemption", "vouchers", "referral", "notifications")
+RULE_SECTIONS = ("cashback", "points", "redemption", "vouchers", "referral", "notifications")
 
 
 def _rules_toml(pack: Any) -> str:
@@ -118,6 +118,13 @@ def values_of(doc: dict[str, Any], tz: Any, *, comma: bool = False) -> dict[str,
         "ref.monthly_cap": n(ref["monthly_cap"]) if ref else "",
         "notif.days": ", ".join(str(d) for d in doc["notifications"]["expiry_reminder_days"]),
     }
+    pts = doc.get("points")
+    fields["pts.program"] = pts["program"] if pts else "cashback"
+    for key in ("per_real", "min_purchase", "max_per_order", "pending_days", "expiry_days"):
+        fields[f"pts.{key}"] = n(pts[key]) if pts else ""
+    fields["pts.categories"] = "\n".join(f"{k} {n(v)}" for k, v in pts["categories"].items()) if pts else ""
+    fields["pts.segments"] = "\n".join(f"{k} {n(v)}" for k, v in pts["segments"].items()) if pts else ""
+    fields["pts.bands"] = "\n".join(f"{n(b['from'])} {n(b['per_real'])}" for b in pts["bands"]) if pts else ""
     campaigns = [
         {
             "name": c["name"],
@@ -215,6 +222,20 @@ def sections_of(values: dict[str, Any], tz: Any) -> dict[str, Any]:
         rules.append(rule)
     if rules:
         sections["vouchers"] = {"rules": rules}
+    program = f.get("pts.program", "cashback")
+    if program != "cashback":
+        cap = f.get("pts.max_per_order", "")
+        sections["points"] = {
+            "program": program,
+            "per_real": _number(f.get("pts.per_real", "") or "1"),
+            "min_purchase": dotted_reais(f.get("pts.min_purchase", "")) or "0.00",
+            "max_per_order": _number(cap) if cap else "",
+            "pending_days": _number(f.get("pts.pending_days", "") or "7"),
+            "expiry_days": _number(f.get("pts.expiry_days", "") or "365"),
+            "categories": dict(_pairs(f.get("pts.categories", ""))),
+            "segments": dict(_pairs(f.get("pts.segments", ""))),
+            "bands": [{"from": dotted_reais(a), "per_real": r} for a, r in _pairs(f.get("pts.bands", ""))],
+        }
     if f.get("ref.enabled"):
         sections["referral"] = {
             "referrer_reward": dotted_reais(f.get("ref.referrer_reward", "")),

@@ -29,11 +29,13 @@ from babel.numbers import list_currencies
 from retorno.brands import images
 from retorno.brands.pack_checker import KEY, Checker
 from retorno.brands.rules import (
+    PROGRAMS,
     REFUND_POLICIES,
     Band,
     Campaign,
     CashbackRules,
     NotificationRules,
+    PointsRules,
     RedemptionRules,
     ReferralRules,
     Rules,
@@ -181,8 +183,81 @@ def _read_cashback(c: Checker, data: dict) -> CashbackRules:
     )
 
 
+POINTS_KEYS = {
+    "program",
+    "per_real",
+    "min_purchase",
+    "max_per_order",
+    "pending_days",
+    "expiry_days",
+    "categories",
+    "segments",
+    "bands",
+}
+PER_REAL = N_("a number of points per real")
+
+
+def _per_real_map(c: Checker, t: dict, key: str) -> dict[str, int]:
+    value = t.get(key, {})
+    if not isinstance(value, dict):
+        c.problem(f"points.{key}", N_("must be a table of name = points per real"))
+        return {}
+    out = {}
+    for name in sorted(value):
+        if not KEY.match(name):
+            c.problem(f"points.{key}.{name}", N_("names use a-z, 0-9, _ and - only"))
+            continue
+        rate = c.decimal(value[name], f"points.{key}.{name}", Decimal(0), Decimal(1000), PER_REAL)
+        if rate is not None:
+            out[name] = rate
+    return out
+
+
+def _read_points(c: Checker, data: dict) -> tuple[str, PointsRules | None]:
+    """The [points] table: which programme the brand runs, and how points are earned (the
+    cashback's formula with points per real in place of percent)."""
+    if "points" not in data:
+        return "cashback", None
+    t = c.table(data, "points", POINTS_KEYS)
+    program = c.text(t, "program", "points.program", default="both")
+    if program and program not in PROGRAMS:
+        c.problem("points.program", ONE_OF, allowed=", ".join(PROGRAMS), value=repr(program))
+    bands = []
+    for i, band in enumerate(c.list_of_tables(t, "bands", "points.bands")):
+        p = f"points.bands[{i}]"
+        for unknown in sorted(set(band) - {"from", "per_real"}):
+            c.problem(f"{p}.{unknown}", N_("unknown key"))
+        start = c.amount(band, "from", f"{p}.from")
+        rate = c.decimal(band.get("per_real"), f"{p}.per_real", Decimal(0), Decimal(1000), PER_REAL)
+        if start is not None and rate is not None:
+            bands.append(Band(from_total=start, rate_bp=rate))
+    if len({b.from_total for b in bands}) != len(bands):
+        c.problem("points.bands", N_("two bands start at the same amount"))
+    cap = t.get("max_per_order", "")
+    if cap != "" and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 10**9):
+        c.problem(
+            "points.max_per_order",
+            N_('must be a whole number of points or "" for no cap, not %(value)s'),
+            value=repr(cap),
+        )
+        cap = ""
+    per_real = c.decimal(t.get("per_real", 1), "points.per_real", Decimal(0), Decimal(1000), PER_REAL)
+    earn = CashbackRules(
+        rate_bp=per_real or 0,
+        min_purchase=c.amount(t, "min_purchase", "points.min_purchase", default=0) or 0,
+        max_per_order=None if cap == "" else cap,
+        pending_days=c.integer(t, "pending_days", "points.pending_days", default=7, low=0, high=365),
+        expiry_days=c.integer(t, "expiry_days", "points.expiry_days", default=365, low=0, high=3650),
+        categories=_per_real_map(c, t, "categories"),
+        segments=_per_real_map(c, t, "segments"),
+        bands=sorted(bands, key=lambda b: b.from_total),
+    )
+    return program if program in PROGRAMS else "both", PointsRules(earn=earn)
+
+
 def _read_rules(c: Checker, data: dict) -> Rules:
     cashback = _read_cashback(c, data)
+    program, points = _read_points(c, data)
     t = c.table(data, "redemption", {"min_order", "max_share"})
     redemption = RedemptionRules(
         min_order=c.amount(t, "min_order", "redemption.min_order", default=0) or 0,
@@ -237,6 +312,8 @@ def _read_rules(c: Checker, data: dict) -> Rules:
         )
         days = [7, 1]
     return Rules(
+        program=program,
+        points=points,
         cashback=cashback,
         redemption=redemption,
         vouchers=vouchers,
@@ -256,6 +333,7 @@ TOP_KEYS = {
     "theme",
     "contact",
     "cashback",
+    "points",
     "redemption",
     "vouchers",
     "referral",

@@ -82,6 +82,21 @@ def to_toml(pack: Pack) -> dict[str, Any]:
             rule |= {"min_order": reais(v.min_order), "valid_days": v.valid_days}
             rules.append(rule)
         doc["vouchers"] = {"rules": rules}
+    if r.points is not None:
+        pts = r.points.earn
+        doc["points"] = {
+            "program": r.program,
+            "per_real": from_hundredths(pts.rate_bp),
+            "min_purchase": reais(pts.min_purchase),
+            "max_per_order": "" if pts.max_per_order is None else pts.max_per_order,
+            "pending_days": pts.pending_days,
+            "expiry_days": pts.expiry_days,
+            "categories": {k: from_hundredths(v) for k, v in pts.categories.items()},
+            "segments": {k: from_hundredths(v) for k, v in pts.segments.items()},
+            "bands": [
+                {"from": reais(b.from_total), "per_real": from_hundredths(b.rate_bp)} for b in pts.bands
+            ],
+        }
     if r.referral is not None:
         ref = r.referral
         doc["referral"] = {

@@ -66,9 +66,36 @@ class NotificationRules(msgspec.Struct, frozen=True):
     expiry_reminder_days: list[int] = msgspec.field(default_factory=lambda: [7, 1])
 
 
+# What a brand's programme gives: cashback, points, or both.
+PROGRAMS = ("cashback", "points", "both")
+
+
+class PointsRules(msgspec.Struct, frozen=True):
+    """Points earned by the cashback machinery: `earn` is the cashback's rules with rates in
+    points per real x 100 (1 point per real = 100), which the same formula turns into points
+    (centavos x rate x multiplier / 10^6), and the cashback's campaigns."""
+
+    earn: CashbackRules = CashbackRules(rate_bp=100, expiry_days=365)
+
+
 class Rules(msgspec.Struct, frozen=True):
+    program: str = "cashback"
+    points: PointsRules | None = None
     cashback: CashbackRules = CashbackRules()
     redemption: RedemptionRules = RedemptionRules()
     vouchers: list[VoucherRule] = []
     referral: ReferralRules | None = None
     notifications: NotificationRules = NotificationRules()
+
+    @property
+    def earns_cashback(self) -> bool:
+        return self.program != "points"
+
+    @property
+    def earns_points(self) -> bool:
+        return self.program != "cashback" and self.points is not None
+
+    def points_earning(self) -> CashbackRules:
+        """The points' rules as `ledger.rules.earn` takes them (the cashback's campaigns apply)."""
+        earn = (self.points or PointsRules()).earn
+        return msgspec.structs.replace(earn, campaigns=self.cashback.campaigns)

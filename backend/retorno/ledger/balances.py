@@ -14,7 +14,7 @@ from retorno import db
 from retorno.brands.service import BrandView
 from retorno.errors import Field, Invalid
 from retorno.ledger import posting
-from retorno.ledger.posting import ENTRY_KINDS, utc
+from retorno.ledger.posting import ENTRY_KINDS, MONEY, POINTS_KINDS, utc
 
 
 class Expiring(msgspec.Struct, kw_only=True):
@@ -54,48 +54,52 @@ SELECT CAST(COALESCE(SUM(CASE WHEN available_at <= {} THEN remaining END), 0) AS
        CAST(COALESCE(SUM(CASE WHEN available_at > {} THEN remaining END), 0) AS BIGINT) AS pending,
        COALESCE((SELECT debt FROM ledger_accounts WHERE customer = {}), 0) AS debt
 FROM ledger_lots
-WHERE customer = {} AND brand = {} AND remaining > 0 AND (expires_at IS NULL OR expires_at > {})
+WHERE customer = {} AND brand = {} AND unit = {} AND remaining > 0 AND (expires_at IS NULL OR expires_at > {})
 """
 _EXPIRING = """
 SELECT expires_at, CAST(SUM(remaining) AS BIGINT) AS amount FROM ledger_lots
-WHERE customer = {} AND brand = {} AND remaining > 0 AND available_at <= {} AND expires_at > {}
+WHERE customer = {} AND brand = {} AND unit = {} AND remaining > 0 AND available_at <= {} AND expires_at > {}
 GROUP BY expires_at ORDER BY expires_at LIMIT {}
 """
 
 
-async def _sums(brand_id: int, customer_id: int, now: dt.datetime) -> dict[str, int]:
-    rows = await db.fetch(_SUMS, now, now, customer_id, customer_id, brand_id, now)
-    return rows[0]
+async def _sums(brand_id: int, customer_id: int, now: dt.datetime, unit: str = MONEY) -> dict[str, int]:
+    rows = await db.fetch(_SUMS, now, now, customer_id, customer_id, brand_id, unit, now)
+    return rows[0] if unit == MONEY else rows[0] | {"debt": 0}  # points carry no debt
 
 
-async def available(customer_id: int, now: dt.datetime, *, brand_id: int) -> int:
+async def available(customer_id: int, now: dt.datetime, *, brand_id: int, unit: str = MONEY) -> int:
     """Spendable now: unexpired, available lots, less any debt (may be negative)."""
-    sums = await _sums(brand_id, customer_id, now)
+    sums = await _sums(brand_id, customer_id, now, unit)
     return sums["available"] - sums["debt"]
 
 
 async def balance(
-    *, brand: BrandView, customer_id: int, now: dt.datetime, expiring_limit: int = 5
+    *, brand: BrandView, customer_id: int, now: dt.datetime, expiring_limit: int = 5, unit: str = MONEY
 ) -> Balance:
-    """Computed from the lots as of `now`: what expired or is still pending is never available."""
-    sums = await _sums(brand.id, customer_id, now)
-    soonest = await db.fetch(_EXPIRING, customer_id, brand.id, now, now, expiring_limit)
+    """Computed from the lots as of `now`: what expired or is still pending is never available.
+    In points (`unit` POINTS) the currency reads "pts"."""
+    sums = await _sums(brand.id, customer_id, now, unit)
+    soonest = await db.fetch(_EXPIRING, customer_id, brand.id, unit, now, now, expiring_limit)
     return Balance(
         available=sums["available"] - sums["debt"],
         pending=sums["pending"],
         expiring=[Expiring(amount=r["amount"], expires_at=iso(r["expires_at"])) for r in soonest],
-        currency=brand.currency,
+        currency=brand.currency if unit == MONEY else "pts",
         debt=sums["debt"],
     )
 
 
-async def next_available(*, brand_id: int, customer_id: int, now: dt.datetime) -> dt.datetime | None:
+async def next_available(
+    *, brand_id: int, customer_id: int, now: dt.datetime, unit: str = MONEY
+) -> dt.datetime | None:
     """When the next pending credit becomes usable."""
     rows = await db.fetch(
-        "SELECT available_at FROM ledger_lots WHERE customer = {} AND brand = {} "
+        "SELECT available_at FROM ledger_lots WHERE customer = {} AND brand = {} AND unit = {} "
         "AND remaining > 0 AND available_at > {} ORDER BY available_at LIMIT 1",
         customer_id,
         brand_id,
+        unit,
         now,
     )
     return rows[0]["available_at"] if rows else None
@@ -123,7 +127,7 @@ SELECT e.id, e.kind, e.amount, e.occurred_at, e.note, s.order_id AS order_id,
 FROM ledger_entries e
 LEFT JOIN sales s ON s.id = e.sale
 LEFT JOIN ledger_lots l ON l.id = e.lot
-WHERE e.brand = {} AND e.customer = {}"""
+WHERE e.brand = {} AND e.customer = {} AND e.unit = {}"""
 
 
 async def statement(
@@ -134,19 +138,21 @@ async def statement(
     limit: int = 20,
     cursor: str | None = None,
     kinds: list[str] | None = None,
+    unit: str = MONEY,
 ) -> tuple[list[StatementLine], str | None]:
     """Movements newest first, a page at a time (keyset pagination: stable while entries arrive)."""
     if not 1 <= limit <= 100:
         raise Invalid("%(field)s: from 1 to 100", field=Field("limit"))
-    sql, args = _STATEMENT, list[object]([brand_id, customer_id])
+    sql, args = _STATEMENT, list[object]([brand_id, customer_id, unit])
     if kinds:
-        unknown = set(kinds) - set(ENTRY_KINDS)
+        known = ENTRY_KINDS if unit == MONEY else POINTS_KINDS
+        unknown = set(kinds) - set(known)
         if unknown:
             raise Invalid(
                 "%(field)s: %(kind)r is not one of %(kinds)s",
                 field=Field("kind"),
                 kind=sorted(unknown)[0],
-                kinds=", ".join(ENTRY_KINDS),
+                kinds=", ".join(known),
             )
         sql += " AND e.kind IN (" + ", ".join("{}" for _ in kinds) + ")"
         args += kinds
@@ -168,7 +174,7 @@ def _statement_line(row: dict[str, Any], now: dt.datetime) -> StatementLine:
         occurred_at=row["occurred_at"],
         order_id=row["order_id"],
     )
-    if row["available_at"] is not None and row["kind"] in ("earn", "referral_reward", "adjustment"):
+    if row["available_at"] is not None and row["kind"] in posting.CREDIT_KINDS:
         expires = row["expires_at"]
         if expires is not None and expires <= now:
             line.status = "expired"
@@ -192,8 +198,8 @@ async def history(*, brand_id: int, customer_id: int) -> dict[str, list[dict[str
             customer_id,
         ),
         "ledger_entries": await db.fetch(
-            "SELECT kind, amount, occurred_at, note FROM ledger_entries WHERE brand = {} AND customer = {} "
-            "ORDER BY id",
+            "SELECT kind, unit, amount, occurred_at, note FROM ledger_entries "
+            "WHERE brand = {} AND customer = {} ORDER BY id",
             brand_id,
             customer_id,
         ),
@@ -210,11 +216,12 @@ async def history(*, brand_id: int, customer_id: int) -> dict[str, list[dict[str
 
 _ACCOUNTS_AT = """
 SELECT account, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS balance FROM ledger_postings
-WHERE brand = {} AND occurred_at < {} GROUP BY account
+WHERE brand = {} AND unit = {} AND occurred_at < {} GROUP BY account
 """
 _FLOWS = """
 SELECT account, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount FROM ledger_postings
-WHERE brand = {} AND occurred_at >= {} AND occurred_at < {} AND customer IS NULL GROUP BY account
+WHERE brand = {} AND unit = {} AND occurred_at >= {} AND occurred_at < {} AND customer IS NULL
+GROUP BY account
 """
 
 
@@ -229,12 +236,12 @@ class Liability(msgspec.Struct, frozen=True, kw_only=True):
         return self.available + self.pending
 
 
-async def accounts_at(*, brand_id: int, at: dt.datetime) -> dict[str, int]:
+async def accounts_at(*, brand_id: int, at: dt.datetime, unit: str = MONEY) -> dict[str, int]:
     """Every account's balance just before `at` (what took effect before it), summed from the
     postings alone. Shopper accounts
     are summed over all shoppers; brand accounts read as the brand keeps them (issued is negative:
     what the programme gave)."""
-    rows = await db.fetch_heavy(_ACCOUNTS_AT, brand_id, at)
+    rows = await db.fetch_heavy(_ACCOUNTS_AT, brand_id, unit, at)
     balances = dict.fromkeys(posting.SHOPPER_ACCOUNTS + posting.BRAND_ACCOUNTS, 0)
     balances.update({row["account"]: row["balance"] for row in rows})
     return balances
@@ -246,9 +253,9 @@ async def liability_at(*, brand_id: int, at: dt.datetime) -> Liability:
     return Liability(available=balances[posting.AVAILABLE], pending=balances[posting.PENDING])
 
 
-async def flows(*, brand_id: int, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+async def flows(*, brand_id: int, start: dt.datetime, end: dt.datetime, unit: str = MONEY) -> dict[str, int]:
     """What moved through each brand account in [start, end)."""
-    rows = await db.fetch_heavy(_FLOWS, brand_id, start, end)
+    rows = await db.fetch_heavy(_FLOWS, brand_id, unit, start, end)
     moved = dict.fromkeys(posting.BRAND_ACCOUNTS, 0)
     moved.update({row["account"]: row["amount"] for row in rows})
     return moved
@@ -262,7 +269,8 @@ async def owed_at(*, brand_id: int, ends: list[dt.datetime]) -> list[int]:
     sql = (
         f"SELECT {db.interval_of('occurred_at', len(ends))} AS i, "  # noqa: S608 - placeholders only
         "CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount FROM ledger_postings "
-        "WHERE brand = {} AND account IN ({}, {}) AND occurred_at >= {} AND occurred_at < {} GROUP BY i"
+        "WHERE brand = {} AND unit = 'brl' AND account IN ({}, {}) "
+        "AND occurred_at >= {} AND occurred_at < {} GROUP BY i"
     )
     for row in await db.fetch_heavy(sql, *ends, brand_id, *posting.SHOPPER_ACCOUNTS, ends[0], ends[-1]):
         moved[row["i"]] = row["amount"]

@@ -12,6 +12,13 @@ Every movement of a shopper's cashback is an `Entry` (their statement line) and 
     an expiry (breakage)    available     -> expired
     a write-off             issued        -> written_off     (brand accounts only: the shopper
                                                               keeps cashback already spent)
+    points into cashback    converted     -> available       (money: the brand's cost of a
+                                                              catalogue conversion)
+
+Points are the same ledger in another unit (`unit` = "pts" on lots, entries and postings; "brl"
+is centavos): earned, matured, reversed, expired and adjusted by the same functions, and spent on
+the rewards catalogue (`reward`: available -> redeemed; undone by `reward_cancel`). An account is
+a unit and a name, so money and points never meet in one; each unit's postings sum to zero.
 
 So for every brand the postings sum to zero, and for every shopper
     pending   == what remains of their lots not yet matured,
@@ -38,7 +45,9 @@ PENDING, AVAILABLE = "pending", "available"
 SHOPPER_ACCOUNTS = (PENDING, AVAILABLE)
 ISSUED, REFERRAL, ADJUSTMENTS = "issued", "referral", "adjustments"
 REDEEMED, REVERSED, EXPIRED, WRITTEN_OFF = "redeemed", "reversed", "expired", "written_off"
-BRAND_ACCOUNTS = (ISSUED, REFERRAL, ADJUSTMENTS, REDEEMED, REVERSED, EXPIRED, WRITTEN_OFF)
+CONVERTED = "converted"
+BRAND_ACCOUNTS = (ISSUED, REFERRAL, ADJUSTMENTS, REDEEMED, REVERSED, EXPIRED, WRITTEN_OFF, CONVERTED)
+MONEY, POINTS = "brl", "pts"
 # The brand's side of each kind of entry.
 COUNTER_ACCOUNT = {
     "earn": ISSUED,
@@ -48,9 +57,22 @@ COUNTER_ACCOUNT = {
     "redemption_cancel": REDEEMED,
     "reverse": REVERSED,
     "expire": EXPIRED,
+    "conversion": CONVERTED,
+    "reward": REDEEMED,
+    "reward_cancel": REDEEMED,
 }
-ENTRY_KINDS = ("earn", "redeem", "redemption_cancel", "reverse", "expire", "adjustment", "referral_reward")
-CREDIT_KINDS = ("earn", "referral_reward", "adjustment")  # a positive one creates its lot
+ENTRY_KINDS = (
+    "earn",
+    "redeem",
+    "redemption_cancel",
+    "reverse",
+    "expire",
+    "adjustment",
+    "referral_reward",
+    "conversion",
+)
+POINTS_KINDS = ("earn", "reward", "reward_cancel", "reverse", "expire", "adjustment")
+CREDIT_KINDS = ("earn", "referral_reward", "adjustment", "conversion")  # a positive one creates its lot
 
 
 class Credit(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,7 +108,7 @@ async def _add_debt(brand_id: int, customer_id: int, delta: int) -> None:
 # --- postings -----------------------------------------------------------------------------------
 
 _POSTING_COLUMNS = (
-    '"brand", "account", "customer", "amount", "occurred_at", "entry", "lot", "refund", "created_at"'
+    '"brand", "account", "unit", "customer", "amount", "occurred_at", "entry", "lot", "refund", "created_at"'
 )
 
 
@@ -99,23 +121,25 @@ async def _post(
     entry: int | None = None,
     lot: int | None = None,
     refund: int | None = None,
+    unit: str = MONEY,
 ) -> None:
-    """Write one balanced movement [(account, customer or None, signed amount)] in one INSERT."""
+    """Write one balanced movement [(account, customer or None, signed amount)] of one unit in
+    one INSERT."""
     sides = [side for side in sides if side[2]]
     if sum(side[2] for side in sides) != 0:
         raise RuntimeError(f"unbalanced postings {sides}")
     if not sides:
         return
-    marks = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in sides)
+    marks = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in sides)
     args: list[Any] = []
     for account, customer, amount in sides:
-        args += [brand_id, account, customer, amount, at, entry, lot, refund, now]
+        args += [brand_id, account, unit, customer, amount, at, entry, lot, refund, now]
     await db.fetch(f"INSERT INTO ledger_postings ({_POSTING_COLUMNS}) VALUES {marks}", *args)  # noqa: S608
 
 
 _MATURE = (
     "UPDATE ledger_lots SET matured = {} WHERE customer = {} AND matured = {} AND available_at <= {} "
-    "RETURNING id, brand, remaining, available_at"
+    "RETURNING id, brand, unit, remaining, available_at"
 )
 
 
@@ -130,6 +154,7 @@ async def mature(customer_id: int, now: dt.datetime) -> int:
             at=lot["available_at"],
             now=now,
             lot=lot["id"],
+            unit=lot["unit"],
         )
     return len(lots)
 
@@ -151,6 +176,7 @@ async def entry(
     now: dt.datetime,
     allocations: list[tuple[int, int]] | tuple[()] = (),
     credited: int = 0,
+    unit: str = MONEY,
     **links: Any,
 ) -> int:
     """Append an entry, apply its allocations [(lot id, signed amount)] to the lots, and post it:
@@ -163,6 +189,7 @@ async def entry(
         brand=brand_id,
         customer=customer_id,
         kind=kind,
+        unit=unit,
         amount=amount,
         occurred_at=at,
         created_at=now,
@@ -184,6 +211,7 @@ async def entry(
         at=at,
         now=now,
         entry=entry_id,
+        unit=unit,
     )
     return entry_id
 
@@ -201,10 +229,13 @@ async def credit(
     sale_id: int | None = None,
     note: str = "",
     pending: bool = True,
+    unit: str = MONEY,
 ) -> Credit:
     """A new lot (pending for the return window unless `pending` is False, then valid for
-    expiry_days) and its entry; what it can, it first pays of a debt."""
-    cashback = brand.rules().cashback
+    expiry_days) and its entry; what it can, it first pays of a debt (money only: points carry
+    none)."""
+    rules = brand.rules()
+    cashback = rules.cashback if unit == MONEY else rules.points_earning()
     available_at = utc(at) + dt.timedelta(days=cashback.pending_days if pending else 0)
     expires_at = available_at + dt.timedelta(days=cashback.expiry_days) if cashback.expiry_days else None
     lot_id = await db.insert(
@@ -213,6 +244,7 @@ async def credit(
         customer=customer_id,
         sale=sale_id,
         source=source,
+        unit=unit,
         amount=amount,
         remaining=amount,
         available_at=available_at,
@@ -222,7 +254,7 @@ async def credit(
         matured=False,
         created_at=now,
     )
-    paid = min(await debt(customer_id), amount)
+    paid = min(await debt(customer_id), amount) if unit == MONEY else 0
     await entry(
         brand_id=brand.id,
         customer_id=customer_id,
@@ -232,6 +264,7 @@ async def credit(
         now=now,
         allocations=[(lot_id, -paid)] if paid else [],
         credited=amount,
+        unit=unit,
         lot=lot_id,
         sale=sale_id,
         note=note,
@@ -245,10 +278,11 @@ async def credit(
 
 async def reverse_lot(*, brand_id: int, customer_id: int, lot_id: int, note: str, now: dt.datetime) -> int:
     """Take back what is left of one credit (e.g. an invitation reward whose purchase was returned)."""
-    rows = await db.fetch("SELECT remaining FROM ledger_lots WHERE id = {}", lot_id)
+    rows = await db.fetch("SELECT remaining, unit FROM ledger_lots WHERE id = {}", lot_id)
     remaining = rows[0]["remaining"] if rows else 0
     if remaining > 0:
         await entry(
+            unit=rows[0]["unit"],
             brand_id=brand_id,
             customer_id=customer_id,
             kind="reverse",
@@ -290,17 +324,25 @@ async def reverse(
         await _add_debt(brand_id, customer_id, carried)
 
 
-async def write_off(*, brand_id: int, amount: int, refund_row: int, now: dt.datetime) -> None:
-    """Cashback already spent that a refund would take back, which the brand does not reclaim: the
-    cost moves from issued to written off; what the brand owes its shoppers does not change."""
+async def write_off(
+    *, brand_id: int, amount: int, refund_row: int, now: dt.datetime, unit: str = MONEY
+) -> None:
+    """Cashback (or points) already spent that a refund would take back, which the brand does not
+    reclaim: the cost moves from issued to written off; what the brand owes does not change."""
     await _post(
-        brand_id, [(ISSUED, None, amount), (WRITTEN_OFF, None, -amount)], at=now, now=now, refund=refund_row
+        brand_id,
+        [(ISSUED, None, amount), (WRITTEN_OFF, None, -amount)],
+        at=now,
+        now=now,
+        refund=refund_row,
+        unit=unit,
     )
 
 
-def _spendable(customer_id: int, now: dt.datetime) -> Any:
+def _spendable(customer_id: int, now: dt.datetime, unit: str = MONEY) -> Any:
     return (
         (Lot.customer == customer_id)
+        & (Lot.unit == unit)
         & (Lot.remaining > 0)
         & (Lot.available_at <= now)
         & (Lot.expires_at.is_null() | (Lot.expires_at > now))
@@ -308,13 +350,13 @@ def _spendable(customer_id: int, now: dt.datetime) -> Any:
 
 
 async def take(
-    brand_id: int, customer_id: int, amount: int, now: dt.datetime
+    brand_id: int, customer_id: int, amount: int, now: dt.datetime, unit: str = MONEY
 ) -> tuple[list[tuple[int, int]], int]:
     """Allocations that take `amount` from the spendable lots, what expires first first (a lot that
     never expires last); and what could not be taken."""
     lots = await (
         Lot.select(Lot.id, Lot.remaining, Lot.expires_at)
-        .where(_spendable(customer_id, now) & (Lot.brand == brand_id))
+        .where(_spendable(customer_id, now, unit) & (Lot.brand == brand_id))
         .order_by(Lot.available_at)
         .order_by(Lot.id)
     )
@@ -335,7 +377,9 @@ async def give_back(
 ) -> int:
     """The same amounts back to the same lots an entry took them from (so they keep their expiry)."""
     moves = await Allocation.select(Allocation.lot, Allocation.amount).where(Allocation.entry == taken_by)
+    taken = await Entry.select(Entry.unit).where(Entry.id == taken_by).first()
     return await entry(
+        unit=taken["unit"] if taken else MONEY,
         brand_id=brand_id,
         customer_id=customer_id,
         kind=kind,
@@ -349,10 +393,15 @@ async def give_back(
 
 async def expire_lot(*, brand_id: int, lot_id: int, now: dt.datetime) -> int:
     """What is left of an expired lot goes to the brand's breakage, dated the expiry; 1 if it did."""
-    lot = await Lot.select(Lot.customer, Lot.remaining, Lot.expires_at).where(Lot.id == lot_id).first()
+    lot = (
+        await Lot.select(Lot.customer, Lot.remaining, Lot.expires_at, Lot.unit)
+        .where(Lot.id == lot_id)
+        .first()
+    )
     if lot is None or lot["remaining"] <= 0:
         return 0
     await entry(
+        unit=lot["unit"],
         brand_id=brand_id,
         customer_id=lot["customer"],
         kind="expire",

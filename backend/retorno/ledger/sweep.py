@@ -54,9 +54,9 @@ async def _expire_lot(brand: BrandView, lot_id: int, now: dt.datetime) -> int:
     if lot is None:
         return 0
     await customers.lock(lot["customer"])
-    left = await Lot.select(Lot.remaining, Lot.expires_at).where(Lot.id == lot_id).first()  # as locked
+    left = await Lot.select(Lot.remaining, Lot.expires_at, Lot.unit).where(Lot.id == lot_id).first()  # locked
     expired = await posting.expire_lot(brand_id=brand.id, lot_id=lot_id, now=now)
-    if expired and left is not None:
+    if expired and left is not None and left["unit"] == posting.MONEY:  # points expire quietly
         await outbox.emit(
             brand_id=brand.id,
             kind="cashback.expired",
@@ -97,7 +97,7 @@ async def _announce_available(brand: BrandView, now: dt.datetime) -> int:
     workers) announce each lot once; the event's dedupe key says so again."""
     ready = await db.fetch(
         "UPDATE ledger_lots SET announced = {} WHERE brand = {} AND announced = {} AND available_at <= {} "
-        "AND remaining > 0 AND (expires_at IS NULL OR expires_at > {}) "
+        "AND unit = 'brl' AND remaining > 0 AND (expires_at IS NULL OR expires_at > {}) "
         "RETURNING id, customer, remaining, expires_at",
         True,
         brand.id,
@@ -132,6 +132,7 @@ async def _remind_expiring(brand: BrandView, now: dt.datetime, reminder_days: li
         return 0
     soon = await Lot.select(Lot.id, Lot.customer, Lot.remaining, Lot.expires_at).where(
         (Lot.brand == brand.id)
+        & (Lot.unit == posting.MONEY)
         & (Lot.remaining > 0)
         & (Lot.available_at <= now)
         & (Lot.expires_at > now)

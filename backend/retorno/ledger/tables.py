@@ -21,6 +21,7 @@ class Sale(Table, tablename="sales"):
     occurred_at = Timestamptz()
     request_digest = Varchar(length=64)  # the same order_id with other content is a conflict
     cashback = BigInt(default=0)
+    points = BigInt(default=0)  # what the sale earned in points (brands with a points programme)
     response = Text(default="{}")  # the first answer, replayed byte for byte (JSONB would reorder it)
     cancelled_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
@@ -37,7 +38,8 @@ class Lot(Table, tablename="ledger_lots"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
-    source = Varchar(length=20)  # sale | adjustment | referral
+    source = Varchar(length=20)  # sale | adjustment | referral | points (a conversion)
+    unit = Varchar(length=3, default="brl")  # brl: centavos of cashback; pts: points
     amount = BigInt()
     remaining = BigInt()  # amount + the sum of this lot's allocations; never below zero
     available_at = Timestamptz()
@@ -60,6 +62,8 @@ class Refund(Table, tablename="sale_refunds"):
     amount = BigInt()
     reversed = BigInt(default=0)  # cashback taken back (from the lot, or carried as debt)
     written_off = BigInt(default=0)  # cashback already spent that the brand chose not to reclaim
+    points_reversed = BigInt(default=0)  # the sale's points taken back
+    points_written_off = BigInt(default=0)  # its points already spent (never reclaimed)
     created_at = Timestamptz()
     unique_refund = Unique([brand, refund_id])
 
@@ -86,7 +90,8 @@ class Entry(Table, tablename="ledger_entries"):
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False)
     kind = Varchar(length=24)
-    amount = BigInt()  # signed centavos
+    unit = Varchar(length=3, default="brl")  # brl | pts: a statement line is in one unit only
+    amount = BigInt()  # signed centavos (or points)
     lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=True, default=None)
     sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=True, default=None)
     refund = ForeignKey(Refund, on_delete=OnDelete.restrict, null=True, default=None)
@@ -126,6 +131,7 @@ class Posting(Table, tablename="ledger_postings"):
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
     account = Varchar(length=24)
+    unit = Varchar(length=3, default="brl")  # an account is (unit, account): money and points never mix
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=True, default=None, index=True)
     amount = BigInt()  # signed centavos; a shopper account's balance is what the brand owes
     occurred_at = Timestamptz()  # when it takes effect (a lot matures at its available_at)

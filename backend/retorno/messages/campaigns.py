@@ -138,7 +138,8 @@ def _audience_sql(brand_id: int, audience: Audience, now: dt.datetime) -> tuple[
     if audience.min_balance is not None:
         sql += (
             " AND (SELECT COALESCE(SUM(l.remaining), 0) FROM ledger_lots l WHERE l.customer = c.id "
-            "AND l.available_at <= {} AND (l.expires_at IS NULL OR l.expires_at > {})) >= {}"
+            "AND l.unit = 'brl' AND l.available_at <= {} "
+            "AND (l.expires_at IS NULL OR l.expires_at > {})) >= {}"
         )
         args += [now, now, audience.min_balance]
     last = "(SELECT MAX(s.occurred_at) FROM sales s WHERE s.customer = c.id AND s.cancelled_at IS NULL)"

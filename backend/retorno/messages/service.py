@@ -43,6 +43,7 @@ KINDS = {
     "cashback.credited": "cashback.credited",
     "cashback.available": "cashback.available",
     "cashback.expiring": "cashback.expiring",
+    "points.credited": "points.credited",
     "voucher.issued": "voucher.issued",
     "voucher.expiring": "voucher.expiring",
     "referral.joined": "referral.joined",
@@ -175,7 +176,7 @@ _CAMPAIGNS = "SELECT id, channels, texts, url FROM message_campaigns WHERE id IN
 # brand through its index rather than the shoppers' lots through theirs (6 ms for 100 shoppers).
 _AVAILABLE = (
     "SELECT customer, brand, CAST(SUM(remaining) AS BIGINT) AS available FROM ledger_lots "
-    "WHERE customer IN (%s) AND remaining > 0 AND available_at <= {} "
+    "WHERE customer IN (%s) AND unit = 'brl' AND remaining > 0 AND available_at <= {} "
     "AND (expires_at IS NULL OR expires_at > {}) GROUP BY customer, brand"
 )
 _DEBTS = "SELECT customer, debt FROM ledger_accounts WHERE customer IN (%s)"
@@ -385,7 +386,9 @@ async def values_of(
     if customer_id and balance is None:
         balance = await balances.available(customer_id, now, brand_id=brand.id)
     values["saldo"] = money(max(0, balance or 0)) if customer_id else ""
-    if data.get("amount") is not None:
+    if data.get("points") is not None:  # a credit of points: {pontos}, and {valor} says the same
+        values["pontos"] = values["valor"] = i18n.points(data["points"], lang=lang)
+    elif data.get("amount") is not None:
         values["valor"] = money(data["amount"])
     elif data.get("percent_bp") is not None:
         values["valor"] = i18n.percent(data["percent_bp"], lang=lang)

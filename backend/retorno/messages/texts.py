@@ -67,6 +67,30 @@ AUTOMATIONS: dict[str, Spec] = {
             },
         ),
         Spec(
+            kind="points.credited",
+            label=N_("Points earned"),
+            url="/points",
+            category="cashback",
+            variables=("pontos", "valor", "data"),
+            defaults={
+                "push": {
+                    "title": N_("You earned {pontos}"),
+                    "body": N_("Exchange them for rewards at {marca} from {data}."),
+                },
+                "email": {
+                    "subject": N_("You earned {pontos} at {marca}"),
+                    "body": N_(
+                        "Hi {nome}, your purchase earned {pontos}. From {data} you can exchange them "
+                        "for rewards in the app: {link}"
+                    ),
+                },
+                "whatsapp": {
+                    "template": "pontos_creditados",
+                    "body": N_("Hi {nome}, your purchase at {marca} earned {pontos}, usable from {data}."),
+                },
+            },
+        ),
+        Spec(
             kind="cashback.available",
             label=N_("Cashback became available"),
             url="/",

@@ -18,6 +18,7 @@ from retorno.errors import Invalid
 from retorno.ledger import balances
 from retorno.mail import Message
 from retorno.onboarding import shoppers
+from retorno.points import service as points
 from retorno.portal.routes import page_context, private_router, requires_brand
 from retorno.push import service as push
 from retorno.referrals import invitations
@@ -301,6 +302,10 @@ async def export_data(request: Request) -> Response[bytes]:
     )
     data["notification_categories"] = await push.categories_of(brand.id, customer.id)
     data["club_uses"] = await club.uses_of(brand_id=brand.id, customer_id=customer.id)
+    data["reward_exchanges"] = [
+        {k: v for k, v in msgspec.structs.asdict(r).items() if k not in ("customer_id", "customer_name")}
+        for r in await points.redemptions(brand.id, customer_id=customer.id, limit=10_000)
+    ]
     return Response(
         msgspec.json.encode(data),
         media_type="application/json",

@@ -17,7 +17,7 @@ from retorno.brands.service import BrandView
 from retorno.club import service as club
 from retorno.customers import service as customers
 from retorno.errors import Invalid
-from retorno.ledger import balances
+from retorno.ledger import balances, posting
 from retorno.nps import service as nps
 from retorno.portal.routes import load_shopper, page_context, requires_brand
 from retorno.signin.guards import requires_customer, session_of, signed_in_customer
@@ -174,6 +174,11 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
         "next_voucher": next((v for v in mine if v.status == "active"), None),
         "active_vouchers": sum(1 for v in mine if v.status == "active"),
         "benefits": benefits,
+        "points": await balances.balance(
+            brand=brand, customer_id=session.customer, now=now, unit=posting.POINTS
+        )
+        if brand.rules().earns_points
+        else None,
         "survey": await nps.pending(brand_id=brand.id, customer_id=session.customer, now=now),
     }
 

@@ -82,6 +82,7 @@ PARENTS = {
     "/help": ("/account", "/"),
     "/regulations": ("/account", "/"),
     "/club": ("/", "/"),
+    "/points": ("/", "/"),
     "/join": (None, "/"),
     "/login": (None, "/"),
 }

@@ -31,7 +31,7 @@ def shape_of(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """How a kind of notice behaves at the push service: the tag that groups it on the phone, how
     long an offline phone may still get it, its urgency, and the topic under which a newer one
     replaces it (the words come from the brand's automations, retorno/messages)."""
-    if kind in ("cashback.credited", "cashback.available"):
+    if kind in ("cashback.credited", "cashback.available", "points.credited"):
         return {"tag": "cashback", "ttl": 7 * DAY, "topic": "balance"}
     if kind == "cashback.expiring":
         tomorrow = data.get("days") == 1

@@ -24,7 +24,7 @@ def digest(payload: msgspec.Struct) -> str:
 
 
 _SALE = (
-    "SELECT id, customer, order_id, total, cashback, cancelled_at FROM sales "
+    "SELECT id, customer, order_id, total, cashback, points, cancelled_at FROM sales "
     "WHERE brand = {} AND order_id = {}"
 )
 

@@ -51,11 +51,21 @@ class CashbackAnswer(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str | UnsetType | None = UNSET  # below_min_purchase, when none was earned
 
 
+class PointsAnswer(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the sale earned in points, for a brand whose programme gives them."""
+
+    amount: int
+    status: str  # pending | available | none
+    available_at: str | UnsetType = UNSET
+    expires_at: str | UnsetType | None = UNSET
+
+
 class SaleAnswer(msgspec.Struct, kw_only=True, omit_defaults=True):
     sale_id: int
     order_id: str
     customer_id: int
     cashback: CashbackAnswer
+    points: PointsAnswer | UnsetType = UNSET
     vouchers: list[vouchers.VoucherIssued] | UnsetType = UNSET  # issued by this purchase
 
 
@@ -102,13 +112,28 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
         if created:
             await created_event(brand, customer, now=now)
         at = posting.utc(sale.occurred_at or now)
+        program = brand.rules()
         earning = rules.earn(
-            brand.rules().cashback,
+            program.cashback,
             items=sale.items,
             total=sale.total,
             shipping=sale.shipping,
             segment=customer.segment,
             at=at,
+        )
+        if not program.earns_cashback:
+            earning = rules.Earning(amount=0, merchandise=earning.merchandise, breakdown=[])
+        in_points = (
+            rules.earn(
+                program.points_earning(),
+                items=sale.items,
+                total=sale.total,
+                shipping=sale.shipping,
+                segment=customer.segment,
+                at=at,
+            )
+            if program.earns_points
+            else None
         )
         sale_id = await db.insert(
             Sale,
@@ -122,6 +147,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
             occurred_at=at,
             request_digest=request_digest,
             cashback=earning.amount,
+            points=in_points.amount if in_points else 0,
             created_at=now,
             updated_at=now,
         )
@@ -172,6 +198,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
                 status="none",
                 reason="below_min_purchase" if earning.below_min_purchase else None,
             )
+        points = await _credit_points(brand, customer.id, in_points, sale_id, sale.order_id, at, now)
         purchase = sale.total - sale.shipping
         issued = await vouchers.issue_for_sale(
             brand=brand, customer_id=customer.id, sale_id=sale_id, purchase=purchase, now=now
@@ -196,6 +223,7 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
             order_id=sale.order_id,
             customer_id=customer.id,
             cashback=cashback,
+            points=points,
             vouchers=issued if issued else UNSET,
         )
         await db.fetch(
@@ -204,6 +232,58 @@ async def record(*, brand: BrandView, sale: SaleIn, now: dt.datetime) -> tuple[S
         return body, True
 
     return await db.write(work)
+
+
+async def _credit_points(
+    brand: BrandView,
+    customer_id: int,
+    earning: rules.Earning | None,
+    sale_id: int,
+    order_id: str,
+    at: dt.datetime,
+    now: dt.datetime,
+) -> PointsAnswer | UnsetType:
+    """The sale's points lot and its event (`points.credited`), where the programme gives points."""
+    if earning is None:
+        return UNSET
+    if earning.amount <= 0:
+        return PointsAnswer(amount=0, status="none")
+    lot = await posting.credit(
+        brand=brand,
+        customer_id=customer_id,
+        amount=earning.amount,
+        source="sale",
+        at=at,
+        now=now,
+        kind="earn",
+        sale_id=sale_id,
+        unit=posting.POINTS,
+        breakdown={
+            "order_id": order_id,
+            "capped": earning.capped,
+            "items": msgspec.to_builtins(earning.breakdown),
+        },
+    )
+    await outbox.emit(
+        brand_id=brand.id,
+        kind="points.credited",
+        now=now,
+        payload={
+            "customer_id": customer_id,
+            "lot_id": lot.lot_id,
+            "points": lot.amount,
+            "source": "sale",
+            "order_id": order_id,
+            "available_at": iso(lot.available_at),
+            "expires_at": iso(lot.expires_at),
+        },
+    )
+    return PointsAnswer(
+        amount=earning.amount,
+        status="pending" if lot.available_at > now else "available",
+        available_at=iso(lot.available_at) or "",
+        expires_at=iso(lot.expires_at),
+    )
 
 
 # --- refunds and cancellations ------------------------------------------------------------------
@@ -226,7 +306,11 @@ async def _reverse(
     settled = sum(r["reversed"] + r["written_off"] for r in previous)
     # Cumulative, so partial refunds that add up to the total take back exactly all the cashback.
     due = half_even(sale["cashback"] * (refunded + amount), sale["total"]) - settled if sale["total"] else 0
-    lot = await Lot.select(Lot.id, Lot.remaining).where(Lot.sale == sale["id"]).first()
+    lot = (
+        await Lot.select(Lot.id, Lot.remaining)
+        .where((Lot.sale == sale["id"]) & (Lot.unit == posting.MONEY))
+        .first()
+    )
     from_lot = min(due, lot["remaining"]) if lot else 0
     rest = due - from_lot
     negative = brand.rules().cashback.refund_policy == "negative_balance"
@@ -244,6 +328,7 @@ async def _reverse(
         )
     )
     refund_row = inserted[0]["id"]
+    await _reverse_points(brand, sale, refunded + amount, refund_row, now)
     if from_lot + carried:
         await posting.reverse(
             brand_id=brand.id,
@@ -275,6 +360,50 @@ async def _reverse(
         amount=amount,
         cashback_reversed=from_lot + carried,
         cashback_written_off=written_off,
+    )
+
+
+async def _reverse_points(
+    brand: BrandView, sale: dict[str, Any], refunded: int, refund_row: int, now: dt.datetime
+) -> None:
+    """The sale's points in proportion to what is refunded so far (`refunded`, cumulative): from
+    its lot what is left there, the rest (points already spent) written off."""
+    if not sale.get("points") or not sale["total"]:
+        return
+    settled = await db.fetch(
+        "SELECT CAST(COALESCE(SUM(points_reversed + points_written_off), 0) AS BIGINT) AS n "
+        "FROM sale_refunds WHERE sale = {}",
+        sale["id"],
+    )
+    due = half_even(sale["points"] * refunded, sale["total"]) - settled[0]["n"]
+    if due <= 0:
+        return
+    lot = (
+        await Lot.select(Lot.id, Lot.remaining)
+        .where((Lot.sale == sale["id"]) & (Lot.unit == posting.POINTS))
+        .first()
+    )
+    from_lot = min(due, lot["remaining"]) if lot else 0
+    if from_lot and lot:
+        await posting.entry(
+            brand_id=brand.id,
+            customer_id=sale["customer"],
+            kind="reverse",
+            unit=posting.POINTS,
+            amount=-from_lot,
+            at=now,
+            now=now,
+            allocations=[(lot["id"], -from_lot)],
+            sale=sale["id"],
+            refund=refund_row,
+            lot=lot["id"],
+        )
+    if due - from_lot:
+        await posting.write_off(
+            brand_id=brand.id, amount=due - from_lot, refund_row=refund_row, now=now, unit=posting.POINTS
+        )
+    await Refund.update({Refund.points_reversed: from_lot, Refund.points_written_off: due - from_lot}).where(
+        Refund.id == refund_row
     )
 
 

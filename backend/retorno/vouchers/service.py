@@ -34,7 +34,7 @@ from retorno.vouchers.tables import Voucher, VoucherUse
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 10
-SOURCES = ("rule", "referral", "staff", "campaign", "api")  # api: issued by the brand's own systems
+SOURCES = ("rule", "referral", "staff", "campaign", "api", "points")  # points: from the catalogue  # api: issued by the brand's own systems
 
 REASONS = {
     "not_found": N_("no voucher or coupon has this code (%(code)s)"),
