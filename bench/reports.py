@@ -37,7 +37,9 @@ from harness import REPO
 sys.path.insert(0, str(REPO))
 
 KINDS = ["earn", "earn", "earn", "redeem", "reverse", "expire", "referral_reward"]
-SKUS = [(f"SKU-{n:03d}", ["maquiagem", "cabelo", "perfume", "corpo", "rosto", None][n % 6]) for n in range(120)]
+SKUS = [
+    (f"SKU-{n:03d}", ["maquiagem", "cabelo", "perfume", "corpo", "rosto", None][n % 6]) for n in range(120)
+]
 
 
 OFFSET = 1_000_000  # the ids of the rows written here, clear of the demo's own
@@ -81,21 +83,59 @@ def _programme_rows(
                     price, quantity = rng.randrange(1000, 20000), rng.randint(1, 3)
                     lines.append({"sku": sku, "category": category, "amount": price, "quantity": quantity})
                 total = sum(x["amount"] * x["quantity"] for x in lines)
-                shares = [dict(x, amount=x["amount"] * x["quantity"], cashback=x["amount"] * x["quantity"] // 10) for x in lines]
+                shares = [
+                    dict(x, amount=x["amount"] * x["quantity"], cashback=x["amount"] * x["quantity"] // 10)
+                    for x in lines
+                ]
                 cancelled = at if rng.random() < 0.02 else None
                 rows["sales"].append(
-                    (sale_id, brand, customer, f"o{brand}-{n}", total, json.dumps(lines), at, "x", cancelled, at)
+                    (
+                        sale_id,
+                        brand,
+                        customer,
+                        f"o{brand}-{n}",
+                        total,
+                        json.dumps(lines),
+                        at,
+                        "x",
+                        cancelled,
+                        at,
+                    )
                 )
                 rows["ledger_lots"].append(
-                    (lot_id, brand, customer, sale_id, "sale", amount, amount, at, json.dumps({"items": shares}), at)
+                    (
+                        lot_id,
+                        brand,
+                        customer,
+                        sale_id,
+                        "sale",
+                        amount,
+                        amount,
+                        at,
+                        json.dumps({"items": shares}),
+                        at,
+                    )
                 )
                 if rng.random() < 1 / 3:
                     voucher_id += 1
-                    rows["vouchers"].append((voucher_id, brand, customer, f"{voucher_id:010d}", 1000, "rule", at, at + dt.timedelta(days=30)))
+                    rows["vouchers"].append(
+                        (
+                            voucher_id,
+                            brand,
+                            customer,
+                            f"{voucher_id:010d}",
+                            1000,
+                            "rule",
+                            at,
+                            at + dt.timedelta(days=30),
+                        )
+                    )
                     if rng.random() < 0.2:
                         rows["voucher_uses"].append((brand, voucher_id, f"v{brand}-{n}", total, 1000, at))
                 if rng.random() < 0.05:
-                    rows["coupon_uses"].append((brand, fixed["coupons"][brand], customer, f"c{brand}-{n}", total, 1000, at))
+                    rows["coupon_uses"].append(
+                        (brand, fixed["coupons"][brand], customer, f"c{brand}-{n}", total, 1000, at)
+                    )
             elif kind == "redeem":
                 cancelled = at if rng.random() < 0.03 else None
                 rows["redemptions"].append(
@@ -103,11 +143,20 @@ def _programme_rows(
                 )
             rows["ledger_entries"].append((brand, customer, kind, amount, "", at, at, sale, redemption))
         for customer in ids[brand][::2]:
-            rows["club_uses"].append((brand, fixed["club_benefits"][brand], customer, now - dt.timedelta(seconds=rng.randrange(90 * 86400))))
+            rows["club_uses"].append(
+                (
+                    brand,
+                    fixed["club_benefits"][brand],
+                    customer,
+                    now - dt.timedelta(seconds=rng.randrange(90 * 86400)),
+                )
+            )
         for c in range(5):
             campaign = OFFSET + brand * 10 + c
             sent = now - dt.timedelta(days=10 + 15 * c)
-            rows["message_campaigns"].append((campaign, brand, f"Campanha {c}", "push", sent, sent, 1000, 100, sent))
+            rows["message_campaigns"].append(
+                (campaign, brand, f"Campanha {c}", "push", sent, sent, 1000, 100, sent)
+            )
             for k, customer in enumerate(rng.sample(ids[brand], 1000)):
                 rows["message_campaign_members"].append((brand, campaign, customer, k < 100))
     return rows
@@ -115,9 +164,12 @@ def _programme_rows(
 
 COLUMNS = {
     "ledger_entries": "brand, customer, kind, amount, note, occurred_at, created_at, sale, redemption",
-    "sales": "id, brand, customer, order_id, total, items, occurred_at, request_digest, cancelled_at, created_at",
-    "ledger_lots": "id, brand, customer, sale, source, amount, remaining, available_at, breakdown, created_at",
-    "redemptions": "brand, customer, redemption_id, order_id, order_total, amount, request_digest, cancelled_at, "
+    "sales": "id, brand, customer, order_id, total, items, occurred_at, request_digest, cancelled_at, "
+    "created_at",
+    "ledger_lots": "id, brand, customer, sale, source, amount, remaining, available_at, breakdown, "
+    "created_at",
+    "redemptions": "brand, customer, redemption_id, order_id, order_total, amount, request_digest, "
+    "cancelled_at, "
     "created_at",
     "vouchers": "id, brand, customer, code, amount, source, issued_at, expires_at",
     "voucher_uses": "brand, voucher, order_id, order_total, discount, used_at",
@@ -161,12 +213,12 @@ def _seed_sqlite(path: Path, entries: int) -> None:
     for table, sql in FIXED.items():
         for brand in (1, 2):
             con.execute(sql.format(b=brand, t="?"), (stamp, stamp, stamp)[: sql.count("{t}")])
-        fixed[table] = {b: i for b, i in con.execute(f"SELECT brand, MAX(id) FROM {table} GROUP BY brand")}  # noqa: S608
+        fixed[table] = {b: i for b, i in con.execute(f"SELECT brand, MAX(id) FROM {table} GROUP BY brand")}
     for table, rows in _programme_rows(entries, ids, now, fixed).items():
         columns = COLUMNS[table]
         marks = ", ".join("?" for _ in columns.split(","))
         con.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})",
             [tuple(value(v) for v in row) for row in rows],
         )
     con.commit()
@@ -182,7 +234,8 @@ async def _seed_postgres(url: str, entries: int) -> None:
     con = await asyncpg.connect(url)
     try:
         await con.executemany(
-            "INSERT INTO customers (brand, email, name, segment, created_at, updated_at) VALUES ($1, $2, '', '', $3, $3)",
+            "INSERT INTO customers (brand, email, name, segment, created_at, updated_at) "
+            "VALUES ($1, $2, '', '', $3, $3)",
             [(brand, f"c{n}@b{brand}.example", now) for brand in (1, 2) for n in range(2000)],
         )
         ids = {
@@ -193,13 +246,15 @@ async def _seed_postgres(url: str, entries: int) -> None:
         for table, sql in FIXED.items():
             for brand in (1, 2):
                 await con.execute(sql.format(b=brand, t="$1"), now)
-            found = await con.fetch(f"SELECT brand, MAX(id) AS id FROM {table} GROUP BY brand")  # noqa: S608
+            found = await con.fetch(f"SELECT brand, MAX(id) AS id FROM {table} GROUP BY brand")
             fixed[table] = {r["brand"]: r["id"] for r in found}
         for table, rows in _programme_rows(entries, ids, now, fixed).items():
             columns = [c.strip() for c in COLUMNS[table].split(",")]
             await con.copy_records_to_table(table, records=rows, columns=columns)
         for table in ("sales", "ledger_lots", "vouchers", "message_campaigns"):
-            await con.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+            await con.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+            )
         await con.execute("ANALYZE")
     finally:
         await con.close()
@@ -351,7 +406,9 @@ def main() -> int:
     p.add_argument("--entries", type=int, default=300_000)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--reads", type=int, default=60)
-    p.add_argument("--postgres", default="", help="a scratch PostgreSQL database (emptied) for the programme's reports")
+    p.add_argument(
+        "--postgres", default="", help="a scratch PostgreSQL database (emptied) for the programme's reports"
+    )
     p.add_argument("--only-programme", action="store_true", help="only the programme's reports")
     args = p.parse_args()
     programme: dict[str, dict[str, float]] = {}
@@ -371,8 +428,11 @@ def main() -> int:
         asyncio.run(_seed_postgres(args.postgres, args.entries))
         programme["PostgreSQL"] = asyncio.run(_measure_programme(env, args.repeat))
     engines = list(programme)
-    print(f"| the programme's reports ({args.entries:,} movements per brand, 2 brands) | "
-          + " | ".join(f"{e}, ms (median of {args.repeat})" for e in engines) + " |")
+    print(
+        f"| the programme's reports ({args.entries:,} movements per brand, 2 brands) | "
+        + " | ".join(f"{e}, ms (median of {args.repeat})" for e in engines)
+        + " |"
+    )
     print("|---|" + "---:|" * len(engines))
     for name in programme["SQLite"]:
         print(f"| {name} | " + " | ".join(f"{programme[e][name]:,.1f}" for e in engines) + " |")

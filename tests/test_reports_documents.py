@@ -70,7 +70,14 @@ def within(at: dt.datetime, first: dt.date, last: dt.date) -> bool:
 async def _sale(api, model: Model, clock, customer: str, rng: random.Random, order_id: str) -> Sale:
     lines = []
     for sku in rng.sample(list(SKUS), rng.randint(1, 3)):
-        lines.append({"sku": sku, "category": SKUS[sku], "amount": rng.randrange(1000, 9000), "quantity": rng.randint(1, 3)})
+        lines.append(
+            {
+                "sku": sku,
+                "category": SKUS[sku],
+                "amount": rng.randrange(1000, 9000),
+                "quantity": rng.randint(1, 3),
+            }
+        )
     total = sum(x["amount"] * x["quantity"] for x in lines)
     body = {
         "order_id": order_id,
@@ -136,12 +143,21 @@ async def other_brand(app, api_keys, clock) -> None:
     """Mare's sales and redemptions at the same moments, large enough to show if they leaked."""
     transport = httpx.ASGITransport(app=app)
     headers = {"authorization": f"Bearer {api_keys['mare']}"}
-    async with httpx.AsyncClient(transport=transport, base_url=f"http://{BASE_HOST}/api/v1", headers=headers) as mare:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"http://{BASE_HOST}/api/v1", headers=headers
+    ) as mare:
         clock.now = dt.datetime(2026, 10, 2, 15, 0, tzinfo=dt.UTC)
         for i in range(6):
             items = [{"sku": "BAT-1", "category": "maquiagem", "amount": 900000, "quantity": 1}]
-            sale = {"order_id": f"M-{i}", "customer": {"email": "s0@example.com"}, "total": 900000, "items": items}
-            assert (await mare.post("/sales", json=sale | {"occurred_at": clock().isoformat()})).status_code in (200, 201)
+            sale = {
+                "order_id": f"M-{i}",
+                "customer": {"email": "s0@example.com"},
+                "total": 900000,
+                "items": items,
+            }
+            assert (
+                await mare.post("/sales", json=sale | {"occurred_at": clock().isoformat()})
+            ).status_code in (200, 201)
             clock.advance(days=4)
 
 
@@ -200,15 +216,15 @@ def expected_repurchase(m: Model, first: dt.date, last: dt.date, window: int) ->
         if within(s.at, first, last) and s.customer not in anchors:
             firsts.setdefault(s.customer, s)
     again_other = sum(
-        any(
-            s.customer == c and s is not f and f.at <= s.at <= f.at + dt.timedelta(days=window) for s in live
-        )
+        any(s.customer == c and s is not f and f.at <= s.at <= f.at + dt.timedelta(days=window) for s in live)
         for c, f in firsts.items()
     )
     return {"used": (len(anchors), again_used), "not_used": (len(firsts), again_other)}
 
 
-def expected_sellers(m: Model, first: dt.date, last: dt.date, key: str) -> dict[str, tuple[int, int, int, int]]:
+def expected_sellers(
+    m: Model, first: dt.date, last: dt.date, key: str
+) -> dict[str, tuple[int, int, int, int]]:
     out: dict[str, list[int]] = {}
     for s in m.sales:
         if s.cancelled or not within(s.at, first, last):
@@ -237,9 +253,15 @@ async def seeded(app, api, api_keys, demo, clock):
     return model
 
 
-async def test_shoppers_using_cashback_match_the_model_day_by_day_and_the_boundary_sale_is_octobers(seeded, demo):
+async def test_shoppers_using_cashback_match_the_model_day_by_day_and_the_boundary_sale_is_octobers(
+    seeded, demo
+):
     bella = demo["bella"]
-    for first, last in (OCT, (dt.date(2026, 11, 1), dt.date(2026, 11, 30)), (dt.date(2026, 9, 15), dt.date(2026, 11, 30))):
+    for first, last in (
+        OCT,
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 30)),
+        (dt.date(2026, 9, 15), dt.date(2026, 11, 30)),
+    ):
         got = await programme.shoppers(bella, first, last)
         want = expected_shoppers(seeded, first, last)
         assert (got.buyers, got.users, got.earners, got.used) == (
@@ -261,11 +283,13 @@ async def test_recurrence_and_repurchase_match_the_model(seeded, demo):
     bella = demo["bella"]
     for first, last in (OCT, (dt.date(2026, 9, 15), dt.date(2026, 11, 30))):
         got = await programme.recurrence(bella, first, last)
-        assert {b.purchases_min: (b.shoppers, b.purchases, b.revenue) for b in got.buckets} == expected_recurrence(
-            seeded, first, last
-        )
+        assert {
+            b.purchases_min: (b.shoppers, b.purchases, b.revenue) for b in got.buckets
+        } == expected_recurrence(seeded, first, last)
         for window in (3, 10, 30):
-            rep = await programme.repurchase(bella, first, last, window_days=window, now=dt.datetime.now(dt.UTC))
+            rep = await programme.repurchase(
+                bella, first, last, window_days=window, now=dt.datetime.now(dt.UTC)
+            )
             assert {g.key: (g.shoppers, g.again) for g in rep.groups} == expected_repurchase(
                 seeded, first, last, window
             ), (first, last, window)
@@ -284,16 +308,42 @@ async def test_best_sellers_match_the_model_with_each_lines_cashback(seeded, dem
 
 async def test_benefits_count_cashback_vouchers_coupons_and_club(seeded, demo, clock):
     bella = demo["bella"]
-    await coupons.save(brand_id=bella.id, draft=coupons.CouponDraft(code="BEMVINDA10", amount=1000), now=clock())
+    await coupons.save(
+        brand_id=bella.id, draft=coupons.CouponDraft(code="BEMVINDA10", amount=1000), now=clock()
+    )
     [coupon] = await db.fetch("SELECT id FROM coupons WHERE brand = {}", bella.id)
-    [customer] = await db.fetch("SELECT id FROM customers WHERE brand = {} AND email = {}", bella.id, "s1@example.com")
+    [customer] = await db.fetch(
+        "SELECT id FROM customers WHERE brand = {} AND email = {}", bella.id, "s1@example.com"
+    )
     [voucher] = await db.fetch("SELECT id FROM vouchers WHERE brand = {} ORDER BY id LIMIT 1", bella.id)
     at = dt.datetime(2026, 10, 20, 14, 0, tzinfo=dt.UTC)
     common = {"order_total": 20000, "used_at": at}
-    await db.insert(CouponUse, brand=bella.id, coupon=coupon["id"], customer=customer["id"], order_id="C-1", discount=1000, **common)
-    await db.insert(CouponUse, brand=bella.id, coupon=coupon["id"], customer=customer["id"], order_id="C-2", discount=700, released_at=at, order_total=20000, used_at=at)
-    await db.insert(VoucherUse, brand=bella.id, voucher=voucher["id"], order_id="V-1", discount=1000, **common)
-    benefit = await db.insert(Benefit, brand=bella.id, title="Café", partner="Café", how="show", created_at=at, updated_at=at)
+    await db.insert(
+        CouponUse,
+        brand=bella.id,
+        coupon=coupon["id"],
+        customer=customer["id"],
+        order_id="C-1",
+        discount=1000,
+        **common,
+    )
+    await db.insert(
+        CouponUse,
+        brand=bella.id,
+        coupon=coupon["id"],
+        customer=customer["id"],
+        order_id="C-2",
+        discount=700,
+        released_at=at,
+        order_total=20000,
+        used_at=at,
+    )
+    await db.insert(
+        VoucherUse, brand=bella.id, voucher=voucher["id"], order_id="V-1", discount=1000, **common
+    )
+    benefit = await db.insert(
+        Benefit, brand=bella.id, title="Café", partner="Café", how="show", created_at=at, updated_at=at
+    )
     await db.insert(BenefitUse, brand=bella.id, benefit=benefit, customer=customer["id"], used_at=at)
     got = await programme.benefits(bella, *OCT)
     lines = {x.key: x for x in got.lines}
@@ -323,58 +373,87 @@ async def test_the_pages_show_the_reports_and_their_csv_in_portuguese(seeded, ap
     assert 'aria-current="page">Clientes que usaram cashback<' in page.text
     csv_text = (await manager.get(f"{base}/shoppers.csv", params=period)).content.decode("utf-8-sig")
     rows = [line.split(";") for line in csv_text.strip().splitlines()]
-    assert rows[0] == ["Dia", "Clientes que compraram", "Usaram cashback", "Cashback usado"] and len(rows) == 32
+    assert (
+        rows[0] == ["Dia", "Clientes que compraram", "Usaram cashback", "Cashback usado"] and len(rows) == 32
+    )
     assert rows[-1][0] == "2026-10-31" and int(rows[-1][1]) == want["days"][dt.date(2026, 10, 31)][0]
     used = sum(float(r[3].replace(",", ".")) for r in rows[1:])
     assert round(used * 100) == want["used"]
 
     for path in ("benefits", "recurrence", "products", "campaigns", "repurchase"):
         page = await manager.get(f"{base}/{path}", params=period)
-        assert page.status_code == 200 and "<svg" in page.text or path == "campaigns", path
+        assert (page.status_code == 200 and "<svg" in page.text) or path == "campaigns", path
         csv = await manager.get(f"{base}/{path}.csv", params=period)
         assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv"), path
 
-    cats = (await manager.get(f"{base}/products.csv", params=period | {"by": "category"})).content.decode("utf-8-sig")
+    cats = (await manager.get(f"{base}/products.csv", params=period | {"by": "category"})).content.decode(
+        "utf-8-sig"
+    )
     header, *lines = [line.split(";") for line in cats.strip().splitlines()]
     assert header[:3] == ["Categoria", "Faturamento", "Unidades"]
     want_cats = expected_sellers(seeded, *OCT, "category")
-    assert {r[0]: round(float(r[1].replace(",", ".")) * 100) for r in lines} == {k: v[0] for k, v in want_cats.items()}
+    assert {r[0]: round(float(r[1].replace(",", ".")) * 100) for r in lines} == {
+        k: v[0] for k, v in want_cats.items()
+    }
 
     rep = await manager.get(f"{base}/repurchase", params=period | {"window": "10"})
     want_rep = expected_repurchase(seeded, *OCT, 10)
     assert rep.status_code == 200 and f'<td class="num">{want_rep["used"][0]}</td>' in rep.text
-    assert (await manager.get(f"{base}/repurchase", params=period)).text.count('value="30"') == 1  # the default
-    for bad, message in (("abc", "um número inteiro de dias"), ("0", "de 1 a 365 dias"), ("400", "de 1 a 365 dias")):
+    assert (await manager.get(f"{base}/repurchase", params=period)).text.count(
+        'value="30"'
+    ) == 1  # the default
+    for bad, message in (
+        ("abc", "um número inteiro de dias"),
+        ("0", "de 1 a 365 dias"),
+        ("400", "de 1 a 365 dias"),
+    ):
         page = await manager.get(f"{base}/repurchase", params=period | {"window": bad})
         assert page.status_code == 422 and message in page.text and f'value="{bad}"' in page.text, bad
     assert (await manager.get(f"{base}/repurchase.csv", params=period | {"window": "x"})).status_code == 422
     await manager.aclose()
 
 
-async def test_campaign_return_lists_the_campaigns_sent_in_the_period_with_the_holdout_comparison(app, api, demo, clock):
+async def test_campaign_return_lists_the_campaigns_sent_in_the_period_with_the_holdout_comparison(
+    app, api, demo, clock
+):
     from retorno.messages import campaigns
 
     bella = demo["bella"]
     for i in range(12):
-        await api.post("/sales", json={"order_id": f"P-{i}", "customer": {"email": f"c{i}@example.com"}, "total": 5000})
+        await api.post(
+            "/sales", json={"order_id": f"P-{i}", "customer": {"email": f"c{i}@example.com"}, "total": 5000}
+        )
     draft = campaigns.Draft(
-        name="Volta", channels=["push"], written={"push": {"title": "Volta", "body": "Volte"}}, holdout_bp=5000
+        name="Volta",
+        channels=["push"],
+        written={"push": {"title": "Volta", "body": "Volte"}},
+        holdout_bp=5000,
     )
     campaign_id = await campaigns.create(brand_id=bella.id, draft=draft, now=clock())
     await campaigns.send_due(now=clock())
     clock.advance(days=2)
     report = await campaigns.report(brand_id=bella.id, campaign_id=campaign_id, now=clock())
     manager = await _staff(app, clock, demo, "manager")
-    page = await manager.get("/admin/b/bella/reports/campaigns", params={"start": "2026-11-01", "end": "2026-11-30"})
+    page = await manager.get(
+        "/admin/b/bella/reports/campaigns", params={"start": "2026-11-01", "end": "2026-11-30"}
+    )
     assert page.status_code == 200 and "Volta" in page.text
     if report.comparison is not None:
         assert f'<td class="num">{report.comparison.sent.shoppers}</td>' in page.text
-    outside = await manager.get("/admin/b/bella/reports/campaigns", params={"start": "2026-10-01", "end": "2026-10-31"})
+    outside = await manager.get(
+        "/admin/b/bella/reports/campaigns", params={"start": "2026-10-01", "end": "2026-10-31"}
+    )
     assert "Volta" not in outside.text
-    csv = (await manager.get("/admin/b/bella/reports/campaigns.csv", params={"start": "2026-11-01", "end": "2026-11-30"})).content.decode("utf-8-sig")
+    csv = (
+        await manager.get(
+            "/admin/b/bella/reports/campaigns.csv", params={"start": "2026-11-01", "end": "2026-11-30"}
+        )
+    ).content.decode("utf-8-sig")
     assert csv.splitlines()[0].startswith("Campanha;") and "Volta" in csv
     mare = await _staff(app, clock, demo, "mare-owner")
-    page = await mare.get("/admin/b/mare/reports/campaigns", params={"start": "2026-11-01", "end": "2026-11-30"})
+    page = await mare.get(
+        "/admin/b/mare/reports/campaigns", params={"start": "2026-11-01", "end": "2026-11-30"}
+    )
     assert page.status_code == 200 and "Volta" not in page.text
     await manager.aclose()
     await mare.aclose()
@@ -393,5 +472,7 @@ def test_a_zone_with_summer_time_cuts_its_days_at_its_own_midnight():
     start = dt.datetime(2026, 3, 1, tzinfo=zone).astimezone(dt.UTC)
     end = dt.datetime(2026, 4, 1, tzinfo=zone).astimezone(dt.UTC)
     segments = programme._segments(zone, start, end)
-    assert [(at, off) for at, off in segments[1:]] == [(dt.datetime(2026, 3, 8, 7, 0, tzinfo=dt.UTC), -4 * 3600)]
+    assert [(at, off) for at, off in segments[1:]] == [
+        (dt.datetime(2026, 3, 8, 7, 0, tzinfo=dt.UTC), -4 * 3600)
+    ]
     assert segments[0][1] == -5 * 3600

@@ -324,7 +324,8 @@ def json_rows(column: str, alias: str, key: str = "") -> str:
     `<alias>.value`: jsonb_array_elements on PostgreSQL, json_each on SQLite."""
     if is_postgres():
         array = f"{column}->'{key}'" if key else column
-        return f"jsonb_array_elements(CASE WHEN jsonb_typeof({array}) = 'array' THEN {array} END) AS {alias}(value)"
+        elements = f"CASE WHEN jsonb_typeof({array}) = 'array' THEN {array} END"
+        return f"jsonb_array_elements({elements}) AS {alias}(value)"
     return f"json_each({column}, '$.{key}') AS {alias}" if key else f"json_each({column}) AS {alias}"
 
 

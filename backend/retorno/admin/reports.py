@@ -171,7 +171,9 @@ def _page(request: Request, template: str, *, status: int = 200, **extra: Any) -
     return Template(f"admin/{template}", context=context, status_code=status)
 
 
-def _csv(request: Request, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response[bytes]:
+def _csv(
+    request: Request, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Response[bytes]:
     lang, brand = lang_of(request), admin_of(request)["brand"]
     body = csvfile.write([i18n.gettext(lang, h) for h in header], rows, lang=lang, tz=brand.timezone)
     return Response(
@@ -188,7 +190,10 @@ async def shoppers_page(request: Request, slug: FromPath[str]) -> Template:
     brand, first, last = _period(request)
     data = await programme.shoppers(brand, first, last)
     lang = lang_of(request)
-    labels = {"buyers": i18n.gettext(lang, "Shoppers who bought"), "users": i18n.gettext(lang, "Used cashback")}
+    labels = {
+        "buyers": i18n.gettext(lang, "Shoppers who bought"),
+        "users": i18n.gettext(lang, "Used cashback"),
+    }
     chart = charts.bar_chart(
         [d.day for d in data.days],
         {"buyers": [d.buyers for d in data.days], "users": [d.users for d in data.days]},
@@ -199,7 +204,9 @@ async def shoppers_page(request: Request, slug: FromPath[str]) -> Template:
         unit=1,
         palette=True,
     )
-    return _page(request, "report_shoppers.html", current_tab="shoppers", data=data, labels=labels, chart=_svg(chart))
+    return _page(
+        request, "report_shoppers.html", current_tab="shoppers", data=data, labels=labels, chart=_svg(chart)
+    )
 
 
 @get("/reports/shoppers.csv", guards=MANAGER)
@@ -223,7 +230,11 @@ async def benefits_page(request: Request, slug: FromPath[str]) -> Template:
     chart = charts.bar_chart(
         [d.day for d in data.days],
         {k: [getattr(d, k) for d in data.days] for k in programme.BENEFIT_SERIES},
-        name=i18n.gettext(lang, "Benefits per day in reais: cashback generated and used, vouchers' and coupons' discounts (figures in the table)"),
+        name=i18n.gettext(
+            lang,
+            "Benefits per day in reais: cashback generated and used, vouchers' and coupons' discounts "
+            "(figures in the table)",
+        ),
         value_label=_money(request),
         day_label=_day_label(request),
         series_labels=labels,
@@ -231,7 +242,13 @@ async def benefits_page(request: Request, slug: FromPath[str]) -> Template:
     )
     names = _labels(lang, "benefit", programme.BENEFITS)
     return _page(
-        request, "report_benefits.html", current_tab="benefits", data=data, labels=labels, names=names, chart=_svg(chart)
+        request,
+        "report_benefits.html",
+        current_tab="benefits",
+        data=data,
+        labels=labels,
+        names=names,
+        chart=_svg(chart),
     )
 
 
@@ -287,7 +304,9 @@ async def recurrence_page(request: Request, slug: FromPath[str]) -> Template:
     chart = charts.ranking_chart(
         list(names.values()),
         {"shoppers": [b.shoppers for b in data.buckets]},
-        name=i18n.gettext(lang, "Shoppers by how many times they bought in the period (figures in the table)"),
+        name=i18n.gettext(
+            lang, "Shoppers by how many times they bought in the period (figures in the table)"
+        ),
         value_label=_count(request),
         series_labels=labels,
         unit=1,
@@ -337,7 +356,11 @@ async def repurchase_page(request: Request, slug: FromPath[str]) -> Template:
         chart = charts.ranking_chart(
             [names[g.key] for g in data.groups],
             {"rate": [g.rate_bp for g in data.groups]},
-            name=i18n.gettext(lang, "Bought again within the window: those who used cashback against those who did not (figures in the table)"),
+            name=i18n.gettext(
+                lang,
+                "Bought again within the window: those who used cashback against those who did not "
+                "(figures in the table)",
+            ),
             value_label=_rate(request),
             series_labels={"rate": i18n.gettext(lang, "Bought again")},
         )
@@ -444,7 +467,9 @@ async def campaigns_page(request: Request, slug: FromPath[str]) -> Template:
             "sent": [round(10000 * r.comparison.sent.rate) for r in compared if r.comparison],
             "holdout": [round(10000 * r.comparison.holdout.rate) for r in compared if r.comparison],
         },
-        name=i18n.gettext(lang, "Purchase rate after each campaign: sent it against held out (figures in the table)"),
+        name=i18n.gettext(
+            lang, "Purchase rate after each campaign: sent it against held out (figures in the table)"
+        ),
         value_label=_rate(request),
         series_labels=labels,
     )

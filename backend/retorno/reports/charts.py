@@ -53,7 +53,8 @@ def bar_chart(
     unit: int = 100,
     palette: bool = False,
 ) -> str:
-    """Grouped bars of centavos per day (of counts with `unit=1`): a y axis with round values, an x axis with dates (about
+    """Grouped bars of centavos per day (of counts with `unit=1`): a y axis with round values, an x
+    axis with dates (about
     eight, so they never overlap), a title on every bar for a pointer; `name` is what a screen
     reader says of it (the table beside it holds every figure). With `palette` the series take
     the colours s-c1, s-c2, ... in order, not a class of their own name."""
@@ -88,7 +89,8 @@ def bar_chart(
             h = plot_h * value / ceiling
             title = f"{day_label(day)} · {series_labels[key]}: {value_label(value)}"
             parts.append(
-                f'<rect class="{_colour(key, j, palette)}" x="{x0 + j * bar:.1f}" y="{base - h:.1f}" width="{bar:.1f}" '
+                f'<rect class="{_colour(key, j, palette)}" x="{x0 + j * bar:.1f}" y="{base - h:.1f}" '
+                f'width="{bar:.1f}" '
                 f'height="{h:.1f}"><title>{escape(title)}</title></rect>'
             )
         if i % every == 0:
@@ -134,7 +136,9 @@ def ranking_chart(
     for tick in range(0, ceiling + 1, step):
         x = left + plot_w * tick / ceiling
         parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}"/>')
-        parts.append(f'<text x="{x:.1f}" y="{base + 14}" text-anchor="middle">{escape(value_label(tick))}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{base + 14}" text-anchor="middle">{escape(value_label(tick))}</text>'
+        )
     parts.append(f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{base}"/>')
     for i, label in enumerate(labels):
         y0 = top + i * (group_h + gap) + gap / 2
@@ -152,7 +156,8 @@ def ranking_chart(
                 f'height="{bar_h - 2}"><title>{escape(title)}</title></rect>'
             )
             parts.append(
-                f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 4:.1f}">{escape(value_label(values[i]))}</text>'
+                f'<text x="{left + w + 4:.1f}" y="{y + bar_h - 4:.1f}">'
+                f"{escape(value_label(values[i]))}</text>"
             )
     parts.append("</svg>")
     return "".join(parts)

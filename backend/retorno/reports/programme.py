@@ -13,6 +13,7 @@ expression has one CASE branch per transition inside the period (none at all for
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import zoneinfo
 from typing import Any
 
@@ -75,11 +76,9 @@ def _day_sql(column: str, segments: list[tuple[dt.datetime, int]]) -> tuple[str,
     if len(segments) == 1:
         return f"(({epoch} + {segments[0][1]}) / 86400)", []
     branches = " ".join(
-        f"WHEN {column} < {{}} THEN {before}" for (_, before), _ in zip(segments, segments[1:], strict=False)
+        f"WHEN {column} < {{}} THEN {before}" for (_, before), _ in itertools.pairwise(segments)
     )
-    return f"(({epoch} + CASE {branches} ELSE {segments[-1][1]} END) / 86400)", [
-        at for at, _ in segments[1:]
-    ]
+    return f"(({epoch} + CASE {branches} ELSE {segments[-1][1]} END) / 86400)", [at for at, _ in segments[1:]]
 
 
 class Period(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,21 +127,23 @@ _BUYERS = (
     "AND cancelled_at IS NULL AND occurred_at >= {} AND occurred_at < {}"
 )
 _USERS_BY_DAY = (
-    "SELECT {day} AS d, COUNT(DISTINCT customer) AS n, CAST(SUM(amount) AS BIGINT) AS amount FROM redemptions "
+    "SELECT {day} AS d, COUNT(DISTINCT customer) AS n, CAST(SUM(amount) AS BIGINT) AS amount "
+    "FROM redemptions "
     "WHERE brand = {} AND cancelled_at IS NULL AND created_at >= {} AND created_at < {} GROUP BY d"
 )
 _USERS = (
     "SELECT COUNT(DISTINCT customer) AS n, COUNT(*) AS redemptions, CAST(COALESCE(SUM(amount), 0) AS BIGINT) "
-    "AS amount FROM redemptions WHERE brand = {} AND cancelled_at IS NULL AND created_at >= {} AND created_at < {}"
+    "AS amount FROM redemptions WHERE brand = {} AND cancelled_at IS NULL AND created_at >= {} "
+    "AND created_at < {}"
 )
 _EARNERS = (
-    "SELECT COUNT(DISTINCT customer) AS n FROM ledger_entries WHERE brand = {} "
+    "SELECT COUNT(DISTINCT customer) AS n FROM ledger_entries WHERE brand = {} "  # noqa: S608
     "AND kind IN ('earn', 'referral_reward') AND occurred_at >= {} AND occurred_at < {}" + CASHBACK_ONLY
 )
 
 
 _POINTS_USERS = (
-    "SELECT COUNT(DISTINCT customer) AS n FROM ledger_entries WHERE brand = {} AND kind = 'reward' "
+    "SELECT COUNT(DISTINCT customer) AS n FROM ledger_entries WHERE brand = {} AND kind = 'reward' "  # noqa: S608
     "AND occurred_at >= {} AND occurred_at < {}" + POINTS_ONLY
 )
 
@@ -205,12 +206,14 @@ async def shoppers(brand: BrandView, first: dt.date, last: dt.date) -> Shoppers:
 # --- benefits generated and used ------------------------------------------------------------------------
 
 _CASHBACK_BY_DAY = (
-    "SELECT {day} AS d, kind, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount FROM ledger_entries "
+    "SELECT {day} AS d, kind, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount "
+    "FROM ledger_entries "
     "WHERE brand = {} AND kind IN ('earn', 'referral_reward', 'redeem', 'redemption_cancel') "
     "AND occurred_at >= {} AND occurred_at < {}" + CASHBACK_ONLY + " GROUP BY d, kind"
 )
 _POINTS = (
-    "SELECT kind, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount FROM ledger_entries WHERE brand = {} "
+    "SELECT kind, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS amount "
+    "FROM ledger_entries WHERE brand = {} "
     "AND kind IN ('earn', 'reward', 'reward_cancel') AND occurred_at >= {} AND occurred_at < {}"
     + POINTS_ONLY
     + " GROUP BY kind"
@@ -220,15 +223,18 @@ _VOUCHERS_ISSUED_BY_DAY = (
     "GROUP BY d"
 )
 _VOUCHERS_USED_BY_DAY = (
-    "SELECT {day} AS d, COUNT(*) AS n, CAST(SUM(discount) AS BIGINT) AS amount FROM voucher_uses WHERE brand = {} "
+    "SELECT {day} AS d, COUNT(*) AS n, CAST(SUM(discount) AS BIGINT) AS amount FROM voucher_uses "
+    "WHERE brand = {} "
     "AND released_at IS NULL AND used_at >= {} AND used_at < {} GROUP BY d"
 )
 _COUPONS_USED_BY_DAY = (
-    "SELECT {day} AS d, COUNT(*) AS n, CAST(SUM(discount) AS BIGINT) AS amount FROM coupon_uses WHERE brand = {} "
+    "SELECT {day} AS d, COUNT(*) AS n, CAST(SUM(discount) AS BIGINT) AS amount FROM coupon_uses "
+    "WHERE brand = {} "
     "AND released_at IS NULL AND used_at >= {} AND used_at < {} GROUP BY d"
 )
 _CLUB_USES_BY_DAY = (
-    "SELECT {day} AS d, COUNT(*) AS n FROM club_uses WHERE brand = {} AND used_at >= {} AND used_at < {} GROUP BY d"
+    "SELECT {day} AS d, COUNT(*) AS n FROM club_uses WHERE brand = {} AND used_at >= {} "
+    "AND used_at < {} GROUP BY d"
 )
 BENEFIT_SERIES = ("cashback_generated", "cashback_used", "voucher_discount", "coupon_discount")
 BENEFIT_SERIES_LABELS = (
@@ -282,7 +288,9 @@ async def benefits(brand: BrandView, first: dt.date, last: dt.date) -> Benefits:
         generated = row["kind"] in ("earn", "referral_reward")
         d["generated" if generated else "used"] += row["amount"] if generated else -row["amount"]
         # A cancelled redemption's entry takes one use back.
-        counts["generated" if generated else "used"] += row["n"] * (-1 if row["kind"] == "redemption_cancel" else 1)
+        counts["generated" if generated else "used"] += row["n"] * (
+            -1 if row["kind"] == "redemption_cancel" else 1
+        )
     issued = await _per_day(_VOUCHERS_ISSUED_BY_DAY, p, "issued_at", *args)
     vouchers = await _per_day(_VOUCHERS_USED_BY_DAY, p, "used_at", *args)
     coupons = await _per_day(_COUPONS_USED_BY_DAY, p, "used_at", *args)
@@ -418,7 +426,8 @@ async def recurrence(brand: BrandView, first: dt.date, last: dt.date) -> Recurre
 # (`+s.brand`: SQLite then looks the shopper's sales up by customer, a few rows, instead of by
 # brand and time, most of the table; PostgreSQL reads it the same.)
 _REDEEMERS_AGAIN = (
-    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s WHERE +s.brand = a.brand "
+    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s "
+    "WHERE +s.brand = a.brand "
     "AND s.customer = a.customer AND s.cancelled_at IS NULL AND s.order_id <> a.order_id "
     "AND s.occurred_at > a.at AND {s_epoch} <= {a_epoch} + {}) THEN 1 ELSE 0 END), 0) AS again FROM ("
     "SELECT brand, customer, order_id, created_at AS at, ROW_NUMBER() OVER (PARTITION BY customer "
@@ -426,7 +435,8 @@ _REDEEMERS_AGAIN = (
     "AND created_at >= {} AND created_at < {}) a WHERE a.k = 1"
 )
 _OTHERS_AGAIN = (
-    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s WHERE +s.brand = a.brand "
+    "SELECT COUNT(*) AS shoppers, COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM sales s "
+    "WHERE +s.brand = a.brand "
     "AND s.customer = a.customer AND s.cancelled_at IS NULL AND s.id <> a.id AND s.occurred_at >= a.at "
     "AND {s_epoch} <= {a_epoch} + {}) THEN 1 ELSE 0 END), 0) AS again FROM ("
     "SELECT brand, customer, id, occurred_at AS at, ROW_NUMBER() OVER (PARTITION BY customer "
@@ -480,12 +490,17 @@ async def repurchase(
     brand: BrandView, first: dt.date, last: dt.date, *, window_days: int, now: dt.datetime
 ) -> Repurchase:
     start, end = _bounds(brand, first, last)
+
     def epochs(sql: str) -> str:
-        return sql.replace("{s_epoch}", db.epoch_of("s.occurred_at")).replace("{a_epoch}", db.epoch_of("a.at"))
+        return sql.replace("{s_epoch}", db.epoch_of("s.occurred_at")).replace(
+            "{a_epoch}", db.epoch_of("a.at")
+        )
 
     seconds = window_days * 86400
     [used] = await db.fetch_heavy(epochs(_REDEEMERS_AGAIN), seconds, brand.id, start, end)
-    [others] = await db.fetch_heavy(epochs(_OTHERS_AGAIN), seconds, brand.id, start, end, brand.id, start, end)
+    [others] = await db.fetch_heavy(
+        epochs(_OTHERS_AGAIN), seconds, brand.id, start, end, brand.id, start, end
+    )
     return Repurchase(
         first=first,
         last=last,
@@ -509,14 +524,18 @@ def _items_sql(key: str) -> tuple[str, str]:
     name = db.json_field("i", key)
     amount, quantity = db.json_field("i", "amount", number=True), db.json_field("i", "quantity", number=True)
     sold = (
-        f"SELECT COALESCE({name}, '') AS k, CAST(SUM({amount} * COALESCE({quantity}, 1)) AS BIGINT) AS revenue, "  # noqa: S608
-        f"CAST(SUM(COALESCE({quantity}, 1)) AS BIGINT) AS units, COUNT(DISTINCT s.id) AS sales FROM sales s, {line} "
-        "WHERE s.brand = {} AND s.cancelled_at IS NULL AND s.occurred_at >= {} AND s.occurred_at < {} GROUP BY k"
+        f"SELECT COALESCE({name}, '') AS k, "  # noqa: S608
+        f"CAST(SUM({amount} * COALESCE({quantity}, 1)) AS BIGINT) AS revenue, "
+        f"CAST(SUM(COALESCE({quantity}, 1)) AS BIGINT) AS units, COUNT(DISTINCT s.id) AS sales "
+        f"FROM sales s, {line} "
+        "WHERE s.brand = {} AND s.cancelled_at IS NULL AND s.occurred_at >= {} AND s.occurred_at < {} "
+        "GROUP BY k"
     )
     cashback = db.json_field("i", "cashback", number=True)
     given = (
         f"SELECT COALESCE({name}, '') AS k, CAST(SUM({cashback}) AS BIGINT) AS cashback "  # noqa: S608
-        f"FROM sales s JOIN ledger_lots l ON l.sale = s.id AND l.brand = s.brand AND l.source = 'sale', {shares} "
+        "FROM sales s JOIN ledger_lots l ON l.sale = s.id AND l.brand = s.brand AND l.source = 'sale', "
+        f"{shares} "
         "WHERE s.brand = {} AND s.cancelled_at IS NULL AND s.occurred_at >= {} AND s.occurred_at < {} "
         + CASHBACK_ONLY.replace("unit", "l.unit", 1)
         + " GROUP BY k"
