@@ -165,6 +165,18 @@ ADMIN_PAGES = {
     "/reports.csv": "",  # a download, not a page
     "/reports/close": "/reports/close?month=2026-11",
     "/reports/close.csv": "",
+    "/reports/shoppers": "/reports/shoppers",
+    "/reports/shoppers.csv": "",
+    "/reports/benefits": "/reports/benefits",
+    "/reports/benefits.csv": "",
+    "/reports/recurrence": "/reports/recurrence",
+    "/reports/recurrence.csv": "",
+    "/reports/repurchase": "/reports/repurchase",
+    "/reports/repurchase.csv": "",
+    "/reports/products": "/reports/products",
+    "/reports/products.csv": "",
+    "/reports/campaigns": "/reports/campaigns",
+    "/reports/campaigns.csv": "",
     "/branding": "/branding",
     "/rules": "/rules",
     "/pack.zip": "",  # a download
