@@ -118,7 +118,14 @@ FIELDS: dict[str, dict[str, tuple[str, Any, dict[str, Any]]]] = {
         "order_id": ("Your order's id.", "PED-1002", {}),
         "customer_id": ("Retorno's id for the buyer.", 17, {}),
         "cashback": ("The cashback the sale earned.", None, {}),
+        "points": ("The points the sale earned, where the brand's programme gives points.", None, {}),
         "vouchers": ("Vouchers this purchase earned, if any.", None, {}),
+    },
+    "PointsAnswer": {
+        "amount": ("Points earned (whole points).", 250, {}),
+        "status": ("pending (in its return window), available, or none.", "pending", {}),
+        "available_at": (f"When they become usable, {_UTC}.", "2026-12-08T17:30:00Z", {}),
+        "expires_at": (f"When they expire, {_UTC} (null: never).", "2027-12-08T17:30:00Z", {}),
     },
     "CashbackAnswer": {
         "amount": (f"Cashback earned, {_CENTAVOS}.", 1899, {}),
