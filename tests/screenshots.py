@@ -66,6 +66,7 @@ ADMIN_PAGES = {
     "integrations": "/integrations",
     "reports": "/reports",
     "close": "/reports/close",
+    "nps": "/nps",
     "report-shoppers": "/reports/shoppers",
     "report-benefits": "/reports/benefits",
     "report-recurrence": "/reports/recurrence",

@@ -25,6 +25,7 @@ SIDEBAR = {
     "/branding": "manager",
     "/reports": "manager",
     "/reports/close": "manager",
+    "/nps": "manager",
     "/staff": "owner",
     "/keys": "owner",
     "/webhooks": "owner",

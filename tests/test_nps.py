@@ -37,7 +37,12 @@ async def _on(demo, clock, slug="bella", delay=3, period=90) -> None:
 
 
 async def _sale(api, order_id, email="ana@example.com", total=15000, channel="loja-centro", name="Ana Souza"):
-    body = {"order_id": order_id, "customer": {"email": email, "name": name}, "total": total, "channel": channel}
+    body = {
+        "order_id": order_id,
+        "customer": {"email": email, "name": name},
+        "total": total,
+        "channel": channel,
+    }
     answer = await api.post("/sales", json=body)
     assert answer.status_code == 201, answer.text
 
@@ -47,7 +52,10 @@ async def _sweep(demo, clock) -> int:
 
 
 async def _surveys(brand_id=None) -> list[dict]:
-    sql = "SELECT n.id, n.token, n.customer, n.score, n.channel, s.order_id FROM nps_surveys n JOIN sales s ON s.id = n.sale"
+    sql = (
+        "SELECT n.id, n.token, n.customer, n.score, n.channel, s.order_id "
+        "FROM nps_surveys n JOIN sales s ON s.id = n.sale"
+    )
     if brand_id is not None:
         return await db.fetch(sql + " WHERE n.brand = {} ORDER BY n.id", brand_id)
     return await db.fetch(sql + " ORDER BY n.id")
@@ -90,7 +98,13 @@ async def test_a_cancelled_sale_an_old_one_a_brand_switched_off_and_the_latest_s
     await _sale(api, "L-2", email="caio@example.com")  # two purchases the same day: one survey
     old = (clock.now - dt.timedelta(days=30)).isoformat()
     answer = await api.post(
-        "/sales", json={"order_id": "O-1", "customer": {"email": "dora@example.com"}, "total": 9000, "occurred_at": old}
+        "/sales",
+        json={
+            "order_id": "O-1",
+            "customer": {"email": "dora@example.com"},
+            "total": 9000,
+            "occurred_at": old,
+        },
     )
     assert answer.status_code == 201
     clock.advance(days=3, minutes=1)
@@ -162,15 +176,21 @@ async def test_the_survey_is_a_plain_form_answered_once_on_its_brands_host(app, 
         other = await browser.get(brand_url("mare", f"/nps/{token}"))
         assert other.status_code == 404 and "Maré" in other.text
         assert (await browser.get(brand_url("bella", "/nps/nope"))).status_code == 404
-        posted = await post_form(browser, brand_url("mare", f"/nps/{token}"), {"score": "1"}, page=brand_url("mare", "/"))
+        posted = await post_form(
+            browser, brand_url("mare", f"/nps/{token}"), {"score": "1"}, page=brand_url("mare", "/")
+        )
         assert posted.status_code == 404
 
 
 async def test_the_apps_home_shows_the_pending_survey_until_it_is_answered(app, api, demo, clock):
     token = await _asked(api, demo, clock)
     [row] = await _surveys()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=brand_url("bella")) as shopper:
-        session = await sessions.start_session(brand_id=demo["bella"].id, customer_id=row["customer"], now=clock())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=brand_url("bella")
+    ) as shopper:
+        session = await sessions.start_session(
+            brand_id=demo["bella"].id, customer_id=row["customer"], now=clock()
+        )
         shopper.cookies.set("retorno_session", session)
         home = await shopper.get("/")
         assert "Conte pra gente" in home.text and f'href="/nps/{token}"' in home.text
@@ -192,7 +212,9 @@ async def test_the_score_matches_an_independent_count(api, demo, clock, seed):
     for survey in surveys[:25]:  # 5 never answer
         score = rng.randint(0, 10)
         given[survey["channel"]].append(score)
-        await nps.answer(brand_id=demo["bella"].id, token=survey["token"], score=str(score), comment="", now=clock())
+        await nps.answer(
+            brand_id=demo["bella"].id, token=survey["token"], score=str(score), comment="", now=clock()
+        )
     every = [s for scores in given.values() for s in scores]
 
     def expected(scores: list[int]) -> int | None:
@@ -206,7 +228,9 @@ async def test_the_score_matches_an_independent_count(api, demo, clock, seed):
     summary = await nps.summary(brand=demo["bella"], first=today - dt.timedelta(days=30), last=today)
     assert summary.split.answers == 25 and summary.asked == 30 and summary.response_rate == 83
     assert summary.split.nps == expected(every)
-    assert {c.channel: c.split.nps for c in summary.channels} == {c: expected(s) for c, s in given.items() if s}
+    assert {c.channel: c.split.nps for c in summary.channels} == {
+        c: expected(s) for c, s in given.items() if s
+    }
     assert summary.months[-1].split.nps == expected(every) and len(summary.months) == 12
 
 
@@ -223,7 +247,9 @@ def test_the_nps_rounds_and_groups_as_a_person_would():
     assert nps.Split(promoters=0, passives=0, detractors=3).nps == -100
     assert nps.Split(promoters=1, passives=7, detractors=0).nps == 13  # 12.5 -> 13
     assert nps.Split().nps is None
-    assert [nps.kind_of(s) for s in (0, 6, 7, 8, 9, 10)] == ["detractors"] * 2 + ["passives"] * 2 + ["promoters"] * 2
+    assert [nps.kind_of(s) for s in (0, 6, 7, 8, 9, 10)] == ["detractors"] * 2 + ["passives"] * 2 + [
+        "promoters"
+    ] * 2
 
 
 # --- the admin -------------------------------------------------------------------------------------
@@ -232,7 +258,7 @@ def test_the_nps_rounds_and_groups_as_a_person_would():
 async def test_the_admin_shows_the_score_trend_channels_and_comments_and_exports_them(app, api, demo, clock):
     token = await _asked(api, demo, clock)
     await nps.answer(
-        brand_id=demo["bella"].id, token=token, score="4", comment="=HYPERLINK(\"x\") demorou", now=clock()
+        brand_id=demo["bella"].id, token=token, score="4", comment='=HYPERLINK("x") demorou', now=clock()
     )
     other = await _asked(api, demo, clock, email="bia@example.com", order="B-1")
     await nps.answer(brand_id=demo["bella"].id, token=other, score="10", comment="Amei", now=clock())

@@ -165,6 +165,8 @@ ADMIN_PAGES = {
     "/reports.csv": "",  # a download, not a page
     "/reports/close": "/reports/close?month=2026-11",
     "/reports/close.csv": "",
+    "/nps": "/nps",
+    "/nps.csv": "",  # a download, not a page
     "/reports/shoppers": "/reports/shoppers",
     "/reports/shoppers.csv": "",
     "/reports/benefits": "/reports/benefits",

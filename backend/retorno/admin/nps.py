@@ -15,14 +15,18 @@ from markupsafe import Markup
 
 from retorno import csvfile, i18n
 from retorno.admin.common import admin_of, audited, page_context, requires_role
-from retorno.errors import N_, Invalid
+from retorno.errors import N_
 from retorno.nps import service as nps
 from retorno.reports import charts
 from retorno.web import error_text, lang_of, now_of
 
 MANAGER = [requires_role("manager")]
 KINDS = ("promoters", "passives", "detractors")
-KIND_LABELS = {"promoters": N_("Promoters (9-10)"), "passives": N_("Passives (7-8)"), "detractors": N_("Detractors (0-6)")}
+KIND_LABELS = {
+    "promoters": N_("Promoters (9-10)"),
+    "passives": N_("Passives (7-8)"),
+    "detractors": N_("Detractors (0-6)"),
+}
 CSV_HEADER = (
     N_("Answered at"),
     N_("Score"),
@@ -52,7 +56,9 @@ def _chart(request: Request, summary: nps.Summary) -> Markup:
     chart = charts.bar_chart(
         [m.first for m in summary.months],
         {k: [m.split.share(k) * 100 for m in summary.months] for k in KINDS},
-        name=i18n.gettext(lang, "Share of promoters, passives and detractors per month (figures in the table)"),
+        name=i18n.gettext(
+            lang, "Share of promoters, passives and detractors per month (figures in the table)"
+        ),
         value_label=lambda v: f"{v // 100}%",
         day_label=lambda d: format_skeleton("MMMyy", d, locale=locale),
         series_labels={k: i18n.gettext(lang, KIND_LABELS[k]) for k in KINDS},
@@ -63,7 +69,9 @@ def _chart(request: Request, summary: nps.Summary) -> Markup:
 async def _page(request: Request, *, status: int = 200, **extra: object) -> Template:
     brand = admin_of(request)["brand"]
     summary = await _summary(request)
-    comments = await nps.answers(brand=brand, first=summary.first, last=summary.last, with_comment=True, limit=50)
+    comments = await nps.answers(
+        brand=brand, first=summary.first, last=summary.last, with_comment=True, limit=50
+    )
     context = page_context(
         request,
         summary=summary,
@@ -111,7 +119,9 @@ async def nps_csv(request: Request, slug: FromPath[str]) -> Response[bytes]:
         tz=brand.timezone,
     )
     name = f"nps-{slug}-{summary.first}-{summary.last}.csv"
-    return Response(body, media_type="text/csv", headers={"content-disposition": f'attachment; filename="{name}"'})
+    return Response(
+        body, media_type="text/csv", headers={"content-disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @post("/nps/settings", guards=MANAGER, status_code=303)
@@ -122,8 +132,8 @@ async def save_settings(request: Request, slug: FromPath[str]) -> Template | Red
     enabled = form.get("enabled") == "1"
     try:
         checked = nps.check_settings(enabled=enabled, **typed)
-    except Invalid as exc:
-        problems = [p for p in exc.problems if isinstance(p, Invalid)] or [exc]
+    except nps.SettingsInvalid as exc:
+        problems = exc.each
         by_field: dict[str, str] = {}
         lines: list[tuple[str, str]] = []
         for problem in problems:
@@ -144,8 +154,16 @@ async def save_settings(request: Request, slug: FromPath[str]) -> Template | Red
         lambda: nps.save_settings(brand_id=brand.id, settings=checked, now=now_of(request)),
         action="nps.settings",
         target=i18n.gettext(lang, "NPS survey"),
-        before={"enabled": before.enabled, "delay_days": before.delay_days, "period_days": before.period_days},
-        after={"enabled": checked.enabled, "delay_days": checked.delay_days, "period_days": checked.period_days},
+        before={
+            "enabled": before.enabled,
+            "delay_days": before.delay_days,
+            "period_days": before.period_days,
+        },
+        after={
+            "enabled": checked.enabled,
+            "delay_days": checked.delay_days,
+            "period_days": checked.period_days,
+        },
     )
     return Redirect(f"/admin/b/{slug}/nps?done=saved#nps-settings", status_code=303)
 

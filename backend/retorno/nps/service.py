@@ -155,13 +155,26 @@ def _whole(name: str, text: str, low: int, high: int) -> int:
     except ValueError:
         value = -1
     if not low <= value <= high:
-        raise Invalid("%(field)s: a whole number from %(min)s to %(max)s", field=_FIELDS[name], min=low, max=high)
+        raise Invalid(
+            "%(field)s: a whole number from %(min)s to %(max)s", field=_FIELDS[name], min=low, max=high
+        )
     return value
+
+
+class SettingsInvalid(Invalid):
+    """The settings' form with mistakes: `each` holds one error per field (a form shows each beside
+    its field)."""
+
+    def __init__(self, each: list[Invalid]) -> None:
+        super().__init__(
+            "%(count)s problem(s) in the survey's settings", [e.detail for e in each], count=len(each)
+        )
+        self.each = each
 
 
 def check_settings(*, enabled: bool, delay_days: str, period_days: str) -> NpsSettings:
     """The form's values checked, every problem at once (days as whole numbers within range)."""
-    problems: list[Any] = []
+    problems: list[Invalid] = []
     values: dict[str, int] = {}
     for name, text, (low, high) in (
         ("delay_days", delay_days, DELAY_RANGE),
@@ -172,9 +185,7 @@ def check_settings(*, enabled: bool, delay_days: str, period_days: str) -> NpsSe
         except Invalid as exc:
             problems.append(exc)
     if problems:
-        if len(problems) == 1:
-            raise problems[0]
-        raise Invalid("%(count)s problem(s) in the survey's settings", problems, count=len(problems))
+        raise SettingsInvalid(problems)
     return NpsSettings(enabled=enabled, **values)
 
 
@@ -249,7 +260,9 @@ async def ask_brand(*, brand_id: int, settings: NpsSettings, now: dt.datetime) -
 
 async def sweep(*, brands: list[BrandView], now: dt.datetime) -> int:
     """The surveys due now, for every brand that asks (idempotent: a survey is unique per sale)."""
-    rows = await db.fetch("SELECT brand, enabled, delay_days, period_days FROM nps_settings WHERE enabled = {}", True)
+    rows = await db.fetch(
+        "SELECT brand, enabled, delay_days, period_days FROM nps_settings WHERE enabled = {}", True
+    )
     by_brand = {
         r["brand"]: NpsSettings(enabled=True, delay_days=r["delay_days"], period_days=r["period_days"])
         for r in rows
@@ -420,7 +433,12 @@ async def summary(*, brand: BrandView, first: dt.date, last: dt.date, months: in
     tz = brand.timezone
     start, end = _start_of(first, tz), _start_of(last + dt.timedelta(days=1), tz)
     where = "brand = {} AND answered_at >= {} AND answered_at < {}"
-    total = await db.fetch_heavy(f"SELECT {_KINDS} FROM nps_surveys WHERE {where}", brand.id, start, end)
+    total = await db.fetch_heavy(
+        f"SELECT {_KINDS} FROM nps_surveys WHERE {where}",  # noqa: S608 - our own SQL
+        brand.id,
+        start,
+        end,
+    )
     asked = await db.fetch_heavy(
         "SELECT COUNT(*) AS asked, SUM(CASE WHEN answered_at IS NULL THEN 0 ELSE 1 END) AS answered "
         "FROM nps_surveys WHERE brand = {} AND asked_at >= {} AND asked_at < {}",
@@ -434,7 +452,7 @@ async def summary(*, brand: BrandView, first: dt.date, last: dt.date, months: in
     bounds = [_start_of(d, tz) for d in firsts[1:]] + [_start_of(next_month, tz)]
     case = db.interval_of("answered_at", len(bounds))
     by_month = await db.fetch_heavy(
-        f"SELECT {case} AS m, {_KINDS} FROM nps_surveys WHERE brand = {{}} AND answered_at >= {{}} "
+        f"SELECT {case} AS m, {_KINDS} FROM nps_surveys WHERE brand = {{}} AND answered_at >= {{}} "  # noqa: S608
         f"AND answered_at < {{}} GROUP BY m",
         *bounds,
         brand.id,
@@ -443,7 +461,7 @@ async def summary(*, brand: BrandView, first: dt.date, last: dt.date, months: in
     )
     month_rows = {r["m"]: _split(r) for r in by_month if r["m"] is not None}
     by_channel = await db.fetch_heavy(
-        f"SELECT channel, {_KINDS} FROM nps_surveys WHERE {where} GROUP BY channel ORDER BY channel",
+        f"SELECT channel, {_KINDS} FROM nps_surveys WHERE {where} GROUP BY channel",  # noqa: S608
         brand.id,
         start,
         end,
@@ -475,7 +493,9 @@ async def answers(
 ) -> list[Answer]:
     """The period's answers, newest first, with the shopper and the purchase each followed."""
     tz = brand.timezone
-    sql = _ANSWERS + ("AND n.comment <> '' " if with_comment else "") + "ORDER BY n.answered_at DESC, n.id DESC"
+    sql = (
+        _ANSWERS + ("AND n.comment <> '' " if with_comment else "") + "ORDER BY n.answered_at DESC, n.id DESC"
+    )
     args: list[Any] = [brand.id, _start_of(first, tz), _start_of(last + dt.timedelta(days=1), tz)]
     if limit is not None:
         sql += " LIMIT {}"
