@@ -486,3 +486,37 @@ async def test_a_brand_without_points_has_no_points_page(demo, app, api, clock):
     assert (await shopper.get("/points")).status_code == 404
     home = await shopper.get("/")
     assert 'id="points-teaser"' not in home.text
+
+
+# --- the widget ---------------------------------------------------------------------------------
+
+
+async def test_the_widget_shows_points_on_products_and_carts(pts, app, client, api, clock):
+    from retorno.widget import service as widget
+
+    bella = pts["bella"]
+    await sale(api, "W-1", [{"amount": 40000}], at=clock() - dt.timedelta(days=20))
+    keyed = await widget.settings_for(bella.id, now=clock())
+    key = keyed.publishable_key
+    products = await client.get(f"/widget/v1/quote/product?key={key}&lang=pt-BR&p=12990:maquiagem&p=5000")
+    assert products.status_code == 200, products.text
+    first, second = products.json()["quotes"]
+    assert (first["points"], second["points"]) == (round(Fraction(12990, 100) * 2), 50)  # 260 and 50
+    assert norm(first["points_text"]) == "260 pontos"
+    full = await widget.by_key(key)
+    token = widget.sign(full.secret, "email:ana@example.com", int(clock().timestamp()) + 600)
+    cart = await client.post(
+        f"/widget/v1/quote/cart?key={key}&lang=pt-BR", json={"total": 10000, "token": token}
+    )
+    body = cart.json()
+    assert body["points"] == 100 and norm(body["shopper"]["points_text"]) == "400 pontos"
+    without = await client.post(f"/widget/v1/quote/cart?key={key}", json={"total": 10000})
+    assert "shopper" in without.json() and without.json()["points"] == 100
+
+
+async def test_the_widget_of_a_brand_without_points_says_nothing_of_points(demo, client, clock):
+    from retorno.widget import service as widget
+
+    key = (await widget.settings_for(demo["mare"].id, now=clock())).publishable_key
+    quotes = await client.get(f"http://mare.{BASE_HOST}/widget/v1/quote/product?key={key}&p=5000")
+    assert "points" not in quotes.text

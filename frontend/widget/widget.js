@@ -191,7 +191,7 @@
       return Promise.all(chunks.map(function (chunk) {
         var params = chunk.map(function (x) { return ["p", x.price + (x.category ? ":" + x.category : "")]; });
         return call("quote/product", params).then(function (a) {
-          a.quotes.forEach(function (q, i) { if (q.cashback > 0) badge(chunk[i].el, q); });
+          a.quotes.forEach(function (q, i) { if (q.cashback > 0 || q.points > 0) badge(chunk[i].el, q); });
         });
       }));
     }).catch(function () { list.forEach(function (x) { x.el.__retorno = false; }); });
@@ -199,11 +199,12 @@
 
   function badge(el, q) {
     var root = mount("retorno-badge", el);
-    var text = word("badge", { amount: money(q.cashback) });
+    var text = q.cashback > 0 ? word("badge", { amount: money(q.cashback) }) : "";
+    if (q.points_text) text = text ? text + " + " + q.points_text : word("badge_points", { points: q.points_text });
     root.append(h("span", {
       class: "r badge" + (q.highlighted ? " hi" : ""), role: "note",
       title: q.highlighted ? word("badge_more", { rate: pct(q.rate_bp) }) : null,
-      "data-cashback": q.cashback
+      "data-cashback": q.cashback, "data-points": q.points || null
     }, [icon(q.highlighted ? "star" : "coin"), h("span", { class: "t" }, text),
         q.highlighted ? h("span", { class: "pill" }, pct(q.rate_bp)) : null]));
   }
@@ -230,10 +231,12 @@
     } else {
       if (q.earn > 0) kids.push(h("p", { class: "row earn" }, [icon("coin"), h("span", null, rich("cart_earn", { amount: money(q.earn) }))]));
       else if (q.below_min_purchase) kids.push(h("p", { class: "row earn" }, [icon("coin"), h("span", null, rich("cart_below_min", { amount: money(config.rates.min_purchase) }))]));
+      if (q.points_text) kids.push(h("p", { class: "row earn points" }, [icon("star"), h("span", null, rich("cart_points", { points: q.points_text }))]));
       if (q.token_error) kids.push(h("p", { class: "warn", role: "status", "data-reason": q.token_error.reason }, q.token_error.message));
       if (q.shopper) {
         var s = q.shopper;
         kids.push(h("p", { class: "balance" }, rich("balance", { amount: money(s.available) })));
+        if (s.points_text) kids.push(h("p", { class: "balance points" }, rich("balance_points", { points: s.points_text })));
         if (s.usable > 0) {
           kids.push(h("p", { class: "usable" }, rich("usable", { amount: money(s.usable) })));
           if (s.reason === "max_share" && s.message) kids.push(h("p", { class: "muted" }, s.message));

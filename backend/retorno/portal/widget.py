@@ -37,7 +37,7 @@ from retorno.brands.service import BrandView
 from retorno.cache import TTLCache
 from retorno.customers.service import Identity
 from retorno.errors import CODES, N_, TITLES, DomainError, Field, Invalid, Unauthorized
-from retorno.ledger import rules
+from retorno.ledger import balances, posting, rules
 from retorno.ledger.rules import Item
 from retorno.portal.theme import CORNERS, FONTS, WEIGHTS
 from retorno.sales import checkout, redemptions
@@ -61,6 +61,9 @@ WORDS = {
     "badge_more": N_("Higher cashback: %(rate)s on this product"),
     "cart_earn": N_("This order earns %(amount)s in cashback"),
     "cart_below_min": N_("Orders from %(amount)s earn cashback"),
+    "badge_points": N_("Earn %(points)s"),
+    "cart_points": N_("This order earns %(points)s"),
+    "balance_points": N_("Your points: %(points)s"),
     "balance": N_("Your cashback: %(amount)s"),
     "usable": N_("You can use %(amount)s on this order"),
     "use": N_("Use %(amount)s"),
@@ -302,6 +305,7 @@ def build_config(brand: BrandView, keyed: Keyed, *, origin: str, lang: str, now:
                 "expiry_days": cashback.expiry_days,
             },
             "redemption": {"min_order": redemption.min_order, "max_share_bp": redemption.max_share_bp},
+            "program": brand.rules().program,
             "launcher": keyed.launcher,
             "words": {key: i18n.gettext(lang, message) for key, message in WORDS.items()},
         }
@@ -330,30 +334,49 @@ async def widget_config(request: Request) -> Response[bytes]:
 # --- quotes ----------------------------------------------------------------------------------------
 
 
-class ProductQuote(msgspec.Struct, kw_only=True):
+class ProductQuote(msgspec.Struct, kw_only=True, omit_defaults=True):
     price: int
     category: str | None
     cashback: int
     rate_bp: int  # the rate with any campaign's multiplier: 1500 is 15%
     campaign: str | None
     highlighted: bool  # more than the brand's base rate
+    points: int | None = None  # where the brand gives points: how many, and in words ("150 pontos")
+    points_text: str | None = None
 
 
-def product_quote(brand: BrandView, *, price: int, category: str | None, now: dt.datetime) -> ProductQuote:
+def points_of(
+    brand: BrandView, items: list[Item] | None, total: int, shipping: int, now: dt.datetime
+) -> int | None:
+    """What an order earns in points (None: the brand gives none), by the same rules as a sale."""
+    program = brand.rules()
+    if not program.earns_points:
+        return None
+    return rules.earn(
+        program.points_earning(), items=items, total=total, shipping=shipping, segment="", at=now
+    ).amount
+
+
+def product_quote(
+    brand: BrandView, *, price: int, category: str | None, now: dt.datetime, lang: str = "pt-BR"
+) -> ProductQuote:
     """What one product earns bought on its own, by the brand's rules (ledger.rules.earn)."""
-    cashback = brand.rules().cashback
-    earning = rules.earn(
-        cashback, items=[Item(amount=price, category=category)], total=price, shipping=0, segment="", at=now
-    )
-    line = earning.breakdown[0] if earning.breakdown else None
+    program = brand.rules()
+    cashback = program.cashback
+    items = [Item(amount=price, category=category)]
+    earning = rules.earn(cashback, items=items, total=price, shipping=0, segment="", at=now)
+    line = earning.breakdown[0] if earning.breakdown and program.earns_cashback else None
     rate = line.rate_bp * line.multiplier_x100 // 100 if line else 0
+    points = points_of(brand, items, price, 0, now)
     return ProductQuote(
         price=price,
         category=category,
-        cashback=earning.amount,
+        cashback=earning.amount if program.earns_cashback else 0,
         rate_bp=rate,
         campaign=line.campaign if line else None,
         highlighted=rate > cashback.rate_bp,
+        points=points,
+        points_text=i18n.points(points, lang=lang) if points else None,
     )
 
 
@@ -374,7 +397,8 @@ async def widget_product_quote(request: Request) -> Response[bytes]:
     asked = request.query_params.getall("p", [])
     if not asked or len(asked) > MAX_PRODUCTS:
         raise Invalid("%(field)s: from 1 to %(max)s products", field=Field("p"), max=MAX_PRODUCTS)
-    quotes = [product_quote(brand, price=p, category=c, now=now) for p, c in map(_product, asked)]
+    lang = lang_of(request)
+    quotes = [product_quote(brand, price=p, category=c, now=now, lang=lang) for p, c in map(_product, asked)]
     body = {"currency": brand.currency, "base_rate_bp": brand.rules().cashback.rate_bp, "quotes": quotes}
     return _json(request, body, cache="public, max-age=60")
 
@@ -391,20 +415,23 @@ class TokenProblem(msgspec.Struct, kw_only=True):
     message: str
 
 
-class ShopperQuote(msgspec.Struct, kw_only=True):
+class ShopperQuote(msgspec.Struct, kw_only=True, omit_defaults=True):
     available: int  # the shopper's available cashback
     usable: int  # what this order may use (minimum order and maximum share applied)
     reason: str | None  # why not more: no_balance | below_min_order | max_share
     message: str | None  # the reason in the page's language
     checkout_codes: bool  # the store's checkout takes codes: the widget offers "Use R$ X"
+    points_text: str | None = None  # the shopper's available points, in words, where the brand gives them
 
 
-class CartQuote(msgspec.Struct, kw_only=True):
+class CartQuote(msgspec.Struct, kw_only=True, omit_defaults=True):
     currency: str
     earn: int
     below_min_purchase: bool
     shopper: ShopperQuote | None  # only with a valid shopper token
     token_error: TokenProblem | None
+    points: int | None = None  # what the order earns in points (brands that give them)
+    points_text: str | None = None
 
 
 def _reason_text(brand: BrandView, lang: str, reason: str | None) -> str | None:
@@ -453,15 +480,21 @@ async def widget_cart_quote(request: Request) -> Response[bytes]:
             message=_reason_text(brand, lang, reason),
             checkout_codes=await stores.checkout_platform(brand.id) is not None,
         )
+        if brand.rules().earns_points and quote.customer_id is not None:
+            held = await balances.available(quote.customer_id, now, brand_id=brand.id, unit=posting.POINTS)
+            shopper.points_text = i18n.points(held, lang=lang)
     problem = None
     if refused is not None:
         word = "token_expired" if refused.reason == "expired" else "token_invalid"
         problem = TokenProblem(reason=refused.reason, message=i18n.gettext(lang, WORDS[word]))
     cashback = brand.rules().cashback
     merchandise = data.total - data.shipping
+    points = points_of(brand, data.items, data.total, data.shipping, now)
     answer = CartQuote(
         currency=brand.currency,
-        earn=quote.earn.amount,
+        earn=quote.earn.amount if brand.rules().earns_cashback else 0,
+        points=points,
+        points_text=i18n.points(points, lang=lang) if points else None,
         below_min_purchase=0 < merchandise < cashback.min_purchase,
         shopper=shopper,
         token_error=problem,
