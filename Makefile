@@ -27,7 +27,7 @@ bench/lighthouse/node_modules/.package-lock.json: bench/lighthouse/package.json 
 	cd bench/lighthouse && npm ci --no-audit --no-fund --loglevel=error
 
 run: $(VENV)/.installed  ## migrate the SQLite database, import the demo brands, serve on :8000
-	RETORNO_BASE_HOST=$${RETORNO_BASE_HOST:-localhost:$(PORT)} $(BIN)/retorno demo
+	RETORNO_BASE_HOST=$${RETORNO_BASE_HOST:-localhost:$(PORT)} $(BIN)/retorno demo --shoppers
 	RETORNO_BASE_HOST=$${RETORNO_BASE_HOST:-localhost:$(PORT)} $(BIN)/retorno serve --host $(HOST) --port $(PORT) --urls
 
 test: $(VENV)/.installed-test node_modules/.package-lock.json  ## the whole suite (RETORNO_TEST_DATABASE_URL=postgresql://... for PostgreSQL)

@@ -520,3 +520,19 @@ async def test_the_widget_of_a_brand_without_points_says_nothing_of_points(demo,
     key = (await widget.settings_for(demo["mare"].id, now=clock())).publishable_key
     quotes = await client.get(f"http://mare.{BASE_HOST}/widget/v1/quote/product?key={key}&p=5000")
     assert "points" not in quotes.text
+
+
+async def test_the_api_tells_a_customers_points_and_a_brand_without_points_says_so(
+    pts, api, clock, app, api_keys
+):
+    await sale(api, "A-1", [{"amount": 30000}], at=clock() - dt.timedelta(days=10))
+    held = await api.get("/customers/email:ana@example.com/points")
+    assert held.status_code == 200, held.text
+    assert held.json()["available"] == 300 and held.json()["currency"] == "pts"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=f"http://{BASE_HOST}/api/v1",
+        headers={"authorization": f"Bearer {api_keys['mare']}"},
+    ) as mare_api:
+        none = await mare_api.get("/customers/email:ana@example.com/points")
+    assert none.status_code == 404

@@ -22,6 +22,7 @@ from retorno.brands.pack_writer import write_pack
 from retorno.club import demo as club_demo
 from retorno.errors import DomainError, Invalid
 from retorno.messages import settings as message_settings
+from retorno.nps import demo as nps_demo
 from retorno.onboarding.brand import import_brand
 from retorno.points import service as points
 from retorno.push import keys as push_keys
@@ -138,7 +139,7 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"expired {done['expired']} credits, announced {done['available']}, "
             f"queued {done['reminders']} reminders and {done['voucher_reminders']} voucher reminders, "
-            f"purged {done['purged']} finished rows"
+            f"purged {done['purged']} finished rows, asked {done['nps_asked']} NPS surveys"
         )
         return 0
 
@@ -182,7 +183,51 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         _demo_club(settings)
     if not failed and settings.env == "development":
         _demo_staff(settings)
+    if not failed and getattr(args, "shoppers", False):
+        _demo_shoppers(settings)
     return failed
+
+
+# The demo's shoppers (`retorno demo --shoppers`, as `make run` does): a few purchases in the last
+# months at Bella's stores, and their answers to the NPS survey (nps/demo.py).
+DEMO_SHOPPERS = (
+    ("Juliana Prado", "juliana.prado@exemplo.com.br"),
+    ("Marcos Teixeira", "marcos.teixeira@exemplo.com.br"),
+    ("Patrícia Gomes", "patricia.gomes@exemplo.com.br"),
+    ("Renata Alves", "renata.alves@exemplo.com.br"),
+    ("Tiago Moreira", "tiago.moreira@exemplo.com.br"),
+    ("Larissa Costa", "larissa.costa@exemplo.com.br"),
+)
+DEMO_CHANNELS = ("counter", "loja-paulista", "site")
+
+
+def _demo_shoppers(settings: Settings) -> None:
+    from retorno.customers.service import Identity
+    from retorno.sales import orders
+    from retorno.sales.requests import SaleIn
+
+    async def work() -> int:
+        brand = await brands.get_brand("bella")
+        now = dt.datetime.now(dt.UTC)
+        for i in range(18):
+            name, email = DEMO_SHOPPERS[i % len(DEMO_SHOPPERS)]
+            sale = SaleIn(
+                order_id=f"DEMO-{1001 + i}",
+                customer=Identity(email=email, name=name),
+                total=8990 + 1370 * (i % 7),
+                channel=DEMO_CHANNELS[i % len(DEMO_CHANNELS)],
+                occurred_at=now - dt.timedelta(days=160 - 8 * i, hours=i),
+            )
+            try:
+                await orders.record(brand=brand, sale=sale, now=now)
+            except DomainError:  # recorded by an earlier `demo --shoppers` (on another day)
+                continue
+        added = await nps_demo.seed(brand_id=brand.id, now=now)
+        if added:
+            print(f"demo shoppers: {len(DEMO_SHOPPERS)} with purchases and {added} NPS surveys for bella")
+        return 0
+
+    asyncio.run(_with_db(settings, work))
 
 
 def _demo_club(settings: Settings) -> None:
@@ -352,6 +397,7 @@ def parser() -> argparse.ArgumentParser:
     mm.set_defaults(func=cmd_makemigrations)
 
     d = sub.add_parser("demo", help="migrate, then import the demo brand packs")
+    d.add_argument("--shoppers", action="store_true", help="and a few demo shoppers, purchases and NPS answers")
     d.set_defaults(func=cmd_demo)
 
     k = sub.add_parser("apikeys", help="integration API keys").add_subparsers(dest="action", required=True)

@@ -31,7 +31,7 @@ from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import CustomerView, Identity
 from retorno.errors import Field, Invalid, NotFound, Unauthorized, UnsupportedMediaType
-from retorno.ledger import balances
+from retorno.ledger import balances, posting
 from retorno.ledger.balances import Balance, StatementLine
 from retorno.ledger.rules import Item
 from retorno.money import hundredths
@@ -173,6 +173,18 @@ async def customer_balance(request: Request, brand: ApiBrand, ref: Ref) -> Balan
     after a refund of cashback already spent (brands with the negative_balance policy)."""
     customer = await _customer(brand, ref)
     return await balances.balance(brand=brand, customer_id=customer.id, now=now_of(request))
+
+
+@get("/customers/{ref:str}/points", summary="A customer's points", responses=problems(*COMMON, 404, 422))
+async def customer_points(request: Request, brand: ApiBrand, ref: Ref) -> Balance:
+    """Available, pending and soon-expiring points (whole points, `currency` "pts"), for a brand
+    whose programme gives points; 404 for one that gives none."""
+    if not brand.rules().earns_points:
+        raise NotFound("this brand's programme gives no points")
+    customer = await _customer(brand, ref)
+    return await balances.balance(
+        brand=brand, customer_id=customer.id, now=now_of(request), unit=posting.POINTS
+    )
 
 
 class Statement(msgspec.Struct, kw_only=True):
@@ -915,6 +927,7 @@ router = Router(
     route_handlers=[
         upsert_customer,
         customer_balance,
+        customer_points,
         customer_statement,
         post_sale,
         post_refund,

@@ -93,6 +93,7 @@ def explain(line: dict[str, Any], *, lang: str, brand: BrandView) -> str:
             "expire": _("Expired: not used in time"),
             "redemption_cancel": _("Given back: a purchase using cashback was cancelled"),
             "adjustment": _("Adjustment by the store"),
+            "conversion": _("Points exchanged for cashback"),
             "referral_reward": _("Reward for an invitation"),
         }
         text = texts.get(kind, kind) % {"order": line.get("order_id") or ""}
