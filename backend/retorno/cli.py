@@ -397,7 +397,9 @@ def parser() -> argparse.ArgumentParser:
     mm.set_defaults(func=cmd_makemigrations)
 
     d = sub.add_parser("demo", help="migrate, then import the demo brand packs")
-    d.add_argument("--shoppers", action="store_true", help="and a few demo shoppers, purchases and NPS answers")
+    d.add_argument(
+        "--shoppers", action="store_true", help="and a few demo shoppers, purchases and NPS answers"
+    )
     d.set_defaults(func=cmd_demo)
 
     k = sub.add_parser("apikeys", help="integration API keys").add_subparsers(dest="action", required=True)

@@ -46,7 +46,12 @@ async def answer(request: Request, token: FromPath[str]) -> Template | Redirect:
         await nps.answer(brand_id=brand.id, token=token, score=score, comment=comment, now=now_of(request))
     except Invalid as exc:
         return _page(
-            request, survey, status=422, error=error_text(request, exc), typed_score=score, typed_comment=comment
+            request,
+            survey,
+            status=422,
+            error=error_text(request, exc),
+            typed_score=score,
+            typed_comment=comment,
         )
     except Conflict:
         answered = await nps.survey(brand_id=brand.id, token=token)
