@@ -536,3 +536,16 @@ async def test_the_api_tells_a_customers_points_and_a_brand_without_points_says_
     ) as mare_api:
         none = await mare_api.get("/customers/email:ana@example.com/points")
     assert none.status_code == 404
+
+
+async def test_the_home_of_a_points_only_brand_speaks_points_not_cashback(settings, demo, api, app, clock):
+    await give_points(settings, program="points")
+    bella = {b.slug: b for b in await brands.list_brands()}["bella"]
+    customer = (await sale(api, "H-1", [{"amount": 15000}], at=clock() - dt.timedelta(days=10)))[
+        "customer_id"
+    ]
+    shopper = await signed_in(app, bella, customer, clock)
+    home = await shopper.get("/")
+    assert home.status_code == 200
+    assert 'id="points-teaser"' in home.text and 'id="balance-available"' not in home.text
+    assert re.search(r'id="points-balance">150\b', norm(home.text))
