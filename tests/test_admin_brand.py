@@ -266,6 +266,41 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                 brand_id=demo[slug].id, benefit=checked, image=picture, now=clock()
             )
         )
+    from retorno.ledger import posting
+    from retorno.points import service as points
+
+    reward_of, exchange_of = {}, {}
+    for slug in ("bella", "mare"):  # a reward of each brand's catalogue, and an exchange of it
+        reward_of[slug] = await points.save(
+            brand_id=demo[slug].id,
+            draft=points.Draft(kind="product", title="Brinde", points="10"),
+            now=clock(),
+        )
+
+        async def held(slug: str = slug) -> None:
+            await posting.credit(
+                brand=demo[slug],
+                customer_id=customers_of[slug],
+                amount=10,
+                source="adjustment",
+                at=clock(),
+                now=clock(),
+                kind="adjustment",
+                breakdown={},
+                pending=False,
+                unit=posting.POINTS,
+            )
+
+        await db.write(held)
+        exchange_of[slug] = (
+            await points.redeem(
+                brand=demo[slug],
+                customer_id=customers_of[slug],
+                reward_id=reward_of[slug],
+                request_key="k",
+                now=clock(),
+            )
+        ).redemption_id
     outcomes = {}
     for persona in PERSONAS:
         client = await _staff(app, clock, demo, persona)
@@ -286,6 +321,8 @@ async def test_every_admin_route_gives_each_role_exactly_what_it_should(app, api
                     "{campaign_id:int}": campaign_of[slug],
                     "{kind:str}": "cashback.credited",
                     "{benefit_id:int}": benefit_of[slug],
+                    "{reward_id:int}": reward_of[slug],
+                    "{redemption_id:int}": exchange_of[slug],
                     "{code:str}": "NATAL",
                 }
                 url = f"/admin/b/{slug}" + (path or "/")
