@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             Path(tmp) / "server.log",
         )
-        server.cli("demo")
+        server.cli("demo", "--shoppers")  # as make run: the NPS page has answers
         server.start()
         try:
             for slug in SHOPPERS:
