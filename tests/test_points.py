@@ -549,3 +549,11 @@ async def test_the_home_of_a_points_only_brand_speaks_points_not_cashback(settin
     assert home.status_code == 200
     assert 'id="points-teaser"' in home.text and 'id="balance-available"' not in home.text
     assert re.search(r'id="points-balance">150\b', norm(home.text))
+
+
+async def test_the_customers_page_in_the_admin_shows_their_points(pts, api, app, clock, demo):
+    customer = (await sale(api, "C-1", [{"amount": 25000}], at=clock() - dt.timedelta(days=10)))["customer_id"]
+    manager = await _staff(app, clock, demo, "manager")
+    page = await manager.get(f"http://{BASE_HOST}/admin/b/bella/customers/{customer}")
+    assert page.status_code == 200
+    assert re.search(r'id="customer-points">250\b', norm(page.text))

@@ -15,9 +15,10 @@ from retorno.admin.common import admin_of, audited, page_context, record_change,
 from retorno.admin.messages import CHANNEL_NAMES, REASONS, STATES
 from retorno.customers import service as customers
 from retorno.errors import Invalid, NotFound
-from retorno.ledger import balances
+from retorno.ledger import balances, posting
 from retorno.messages import service as messages
 from retorno.messages import texts
+from retorno.points import service as catalogue
 from retorno.push import service as push
 from retorno.referrals import service as referrals
 from retorno.sales import adjustments, rewards
@@ -52,6 +53,10 @@ async def _customer_context(request: Request, customer_id: int, **extra: Any) ->
         customer=customer,
         cpf=f"***.{customer.cpf[3:6]}.***-**" if customer.cpf else None,
         balance=await balances.balance(brand=brand, customer_id=customer_id, now=now),
+        points=await balances.balance(brand=brand, customer_id=customer_id, now=now, unit=posting.POINTS)
+        if brand.rules().earns_points
+        else None,
+        exchanges=await catalogue.redemptions(brand.id, customer_id=customer_id, limit=20),
         entries=entries,
         older=older,
         vouchers=await vouchers.of_customer(brand_id=brand.id, customer_id=customer_id, now=now),
