@@ -355,3 +355,26 @@ async def test_the_automation_emails_the_surveys_own_link(app, api, demo, clock,
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as browser:
         followed = await browser.get(link)
         assert followed.status_code == 302 and followed.headers["location"] == f"/nps/{survey['token']}"
+
+
+async def test_the_shoppers_export_has_their_answers_and_deleting_the_account_drops_their_words(
+    app, api, demo, clock
+):
+    token = await _asked(api, demo, clock)
+    await nps.answer(brand_id=demo["bella"].id, token=token, score="8", comment="Gostei", now=clock())
+    [row] = await _surveys()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=brand_url("bella")
+    ) as shopper:
+        session = await sessions.start_session(
+            brand_id=demo["bella"].id, customer_id=row["customer"], now=clock()
+        )
+        shopper.cookies.set("retorno_session", session)
+        exported = await shopper.get("/account/data.json")
+        assert exported.status_code == 200, exported.text
+        [answer] = exported.json()["nps_answers"]
+        assert (answer["score"], answer["comment"], answer["order_id"]) == (8, "Gostei", "A-1")
+        deleted = await post_form(shopper, brand_url("bella", "/account/delete"), {"confirm": "yes"})
+        assert deleted.status_code == 303
+    [kept] = await db.fetch("SELECT score, comment FROM nps_surveys")
+    assert (kept["score"], kept["comment"]) == (8, "")

@@ -379,6 +379,12 @@ async def of_customer(*, brand_id: int, customer_id: int) -> list[dict[str, Any]
     ]
 
 
+async def forget(*, customer_id: int) -> None:
+    """A shopper who deleted their account: their comments go (their own words); the scores stay,
+    of no one now (the customer row keeps no name), so the brand's NPS does not change."""
+    await db.fetch("UPDATE nps_surveys SET comment = '' WHERE customer = {}", customer_id)
+
+
 # --- the admin's figures -------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
 from retorno.customers.tables import Consent
+from retorno.nps import service as nps
 from retorno.outbox import service as outbox
 from retorno.push import service as push
 from retorno.referrals import invitations
@@ -119,6 +120,7 @@ async def erase(*, brand_id: int, customer_id: int, now: dt.datetime) -> None:
         await vouchers.cancel_for_customer(customer_id=customer_id, now=now)
         await referrals.forget(customer_id=customer_id)
         await push.forget(customer_id=customer_id)
+        await nps.forget(customer_id=customer_id)
         await customers.forget(brand_id, customer_id, now=now)
         await outbox.emit(
             brand_id=brand_id,

@@ -17,6 +17,7 @@ from retorno.customers.service import Identity
 from retorno.errors import Invalid
 from retorno.ledger import balances
 from retorno.mail import Message
+from retorno.nps import service as nps
 from retorno.onboarding import shoppers
 from retorno.points import service as points
 from retorno.portal.routes import page_context, private_router, requires_brand
@@ -302,6 +303,7 @@ async def export_data(request: Request) -> Response[bytes]:
     )
     data["notification_categories"] = await push.categories_of(brand.id, customer.id)
     data["club_uses"] = await club.uses_of(brand_id=brand.id, customer_id=customer.id)
+    data["nps_answers"] = await nps.of_customer(brand_id=brand.id, customer_id=customer.id)
     data["reward_exchanges"] = [
         {k: v for k, v in msgspec.structs.asdict(r).items() if k not in ("customer_id", "customer_name")}
         for r in await points.redemptions(brand.id, customer_id=customer.id, limit=10_000)
