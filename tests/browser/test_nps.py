@@ -12,6 +12,7 @@ import httpx
 from playwright.sync_api import Playwright
 
 from tests.browser.helpers import ARGS, CHROMIUM, TIMEOUT_MS, admin_sign_in, join_with_code, screenshot
+from tests.browser.test_accessibility import audit
 
 SLUG = "bella"
 PHONE = {"width": 390, "height": 844}
@@ -25,7 +26,7 @@ def test_an_answer_from_the_app_appears_in_the_admins_nps_page(
     live_server.cli("staff", "add", manager, "--brand", SLUG, "--role", "manager")
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
     try:
-        admin = browser.new_context(viewport=LAPTOP, locale="pt-BR")
+        admin = browser.new_context(viewport=LAPTOP, locale="pt-BR", bypass_csp=True)  # axe is injected
         admin.set_default_timeout(TIMEOUT_MS)
         page = admin.new_page()
         admin_sign_in(page, live_server, manager)
@@ -60,6 +61,9 @@ def test_an_answer_from_the_app_appears_in_the_admins_nps_page(
             teaser.locator("a").click()
         assert "De 0 a 10, quanto você recomendaria a Bella a um amigo?" in app.inner_text("h1")
         screenshot(app, tmp_path / "nps-survey.png")
+        checker = browser.new_context(viewport=PHONE, locale="pt-BR", bypass_csp=True)
+        assert audit(checker.new_page(), app.url) == []  # the survey, as a phone shows it
+        checker.close()
         app.click("label.nps-option:has(input[value='9'])")
         app.fill("#nps-comment", "Atendimento nota dez, só faltou estacionamento.")
         with app.expect_navigation():
@@ -77,5 +81,7 @@ def test_an_answer_from_the_app_appears_in_the_admins_nps_page(
         assert int(page.inner_text("#nps-answers")) >= 1
         assert page.locator("#nps-channels tr[data-channel='counter']").count() == 1
         screenshot(page, tmp_path / "nps-admin.png")
+        page.set_viewport_size(PHONE)  # as the admin's accessibility test looks at every page
+        assert audit(page, page.url) == []  # with an answer, a comment and a channel
     finally:
         browser.close()
