@@ -22,6 +22,7 @@ from retorno.outbox import service as outbox
 from tests.conftest import brand_url, make_settings, post_form
 from tests.fake_smtp import SmtpSink
 from tests.test_admin_brand import _csrf, _staff
+from tests.test_messages import whatsapp  # noqa: F401 - the fixture: a fake Cloud API, templates approved
 
 NPS = "/admin/b/bella/nps"
 QUESTION = "De 0 a 10, quanto você recomendaria a Bella a um amigo?"
@@ -135,9 +136,9 @@ async def test_two_sweeps_at_once_ask_once(api, demo, clock):
 # --- answering -------------------------------------------------------------------------------------
 
 
-async def _asked(api, demo, clock, email="ana@example.com", order="A-1") -> str:
+async def _asked(api, demo, clock, email="ana@example.com", order="A-1", name="Ana Souza") -> str:
     await _on(demo, clock)
-    await _sale(api, order, email=email)
+    await _sale(api, order, email=email, name=name)
     clock.advance(days=3, minutes=1)
     await _sweep(demo, clock)
     rows = [s for s in await _surveys() if s["order_id"] == order]
@@ -378,3 +379,53 @@ async def test_the_shoppers_export_has_their_answers_and_deleting_the_account_dr
         assert deleted.status_code == 303
     [kept] = await db.fetch("SELECT score, comment FROM nps_surveys")
     assert (kept["score"], kept["comment"]) == (8, "")
+
+
+async def test_the_automation_is_among_the_admins_messages_with_its_portuguese_text(app, demo, clock):
+    manager = await _staff(app, clock, demo, "manager")
+    listed = await manager.get("/admin/b/bella/messages")
+    assert listed.status_code == 200 and "Pesquisa de satisfação (NPS)" in listed.text
+    page = await manager.get("/admin/b/bella/messages/nps.ask")
+    assert page.status_code == 200, page.text
+    html = norm(page.text)
+    assert "De 0 a 10, quanto você recomendaria a {marca} a um amigo?" in html
+    assert "pesquisa_nps" in html
+
+
+async def test_the_automation_asks_on_whatsapp_with_the_approved_template_and_not_once_answered(
+    app, api, demo, clock, database_url, sink, whatsapp
+):
+    from retorno.customers import service as customers
+    from retorno.worker import Worker
+    from tests.test_messages import _whatsapp_on
+
+    await _whatsapp_on(demo, clock)
+    made = await api.post(
+        "/customers", json={"email": "zoe@example.com", "phone": "+5511912345678", "name": "Zoe Lima"}
+    )
+    zoe = made.json()["id"]
+    await customers.set_consents(demo["bella"].id, zoe, {"whatsapp": True}, source="counter", now=clock())
+    token = await _asked(api, demo, clock, email="zoe@example.com", order="W-1", name="Zoe Lima")
+    bia_token = await _asked(api, demo, clock, email="bia@example.com", order="W-2")
+    # Bia answered in the app before the message went out: she is not asked again.
+    await nps.answer(brand_id=demo["bella"].id, token=bia_token, score="10", comment="", now=clock())
+    settings = make_settings(
+        database_url,
+        RETORNO_SMTP_URL=sink.url,
+        RETORNO_SMTP_CA_FILE=sink.ca_file,
+        RETORNO_WHATSAPP_API_URL=whatsapp.base_url,
+    )
+    clock.now = clock.now.replace(hour=15)  # out of the quiet hours
+    async with Worker(clock=clock, settings=settings, sweep_every=0, backoff=10, timeout=2) as worker:
+        await worker.drain()
+    sent = [m for m in whatsapp.received if m.template == "pesquisa_nps"]
+    assert len(sent) == 1 and sent[0].to == "5511912345678" and sent[0].language == "pt_BR"
+    assert sent[0].parameters[:2] == ["Zoe", "Bella Cosméticos"]
+    [link] = [p for p in sent[0].parameters if "/m/" in p]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as browser:
+        followed = await browser.get(link)
+        assert followed.headers["location"] == f"/nps/{token}"
+    skipped = await db.fetch(
+        "SELECT state, reason FROM messages WHERE kind = 'nps.ask' AND state = 'skipped'"
+    )
+    assert [(r["state"], r["reason"]) for r in skipped] == [("skipped", "spent")]
