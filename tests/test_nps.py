@@ -21,8 +21,8 @@ from retorno.nps.service import NpsSettings
 from retorno.outbox import service as outbox
 from tests.conftest import brand_url, make_settings, post_form
 from tests.fake_smtp import SmtpSink
+from tests.fake_whatsapp import FakeWhatsApp
 from tests.test_admin_brand import _csrf, _staff
-from tests.test_messages import whatsapp  # noqa: F401 - the fixture: a fake Cloud API, templates approved
 
 NPS = "/admin/b/bella/nps"
 QUESTION = "De 0 a 10, quanto você recomendaria a Bella a um amigo?"
@@ -309,6 +309,21 @@ async def test_the_settings_form_says_whats_wrong_in_portuguese_and_saves_audite
 
 
 # --- the automation --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def whatsapp():
+    """The fake Cloud API with Bella's account, every default template approved (as in test_messages)."""
+    from retorno.messages import texts
+    from tests.test_messages import NUMBER_ID, TOKEN
+
+    fake = await FakeWhatsApp().start()
+    fake.add_account(NUMBER_ID, TOKEN)
+    for spec in texts.AUTOMATIONS.values():
+        body = texts.defaults(spec, "pt-BR")["whatsapp"]
+        fake.approve(body["template"], "pt_BR", len(texts.VARIABLE.findall(body["body"])))
+    yield fake
+    await fake.stop()
 
 
 @pytest.fixture
