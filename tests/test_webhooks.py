@@ -172,7 +172,7 @@ async def test_an_endpoint_gets_the_types_it_asked_for_and_only_its_own_brands(
 
 
 async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
-    api, demo, clock, receiver, options, worker
+    api, demo, clock, receiver, options, worker, settings
 ):
     """Sale, refund, cancel, redemption and its cancellation, vouchers, the sweep, a referral, an
     erasure: every type the catalogue lists reaches an endpoint of all types."""
@@ -182,9 +182,14 @@ async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
     from retorno.vouchers import service as vouchers
     from retorno.worker import sweep
 
-    bella = demo["bella"]
+    from retorno.brands import service as brands
+    from retorno.points import service as rewards
+    from tests.test_points import give_points
+
+    await give_points(settings)  # Bella gives points too: points.credited, reward.*
+    bella = await brands.get_brand("bella")
     _, path = await _endpoint(demo, receiver, options, clock)
-    await _sale(api, "W-1", 50000)  # 5,000 of cashback and a voucher
+    await _sale(api, "W-1", 50000)  # 5,000 of cashback, 500 points and a voucher
     clock.advance(days=8)
     await sweep(clock())  # available
     redemption = {
@@ -196,6 +201,14 @@ async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
     }
     assert (await api.post("/redemptions", json=redemption)).status_code == 201
     assert (await api.post("/redemptions/R-1/cancel")).status_code in (200, 201)
+    gift = await rewards.save(
+        brand_id=bella.id, draft=rewards.Draft(kind="product", title="Brinde", points="100"), now=clock()
+    )
+    ana_id = (await db.fetch("SELECT id FROM customers WHERE email = {}", "ana@example.com"))[0]["id"]
+    taken = await rewards.redeem(
+        brand=bella, customer_id=ana_id, reward_id=gift, request_key="w", now=clock()
+    )
+    await rewards.undo(brand=bella, redemption_id=taken.redemption_id, by="t", reason="teste", now=clock())
     code = (await db.fetch("SELECT code FROM vouchers ORDER BY id LIMIT 1"))[0]["code"]
     await vouchers.redeem(brand=bella, code=code, order_id="W-3", order_total=50000, now=clock())
     await coupons.save(
