@@ -257,7 +257,8 @@ async def test_redeeming_a_voucher_takes_the_points_once_and_shows_its_qr_code(p
     shown = await shopper.get(first.headers["location"])
     assert shown.status_code == 200 and "<svg" in shown.text and 'class="voucher-qr"' in shown.text
     [voucher] = await db.fetch(
-        "SELECT code, amount, source FROM vouchers WHERE customer = {}", answer["customer_id"]
+        "SELECT code, amount, source FROM vouchers WHERE customer = {} AND source = 'points'",
+        answer["customer_id"],
     )
     assert (voucher["amount"], voucher["source"]) == (1000, "points")
     assert voucher["code"][:4] in shown.text
@@ -552,7 +553,9 @@ async def test_the_home_of_a_points_only_brand_speaks_points_not_cashback(settin
 
 
 async def test_the_customers_page_in_the_admin_shows_their_points(pts, api, app, clock, demo):
-    customer = (await sale(api, "C-1", [{"amount": 25000}], at=clock() - dt.timedelta(days=10)))["customer_id"]
+    customer = (await sale(api, "C-1", [{"amount": 25000}], at=clock() - dt.timedelta(days=10)))[
+        "customer_id"
+    ]
     manager = await _staff(app, clock, demo, "manager")
     page = await manager.get(f"http://{BASE_HOST}/admin/b/bella/customers/{customer}")
     assert page.status_code == 200
