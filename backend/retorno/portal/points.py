@@ -8,8 +8,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from litestar import Request, Router, get, post
-from litestar.datastructures import CacheControlHeader
+from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
@@ -18,7 +17,7 @@ from retorno.brands.service import BrandView
 from retorno.ledger import balances, posting
 from retorno.points import service as points
 from retorno.portal.rewards import qr_svg
-from retorno.portal.routes import load_shopper, page_context, requires_brand
+from retorno.portal.routes import page_context, private_router
 from retorno.signin.guards import requires_customer, signed_in_customer
 from retorno.vouchers.service import grouped
 from retorno.web import RowId, brand_required, error_text, lang_of, now_of
@@ -125,11 +124,4 @@ async def redeemed_page(request: Request, redemption_id: RowId) -> Template:
     return Template("portal/points_redeemed.html", context=context)
 
 
-router = Router(
-    path="/",
-    guards=[requires_brand],
-    include_in_schema=False,
-    before_request=load_shopper,
-    cache_control=CacheControlHeader(no_store=True, private=True),
-    route_handlers=[points_page, redeem, redeemed_page],
-)
+router = private_router(points_page, redeem, redeemed_page)
