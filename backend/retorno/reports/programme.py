@@ -534,11 +534,14 @@ def _items_sql(key: str) -> tuple[str, str]:
     cashback = db.json_field("i", "cashback", number=True)
     given = (
         f"SELECT COALESCE({name}, '') AS k, CAST(SUM({cashback}) AS BIGINT) AS cashback "  # noqa: S608
-        "FROM sales s JOIN ledger_lots l ON l.sale = s.id AND l.brand = s.brand AND l.source = 'sale', "
-        f"{shares} "
-        "WHERE s.brand = {} AND s.cancelled_at IS NULL AND s.occurred_at >= {} AND s.occurred_at < {} "
+        # The brand's lots first, each sale found by its id (ledger_lots has no index on sale):
+        # CROSS JOIN keeps SQLite to that order; a sale's lot is available at its time or later,
+        # so the brand's older lots are passed over. PostgreSQL plans it freely.
+        f"FROM ledger_lots l CROSS JOIN sales s, {shares} "
+        "WHERE l.brand = {} AND l.source = 'sale' AND l.available_at >= {}"
         + CASHBACK_ONLY.replace("unit", "l.unit", 1)
-        + " GROUP BY k"
+        + " AND s.id = l.sale AND s.brand = l.brand AND s.cancelled_at IS NULL AND s.occurred_at >= {} "
+        "AND s.occurred_at < {} GROUP BY k"
     )
     return sold, given
 
@@ -572,7 +575,9 @@ async def sellers(brand: BrandView, first: dt.date, last: dt.date, *, by: str) -
     start, end = _bounds(brand, first, last)
     sold_sql, given_sql = _items_sql(by)
     sold = await db.fetch_heavy(sold_sql, brand.id, start, end)
-    given = {r["k"]: int(r["cashback"] or 0) for r in await db.fetch_heavy(given_sql, brand.id, start, end)}
+    given = {
+        r["k"]: int(r["cashback"] or 0) for r in await db.fetch_heavy(given_sql, brand.id, start, end, start)
+    }
     rows = sorted(
         (
             Seller(
