@@ -560,3 +560,36 @@ async def test_the_customers_page_in_the_admin_shows_their_points(pts, api, app,
     page = await manager.get(f"http://{BASE_HOST}/admin/b/bella/customers/{customer}")
     assert page.status_code == 200
     assert re.search(r'id="customer-points">250\b', norm(page.text))
+
+
+async def test_a_manager_turns_points_on_in_the_rules_and_a_mistake_is_named(demo, app, clock):
+    from tests.test_admin_setup import RULES, _fields
+
+    manager = await _staff(app, clock, demo, "manager")
+    token = await _csrf(manager)
+    form = _fields((await manager.get(f"http://{BASE_HOST}{RULES}")).text)
+    assert form["pts.program"] == "cashback"
+    on = form | {
+        "pts.program": "both",
+        "pts.per_real": "1,5",
+        "pts.categories": "maquiagem 3",
+        "pts.expiry_days": "180",
+        "_csrf_token": token,
+    }
+    saved = await manager.post(f"http://{BASE_HOST}{RULES}", data=on)
+    assert saved.status_code == 303, saved.text
+    rules = (await brands.get_brand("bella")).rules()
+    assert rules.program == "both" and rules.points is not None
+    assert (rules.points.earn.rate_bp, rules.points.earn.categories, rules.points.earn.expiry_days) == (
+        150,
+        {"maquiagem": 300},
+        180,
+    )
+    again = _fields((await manager.get(f"http://{BASE_HOST}{RULES}")).text)
+    assert (again["pts.program"], again["pts.per_real"]) == ("both", "1,5")
+    wrong = await manager.post(f"http://{BASE_HOST}{RULES}", data=on | {"pts.per_real": "muitos"})
+    assert wrong.status_code == 422 and "points.per_real" in wrong.text
+    off = await manager.post(
+        f"http://{BASE_HOST}{RULES}", data=again | {"pts.program": "cashback", "_csrf_token": token}
+    )
+    assert off.status_code == 303 and (await brands.get_brand("bella")).rules().points is None
