@@ -576,7 +576,7 @@ async def sellers(brand: BrandView, first: dt.date, last: dt.date, *, by: str) -
     sold_sql, given_sql = _items_sql(by)
     sold = await db.fetch_heavy(sold_sql, brand.id, start, end)
     given = {
-        r["k"]: int(r["cashback"] or 0) for r in await db.fetch_heavy(given_sql, brand.id, start, end, start)
+        r["k"]: int(r["cashback"] or 0) for r in await db.fetch_heavy(given_sql, brand.id, start, start, end)
     }
     rows = sorted(
         (
