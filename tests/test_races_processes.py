@@ -9,13 +9,19 @@ import datetime as dt
 import itertools
 
 import httpx
+import msgspec
 
-from retorno import db
+from retorno import db, i18n
 from retorno.apikeys import service as apikeys
-from retorno.auth import codes
+from retorno.auth import codes, sessions
+from retorno.brands import service as brands
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
+from retorno.ledger import balances, posting
+from retorno.onboarding.brand import import_brand
+from retorno.points import service as points
 from retorno.settings import DEV_SECRET
+from tests.conftest import BASE_HOST, demo_pack
 
 ANA = "ana@example.com"
 
@@ -284,3 +290,158 @@ async def test_three_workers_and_two_app_processes_send_every_notice_exactly_onc
     kinds = collections.Counter(r["kind"] for r in await db.fetch("SELECT kind FROM outbox_events"))
     assert kinds["cashback.available"] == 2 * count and kinds["cashback.expiring"] == count
     assert kinds["campaign"] == 1
+
+
+# --- the rewards catalogue, raced through both processes ----------------------------------------
+
+
+async def _bella_with_points(bella):
+    """Bella with the demo's points (as `retorno demo` turns them on), before either process has
+    looked the brand up (so neither caches it without points)."""
+    pack = demo_pack("bella")
+    rules = msgspec.structs.replace(pack.rules, program="both", points=points.DEMO_POINTS["bella"])
+    await import_brand(msgspec.structs.replace(pack, rules=rules), base_host=BASE_HOST)
+    return await brands.get_brand(bella.slug)
+
+
+async def _shopper_with_points(brand, email: str, amount: int) -> tuple[int, str]:
+    """A shopper holding `amount` usable points (a staff adjustment), and a session of theirs."""
+    now = _now()
+
+    async def work() -> int:
+        customer, _ = await customers.upsert(brand.id, Identity(email=email), now=now)
+        await posting.credit(
+            brand=brand,
+            customer_id=customer.id,
+            amount=amount,
+            source="adjustment",
+            at=now,
+            now=now,
+            kind="adjustment",
+            breakdown={},
+            note="pontos de teste",
+            pending=False,
+            unit=posting.POINTS,
+        )
+        return customer.id
+
+    customer_id = await db.write(work)
+    return customer_id, await sessions.start_session(brand_id=brand.id, customer_id=customer_id, now=now)
+
+
+async def _signed_in(server, session: str) -> Browser:
+    browser = await Browser(server).__aenter__()
+    browser.client.cookies.set("retorno_session", session)
+    return browser
+
+
+def _refusal(reason: str) -> str:
+    return i18n.error_text("pt-BR", points.RewardRefused(reason))
+
+
+async def _points_per_unit(brand_id: int) -> dict[str, int]:
+    rows = await db.fetch(
+        "SELECT unit, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings "
+        "WHERE brand = {} GROUP BY unit",
+        brand_id,
+    )
+    return {r["unit"]: r["total"] for r in rows}
+
+
+async def test_two_hundred_exchanges_through_two_processes_spend_points_for_fifty_exactly_fifty_times(
+    app_processes, demo
+):
+    """One shopper holding the points of exactly 50 vouchers sends 200 exchanges at once (each its
+    own form, so its own key), alternating between two processes: 50 go through, 150 are refused
+    for want of points; the points end at exactly 0, 50 vouchers exist, and each unit's postings
+    add up to zero."""
+    bella = await _bella_with_points(demo["bella"])
+    reward_id = await points.save(
+        brand_id=bella.id,
+        draft=points.Draft(kind="voucher", title="Vale de R$ 10", points="100", value="1000"),
+        now=_now(),
+    )
+    customer_id, session = await _shopper_with_points(bella, ANA, 50 * 100)
+    browsers = [await _signed_in(server, session) for server in app_processes]
+    try:
+        answers = await asyncio.gather(
+            *(
+                browsers[i % 2].post(
+                    f"/points/rewards/{reward_id}",
+                    {"key": f"form-{i}"},
+                    client_address=f"198.51.100.{i % 250}",
+                )
+                for i in range(200)
+            )
+        )
+    finally:
+        for browser in browsers:
+            await browser.__aexit__()
+    statuses = collections.Counter(a.status_code for a in answers)
+    assert statuses == {303: 50, 409: 150}, [
+        (a.status_code, a.text[:300]) for a in answers if a.status_code not in (303, 409)
+    ][:3]
+    assert all(a.headers["location"].startswith("/points/redeemed/") for a in answers if a.status_code == 303)
+    refused = [a.text for a in answers if a.status_code == 409]
+    assert all(_refusal("not_enough_points") in text for text in refused)
+    left = await balances.balance(brand=bella, customer_id=customer_id, now=_now(), unit=posting.POINTS)
+    assert (left.available, left.pending) == (0, 0)
+    taken = await db.fetch(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT voucher) AS vouchers, CAST(SUM(points) AS BIGINT) AS points "
+        "FROM reward_redemptions WHERE brand = {} AND customer = {} AND state = 'issued'",
+        bella.id,
+        customer_id,
+    )
+    assert (taken[0]["n"], taken[0]["vouchers"], taken[0]["points"]) == (50, 50, 5000)
+    vouchers = await db.fetch(
+        "SELECT COUNT(*) AS n FROM vouchers WHERE brand = {} AND customer = {} AND source = 'points'",
+        bella.id,
+        customer_id,
+    )
+    assert vouchers[0]["n"] == 50
+    lots = await db.fetch(
+        "SELECT remaining FROM ledger_lots WHERE customer = {} AND unit = 'pts'", customer_id
+    )
+    assert [lot["remaining"] for lot in lots] == [0]
+    assert await _points_per_unit(bella.id) == {"pts": 0}
+
+
+async def test_forty_shoppers_racing_with_points_for_a_reward_of_stock_ten_through_two_processes_get_ten(
+    app_processes, demo
+):
+    """40 shoppers, each with points enough, take a product of stock 10 at once through two
+    processes: exactly 10 get it, 30 are told it is out of stock and keep their points."""
+    bella = await _bella_with_points(demo["bella"])
+    reward_id = await points.save(
+        brand_id=bella.id,
+        draft=points.Draft(kind="product", title="Nécessaire Bella", points="300", stock="10"),
+        now=_now(),
+    )
+    shoppers = [await _shopper_with_points(bella, f"cliente{i}@example.com", 1000) for i in range(40)]
+    browsers = [await _signed_in(app_processes[i % 2], session) for i, (_, session) in enumerate(shoppers)]
+    try:
+        answers = await asyncio.gather(
+            *(
+                browser.post(
+                    f"/points/rewards/{reward_id}", {"key": "form"}, client_address=f"198.51.100.{i}"
+                )
+                for i, browser in enumerate(browsers)
+            )
+        )
+    finally:
+        for browser in browsers:
+            await browser.__aexit__()
+    assert sorted(a.status_code for a in answers) == [303] * 10 + [409] * 30, [
+        (a.status_code, a.text[:300]) for a in answers if a.status_code not in (303, 409)
+    ][:3]
+    assert all(_refusal("out_of_stock") in a.text for a in answers if a.status_code == 409)
+    rows = await db.fetch(
+        "SELECT customer FROM reward_redemptions WHERE reward = {} AND state = 'issued'", reward_id
+    )
+    winners = {r["customer"] for r in rows}
+    assert len(rows) == len(winners) == 10
+    for (customer_id, _), answer in zip(shoppers, answers, strict=True):
+        left = await balances.balance(brand=bella, customer_id=customer_id, now=_now(), unit=posting.POINTS)
+        assert left.available == (700 if customer_id in winners else 1000)
+        assert (answer.status_code == 303) == (customer_id in winners)
+    assert await _points_per_unit(bella.id) == {"pts": 0}
