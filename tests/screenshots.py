@@ -154,7 +154,24 @@ def _shopper_pages(browser: Browser, server: LiveServer, slug: str, out: Path) -
         join_with_code(page, server, slug, *SHOPPERS[slug])
         for name, path in SHOPPER_PAGES.items():
             _shoot(page, server.url(slug, path), out / f"shopper-{slug}-{scheme}-{name}.png")
+        _redeem_a_reward(page, server, slug, out / f"shopper-{slug}-{scheme}-points-redeemed.png")
         context.close()
+
+
+def _redeem_a_reward(page: Page, server: LiveServer, slug: str, path: Path) -> None:
+    """The first reward the shopper's points cover, exchanged: its page with the code and QR code
+    (in light, then the same one again in dark)."""
+    page.goto(server.url(slug, "/points"))
+    mine = page.locator(".my-rewards a")
+    if mine.count():
+        _shoot(page, server.url(slug, mine.first.get_attribute("href") or "/points"), path)
+        return
+    exchange = page.locator("li.reward form button[type=submit]")
+    if not exchange.count():
+        return  # a brand without points, or not enough of them
+    with page.expect_navigation():
+        exchange.first.click()
+    _shoot(page, page.url, path)
 
 
 def _admin_pages(browser: Browser, server: LiveServer, out: Path) -> None:

@@ -104,7 +104,11 @@ def extract_python(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options
         if _name(node.func) in ("gettext", "ngettext") and len(node.args) >= 2:  # i18n.gettext(lang, "...")
             second = node.args[1]
             if not (isinstance(node.args[0], ast.Constant)) and isinstance(second, ast.Constant):
-                yield node.lineno, "gettext", second.value, []
+                third = node.args[2] if len(node.args) >= 3 else None
+                if _name(node.func) == "ngettext" and isinstance(third, ast.Constant):  # (lang, one, many, n)
+                    yield node.lineno, "ngettext", (second.value, third.value), []
+                else:
+                    yield node.lineno, "gettext", second.value, []
             continue
         name, first = _name(node.func), node.args[0]
         if name in FIELDS:

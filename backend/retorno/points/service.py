@@ -118,16 +118,16 @@ class RedemptionView(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-def _whole(text: str, field: str, *, low: int, high: int, empty: int | None = None) -> int | None:
+def _whole(text: str, field: Field, *, low: int, high: int, empty: int | None = None) -> int | None:
     text = text.strip().replace(".", "")
     if not text:
         if empty is None:
-            raise Invalid("%(field)s: is required", field=Field(field))
+            raise Invalid("%(field)s: is required", field=field)
         return None if empty == -1 else empty
     if not text.isdigit() or not low <= int(text) <= high:
         raise Invalid(
             "%(field)s: must be a whole number from %(low)s to %(high)s",
-            field=Field(field),
+            field=field,
             low=low,
             high=high,
         )
@@ -148,20 +148,20 @@ def check(draft: Draft) -> dict[str, Any]:
         raise Invalid("%(field)s: choose one of the options", field=Field("kind"))
     value = None
     if draft.kind != "product":
-        value = _whole(draft.value, "value", low=1, high=10**9)
+        value = _whole(draft.value, Field("value"), low=1, high=10**9)
     return {
         "kind": draft.kind,
         "title": title,
         "description": description,
-        "points": _whole(draft.points, "points", low=1, high=MAX_POINTS),
+        "points": _whole(draft.points, Field("points"), low=1, high=MAX_POINTS),
         "value": value,
-        "min_order": _whole(draft.min_order, "min_order", low=0, high=10**9, empty=0)
+        "min_order": _whole(draft.min_order, Field("min_order"), low=0, high=10**9, empty=0)
         if draft.kind == "voucher"
         else 0,
-        "valid_days": _whole(draft.valid_days, "valid_days", low=1, high=3650, empty=30),
-        "stock": _whole(draft.stock, "stock", low=0, high=10**8, empty=-1),
-        "per_shopper": _whole(draft.per_shopper, "per_shopper", low=1, high=10**6, empty=-1),
-        "position": _whole(draft.position, "position", low=0, high=9999, empty=0),
+        "valid_days": _whole(draft.valid_days, Field("valid_days"), low=1, high=3650, empty=30),
+        "stock": _whole(draft.stock, Field("stock"), low=0, high=10**8, empty=-1),
+        "per_shopper": _whole(draft.per_shopper, Field("per_shopper"), low=1, high=10**6, empty=-1),
+        "position": _whole(draft.position, Field("position"), low=0, high=9999, empty=0),
         "enabled": bool(draft.enabled),
     }
 
