@@ -81,7 +81,8 @@ async def signed_in(app, brand: brands.BrandView, customer_id: int, clock) -> ht
 
 async def zero_sum_per_unit(brand_id: int) -> dict[str, int]:
     rows = await db.fetch(
-        "SELECT unit, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings WHERE brand = {} GROUP BY unit",
+        "SELECT unit, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_postings WHERE brand = {} "
+        "GROUP BY unit",
         brand_id,
     )
     return {r["unit"]: r["total"] for r in rows}

@@ -176,14 +176,13 @@ async def test_every_event_type_of_the_catalogue_is_emitted_and_delivered(
 ):
     """Sale, refund, cancel, redemption and its cancellation, vouchers, the sweep, a referral, an
     erasure: every type the catalogue lists reaches an endpoint of all types."""
+    from retorno.brands import service as brands
     from retorno.customers import service as customers
     from retorno.onboarding import shoppers
+    from retorno.points import service as rewards
     from retorno.vouchers import coupons
     from retorno.vouchers import service as vouchers
     from retorno.worker import sweep
-
-    from retorno.brands import service as brands
-    from retorno.points import service as rewards
     from tests.test_points import give_points
 
     await give_points(settings)  # Bella gives points too: points.credited, reward.*

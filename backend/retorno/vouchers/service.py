@@ -34,7 +34,8 @@ from retorno.vouchers.tables import Voucher, VoucherUse
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 10
-SOURCES = ("rule", "referral", "staff", "campaign", "api", "points")  # points: from the catalogue  # api: issued by the brand's own systems
+# api: issued by the brand's own systems; points: exchanged for points in the rewards catalogue
+SOURCES = ("rule", "referral", "staff", "campaign", "api", "points")
 
 REASONS = {
     "not_found": N_("no voucher or coupon has this code (%(code)s)"),
