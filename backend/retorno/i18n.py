@@ -100,9 +100,10 @@ def percent(value: int | float, *, lang: str, per: int = 10000) -> str:
 
 
 def points(value: int, *, lang: str) -> str:
-    """A number of points as the locale writes it, with its word: "1.500 pontos", "1 ponto"."""
+    """A number of points as the locale writes it, with its word: "1.500 pontos", "1 ponto", and
+    "0 pontos" (Brazilians say zero in the plural, though gettext's pt_BR rule puts it with one)."""
     number = format_decimal(value, locale=babel_locale(lang))
-    return ngettext(lang, "%(n)s point", "%(n)s points", abs(value)) % {"n": number}
+    return ngettext(lang, "%(n)s point", "%(n)s points", abs(value) or 2) % {"n": number}
 
 
 def hundredths(value: int, *, lang: str) -> str:
