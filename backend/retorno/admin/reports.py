@@ -363,6 +363,7 @@ async def repurchase_page(request: Request, slug: FromPath[str]) -> Template:
             ),
             value_label=_rate(request),
             series_labels={"rate": i18n.gettext(lang, "Bought again")},
+            top=10000,
         )
     return _page(
         request,
@@ -472,6 +473,7 @@ async def campaigns_page(request: Request, slug: FromPath[str]) -> Template:
         ),
         value_label=_rate(request),
         series_labels=labels,
+        top=10000,
     )
     return _page(
         request,

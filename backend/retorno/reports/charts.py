@@ -115,10 +115,12 @@ def ranking_chart(
     value_label: Callable[[int], str],
     series_labels: dict[str, str],
     unit: int = 100,
+    top: int | None = None,
 ) -> str:
     """Grouped horizontal bars, one group a row (a category, a product, a campaign), its label on
     the left and each bar's value at its end; colours s-c1, s-c2, ... in the series' order. Values
-    below zero draw as zero (the table beside it holds every figure, signed)."""
+    below zero draw as zero (the table beside it holds every figure, signed). `top` fixes the
+    scale's end (10000 basis points: a rate's 100%)."""
     width, left, right, top = 760, 200, 90, 8
     bar_h, gap = 14, 10
     rows = max(len(labels), 1)
@@ -128,6 +130,8 @@ def ranking_chart(
     peak = max([v for values in series.values() for v in values] + [0])
     step = nice_step(peak, unit=unit)
     ceiling = step * max(-(-peak // step), 1)
+    if top is not None:
+        step, ceiling = top // 4, top
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'class="chart chart-ranking" aria-label="{escape(name)}">'

@@ -540,7 +540,8 @@ def _items_sql(key: str) -> tuple[str, str]:
         f"FROM ledger_lots l CROSS JOIN sales s, {shares} "
         "WHERE l.brand = {} AND l.source = 'sale' AND l.available_at >= {}"
         + CASHBACK_ONLY.replace("unit", "l.unit", 1)
-        + " AND s.id = l.sale AND s.brand = l.brand AND s.cancelled_at IS NULL AND s.occurred_at >= {} "
+        + " AND s.id = l.sale AND s.brand = l.brand AND s.cancelled_at IS NULL AND s.items <> '[]' "
+        "AND s.occurred_at >= {} "
         "AND s.occurred_at < {} GROUP BY k"
     )
     return sold, given
