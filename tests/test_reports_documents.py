@@ -370,7 +370,7 @@ async def test_the_pages_show_the_reports_and_their_csv_in_portuguese(seeded, ap
     page = await manager.get(f"{base}/shoppers", params=period)
     assert page.status_code == 200 and "<svg" in page.text
     assert re.search(rf'id="s-buyers">{want["buyers"]}<', page.text)
-    assert 'aria-current="page">Clientes que usaram cashback<' in page.text
+    assert 'aria-current="true">Clientes que usaram cashback<' in page.text
     csv_text = (await manager.get(f"{base}/shoppers.csv", params=period)).content.decode("utf-8-sig")
     rows = [line.split(";") for line in csv_text.strip().splitlines()]
     assert (

@@ -547,7 +547,35 @@ def state_changing_routes(app) -> list[tuple[str, str]]:
     return sorted(found, key=lambda mp: (mp[1], mp[0]))
 
 
+async def _survey_one(demo) -> None:
+    """An NPS survey whose token is "1" (the routes' placeholder), so /nps/1 answers on Bella's host."""
+    import datetime as dt
+
+    import msgspec
+
+    from retorno.nps.tables import Survey
+    from retorno.sales import orders
+    from retorno.sales.requests import SaleIn
+
+    now = dt.datetime.now(dt.UTC)
+    sale = msgspec.convert(
+        {"order_id": "CSRF-1", "customer": {"email": "csrf@example.com"}, "total": 1000}, SaleIn
+    )
+    answer, _ = await orders.record(brand=demo["bella"], sale=sale, now=now)
+    await db.insert(
+        Survey,
+        brand=demo["bella"].id,
+        customer=answer.customer_id,
+        sale=answer.sale_id,
+        token="1",
+        channel="api",
+        asked_at=now,
+        created_at=now,
+    )
+
+
 async def test_every_state_changing_route_needs_the_csrf_token(app, client, demo):
+    await _survey_one(demo)
     routes = state_changing_routes(app)
     paths = {path for _, path in routes}
     assert {"/login", "/login/verify", "/join", "/logout", "/lang", "/admin/login"} <= paths, paths

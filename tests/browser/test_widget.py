@@ -67,11 +67,16 @@ def test_badges_keep_the_brand_s_look_and_move_nothing(page: Page, live_server) 
     page.goto(live_server.url(None, "/dev/store?brand=bella"))
     page.locator("retorno-badge").nth(3).wait_for()
     first = text_of(page, "#products li:nth-child(1) retorno-badge .t")
-    assert first == pt(WORDS["badge"], amount=money(748)), first  # R$ 49,90 of make-up at 15%, half-even
+    # R$ 49,90 of make-up at 15%, half-even; and the demo's points: 2 a real on make-up, 99,8 -> 100
+    assert first == pt(WORDS["badge"], amount=money(748)) + " + 100 pontos", first
+    assert (
+        page.locator("#products li:nth-child(1) retorno-badge .badge").get_attribute("data-points") == "100"
+    )
     assert page.locator("#products li:nth-child(1) retorno-badge .badge.hi").count() == 1  # 15% > 10%
     assert page.locator("#products li:nth-child(3) retorno-badge .badge.hi").count() == 0
-    assert text_of(page, "#products li:nth-child(3) retorno-badge .t") == pt(
-        WORDS["badge"], amount=money(1299)
+    assert (
+        text_of(page, "#products li:nth-child(3) retorno-badge .t")
+        == pt(WORDS["badge"], amount=money(1299)) + " + 130 pontos"
     )
     # the store's CSS does not reach inside, and the widget's does not reach out
     plain = page.locator("#products li:nth-child(3) retorno-badge .badge")
@@ -133,7 +138,8 @@ def test_a_cart_without_a_token_invites_the_shopper_to_join(page: Page, live_ser
     join.wait_for()
     assert join.inner_text() == pt(WORDS["join"])
     assert join.get_attribute("href") == live_server.url("bella", "/join")
-    assert page.locator("retorno-cart .earn").count() == 1
+    assert page.locator("retorno-cart .earn:not(.points)").count() == 1
+    assert page.locator("retorno-cart .earn.points").count() == 1  # the demo gives points too
     assert page.locator("retorno-cart .balance").count() == 0
     assert page.evaluate(CLS) == 0
     assert page.errors == []  # type: ignore[attr-defined]
@@ -141,8 +147,9 @@ def test_a_cart_without_a_token_invites_the_shopper_to_join(page: Page, live_ser
 
 def test_a_cart_with_a_token_shows_the_balance(page: Page, live_server, shopper) -> None:
     page.goto(live_server.url(None, f"/dev/store/cart?brand=bella&shopper={shopper['email']}"))
-    balance = page.locator("retorno-cart .balance")
+    balance = page.locator("retorno-cart .balance:not(.points)")
     balance.wait_for()
+    assert "pontos" in text_of(page, "retorno-cart .balance.points")
     available = shopper["balance"]["available"]
     assert balance.inner_text().replace("\xa0", " ") == pt(WORDS["balance"], amount=money(available))
     assert money(min(available, 24470 // 2)) in text_of(page, "retorno-cart .usable")
