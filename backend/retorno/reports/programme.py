@@ -12,6 +12,7 @@ expression has one CASE branch per transition inside the period (none at all for
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import zoneinfo
@@ -575,10 +576,11 @@ async def sellers(brand: BrandView, first: dt.date, last: dt.date, *, by: str) -
         raise Invalid("%(field)s: category or sku", field=Field("by"))
     start, end = _bounds(brand, first, last)
     sold_sql, given_sql = _items_sql(by)
-    sold = await db.fetch_heavy(sold_sql, brand.id, start, end)
-    given = {
-        r["k"]: int(r["cashback"] or 0) for r in await db.fetch_heavy(given_sql, brand.id, start, start, end)
-    }
+    # The lines and their cashback at once (on SQLite, each on a connection of its own).
+    sold, credited = await asyncio.gather(
+        db.fetch_heavy(sold_sql, brand.id, start, end), db.fetch_heavy(given_sql, brand.id, start, start, end)
+    )
+    given = {r["k"]: int(r["cashback"] or 0) for r in credited}
     rows = sorted(
         (
             Seller(
