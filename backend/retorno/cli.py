@@ -342,6 +342,35 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database, taken while the app serves."""
+    from retorno import backup
+
+    try:
+        size = backup.backup(settings.database_url, Path(args.file))
+    except Invalid as exc:
+        print(f"retorno: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"backup: {args.file} ({size:,} bytes)")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Put a backup in place of the SQLite database (stop the app and the workers first)."""
+    from retorno import backup
+
+    if not args.yes:
+        print("restore replaces the whole database: stop the app and the workers, then run it with --yes")
+        return 2
+    try:
+        backup.restore(settings.database_url, Path(args.file))
+    except Invalid as exc:
+        print(f"retorno: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"restored: {args.file}")
+    return 0
+
+
 def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> int:
 
     print(vault.new_key())
@@ -423,6 +452,14 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--backoff", type=float, default=30.0, help="first retry delay in seconds (default 30)")
     w.add_argument("--until-idle", action="store_true", help="stop when nothing is due")
     w.set_defaults(func=cmd_worker)
+
+    bk = sub.add_parser("backup", help="a consistent copy of the SQLite database, while the app serves")
+    bk.add_argument("file")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="put a backup in place of the SQLite database (app stopped)")
+    rs.add_argument("file")
+    rs.add_argument("--yes", action="store_true", help="yes, replace the whole database")
+    rs.set_defaults(func=cmd_restore)
 
     sw = sub.add_parser("sweep", help="expire credits and queue availability and expiry notices")
     sw.set_defaults(func=cmd_sweep)
