@@ -422,3 +422,26 @@ async def migrate(*, quiet: bool = True) -> None:
         result = await run_forwards(app_name="all")
     if not result.success:
         raise RuntimeError(f"migration failed: {result.message}")
+
+
+# --- migrations (`/readyz`) ----------------------------------------------------------------------
+
+_MIGRATION_ID = re.compile(r'^ID = "([^"]+)"', re.M)
+
+
+@functools.cache
+def migration_ids() -> frozenset[str]:
+    """The migrations this code has, by the id Piccolo records once one is applied."""
+    found = set()
+    for config in piccolo_conf.APP_REGISTRY.app_configs.values():
+        for path in Path(config.migrations_folder_path).glob("*.py"):
+            match = _MIGRATION_ID.search(path.read_text())
+            if match:
+                found.add(match[1])
+    return frozenset(found)
+
+
+async def pending_migrations() -> set[str]:
+    """The migrations of this code that the database has not applied."""
+    applied = {row["name"] for row in await fetch("SELECT name FROM migration")}
+    return set(migration_ids()) - applied

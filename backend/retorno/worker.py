@@ -130,6 +130,9 @@ async def sweep(now: dt.datetime, retention: Retention | None = None) -> dict[st
     }
 
 
+HEARTBEAT_EVERY = 5.0  # seconds between a running worker's heartbeats
+
+
 class Worker:
     def __init__(
         self,
@@ -263,9 +266,13 @@ class Worker:
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Until `stop` is set; a pass that found nothing to do waits `idle` seconds."""
+        beaten = -1e18
         while not stop.is_set():
             try:
                 counts = await self.run_once()
+                if time.monotonic() - beaten >= HEARTBEAT_EVERY:  # /readyz reads it
+                    await outbox.heartbeat(self.clock())
+                    beaten = time.monotonic()
             except Exception:  # a bad pass must not end the worker
                 log.exception("worker pass failed")
                 counts = {"claimed": 0, "events": 0, "imported": 0}

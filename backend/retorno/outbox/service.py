@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from typing import Any
 
 import msgspec
@@ -86,3 +88,23 @@ async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
         plain,
         keyed,
     )
+
+
+# --- the workers' heartbeats (`/readyz`) ---------------------------------------------------------
+
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+_BEAT = (
+    "INSERT INTO worker_heartbeats (name, beat_at) VALUES ({}, {}) "
+    "ON CONFLICT (name) DO UPDATE SET beat_at = excluded.beat_at"
+)
+
+
+async def heartbeat(now: dt.datetime, name: str = WORKER_NAME) -> None:
+    """This worker finished a pass at `now`."""
+    await db.write(lambda: db.fetch(_BEAT, name, now))
+
+
+async def last_heartbeat() -> dt.datetime | None:
+    """When any worker last finished a pass (None: none ever has)."""
+    rows = await db.fetch("SELECT beat_at FROM worker_heartbeats ORDER BY beat_at DESC LIMIT 1")
+    return rows[0]["beat_at"] if rows else None

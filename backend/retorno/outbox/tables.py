@@ -17,3 +17,12 @@ class OutboxEvent(Table, tablename="outbox_events"):
     run_after = Timestamptz()
     done_at = Timestamptz(null=True, default=None, index=True)  # push fanned it out
     webhooks_done_at = Timestamptz(null=True, default=None)  # webhooks fanned it out (their own marker)
+
+
+class WorkerHeartbeat(Table, tablename="worker_heartbeats"):
+    """When each worker (a `retorno worker` or the one inside `retorno serve`) last finished a
+    pass: `/readyz` says not ready when none has for a while."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
+    name = Varchar(length=200, unique=True)  # host:pid
+    beat_at = Timestamptz()
