@@ -129,6 +129,8 @@ class RetornoApp(Litestar):
         if scope["type"] == "http":
             host = _host(scope)
             brand: BrandView | None = None
+            if scope.get("path") == TLS_ASK_PATH and _from_proxy(scope, self.settings):
+                host = self.settings.base_host  # Caddy asks by address, not by the platform's name
             if host != self.settings.base_host:
                 brand = await brands.brand_for_host(host, base_host=self.settings.base_host) if host else None
                 if brand is None:
@@ -167,6 +169,16 @@ def _host(scope: Scope) -> str | None:
             host = value.decode("latin-1").strip().lower()
             return host if len(host) <= 255 and _HOST_CHARACTERS.match(host) else None
     return ""
+
+
+TLS_ASK_PATH = "/tls/ask"
+
+
+def _from_proxy(scope: Scope, settings: Settings) -> bool:
+    """A request from this machine or from a proxy the operator trusts (the TLS terminator)."""
+    client = scope.get("client")
+    address = client[0] if client else ""
+    return address in ("127.0.0.1", "::1") or address in settings.trusted_proxies
 
 
 async def _send_unknown_host(send: Send) -> None:

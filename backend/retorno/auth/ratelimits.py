@@ -24,6 +24,7 @@ LIMITS = {
     "api-auth:addr": (20, dt.timedelta(seconds=3)),  # wrong API keys from one address
     "widget-auth:addr": (20, dt.timedelta(seconds=3)),  # wrong widget keys or shopper tokens
     "widget-code:addr": (10, dt.timedelta(seconds=30)),  # checkout codes asked for from one address
+    "tls-ask:addr": (60, dt.timedelta(seconds=1)),  # Caddy asking whether a name is ours
 }
 
 

@@ -9,9 +9,10 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
 from retorno import db
+from retorno.auth import ratelimits
 from retorno.brands import service as brands
 from retorno.outbox import service as outbox
-from retorno.web import lang_of, now_of, requires_platform_host, settings_of
+from retorno.web import TLS_ASK_PATH, lang_of, now_of, requires_platform_host, settings_of
 
 
 async def landing_page(request: Request) -> Template:
@@ -65,6 +66,29 @@ async def ready(request: Request) -> Response[dict[str, Any]]:
     )
 
 
+@get(TLS_ASK_PATH, name="platform:tls-ask")
+async def tls_ask(request: Request) -> Response[str]:
+    """Caddy's on-demand TLS asks here before it gets a certificate for a name (deploy/Caddyfile):
+    200 for the platform host, a brand's `<slug>.<base host>` or a custom domain a brand saved,
+    404 for anything else, so no one makes Caddy ask a CA for names of theirs. Answered only to
+    this machine or a trusted proxy; rate limited per asking address."""
+    settings = settings_of(request)
+    address = request.client.host if request.client else ""
+    if address not in ("127.0.0.1", "::1") and address not in settings.trusted_proxies:
+        raise NotFoundException()
+    await ratelimits.hit("tls-ask:addr", address, now=now_of(request))
+    domain = request.query_params.get("domain", "").strip().lower().rstrip(".")
+    if not domain or len(domain) > 253:
+        raise NotFoundException()
+    platform_name = settings.base_host.split(":")[0]
+    known = domain == platform_name or (
+        await brands.brand_for_host(domain, base_host=platform_name) is not None
+    )
+    if not known:
+        raise NotFoundException()
+    return Response("ok", media_type="text/plain", headers={"cache-control": "no-store"})
+
+
 @get("/dev/mailbox", name="platform:mailbox")
 async def mailbox(request: Request) -> Template:
     """The messages kept in memory, so a developer can read a sign-in code: development only."""
@@ -83,6 +107,6 @@ async def mailbox(request: Request) -> Template:
 router = Router(
     path="/",
     guards=[requires_platform_host],
-    route_handlers=[health, ready, mailbox],
+    route_handlers=[health, ready, tls_ask, mailbox],
     include_in_schema=False,
 )
