@@ -4,7 +4,10 @@ from the outbox without any other process running."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -55,3 +58,65 @@ def test_make_run_gives_development_staff_to_try_the_admin(live_server) -> None:
         assert asked.status_code == 200
         mailbox = admin.get("/dev/mailbox").text
     assert "caixa@bella.example" in mailbox  # a code was sent: the address is staff
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def test_serve_with_two_processes_answers_from_both_and_runs_no_worker(tmp_path) -> None:
+    """`retorno serve --workers 2 --no-worker`: uvicorn's supervisor and two app processes on one
+    database; every request answered; no worker beats (so /readyz waits for `retorno worker`)."""
+    from tests.conftest import LiveServer, free_port, server_env
+
+    port = free_port()
+    env = server_env(f"sqlite:///{tmp_path / 'two.sqlite3'}", port, tmp_path, "test")
+    server = LiveServer(port, env, tmp_path / "two.log", args=("--workers", "2", "--no-worker"))
+    server.cli("demo")
+    server.start()
+    try:
+        assert server.process is not None
+        deadline = time.monotonic() + 20
+        while len(_children(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        apps = _children(server.process.pid)
+        assert len(apps) >= 2, apps  # the two app processes (uvicorn may add a resource tracker)
+        with httpx.Client(timeout=10) as client:
+            bella = {"host": f"bella.localhost:{port}"}
+            answers = [client.get(f"http://127.0.0.1:{port}/", headers=bella).status_code for _ in range(40)]
+            assert answers == [200] * 40
+            ready = client.get(server.url(None, "/readyz"))
+        assert ready.status_code == 503 and ready.json()["checks"]["worker"] == "no worker has run"
+        worker = subprocess.run(
+            [sys.executable, "-m", "retorno", "worker", "--until-idle"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert worker.returncode == 0, worker.stderr
+    finally:
+        server.stop()
+
+
+def test_serve_runs_the_worker_by_default_except_in_production() -> None:
+    import argparse
+
+    from retorno.cli import parser, runs_worker
+    from tests.conftest import make_settings
+
+    dev = make_settings("sqlite:///x.sqlite3")
+    args = parser().parse_args(["serve"])
+    assert runs_worker(dev, args) is True
+    assert runs_worker(dev, parser().parse_args(["serve", "--no-worker"])) is False
+    production = argparse.Namespace(worker=None)
+    assert runs_worker(msgspec_replace(dev, env="production"), production) is False
+    assert runs_worker(msgspec_replace(dev, env="production"), argparse.Namespace(worker=True)) is True
+
+
+def msgspec_replace(settings, **changes):
+    import msgspec
+
+    return msgspec.structs.replace(settings, **changes)

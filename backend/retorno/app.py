@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,18 @@ def create_app(
     app.settings = settings
     api_docs.describe(app.openapi_schema)  # generated once, at start-up, with the words for integrators
     return app
+
+
+def serve_from_env() -> Any:
+    """The app of one of `retorno serve --workers N`'s processes, built from the environment it
+    inherited (the worker flag and the log level `serve` decided)."""
+    from retorno import logs
+
+    settings = load_settings()
+    settings.configure_vault()
+    quiet = os.environ.get("RETORNO_SERVE_QUIET") == "1"
+    logs.configure(json=settings.log_format == "json", level=logging.WARNING if quiet else logging.INFO)
+    return asgi(settings, worker=os.environ.get("RETORNO_SERVE_WORKER", "0") == "1")
 
 
 def asgi(settings: Settings | None = None, **kwargs: Any) -> Any:

@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -271,7 +273,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from retorno.app import asgi
 
-    app = asgi(settings, worker=not args.no_worker)
+    worker = runs_worker(settings, args)
+    if not 1 <= args.workers <= 64:
+        print("retorno: --workers takes 1 to 64 processes", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        # uvicorn's process model: a supervisor and N processes, each building the app itself
+        # (app.serve_from_env) from the environment, which they inherit.
+        os.environ["RETORNO_SERVE_WORKER"] = "1" if worker else "0"
+        os.environ["RETORNO_SERVE_QUIET"] = "1" if args.quiet else "0"
+    app: Any = "retorno.app:serve_from_env" if args.workers > 1 else asgi(settings, worker=worker)
     if args.urls:
         scheme, base = settings.scheme, settings.base_host
         print(f"\nRetorno is up on {scheme}://{base}/ (platform)")
@@ -285,6 +296,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print()
     uvicorn.run(
         app,
+        factory=args.workers > 1,
+        workers=args.workers if args.workers > 1 else None,
         host=args.host,
         port=args.port,
         log_level="warning" if args.quiet else "info",
@@ -293,6 +306,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False,  # asgi() trusts X-Forwarded-* from RETORNO_TRUSTED_PROXIES only
     )
     return 0
+
+
+def runs_worker(settings: Settings, args: argparse.Namespace) -> bool:
+    """Whether `serve` runs the background worker in its processes: `--worker` or `--no-worker`
+    when given; otherwise yes in development and tests (`make run` is one command), no in
+    production, where `retorno worker` processes do it."""
+    if args.worker is not None:
+        return bool(args.worker)
+    return not settings.production
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -403,7 +425,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--quiet", action="store_true", help="log warnings only")
     s.add_argument("--urls", action="store_true", help="print the demo brands' URLs first")
-    s.add_argument("--no-worker", action="store_true", help="run no worker in this process")
+    s.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the background worker in the server's processes (default: yes, except in production)",
+    )
+    s.add_argument(
+        "--workers", type=int, default=1, help="app processes (uvicorn's process model; default 1)"
+    )
     s.set_defaults(func=cmd_serve)
 
     sec = sub.add_parser("secrets", help="the data key that seals stored credentials").add_subparsers(
