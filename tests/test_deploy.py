@@ -56,3 +56,35 @@ async def test_the_tls_ask_says_yes_only_for_the_brands_names(app, demo, setting
     assert await ask(app, "") == 404
     # Only this machine (or a trusted proxy) may ask: from elsewhere it is an unknown host.
     assert await ask(app, "bella.localhost", client=("203.0.113.9", 40000)) == 404
+
+
+HARDENING = (
+    "DynamicUser=yes",
+    "ProtectSystem=strict",
+    "PrivateTmp=yes",
+    "NoNewPrivileges=yes",
+    "ProtectHome=yes",
+)
+
+
+@pytest.mark.parametrize("unit", ["retorno.service", "retorno-worker.service"])
+def test_the_systemd_units_are_valid_and_hardened(unit: str, tmp_path: Path):
+    text = (DEPLOY / unit).read_text()
+    for option in HARDENING:
+        assert f"\n{option}\n" in text, option
+    if unit == "retorno.service":
+        assert "--no-worker" in text  # the web app's processes do no background work
+    else:
+        assert "retorno worker" in text
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if os.environ.get("RETORNO_REQUIRE_BROWSER") == "1":
+            pytest.fail("systemd-analyze is not installed")
+        pytest.skip("systemd-analyze is not installed")
+    # The same unit with the command where this checkout has it (verify checks it is executable).
+    here = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "retorno"
+    local = tmp_path / unit
+    local.write_text(text.replace("/opt/retorno/venv/bin/retorno", str(here)))
+    done = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.strip() == "", done.stderr  # no unknown or misspelt directive
