@@ -31,13 +31,18 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url.removeprefix("sqlite:///"))
 
 
-def _check(conn: sqlite3.Connection, what: str) -> None:
+def _check(conn: sqlite3.Connection, *, copy: bool) -> None:
+    """SQLite's integrity check, and that it is a Retorno database (a copy made now, or a backup)."""
     ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
     if ok != "ok":
-        raise Invalid("%(what)s is damaged: %(problem)s", what=what, problem=ok)
+        if copy:
+            raise Invalid("the copy is damaged: %(problem)s", problem=ok)
+        raise Invalid("the backup is damaged: %(problem)s", problem=ok)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not {"migration", "brands", "ledger_postings"} <= tables:
-        raise Invalid("%(what)s is not a Retorno database", what=what)
+        if copy:
+            raise Invalid("the copy is not a Retorno database")
+        raise Invalid("the backup is not a Retorno database")
 
 
 def backup(database_url: str, target: Path) -> int:
@@ -55,7 +60,7 @@ def backup(database_url: str, target: Path) -> int:
         try:
             source.backup(copy, pages=PAGES_A_STEP)
             copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-            _check(copy, "the copy")
+            _check(copy, copy=True)
         finally:
             copy.close()
     finally:
@@ -71,7 +76,7 @@ def restore(database_url: str, backup_file: Path) -> None:
         raise Invalid("there is no backup at %(path)s", path=str(backup_file))
     source = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
     try:
-        _check(source, "the backup")
+        _check(source, copy=False)
         target_path.parent.mkdir(parents=True, exist_ok=True)
         target = sqlite3.connect(target_path)
         try:
