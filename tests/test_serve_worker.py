@@ -89,6 +89,9 @@ def test_serve_with_two_processes_answers_from_both_and_runs_no_worker(tmp_path)
             answers = [client.get(f"http://127.0.0.1:{port}/", headers=bella).status_code for _ in range(40)]
             assert answers == [200] * 40
             ready = client.get(server.url(None, "/readyz"))
+            # Both processes' answers add up in /metrics, whichever of them is scraped.
+            scraped = client.get(f"http://127.0.0.1:{port}/metrics", headers={"host": f"127.0.0.1:{port}"})
+        assert 'retorno_http_requests_total{method="GET",route="/",status="200"} 40.0' in scraped.text
         assert ready.status_code == 503 and ready.json()["checks"]["worker"] == "no worker has run"
         worker = subprocess.run(
             [sys.executable, "-m", "retorno", "worker", "--until-idle"],

@@ -28,7 +28,7 @@ from litestar.types import PathType
 from piccolo.engine.base import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from retorno import db, i18n, web
+from retorno import db, i18n, metrics, web
 from retorno.admin import brand as admin_brand
 from retorno.admin import routes as admin
 from retorno.api import docs as api_docs
@@ -298,6 +298,7 @@ def serve_from_env() -> Any:
 
     settings = load_settings()
     settings.configure_vault()
+    metrics.share_between(settings.metrics_dir)
     quiet = os.environ.get("RETORNO_SERVE_QUIET") == "1"
     logs.configure(json=settings.log_format == "json", level=logging.WARNING if quiet else logging.INFO)
     return asgi(settings, worker=os.environ.get("RETORNO_SERVE_WORKER", "0") == "1")

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from retorno import db, logs, vault
+from retorno import db, logs, metrics, vault
 from retorno.apikeys import service as apikeys
 from retorno.brands import service
 from retorno.brands import service as brands
@@ -28,7 +28,7 @@ from retorno.nps import demo as nps_demo
 from retorno.onboarding.brand import import_brand
 from retorno.points import service as points
 from retorno.push import keys as push_keys
-from retorno.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from retorno.settings import DATA_ROOT, Settings, SettingsError, load_settings
 from retorno.staff import service as staff
 from retorno.stores import service as stores
 from retorno.vouchers import coupons
@@ -36,7 +36,7 @@ from retorno.webhooks import service as webhooks
 from retorno.widget import service as widget
 from retorno.worker import Retention, Worker, sweep
 
-DEMO_PACKS = [PROJECT_ROOT / "branding" / "bella", PROJECT_ROOT / "branding" / "mare"]
+DEMO_PACKS = [DATA_ROOT / "branding" / "bella", DATA_ROOT / "branding" / "mare"]
 
 
 async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
@@ -277,6 +277,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 64:
         print("retorno: --workers takes 1 to 64 processes", file=sys.stderr)
         return 2
+    metrics.share_between(settings.metrics_dir)  # the processes' /metrics add up (they inherit it)
     if args.workers > 1:
         # uvicorn's process model: a supervisor and N processes, each building the app itself
         # (app.serve_from_env) from the environment, which they inherit.
@@ -319,6 +320,8 @@ def runs_worker(settings: Settings, args: argparse.Namespace) -> bool:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """A worker on its own: sweeps, the outbox, push notifications (several may run at once)."""
+
+    metrics.share_between(settings.metrics_dir)  # its deliveries count in the app's /metrics
 
     async def work() -> int:
         worker = Worker(

@@ -218,7 +218,13 @@ class LocalTransaction(SQLiteTransaction):
 def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("postgresql://"):
-        return PostgresEngine(config={"dsn": url})
+        config: dict[str, Any] = {"dsn": url}
+        if settings.database_pooling == "transaction":
+            # PgBouncer in transaction pooling hands each transaction to any server connection: a
+            # statement prepared on one is unknown on the next. asyncpg's documented answer: no
+            # statement cache, so every query is parsed again on the connection that runs it.
+            config["statement_cache_size"] = 0
+        return PostgresEngine(config=config)
     return LocalSQLiteEngine(path=url.removeprefix("sqlite:///"), synchronous=settings.sqlite_synchronous)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -12,7 +13,26 @@ import msgspec
 
 from retorno import vault
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the source checkout (not an installed wheel's)
+
+
+def _data_root() -> Path:
+    """Where frontend/, service_worker/ and branding/ are: the checkout's top-level folders, or
+    the copies a built wheel carries in retorno/share/ (setup.py)."""
+    share = Path(__file__).resolve().parent / "share"
+    return share if share.is_dir() else PROJECT_ROOT
+
+
+DATA_ROOT = _data_root()
+INSTALLED = DATA_ROOT != PROJECT_ROOT  # from a wheel: no checkout around the package
+
+
+def default_var_dir() -> str:
+    """The checkout's var/, as ever; installed from a wheel, var/ in the current folder (the
+    package's own folder is no place for a database)."""
+    return str(Path.cwd() / "var" if INSTALLED else PROJECT_ROOT / "var")
+
+
 DEV_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105 - refused in production
 ENVIRONMENTS = ("development", "test", "production")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
@@ -28,7 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = DEV_SECRET
     env: str = "development"
     trusted_proxies: tuple[str, ...] = ()
-    var_dir: str = str(PROJECT_ROOT / "var")
+    var_dir: str = msgspec.field(default_factory=default_var_dir)
     smtp_url: str = ""  # empty: mail is kept in memory (and shown at /dev/mailbox in development)
     mail_from: str = ""
     smtp_ca_file: str = ""  # a private relay's CA bundle; empty: the system's trusted CAs
@@ -47,6 +67,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shopify_api_url: str = ""
     nuvemshop_api_url: str = "https://api.nuvemshop.com.br"
     whatsapp_api_url: str = "https://graph.facebook.com"  # the WhatsApp Cloud API (a fake in the tests)
+    # "transaction": PostgreSQL is reached through PgBouncer in transaction pooling mode, where a
+    # prepared statement made on one server connection is not there on the next (db.make_engine).
+    database_pooling: str = ""
+    # Who may read /metrics: addresses or networks (the Prometheus server's); this machine by default.
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    metrics_dir: str = ""  # where the processes of `serve` and `worker` add up their samples
 
     @property
     def production(self) -> bool:
@@ -80,7 +106,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every RETORNO_* variable; raise SettingsError naming the first bad one."""
     env = os.environ if environ is None else environ
-    var_dir = env.get("RETORNO_VAR_DIR", str(PROJECT_ROOT / "var"))
+    var_dir = env.get("RETORNO_VAR_DIR", "") or default_var_dir()
 
     mode = env.get("RETORNO_ENV", "development")
     if mode not in ENVIRONMENTS:
@@ -174,6 +200,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{variable} must be an http(s) address, not {address!r}")
         platform_urls[variable] = address
 
+    pooling = env.get("RETORNO_DATABASE_POOLING", "").strip().lower()
+    if pooling not in ("", "transaction"):
+        raise SettingsError(f"RETORNO_DATABASE_POOLING must be empty or transaction, not {pooling!r}")
+    if pooling and not url.startswith("postgresql://"):
+        raise SettingsError("RETORNO_DATABASE_POOLING=transaction is for PostgreSQL behind PgBouncer")
+
+    metrics_allow: list[str] = []
+    for item in env.get("RETORNO_METRICS_ALLOW", "127.0.0.1,::1").split(","):
+        if not item.strip():
+            continue
+        try:
+            metrics_allow.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"RETORNO_METRICS_ALLOW: {item.strip()!r} is not an IP address or network"
+            ) from None
+
     return Settings(
         database_url=url,
         base_host=base_host,
@@ -195,4 +238,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_api_url=platform_urls["RETORNO_SHOPIFY_API_URL"],
         nuvemshop_api_url=platform_urls["RETORNO_NUVEMSHOP_API_URL"],
         whatsapp_api_url=platform_urls["RETORNO_WHATSAPP_API_URL"],
+        database_pooling=pooling,
+        metrics_allow=tuple(metrics_allow),
+        metrics_dir=env.get("RETORNO_METRICS_DIR", "").strip() or f"{var_dir}/metrics",
     )

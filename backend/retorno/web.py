@@ -22,14 +22,14 @@ from litestar.params import PathParameter
 from litestar.types import Message, Receive, Scope, Send
 from markupsafe import Markup, escape
 
-from retorno import bounds, i18n, logs
+from retorno import bounds, i18n, logs, metrics
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import N_, BadRequest, DomainError, Field, Invalid
-from retorno.settings import PROJECT_ROOT, Settings
+from retorno.settings import DATA_ROOT, Settings
 
-FRONTEND_DIR = PROJECT_ROOT / "frontend"
-SERVICE_WORKER = PROJECT_ROOT / "service_worker" / "sw.js"
+FRONTEND_DIR = DATA_ROOT / "frontend"
+SERVICE_WORKER = DATA_ROOT / "service_worker" / "sw.js"
 LANG_COOKIE = "lang"
 
 CSP = "; ".join(
@@ -116,13 +116,16 @@ class RetornoApp(Litestar):
             await self._serve(scope, receive, answer)
         finally:
             brand = scope.get("state", {}).get("brand")
+            route = scope.get("path_template") or "(no route)"
+            elapsed = time.perf_counter() - started
             logs.request_line(
                 method=scope["method"],
-                route=scope.get("path_template") or "(no route)",
+                route=route,
                 status=status,
-                started=started,
+                seconds=elapsed,
                 brand=brand.slug if brand else "",
             )
+            metrics.request(scope["method"], route, status, elapsed)
             logs.request_id.reset(token)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -131,6 +134,8 @@ class RetornoApp(Litestar):
             brand: BrandView | None = None
             if scope.get("path") == TLS_ASK_PATH and _from_proxy(scope, self.settings):
                 host = self.settings.base_host  # Caddy asks by address, not by the platform's name
+            elif scope.get("path") == METRICS_PATH:
+                host = self.settings.base_host  # Prometheus too; the route checks who asks
             if host != self.settings.base_host:
                 brand = await brands.brand_for_host(host, base_host=self.settings.base_host) if host else None
                 if brand is None:
@@ -172,6 +177,7 @@ def _host(scope: Scope) -> str | None:
 
 
 TLS_ASK_PATH = "/tls/ask"
+METRICS_PATH = "/metrics"
 
 
 def _from_proxy(scope: Scope, settings: Settings) -> bool:

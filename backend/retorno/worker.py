@@ -38,7 +38,7 @@ import aiohttp
 import msgspec
 from pywebpush import WebPusher
 
-from retorno import db, web
+from retorno import db, metrics, web
 from retorno.apikeys import idempotency
 from retorno.auth import retention as sign_in
 from retorno.brands import service as brands
@@ -219,7 +219,10 @@ class Worker:
         waits for push services, another encrypts and records)."""
         counts = {"events": 0, "sent": 0, "unknown": 0}
         now = self.clock()
+        started = time.perf_counter()
         counts["imported"] = await imports.work(now)
+        if counts["imported"]:
+            metrics.worked("import_chunk", time.perf_counter() - started)
         if self.do_sweep and time.monotonic() - self._last_sweep >= self.sweep_every:
             await self._sweep(now)
             self._last_sweep = time.monotonic()
@@ -292,10 +295,12 @@ class Worker:
     # --- the steps ----------------------------------------------------------------------------
 
     async def _sweep(self, now: dt.datetime) -> None:
+        started = time.perf_counter()
         await sweep(now, self.retention)
         # Checkout codes that ended unused: deleted on the store's platform, the cashback given back.
         every = {b.id: b for b in await brands.list_brands()}
         await checkout.release_expired(brands=every, api=self.store_api, now=now)
+        metrics.worked("sweep", time.perf_counter() - started)
 
     async def _abandon_stale(self, now: dt.datetime) -> int:
         rows = await db.write(
@@ -373,15 +378,18 @@ class Worker:
     async def _record(
         self, claimed: list[dict[str, Any]], results: list[tuple[int | None, float | None]], now: dt.datetime
     ) -> None:
-        async def work() -> None:
-            for delivery, (status, retry_after) in zip(claimed, results, strict=True):
+        async def work() -> list[str]:
+            return [
                 await self._record_one(delivery, status, retry_after, now)
+                for delivery, (status, retry_after) in zip(claimed, results, strict=True)
+            ]
 
-        await db.write(work)
+        metrics.delivered("push", await db.write(work))
 
     async def _record_one(
         self, delivery: dict[str, Any], status: int | None, retry_after: float | None, now: dt.datetime
-    ) -> None:
+    ) -> str:
+        """Record one answer; the outcome, for /metrics: sent, gone, throttled, refused, failed, retry."""
         did = delivery["id"]
         if status is not None and 200 <= status < 300:
             await db.fetch(
@@ -393,7 +401,8 @@ class Worker:
             await db.fetch(
                 "UPDATE push_subscriptions SET last_sent_at = {} WHERE id = {}", now, delivery["subscription"]
             )
-        elif status in GONE:
+            return "sent"
+        if status in GONE:
             await db.fetch("DELETE FROM push_subscriptions WHERE id = {}", delivery["subscription"])
             await db.fetch(
                 "UPDATE push_deliveries SET state = 'gone', last_status = {}, done_at = {} "
@@ -402,7 +411,8 @@ class Worker:
                 now,
                 delivery["subscription"],
             )
-        elif status == 429:
+            return "gone"
+        if status == 429:
             wait_until = now + dt.timedelta(seconds=retry_after if retry_after is not None else self.backoff)
             updated = await db.fetch(
                 "UPDATE push_services SET not_before = {} WHERE origin = {} RETURNING id",
@@ -423,7 +433,8 @@ class Worker:
                 wait_until,
                 did,
             )
-        elif status in GIVE_UP or (status is not None and 400 <= status < 500):
+            return "throttled"
+        if status in GIVE_UP or (status is not None and 400 <= status < 500):
             log.warning("push to %s refused with %s; not retried", delivery["origin"], status)
             await db.fetch(
                 "UPDATE push_deliveries SET state = 'failed', last_status = {}, done_at = {} WHERE id = {}",
@@ -431,7 +442,8 @@ class Worker:
                 now,
                 did,
             )
-        elif delivery["attempts"] >= self.max_attempts:  # 5xx or no answer, too many times
+            return "refused"
+        if delivery["attempts"] >= self.max_attempts:  # 5xx or no answer, too many times
             log.warning(
                 "push to %s failed %d times (last %s)", delivery["origin"], delivery["attempts"], status
             )
@@ -441,12 +453,13 @@ class Worker:
                 now,
                 did,
             )
-        else:
-            delay = self.backoff * 2 ** (delivery["attempts"] - 1)
-            await db.fetch(
-                "UPDATE push_deliveries SET state = 'pending', last_status = {}, next_attempt_at = {}, "
-                "lease_until = NULL WHERE id = {}",
-                status,
-                now + dt.timedelta(seconds=delay),
-                did,
-            )
+            return "failed"
+        delay = self.backoff * 2 ** (delivery["attempts"] - 1)
+        await db.fetch(
+            "UPDATE push_deliveries SET state = 'pending', last_status = {}, next_attempt_at = {}, "
+            "lease_until = NULL WHERE id = {}",
+            status,
+            now + dt.timedelta(seconds=delay),
+            did,
+        )
+        return "retry"

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from retorno import metrics
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.mail import MailNotSent
@@ -61,8 +62,12 @@ class Sender:
             }
             results = await asyncio.gather(*(self.send(out, credentials) for out in outgoing))
             await messages.record(list(zip(outgoing, results, strict=True)), now=self.clock())
-            sent = sum(1 for r in results if r.provider_id)
-            retried = sum(1 for r in results if not r.provider_id and r.transient)
+            decided = ["sent" if r.provider_id else "retry" if r.transient else "refused" for r in results]
+            for channel in ("email", "whatsapp"):
+                metrics.delivered(
+                    channel, (d for o, d in zip(outgoing, decided, strict=True) if o.channel == channel)
+                )
+            sent, retried = decided.count("sent"), decided.count("retry")
             log.info(
                 "%d messages sent, %d to retry, %d to the next channel",
                 sent,

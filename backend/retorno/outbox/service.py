@@ -108,3 +108,23 @@ async def last_heartbeat() -> dt.datetime | None:
     """When any worker last finished a pass (None: none ever has)."""
     rows = await db.fetch("SELECT beat_at FROM worker_heartbeats ORDER BY beat_at DESC LIMIT 1")
     return rows[0]["beat_at"] if rows else None
+
+
+# --- the backlog (`/metrics`) --------------------------------------------------------------------
+
+_BACKLOG = (
+    "SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox_events "
+    "WHERE done_at IS NULL OR webhooks_done_at IS NULL"
+)
+
+
+async def backlog(now: dt.datetime) -> tuple[int, float]:
+    """(events not yet fanned out by push or by webhooks, the oldest one's age in seconds)."""
+    row = (await db.fetch(_BACKLOG))[0]
+    oldest = row["oldest"]
+    if isinstance(oldest, str):  # SQLite gives an aggregate's timestamp back as text
+        oldest = dt.datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return int(row["depth"]), max(0.0, age)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from retorno import db
+from retorno import db, metrics
 from retorno.auth import ratelimits
 from retorno.brands import service as brands
 from retorno.outbox import service as outbox
-from retorno.web import TLS_ASK_PATH, lang_of, now_of, requires_platform_host, settings_of
+from retorno.web import METRICS_PATH, TLS_ASK_PATH, lang_of, now_of, requires_platform_host, settings_of
 
 
 async def landing_page(request: Request) -> Template:
@@ -89,6 +90,26 @@ async def tls_ask(request: Request) -> Response[str]:
     return Response("ok", media_type="text/plain", headers={"cache-control": "no-store"})
 
 
+@get(METRICS_PATH, name="platform:metrics")
+async def metrics_page(request: Request) -> Response[bytes]:
+    """Prometheus's scrape: every process's samples added up, and the outbox's backlog as it is
+    now. Answered only to the addresses in RETORNO_METRICS_ALLOW (404 to anyone else, whatever
+    the host: web.py routes /metrics here on every host)."""
+    settings = settings_of(request)
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        raise NotFoundException() from None
+    if not any(address in ipaddress.ip_network(allowed) for allowed in settings.metrics_allow):
+        raise NotFoundException()
+    depth, oldest = await outbox.backlog(now_of(request))
+    return Response(
+        metrics.exposition(outbox_depth=depth, outbox_oldest_seconds=oldest),
+        media_type=metrics.CONTENT_TYPE,
+        headers={"cache-control": "no-store"},
+    )
+
+
 @get("/dev/mailbox", name="platform:mailbox")
 async def mailbox(request: Request) -> Template:
     """The messages kept in memory, so a developer can read a sign-in code: development only."""
@@ -107,6 +128,6 @@ async def mailbox(request: Request) -> Template:
 router = Router(
     path="/",
     guards=[requires_platform_host],
-    route_handlers=[health, ready, tls_ask, mailbox],
+    route_handlers=[health, ready, tls_ask, metrics_page, mailbox],
     include_in_schema=False,
 )

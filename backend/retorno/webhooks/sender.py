@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from retorno import db, vault
+from retorno import db, metrics, vault
 from retorno.outbound import CheckedResolver, Options, refusal_of_host
 
 log = logging.getLogger("retorno.webhooks")
@@ -272,17 +272,20 @@ class Sender:
         return dt.timedelta(seconds=seconds)
 
     async def record(self, claimed: list[dict[str, Any]], outcomes: list[Outcome], now: dt.datetime) -> None:
-        async def work() -> list[int]:
+        async def work() -> tuple[list[int], list[str]]:
             disabled: list[int] = []
             succeeded: set[int] = set()
+            decided: list[str] = []  # for /metrics: delivered, retry or dead
             for d, o in zip(claimed, outcomes, strict=True):
                 if o.status is not None and 200 <= o.status < 300:
                     await db.fetch(_DELIVERED, o.status, o.latency_ms, o.response, now, d["id"])
                     succeeded.add(d["endpoint"])
+                    decided.append("delivered")
                     continue
                 # The last attempt is at retry_until: 3 days of retries, then dead.
                 next_at = min(now + self.delay(d["attempts"], o.retry_after), d["retry_until"])
                 dead = o.status == 410 or now >= d["retry_until"]
+                decided.append("dead" if dead else "retry")
                 await db.fetch(
                     _FAILED,
                     "dead" if dead else "failed",
@@ -305,9 +308,10 @@ class Sender:
                     disabled.append(d["endpoint"])
             for endpoint in succeeded:
                 await db.fetch(_SUCCEEDED, now, endpoint)
-            return disabled
+            return disabled, decided
 
-        disabled = await db.write(work)
+        disabled, decided = await db.write(work)
+        metrics.delivered("webhook", decided)
         for endpoint in disabled:
             log.warning("webhook endpoint %s disabled: it keeps failing or answered 410 Gone", endpoint)
         self.disabled += disabled
