@@ -32,19 +32,44 @@ from retorno.brands import service as brands
 from retorno.brands.pack import Pack, read_pack
 from retorno.onboarding.brand import import_brand
 from retorno.settings import PROJECT_ROOT, Settings, load_settings
+from tests.pgbouncer import PgBouncer
 
-PG_URL = os.environ.get("RETORNO_TEST_DATABASE_URL", "")
+PG_DIRECT = os.environ.get("RETORNO_TEST_DATABASE_URL", "")
+# RETORNO_TEST_PGBOUNCER=1: every connection of the session, the app processes' and the workers'
+# too, goes through PgBouncer in transaction pooling mode (tests/pgbouncer.py), with the setting
+# that makes asyncpg work there (RETORNO_DATABASE_POOLING, inherited by every process started).
+PGBOUNCER = PgBouncer(PG_DIRECT) if PG_DIRECT and os.environ.get("RETORNO_TEST_PGBOUNCER") == "1" else None
+PG_URL = PGBOUNCER.url if PGBOUNCER else PG_DIRECT
+if PGBOUNCER:
+    os.environ["RETORNO_DATABASE_POOLING"] = "transaction"
 DATA_KEY = "q7v0bW3Bfl8m1nqGvJkq5bJ1m0c3o2K4r9yq2vT6Xfs"  # a production-shaped RETORNO_DATA_KEY for tests
 BASE_HOST = "localhost:8000"
 BRANDING = PROJECT_ROOT / "branding"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"retorno database engine: {'postgresql' if PG_URL else 'sqlite'}"
+    through = " through PgBouncer (transaction pooling)" if PGBOUNCER else ""
+    return f"retorno database engine: {'postgresql' if PG_URL else 'sqlite'}{through}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if PGBOUNCER:
+        PGBOUNCER.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if PGBOUNCER:
+        PGBOUNCER.stop()
+
+
+def pg_engine(url: str = PG_URL) -> PostgresEngine:
+    """An engine on the test PostgreSQL, as db.make_engine would make it for this session."""
+    return PostgresEngine(config={"dsn": url, **({"statement_cache_size": 0} if PGBOUNCER else {})})
 
 
 def make_settings(database_url: str, **overrides: str) -> Settings:
     env = {"RETORNO_DATABASE_URL": database_url, "RETORNO_ENV": "test", "RETORNO_BASE_HOST": BASE_HOST}
+    env["RETORNO_DATABASE_POOLING"] = "transaction" if PGBOUNCER else ""
     env.update(overrides)
     return load_settings(env)
 
@@ -53,7 +78,7 @@ async def _reset_postgres(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     if not name.startswith("retorno_"):
         raise RuntimeError(f"RETORNO_TEST_DATABASE_URL names {name!r}; use a throw-away retorno_* database")
-    engine = PostgresEngine(config={"dsn": url})
+    engine = pg_engine(url)
     await engine._run_in_new_connection("DROP SCHEMA IF EXISTS public CASCADE")
     await engine._run_in_new_connection("CREATE SCHEMA public")
     db.use(engine)
@@ -96,7 +121,7 @@ def _empty_every_table() -> str:
 @pytest.fixture
 async def engine(migrated: str, tmp_path: Path) -> AsyncIterator[db.Engine]:
     if PG_URL:
-        pg = PostgresEngine(config={"dsn": PG_URL})
+        pg = pg_engine()
         async with db.connected(pg):
             async with pg.pool.acquire() as conn, conn.transaction():
                 await conn.execute(_empty_every_table())
@@ -355,7 +380,7 @@ def _live_database(tmp: Path) -> tuple[str, callable]:
         return f"sqlite:///{tmp / 'live.sqlite3'}", lambda: None
     parts = urlsplit(PG_URL)
     name = f"{parts.path.lstrip('/')}_live"
-    admin = urlunsplit(parts._replace(path="/postgres"))
+    admin = urlunsplit(urlsplit(PG_DIRECT)._replace(path="/postgres"))  # past PgBouncer: its pool holds none
 
     def sql(statement: str) -> None:
         # In a thread of its own: a browser test's Playwright may hold this thread's event loop.

@@ -43,7 +43,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from piccolo.engine.postgres import PostgresEngine
 
 from retorno import db
 from retorno.brands import service as brands
@@ -62,7 +61,7 @@ from retorno.sales import orders, redemptions
 from retorno.sales.orders import SaleIn
 from retorno.sales.redemptions import NotRedeemable, RedemptionIn
 from retorno.vouchers.tables import Voucher
-from tests.conftest import BASE_HOST, PG_URL, demo_pack
+from tests.conftest import BASE_HOST, PG_URL, demo_pack, pg_engine
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 CUSTOMERS = [Identity(email="ana@example.com"), Identity(email="bia@example.com", segment="vip")]
@@ -363,7 +362,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.tmp = Path(tempfile.mkdtemp())
         if PG_URL:
-            self.engine = PostgresEngine(config={"dsn": PG_URL})
+            self.engine = pg_engine()
         else:
             shutil.copyfile(template, self.tmp / "db.sqlite3")
             self.engine = db.LocalSQLiteEngine(str(self.tmp / "db.sqlite3"))

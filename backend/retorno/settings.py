@@ -203,8 +203,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     pooling = env.get("RETORNO_DATABASE_POOLING", "").strip().lower()
     if pooling not in ("", "transaction"):
         raise SettingsError(f"RETORNO_DATABASE_POOLING must be empty or transaction, not {pooling!r}")
-    if pooling and not url.startswith("postgresql://"):
-        raise SettingsError("RETORNO_DATABASE_POOLING=transaction is for PostgreSQL behind PgBouncer")
+    if not url.startswith("postgresql://"):
+        pooling = ""  # PgBouncer pools PostgreSQL's connections; a SQLite file has none to pool
 
     metrics_allow: list[str] = []
     for item in env.get("RETORNO_METRICS_ALLOW", "127.0.0.1,::1").split(","):
