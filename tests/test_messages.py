@@ -15,6 +15,7 @@ import re
 import statistics
 
 import pytest
+from prometheus_client import REGISTRY
 
 from retorno import db, i18n
 from retorno.customers import service as customers
@@ -279,15 +280,30 @@ async def test_a_number_not_on_whatsapp_falls_back_to_email_and_the_admin_sees_b
     assert (row["channel"], row["tried"], row["state"]) == ("email", "whatsapp", "sent")
 
 
+_OUTCOMES = [("whatsapp", "refused"), ("whatsapp", "sent"), ("email", "sent")]
+
+
+def _delivered(channel: str, outcome: str) -> float:
+    labels = {"channel": channel, "outcome": outcome}
+    return REGISTRY.get_sample_value("retorno_deliveries_total", labels) or 0.0
+
+
 async def test_a_template_meta_did_not_approve_falls_back_at_once_and_a_rate_limit_is_retried_later(
     api, demo, clock, sink, whatsapp, worker
 ):
     await _whatsapp_on(demo, clock)
     ana = await _shopper(api, demo, clock, phone="+5511987654321", consents={"whatsapp": True, "email": True})
     whatsapp.fail_next(132001)
+    before = {key: _delivered(*key) for key in _OUTCOMES}
     await _sale(api, "P-1", 1500)
     await worker.drain()
     assert whatsapp.received == [] and len(sink.messages) == 1
+    # /metrics: WhatsApp refused it (to the next channel), e-mail sent it.
+    assert {key: _delivered(*key) - before[key] for key in _OUTCOMES} == {
+        ("whatsapp", "refused"): 1,
+        ("whatsapp", "sent"): 0,
+        ("email", "sent"): 1,
+    }
     first = (await _messages(ana))[0]
     assert (first["channel"], first["tried"]) == ("email", "whatsapp")
 

@@ -7,6 +7,7 @@ backoff and Retry-After are exercised by moving the clock, never by sleeping.
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from retorno import db
 from retorno.push import keys as push_keys
@@ -84,14 +85,22 @@ async def test_a_credit_notifies_in_the_brands_language_with_ttl_urgency_topic_a
     assert len(service.to(device.token)) == 2
 
 
+def _delivered(outcome: str) -> float:
+    """What /metrics says of push deliveries (this process's, kept in memory)."""
+    labels = {"channel": "push", "outcome": outcome}
+    return REGISTRY.get_sample_value("retorno_deliveries_total", labels) or 0.0
+
+
 async def test_404_and_410_delete_those_subscriptions_and_no_others(api, demo, clock, service, worker):
     ana = await _customer(api)
     gone404, gone410, fine = service.device([404]), service.device([410]), service.device()
     ids = [await _subscribe(demo, "bella", ana, d, clock) for d in (gone404, gone410, fine)]
     await _sale(api, "P-1", 1000)  # below R$ 20,00: a credit, no voucher
+    before = {outcome: _delivered(outcome) for outcome in ("sent", "gone")}
     await worker.drain()
     assert await _subscriptions() == {ids[2]}
     assert len(service.to(fine.token)) == 1
+    assert _delivered("sent") - before["sent"] == 1 and _delivered("gone") - before["gone"] == 2
 
 
 async def test_nothing_goes_to_a_service_before_its_retry_after(api, demo, clock, service, worker):
