@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
 from prometheus_client import generate_latest as _exposition
@@ -60,12 +61,21 @@ def share_between(directory: str | Path) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # what the client's own code looks up
     values.ValueClass = values.MultiProcessValue()
     _shared = path
+    _children.clear()  # made before: in memory
+
+
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def request(method: str, route: str, status: int, seconds: float) -> None:
-    labels = (method, route, str(status))
-    REQUESTS.labels(*labels).inc()
-    LATENCY.labels(*labels).observe(seconds)
+    """Once per request (web.py): the pair of samples for its labels, found once per process."""
+    key = (method, route, status)
+    pair = _children.get(key)
+    if pair is None:
+        labels = (method, route, str(status))
+        pair = _children[key] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+    pair[0].inc()
+    pair[1].observe(seconds)
 
 
 def delivered(channel: str, outcomes: Iterable[str]) -> None:
