@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from pathlib import Path
 
 from litestar import Request, Response, Router, get
 from litestar.exceptions import NotFoundException
@@ -22,11 +23,10 @@ from litestar.response import Template
 from retorno.brands import service as brands
 from retorno.brands.service import BrandView
 from retorno.errors import NotFound
-from retorno.settings import PROJECT_ROOT
 from retorno.web import lang_of, now_of, origin_of, requires_platform_host, settings_of
 from retorno.widget import service as widget
 
-STYLES = PROJECT_ROOT / "backend" / "retorno" / "platform" / "devstore.css"
+STYLES = Path(__file__).with_name("devstore.css")  # package data, in a wheel too
 
 # A few products per demo brand (a category the brand's rules name, and one they do not).
 PRODUCTS = {
