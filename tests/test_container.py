@@ -60,6 +60,8 @@ def test_the_image_imports_the_demo_and_serves_it(tmp_path):
     # pip in the build reaches PyPI with this machine's CAs (a proxy that inspects TLS has its own).
     ca = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
     image_id = tmp_path / "image-id"
+    tag = "localhost/retorno-test:latest"  # kept, and its layers with it: the next build's cache
+    before = subprocess.run([*podman, "image", "inspect", "--format", "{{.Id}}", tag], capture_output=True)
     _run(
         *podman,
         "build",
@@ -69,12 +71,15 @@ def test_the_image_imports_the_demo_and_serves_it(tmp_path):
         f"--volume={ca}:/run/ca.crt:ro",
         "--build-arg=PIP_CERT=/run/ca.crt",
         f"--iidfile={image_id}",
-        "--tag=localhost/retorno-test:latest",  # kept, and its layers with it: the next build's cache
+        f"--tag={tag}",
         "--file",
         str(DEPLOY / "Containerfile"),
         str(context),
     )
     image = image_id.read_text().strip()
+    previous = before.stdout.decode().strip()
+    if previous and previous not in image:  # the last build's image, untagged now: its own layers go
+        subprocess.run([*podman, "rmi", previous], capture_output=True)
     port = free_port()
     volume = f"retorno-test-{uuid.uuid4().hex[:12]}"
     name = f"retorno-test-{uuid.uuid4().hex[:12]}"
