@@ -13,10 +13,10 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, get
-from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -38,6 +38,7 @@ from retorno.api.problems import Problem
 from retorno.auth.common import TooManyRequests
 from retorno.errors import CODES, N_, TITLES, DomainError, Invalid, Unauthorized
 from retorno.mail import make_mailer
+from retorno.middleware import CSRF, Gzip
 from retorno.platform import devstore
 from retorno.platform import routes as platform
 from retorno.portal import account, club, notifications, pages, points, rewards, theme, widget
@@ -221,6 +222,19 @@ def create_app(
         include_in_schema=False,
         cache_control=CacheControlHeader(max_age=31536000, public=True),
     )
+    # Machine endpoints carry no form: no CSRF cookie for probes, metrics and static files.
+    machine = ["/healthz", "/readyz", web.METRICS_PATH, web.TLS_ASK_PATH, "/static/"]
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name=settings.cookie_prefix + "csrftoken",
+        cookie_secure=settings.production,
+        # The integration API authenticates with a bearer key, not a cookie; /push/renew comes
+        # from the service worker, authorised by the old subscription's endpoint.
+        # The widget's endpoints are called from stores' pages, with a publishable key, no cookie.
+        # Unsubscribing: a mail client's one-click POST (RFC 8058) carries no cookie; the
+        # message's unguessable token is what authorises it.
+        exclude=["/api/", "/push/renew", "/widget/v1/", "/unsubscribe/", *machine],
+    )
     app = web.RetornoApp(
         route_handlers=[
             root,
@@ -243,27 +257,19 @@ def create_app(
             api.api_docs,
             static,
         ],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name=settings.cookie_prefix + "csrftoken",
-            cookie_secure=settings.production,
-            # The integration API authenticates with a bearer key, not a cookie; /push/renew comes
-            # from the service worker, authorised by the old subscription's endpoint.
-            # The widget's endpoints are called from stores' pages, with a publishable key, no cookie.
-            # Unsubscribing: a mail client's one-click POST (RFC 8058) carries no cookie; the
-            # message's unguessable token is what authorises it.
-            exclude=["/api/", "/push/renew", "/widget/v1/", "/unsubscribe/"],
-        ),
+        middleware=[
+            # Pages, CSS, JS and JSON go out gzipped (a phone on 3G feels every kilobyte); images
+            # are already compressed. Level 6: nearly level 9's size for a fraction of its time.
+            DefineMiddleware(Gzip, level=6, minimum_size=500, exclude=("/assets/",)),
+            DefineMiddleware(CSRF, config=csrf),
+        ],
         lifespan=[lifespan],
-        # Pages, CSS, JS and JSON go out gzipped (a phone on 3G feels every kilobyte); images are
-        # already compressed. Level 6: nearly level 9's size for a fraction of its time.
-        compression_config=CompressionConfig(backend="gzip", gzip_compress_level=6, exclude=["/assets/"]),
         template_config=TemplateConfig(
             directory=TEMPLATE_DIRS,
             engine=JinjaTemplateEngine,
             engine_callback=_setup_templates,
         ),
-        before_send=[web.security_headers(settings), api.allow_every_method],
+        before_send=[api.allow_every_method],
         guards=[web.refuse_control_characters],
         exception_handlers={
             HTTPException: http_error,
@@ -287,6 +293,7 @@ def create_app(
         debug=False,
     )
     app.settings = settings
+    app.protective_headers = web.security_headers(settings)
     api_docs.describe(app.openapi_schema)  # generated once, at start-up, with the words for integrators
     return app
 

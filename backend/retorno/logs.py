@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import itertools
 import logging
 import re
 import secrets
@@ -87,7 +88,13 @@ def new_request_id(incoming: str | None) -> str:
     """A proxy's own X-Request-Id when it looks like one, else a fresh one."""
     if incoming and _INCOMING_ID.match(incoming):
         return incoming
-    return secrets.token_hex(8)
+    return f"{_ID_PREFIX}{next(_ids) & 0xFFFFFFFF:08x}"
+
+
+# A request id names a request in the logs, it guards nothing: unique, not unpredictable. Eight
+# random hex digits per process and a counter (an id from urandom cost ~5 µs a request).
+_ID_PREFIX = secrets.token_hex(4)
+_ids = itertools.count(1)
 
 
 def request_line(*, method: str, route: str, status: int, seconds: float, brand: str) -> None:

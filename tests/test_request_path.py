@@ -1,0 +1,61 @@
+"""What every response goes through (backend/retorno/middleware.py): gzip where it gains, the CSRF
+cookie for a new visitor, one Vary that names all a response varies by."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+from retorno.web import FRONTEND_DIR
+from tests.conftest import brand_url, platform_url
+
+GZIP = {"accept-encoding": "gzip, deflate, br"}
+PLAIN = {"accept-encoding": "identity"}
+
+
+def _vary(response) -> set[str]:
+    return {v.strip().lower() for v in response.headers.get("vary", "").split(",") if v.strip()}
+
+
+async def _raw(client, url: str, headers: dict[str, str]):
+    """The response as sent: httpx would decode gzip on its own."""
+    request = client.build_request("GET", url, headers=headers)
+    response = await client.send(request, stream=True)
+    body = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+    return response, body
+
+
+async def test_a_page_goes_gzipped_to_who_accepts_it_and_is_the_same_page(client) -> None:
+    zipped, body = await _raw(client, brand_url("bella", "/regulations"), GZIP)
+    plain, plain_body = await _raw(client, brand_url("bella", "/regulations"), PLAIN)
+    assert zipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert int(zipped.headers["content-length"]) == len(body) < len(plain_body)
+    assert gzip.decompress(body) == plain_body
+    assert _vary(zipped) == {"accept-encoding", "accept-language", "cookie"}
+    assert _vary(plain) == {"accept-language", "cookie"}
+
+
+async def test_a_streamed_stylesheet_is_gzipped_whole_and_fonts_and_small_bodies_are_not(client) -> None:
+    css, body = await _raw(client, brand_url("bella", "/static/css/app.css"), GZIP)
+    assert css.headers["content-encoding"] == "gzip" and "accept-encoding" in _vary(css)
+    assert gzip.decompress(body) == (FRONTEND_DIR / "css" / "app.css").read_bytes()
+    font, font_body = await _raw(
+        client, brand_url("bella", "/static/fonts/inter-latin-400-normal.woff2"), GZIP
+    )
+    assert "content-encoding" not in font.headers  # woff2 is compressed already
+    assert font_body == (FRONTEND_DIR / "fonts" / "inter-latin-400-normal.woff2").read_bytes()
+    health, health_body = await _raw(client, platform_url("/healthz"), GZIP)
+    assert "content-encoding" not in health.headers and health_body == b'{"status":"ok"}'
+
+
+async def test_a_new_visitor_gets_the_csrf_cookie_with_a_page_and_a_probe_sets_none(client) -> None:
+    page = await client.get(brand_url("bella", "/"), headers={"cookie": ""})
+    [cookie] = [v for k, v in page.headers.multi_items() if k == "set-cookie" and v.startswith("csrftoken=")]
+    assert re.fullmatch(r"csrftoken=[0-9a-f]{128}; Path=/; SameSite=[Ll]ax", cookie), cookie
+    client.cookies.clear()
+    probe = await client.get(platform_url("/healthz"))
+    assert "set-cookie" not in probe.headers
+    # The token the page was given is the one its forms carry, and a POST with it is accepted.
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert token in page.text
