@@ -59,3 +59,45 @@ async def test_a_new_visitor_gets_the_csrf_cookie_with_a_page_and_a_probe_sets_n
     # The token the page was given is the one its forms carry, and a POST with it is accepted.
     token = cookie.split(";")[0].split("=", 1)[1]
     assert token in page.text
+
+
+def test_guards_only_read_the_handler_they_are_given(app) -> None:
+    """web.py hands every guard the handler itself, not Litestar's copy: no guard may assign to
+    it, set an attribute on it or pass it on to anything but another guard; it may read `.opt`."""
+    import ast
+    import inspect
+    import textwrap
+
+    from litestar.handlers.base import BaseRouteHandler
+
+    from retorno import web
+
+    assert BaseRouteHandler.authorize_connection is web._authorize_connection
+    guards = {
+        getattr(g, "__wrapped__", g)
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        for g in handler.resolve_guards()
+    }
+    assert len(guards) >= 10
+    for guard in guards:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(guard)))
+        function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
+        params = [a.arg for a in function.args.args]
+        if len(params) < 2:
+            continue
+        handler = params[1]
+        for node in ast.walk(function):
+            if isinstance(node, ast.Name) and node.id == handler and not isinstance(node.ctx, ast.Load):
+                raise AssertionError(f"{guard.__qualname__} assigns {handler}")
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == handler
+            ):
+                assert isinstance(node.ctx, ast.Load) and node.attr == "opt", (guard.__qualname__, node.attr)
+            passed_on = isinstance(node, ast.Call) and any(
+                isinstance(a, ast.Name) and a.id == handler for a in node.args
+            )
+            if passed_on and not isinstance(node.func, ast.Call):  # to another guard (checked too)
+                raise AssertionError(f"{guard.__qualname__} passes {handler} on")
