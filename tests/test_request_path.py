@@ -62,8 +62,8 @@ async def test_a_new_visitor_gets_the_csrf_cookie_with_a_page_and_a_probe_sets_n
 
 
 def test_guards_only_read_the_handler_they_are_given(app) -> None:
-    """web.py hands every guard the handler itself, not Litestar's copy: no guard may assign to
-    it, set an attribute on it or pass it on to anything but another guard; it may read `.opt`."""
+    """web.py hands every guard the handler itself, not Litestar's copy: no guard may set an
+    attribute on it or pass it on to anything but another guard; it may read `.opt`."""
     import ast
     import inspect
     import textwrap
@@ -88,8 +88,6 @@ def test_guards_only_read_the_handler_they_are_given(app) -> None:
             continue
         handler = params[1]
         for node in ast.walk(function):
-            if isinstance(node, ast.Name) and node.id == handler and not isinstance(node.ctx, ast.Load):
-                raise AssertionError(f"{guard.__qualname__} assigns {handler}")
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)
