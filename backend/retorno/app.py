@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -161,8 +162,11 @@ def unexpected_error(request: Request, exc: Exception) -> Response:
     return _error(request, 500, N_("Something went wrong"), N_("Please try again soon."))
 
 
-def _setup_templates(engine: Any) -> None:
+def _setup_templates(engine: Any, *, reload: bool) -> None:
     web.setup_jinja(engine.engine)
+    # A template edited in development shows at the next request; elsewhere templates are read
+    # once per process (Jinja otherwise stats every file of a page on every render).
+    engine.engine.auto_reload = reload
     # The brand's font files, preloaded by base.html so the text is drawn once, in its font.
     engine.engine.globals["brand_fonts"] = lambda brand: theme.font_urls(brand.font) if brand else []
 
@@ -267,7 +271,7 @@ def create_app(
         template_config=TemplateConfig(
             directory=TEMPLATE_DIRS,
             engine=JinjaTemplateEngine,
-            engine_callback=_setup_templates,
+            engine_callback=functools.partial(_setup_templates, reload=settings.env == "development"),
         ),
         before_send=[api.allow_every_method],
         guards=[web.refuse_control_characters],
