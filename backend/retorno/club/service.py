@@ -387,7 +387,7 @@ async def use(
     await db.write(
         lambda: db.fetch(
             "INSERT INTO club_uses (brand, benefit, customer, used_at) VALUES ({}, {}, {}, {}) "
-            "ON CONFLICT (benefit, customer) DO NOTHING RETURNING id",
+            "ON CONFLICT (benefit, customer, brand) DO NOTHING RETURNING id",
             brand_id,
             benefit_id,
             customer_id,

@@ -45,4 +45,4 @@ class BenefitUse(Table, tablename="club_uses"):
     benefit = ForeignKey(Benefit, on_delete=OnDelete.restrict, null=False, index=True)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
     used_at = Timestamptz()
-    unique_club_use = Unique([benefit, customer])
+    unique_club_use_brand = Unique([benefit, customer, brand])

@@ -98,7 +98,7 @@ async def _add_debt(brand_id: int, customer_id: int, delta: int) -> None:
     """One statement, so no concurrent write of the same debt is ever lost."""
     await db.fetch(
         "INSERT INTO ledger_accounts (brand, customer, debt) VALUES ({}, {}, {}) "
-        "ON CONFLICT (customer) DO UPDATE SET debt = ledger_accounts.debt + excluded.debt",
+        "ON CONFLICT (customer, brand) DO UPDATE SET debt = ledger_accounts.debt + excluded.debt",
         brand_id,
         customer_id,
         delta,
@@ -197,7 +197,7 @@ async def entry(
     )
     shopper = defaultdict(int, {PENDING: credited})
     for lot_id, delta in allocations:
-        await db.insert(Allocation, entry=entry_id, lot=lot_id, amount=delta)
+        await db.insert(Allocation, brand=brand_id, entry=entry_id, lot=lot_id, amount=delta)
         # Guarded so a bug can never take a lot below zero: the update then changes no row.
         changed = await db.fetch(_MOVE_LOT, delta, lot_id, -delta)
         if not changed:

@@ -106,6 +106,7 @@ class Allocation(Table, tablename="ledger_allocations"):
 
     id: Serial  # added by Piccolo; declared for the type checker
 
+    brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)  # its entry's (docs/scaling.md)
     entry = ForeignKey(Entry, on_delete=OnDelete.restrict, null=False, index=True)
     lot = ForeignKey(Lot, on_delete=OnDelete.restrict, null=False, index=True)
     amount = BigInt()
@@ -117,8 +118,11 @@ class Account(Table, tablename="ledger_accounts"):
     id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
-    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, unique=True)
+    customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False)
     debt = BigInt(default=0)
+    # Brand last in every unique that includes it only to be distributable by brand (docs/scaling.md):
+    # lookups by the first columns alone still use the index.
+    unique_ledger_account = Unique([customer, brand])
 
 
 class Posting(Table, tablename="ledger_postings"):

@@ -101,7 +101,8 @@ _CLAIM_EVENTS = (
 _MARK_DONE = "UPDATE outbox_events SET done_at = {{}} WHERE id IN ({marks})"
 _INSERT = (
     "INSERT INTO messages (brand, customer, event, campaign, kind, key, token, state, channel, tried, "
-    "reason, detail, url, data, attempts, due_at, created_at) VALUES {rows} ON CONFLICT (key) DO NOTHING"
+    "reason, detail, url, data, attempts, due_at, created_at) VALUES {rows} "
+    "ON CONFLICT (key, brand) DO NOTHING"
 )
 _ROW = "({}, {}, {}, {}, {}, {}, {}, 'queued', '', '', '', '', {}, {}, 0, {}, {})"
 _CAMPAIGN_MEMBERS = (

@@ -80,7 +80,7 @@ class Member(Table, tablename="message_campaign_members"):
     campaign = Integer(index=True)
     customer = Integer()
     holdout = Boolean(default=False)
-    unique_campaign_member = Unique([campaign, customer])
+    unique_campaign_member_brand = Unique([campaign, customer, brand])
 
 
 class Message(Table, tablename="messages"):
@@ -94,8 +94,8 @@ class Message(Table, tablename="messages"):
     event = Integer(null=True, default=None)
     campaign = Integer(null=True, default=None, index=True)
     kind = Varchar(length=40)
-    key = Varchar(length=80, unique=True)  # never the same notice twice: event (or campaign) and shopper
-    token = Varchar(length=32, unique=True)  # its links: unsubscribe, click-through, opened
+    key = Varchar(length=80)  # never the same notice twice: event (or campaign) and shopper
+    token = Varchar(length=32)  # its links: unsubscribe, click-through, opened (on its brand's host)
     state = Varchar(length=12, default="queued", index=True)
     channel = Varchar(length=10, default="")
     tried = Varchar(length=40, default="")
@@ -114,3 +114,5 @@ class Message(Table, tablename="messages"):
     opened_at = Timestamptz(null=True, default=None)
     clicked_at = Timestamptz(null=True, default=None)
     unsubscribed_at = Timestamptz(null=True, default=None)
+    unique_message_key = Unique([key, brand])
+    unique_message_token = Unique([token, brand])

@@ -49,7 +49,7 @@ async def seed(*, brand_id: int, now: dt.datetime, prefix: str = "DEMO-") -> int
             await db.fetch(
                 "INSERT INTO nps_surveys (brand, customer, sale, token, channel, asked_at, answered_at, "
                 "score, comment, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
-                "ON CONFLICT (sale) DO NOTHING",
+                "ON CONFLICT (sale, brand) DO NOTHING",
                 brand_id,
                 sale["customer"],
                 sale["id"],

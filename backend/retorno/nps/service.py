@@ -220,7 +220,7 @@ _CANDIDATES = (
 )
 _INSERT = (
     "INSERT INTO nps_surveys (brand, customer, sale, token, channel, asked_at, score, comment, created_at) "
-    "VALUES {rows} ON CONFLICT (sale) DO NOTHING RETURNING id, customer, sale, token"
+    "VALUES {rows} ON CONFLICT (sale, brand) DO NOTHING RETURNING id, customer, sale, token"
 )
 _ROW = "({}, {}, {}, {}, {}, {}, NULL, '', {})"
 

@@ -5,6 +5,7 @@ of workers) and is answered once, through its unguessable token, on the brand's 
 """
 
 from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.constraints import Unique
 from piccolo.table import Table
 
 from retorno.brands.tables import Brand
@@ -31,11 +32,13 @@ class Survey(Table, tablename="nps_surveys"):
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False, index=True)
     customer = ForeignKey(Customer, on_delete=OnDelete.restrict, null=False, index=True)
-    sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=False, unique=True)
-    token = Varchar(length=40, unique=True)
+    sale = ForeignKey(Sale, on_delete=OnDelete.restrict, null=False)
+    token = Varchar(length=40)  # its link, on its brand's host
     channel = Varchar(length=40, default="")  # the sale's channel (counter, api, a store's platform)
     asked_at = Timestamptz()
     answered_at = Timestamptz(null=True, default=None)
     score = Integer(null=True, default=None)  # 0 to 10
     comment = Text(default="")
     created_at = Timestamptz()
+    unique_nps_sale = Unique([sale, brand])  # one question per purchase
+    unique_nps_token = Unique([token, brand])

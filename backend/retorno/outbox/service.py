@@ -16,7 +16,7 @@ from retorno.outbox.tables import OutboxEvent
 # (the unique index decides between two processes emitting at once).
 _EMIT_ONCE = (
     "INSERT INTO outbox_events (brand, kind, payload, dedupe_key, created_at, run_after) "
-    "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (dedupe_key, brand) DO NOTHING RETURNING id"
 )
 
 

@@ -41,9 +41,10 @@ class Preference(Table, tablename="push_preferences"):
     id: Serial  # added by Piccolo; declared for the type checker
 
     brand = ForeignKey(Brand, on_delete=OnDelete.restrict, null=False)
-    customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False, unique=True)
+    customer = ForeignKey(Customer, on_delete=OnDelete.cascade, null=False)
     categories = Varchar(length=200)
     updated_at = Timestamptz()
+    unique_push_preference = Unique([customer, brand])
 
 
 class Delivery(Table, tablename="push_deliveries"):
@@ -69,7 +70,7 @@ class Delivery(Table, tablename="push_deliveries"):
     last_status = Integer(null=True, default=None)
     created_at = Timestamptz()
     done_at = Timestamptz(null=True, default=None)
-    unique_push_delivery = Unique([event, subscription])
+    unique_push_delivery_brand = Unique([event, subscription, brand])
 
 
 class PushService(Table, tablename="push_services"):

@@ -48,4 +48,4 @@ class Device(Table, tablename="customer_devices"):
     device = Varchar(length=64)
     first_seen = Timestamptz()
     last_seen = Timestamptz()
-    unique_customer_device = Unique([customer, device])
+    unique_customer_device_brand = Unique([customer, device, brand])

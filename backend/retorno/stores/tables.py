@@ -65,7 +65,7 @@ class HeldRefund(Table, tablename="store_held_refunds"):
     amount = BigInt()
     created_at = Timestamptz()
     applied_at = Timestamptz(null=True, default=None)
-    unique_store_held_refund = Unique([connection, refund_id])
+    unique_store_held_refund_brand = Unique([connection, refund_id, brand])
 
 
 class CheckoutCode(Table, tablename="store_checkout_codes"):

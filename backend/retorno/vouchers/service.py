@@ -3,7 +3,7 @@ redeemed at the counter or by the API, given back when their order is cancelled.
 
 - A code is 10 characters of an alphabet without look-alikes (no 0/O, 1/I/L), about 49 bits of
   chance, shown grouped (`K7QM-4XPD-2R`); typed codes are read leniently (case, dashes, spaces).
-- A voucher is used by at most one open use at a time: a unique index on `voucher_uses (voucher)
+- A voucher is used by at most one open use at a time: a unique index on `voucher_uses (voucher, brand)
   WHERE released_at IS NULL` decides a race, so of fifty concurrent redemptions one wins.
 - Redeeming is idempotent by order: the same code and order again answer as the first time.
 - Status is derived, never stored: cancelled, used (an open use), expired (past `expires_at`),
