@@ -54,6 +54,7 @@ bench: $(VENV)/.installed-test
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/webhooks.py

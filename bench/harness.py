@@ -1,4 +1,5 @@
-"""What the benchmarks share: a throw-away server pinned to one core, and wrk pinned to the other.
+"""What the benchmarks share: a throw-away server pinned to one core, and wrk pinned to the other
+(or, for bench/scale.py, several app processes and wrk all sharing both cores, on PostgreSQL).
 
 Figures are ratios to a trivial endpoint of the same server measured moments before, the median
 of three rounds: these machines are too noisy for absolute numbers to mean much.
@@ -51,6 +52,7 @@ class Server:
     tmp: Path
     process: subprocess.Popen | None = field(default=None)
     key: str = ""  # an integration API key, where a benchmark made one
+    load_cpus: str | None = LOAD_CPU  # where wrk runs (None: wherever the kernel puts it)
 
     @property
     def platform_host(self) -> str:
@@ -96,9 +98,7 @@ class Server:
     ) -> Result:
         """Requests per second (and latency percentiles); raises on any error response or socket error."""
         cmd = [
-            "taskset",
-            "-c",
-            LOAD_CPU,
+            *(["taskset", "-c", self.load_cpus] if self.load_cpus else []),
             "wrk",
             "-t1",
             f"-c{connections}",
@@ -196,53 +196,65 @@ def _free_port() -> int:
 def sqlite_server(python: str = sys.executable, prepare=None, **settings: str) -> Iterator[Server]:
     """`retorno demo` on a fresh SQLite file, `prepare(server)` for seeding, then `retorno serve` on CPU 0
     (`settings`: RETORNO_* variables for this server, e.g. RETORNO_SQLITE_SYNCHRONOUS="NORMAL")."""
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="retorno-bench-") as tmp:
-        env = {
-            **os.environ,
-            "RETORNO_DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "RETORNO_BASE_HOST": f"localhost:{port}",
-            "RETORNO_ENV": "development",
-            **settings,
-        }
-        server = Server(port=port, env=env, python=python, tmp=Path(tmp))
+        url = f"sqlite:///{tmp}/bench.sqlite3"
+        with app_server(url, Path(tmp), python=python, prepare=prepare, **settings) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def app_server(
+    database_url: str,
+    tmp: Path,
+    *,
+    python: str = sys.executable,
+    prepare=None,
+    workers: int | None = None,
+    server_cpus: str | None = SERVER_CPU,
+    load_cpus: str | None = LOAD_CPU,
+    **settings: str,
+) -> Iterator[Server]:
+    """`retorno demo` on `database_url`, `prepare(server)` for seeding (None: the database is ready,
+    no demo), then `retorno serve` on `server_cpus` (None: not pinned); with `workers`, `--workers N
+    --no-worker` (else one process that runs the worker too, as in development)."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RETORNO_DATABASE_URL": database_url,
+        "RETORNO_BASE_HOST": f"localhost:{port}",
+        "RETORNO_ENV": "development",
+        **settings,
+    }
+    server = Server(port=port, env=env, python=python, tmp=tmp, load_cpus=load_cpus)
+    if prepare is not None:
         server.cli("demo")
-        if prepare is not None:
-            prepare(server)
-        log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log:
-            server.process = subprocess.Popen(
-                [
-                    "taskset",
-                    "-c",
-                    SERVER_CPU,
-                    python,
-                    "-m",
-                    "retorno",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--quiet",
-                ],
-                env=env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        prepare(server)
+    log_path = tmp / f"server-{port}.log"
+    serve = [python, "-m", "retorno", "serve", "--port", str(port), "--quiet"]
+    if workers is not None:
+        serve += ["--workers", str(workers), "--no-worker"]
+    with log_path.open("wb") as log:
+        server.process = subprocess.Popen(
+            [*(["taskset", "-c", server_cpus] if server_cpus else []), *serve],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_ready(server)
+            yield server
+        except BaseException:
+            log.flush()
+            sys.stderr.write(f"--- server log ---\n{log_path.read_text(errors='replace')[-4000:]}\n")
+            raise
+        finally:
+            server.process.terminate()
             try:
-                _wait_ready(server)
-                yield server
-            except BaseException:
-                log.flush()
-                sys.stderr.write(f"--- server log ---\n{log_path.read_text(errors='replace')[-4000:]}\n")
-                raise
-            finally:
-                server.process.terminate()
-                try:
-                    server.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.process.kill()
-                    server.process.wait()
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
 
 
 def _wait_ready(server: Server, timeout: float = 30.0) -> None:
