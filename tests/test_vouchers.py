@@ -5,6 +5,7 @@ usable on orders from R$ 50,00, valid 30 days. mare has no voucher rule.
 """
 
 import asyncio
+import datetime as dt
 import re
 
 import httpx
@@ -213,3 +214,28 @@ def test_a_discount_is_never_negative_nor_more_than_the_order(order_total, amoun
     else:  # percent: rounded once, half-even, to the centavo
         exact = order_total * percent_bp / 10000
         assert abs(discount - exact) <= 0.5
+
+
+async def test_the_home_names_the_next_active_voucher_and_counts_only_active_ones(api, clock):
+    """vouchers.next_active, as the shopper's home reads it: not cancelled, not in use, not
+    expired; the soonest to expire first (a model of the statuses here, not the service's)."""
+    codes = []
+    for i in range(5):
+        codes.append((await _sale(api, f"N-{i}", 2500))["vouchers"][0]["code"])
+        clock.advance(days=1)  # each expires a day after the one before
+    await api.post(f"/vouchers/{codes[0]}/redeem", json={"order_id": "O-1", "order_total": 8000})
+    assert (await api.post("/sales/N-1/cancel")).status_code == 200
+    customer = (await db.fetch("SELECT customer FROM vouchers LIMIT 1"))[0]["customer"]
+    brand = (await db.fetch("SELECT brand FROM vouchers LIMIT 1"))[0]["brand"]
+    now = clock()
+    first, count = await vouchers.next_active(brand_id=brand, customer_id=customer, now=now)
+    assert (first.code, count) == (codes[2], 3)  # 0 in use, 1 cancelled; 2, 3, 4 active
+    later = now + dt.timedelta(days=30 - 4 + 2)  # 2 and 3 expired by then (30 days each)
+    first, count = await vouchers.next_active(brand_id=brand, customer_id=customer, now=later)
+    assert (first.code, count) == (codes[4], 1)
+    assert await vouchers.next_active(
+        brand_id=brand, customer_id=customer, now=later + dt.timedelta(days=2)
+    ) == (
+        None,
+        0,
+    )

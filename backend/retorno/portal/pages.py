@@ -159,7 +159,9 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     balance = await balances.balance(brand=brand, customer_id=session.customer, now=now, expiring_limit=1)
     entries, _ = await balances.statement(brand_id=brand.id, customer_id=session.customer, now=now, limit=5)
     pending_until = await balances.next_available(brand_id=brand.id, customer_id=session.customer, now=now)
-    mine = await vouchers.of_customer(brand_id=brand.id, customer_id=session.customer, now=now)
+    next_voucher, active_vouchers = await vouchers.next_active(
+        brand_id=brand.id, customer_id=session.customer, now=now
+    )
     segment = (await customers.get(brand.id, session.customer)).segment
     benefits = await club.visible(brand_id=brand.id, customer_id=session.customer, segment=segment, now=now)
     redemption = brand.rules().redemption
@@ -172,8 +174,8 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
         "min_order": redemption.min_order,
         "max_share": _percent(redemption.max_share_bp, lang) if redemption.max_share_bp < 10000 else None,
         "order_for_all": order_for_all(balance.available, redemption),
-        "next_voucher": next((v for v in mine if v.status == "active"), None),
-        "active_vouchers": sum(1 for v in mine if v.status == "active"),
+        "next_voucher": next_voucher,
+        "active_vouchers": active_vouchers,
         "benefits": benefits,
         "points": await balances.balance(
             brand=brand, customer_id=session.customer, now=now, unit=posting.POINTS

@@ -543,6 +543,27 @@ async def of_customer(*, brand_id: int, customer_id: int, now: dt.datetime) -> l
     return active + rest
 
 
+# The shopper's home: the next voucher to use and how many there are, without reading the
+# thousands a long-time shopper may hold (count(*) OVER () counts the rows before LIMIT).
+_NEXT_ACTIVE = (
+    "SELECT v.id, v.brand, v.customer, v.code, v.amount, v.percent_bp, v.min_order, v.source, v.sale, "
+    "v.issued_at, v.expires_at, v.cancelled_at, count(*) OVER () AS active FROM vouchers v "
+    "WHERE v.brand = {} AND v.customer = {} AND v.cancelled_at IS NULL AND v.expires_at > {} "
+    "AND NOT EXISTS (SELECT 1 FROM voucher_uses u WHERE u.voucher = v.id AND u.released_at IS NULL) "
+    "ORDER BY v.expires_at, v.id LIMIT 1"
+)
+
+
+async def next_active(*, brand_id: int, customer_id: int, now: dt.datetime) -> tuple[OwnVoucher | None, int]:
+    """The shopper's active voucher that expires first (as `of_customer` puts it first), and how
+    many active ones they hold."""
+    rows = await db.fetch(_NEXT_ACTIVE, brand_id, customer_id, now)
+    if not rows:
+        return None, 0
+    row = rows[0]
+    return OwnVoucher(**_view(row, now), raw_code=row["code"]), int(row["active"])
+
+
 async def applicable(
     *, brand_id: int, customer_id: int, order_total: int, now: dt.datetime
 ) -> list[Applicable]:
