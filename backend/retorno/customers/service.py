@@ -68,16 +68,6 @@ _LOCK = (
     "SELECT id, brand, external_id, cpf, email, phone, name, segment FROM customers "
     "WHERE id IN (%s) ORDER BY id FOR UPDATE"
 )
-_COLUMNS = (
-    Customer.id,
-    Customer.brand,
-    Customer.external_id,
-    Customer.cpf,
-    Customer.email,
-    Customer.phone,
-    Customer.name,
-    Customer.segment,
-)
 
 
 def normalize_cpf(value: str) -> str:
@@ -184,12 +174,11 @@ async def find(brand_id: int, ref: str) -> CustomerView:
 
 
 async def get(brand_id: int, customer_id: int) -> CustomerView:
-    row = await (
-        Customer.select(*_COLUMNS).where((Customer.brand == brand_id) & (Customer.id == customer_id)).first()
-    )
-    if row is None:
+    # Hot path: every signed-in page (the app shell greets the shopper by name).
+    rows = await db.fetch(f"{_FIND} AND id = {{}}", brand_id, customer_id)
+    if not rows:
         raise NotFound("no such customer")
-    return msgspec.convert(row, CustomerView)
+    return msgspec.convert(rows[0], CustomerView)
 
 
 _EXTERNAL_IDS = "SELECT id, external_id FROM customers WHERE brand = {} AND id IN (%s)"
