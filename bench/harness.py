@@ -91,6 +91,7 @@ class Server:
         seconds: int,
         *,
         connections: int = 16,
+        threads: int = 1,
         headers: dict[str, str] | None = None,
         script: Path | None = None,
         script_args: list[str] | None = None,
@@ -100,7 +101,7 @@ class Server:
         cmd = [
             *(["taskset", "-c", self.load_cpus] if self.load_cpus else []),
             "wrk",
-            "-t1",
+            f"-t{threads}",
             f"-c{connections}",
             f"-d{seconds}s",
             "-H",
