@@ -223,7 +223,7 @@ def app_server(
         **os.environ,
         "RETORNO_DATABASE_URL": database_url,
         "RETORNO_BASE_HOST": f"localhost:{port}",
-        "RETORNO_ENV": "development",
+        "RETORNO_ENV": "test",  # as production serves: templates read once, no development pages
         **settings,
     }
     server = Server(port=port, env=env, python=python, tmp=tmp, load_cpus=load_cpus)
@@ -258,13 +258,60 @@ def app_server(
                 server.process.wait()
 
 
-def _wait_ready(server: Server, timeout: float = 30.0) -> None:
+FLOORS = {"bare Litestar": "floor:litestar_app", "raw ASGI": "floor:asgi_app"}
+
+
+@contextlib.contextmanager
+def floor_servers(
+    *, python: str = sys.executable, server_cpus: str | None = SERVER_CPU, load_cpus: str | None = LOAD_CPU
+) -> Iterator[dict[str, Server]]:
+    """bench/floor.py's two apps under uvicorn, pinned as the app server is (idle while it is
+    measured): {"bare Litestar": server, "raw ASGI": server}, each answering GET /."""
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for name, target in FLOORS.items():
+            port = _free_port()
+            command = [python, "-m", "uvicorn", target, "--app-dir", str(REPO / "bench"), "--port", str(port)]
+            command += [
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+            ]
+            process = subprocess.Popen(
+                [*(["taskset", "-c", server_cpus] if server_cpus else []), *command], cwd=REPO
+            )
+            server = Server(port=port, env={}, python=python, tmp=REPO, process=process, load_cpus=load_cpus)
+            stack.callback(_stop, process)
+            _wait_ready(server, path="/")
+            servers[name] = server
+        yield servers
+
+
+def measure_floors(floors: dict[str, Server], seconds: int) -> dict[str, float]:
+    """Requests per second of each floor app, now (call it in each round, beside the baseline)."""
+    return {name: server.wrk(server.platform_host, "/", seconds).rps for name, server in floors.items()}
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_ready(server: Server, timeout: float = 30.0, path: str = "/healthz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process is not None and server.process.poll() is not None:
             raise BenchError(f"the server exited with code {server.process.returncode} before answering")
         with contextlib.suppress(OSError):
-            if server.get(server.platform_host, "/healthz") == 200:
+            if server.get(server.platform_host, path) == 200:
                 return
         time.sleep(0.2)
-    raise BenchError(f"no 200 from /healthz on port {server.port} within {timeout:.0f} s")
+    raise BenchError(f"no 200 from {path} on port {server.port} within {timeout:.0f} s")

@@ -1,9 +1,10 @@
-"""HTTP throughput of real brand pages, as ratios to a trivial endpoint of the same server, same run.
+"""HTTP throughput of real brand pages, as ratios to bare Litestar and to `/healthz`, same run.
 
 A throw-away SQLite database gets the demo brands; the server runs pinned to CPU 0 and wrk to
-CPU 1 (see harness.py). Each of three rounds measures the baseline (`/healthz` on the platform
-host) and then every page on a brand host, so each ratio pairs a page with a baseline measured
-moments before. The table shows the median of the three ratios and the median requests per second.
+CPU 1 (see harness.py), and so do the floor apps of bench/floor.py (a bare Litestar JSON hello and
+a raw ASGI one). Each of three rounds measures the floors, the baseline (`/healthz` on the
+platform host) and then every page on a brand host, so each ratio pairs a page with a floor
+measured moments before. The table shows the median of the three ratios and of the req/s.
 
 Signed-in pages are measured for a shopper with 10 ledger entries and one with 10,000: the two
 ratios should match, as home and statement read only the newest entries and live credits.
@@ -17,7 +18,15 @@ import argparse
 import statistics
 import sys
 
-from harness import BenchError, Server, seed_history, session_cookie, sqlite_server
+from harness import (
+    BenchError,
+    Server,
+    floor_servers,
+    measure_floors,
+    seed_history,
+    session_cookie,
+    sqlite_server,
+)
 
 ROUNDS = 3
 BRAND = "bella"
@@ -45,7 +54,16 @@ def prepare(entries: int):
     return seed
 
 
-def measure(server: Server, seconds: int) -> str:
+# Issue 21's targets, as ratios to bare Litestar (the same run, the same core).
+TARGETS = {
+    BASELINE[0]: 0.85,
+    PAGES[0][0]: 0.55,
+    PAGES[2][0]: 0.25,
+    PAGES[4][0]: 0.20,
+}
+
+
+def measure(server: Server, floors: dict[str, Server], seconds: int) -> str:
     platform, brand = server.platform_host, server.brand_host(BRAND)
     cookies = {email: {"Cookie": session_cookie(server, email)} for email in (LIGHT, HEAVY)}
     pages = [(label, path, cookies[who[0]] if who else {}) for label, path, *who in PAGES]
@@ -54,30 +72,41 @@ def measure(server: Server, seconds: int) -> str:
             raise BenchError(f"{brand}{path} ({label}) answered {status}, not 200")
         server.wrk(brand, path, 1, headers=headers)
     server.wrk(platform, BASELINE[1], 1)
+    measure_floors(floors, 1)
 
-    rps: dict[str, list[float]] = {label: [] for label in [BASELINE[0], *(p[0] for p in pages)]}
-    ratios: dict[str, list[float]] = {label: [] for label, _, _ in pages}
+    labels = [*floors, BASELINE[0], *(p[0] for p in pages)]
+    rps: dict[str, list[float]] = {label: [] for label in labels}
+    to_floor: dict[str, list[float]] = {label: [] for label in labels}
+    to_base: dict[str, list[float]] = {label: [] for label in labels}
     for round_no in range(1, ROUNDS + 1):
-        base = server.wrk(platform, BASELINE[1], seconds).rps
-        rps[BASELINE[0]].append(base)
+        now = measure_floors(floors, seconds)
+        now[BASELINE[0]] = server.wrk(platform, BASELINE[1], seconds).rps
         for label, path, headers in pages:
             page = server.wrk(brand, path, seconds, headers=headers)
             if page.errors:
                 raise BenchError(f"{page.errors} errors on {brand}{path} ({label})")
-            rps[label].append(page.rps)
-            ratios[label].append(page.rps / base)
-        print(f"round {round_no}: baseline {base:,.0f} req/s", file=sys.stderr)
+            now[label] = page.rps
+        for label, value in now.items():
+            rps[label].append(value)
+            to_floor[label].append(value / now["bare Litestar"])
+            to_base[label].append(value / now[BASELINE[0]])
+        print(
+            f"round {round_no}: " + ", ".join(f"{k} {now[k]:,.0f}/s" for k in (*floors, BASELINE[0])),
+            file=sys.stderr,
+        )
 
     lines = [
-        "| path | ratio to baseline (median of 3) | per-round ratios | req/s (median) |",
-        "|---|---:|---|---:|",
-        f"| {BASELINE[0]} | 1.00 | — | {statistics.median(rps[BASELINE[0]]):,.0f} |",
+        "| path | ratio to bare Litestar (median of 3) | per round | ratio to `/healthz` (median of 3) "
+        "| req/s (median) | target (to bare Litestar) |",
+        "|---|---:|---|---:|---:|---|",
     ]
-    for label, _, _ in pages:
-        per_round = ", ".join(f"{r:.2f}" for r in ratios[label])
+    for label in labels:
+        ratio = statistics.median(to_floor[label])
+        target = TARGETS.get(label)
+        verdict = "" if target is None else f">= {target:.2f}: " + ("met" if ratio >= target else "NOT met")
         lines.append(
-            f"| {label} | {statistics.median(ratios[label]):.2f} | {per_round} | "
-            f"{statistics.median(rps[label]):,.0f} |"
+            f"| {label} | {ratio:.2f} | {', '.join(f'{r:.2f}' for r in to_floor[label])} | "
+            f"{statistics.median(to_base[label]):.2f} | {statistics.median(rps[label]):,.0f} | {verdict} |"
         )
     return "\n".join(lines)
 
@@ -87,8 +116,8 @@ def main() -> int:
     p.add_argument("--seconds", type=int, default=5, help="length of each measurement (default 5)")
     p.add_argument("--entries", type=int, default=10_000, help="ledger entries of the heavy shopper")
     args = p.parse_args()
-    with sqlite_server(prepare=prepare(args.entries)) as server:
-        print(measure(server, args.seconds))
+    with sqlite_server(prepare=prepare(args.entries)) as server, floor_servers() as floors:
+        print(measure(server, floors, args.seconds))
     return 0
 
 
