@@ -3,8 +3,12 @@ cookie for a new visitor, one Vary that names all a response varies by."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import re
+
+import httpx
+import msgspec
 
 from retorno.web import FRONTEND_DIR
 from tests.conftest import brand_url, platform_url
@@ -99,3 +103,36 @@ def test_guards_only_read_the_handler_they_are_given(app) -> None:
             )
             if passed_on and not isinstance(node.func, ast.Call):  # to another guard (checked too)
                 raise AssertionError(f"{guard.__qualname__} passes {handler} on")
+
+
+async def test_the_signed_out_home_is_rendered_once_and_each_visitor_gets_their_own_token(
+    app, demo, settings
+) -> None:
+    """web.SharedPage: the same page for every visitor of a brand in a language, but for the CSRF
+    token, which is each visitor's own (in the cookie, the meta tag and the form alike)."""
+    from retorno import cache
+    from retorno.onboarding.brand import import_brand
+    from tests.conftest import demo_pack
+
+    pages = []
+    for _ in range(2):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as visitor:
+            page = await visitor.get(brand_url("bella", "/"))
+            token = visitor.cookies["csrftoken"]
+            assert page.text.count(token) == 2  # <meta name="csrf-token"> and the language form
+            pages.append(page.text.replace(token, "TOKEN"))
+    assert pages[0] == pages[1] and "csrf-slot" not in pages[0]
+    english = await httpx.AsyncClient(transport=httpx.ASGITransport(app=app)).get(
+        brand_url("bella", "/"), headers={"accept-language": "en"}
+    )
+    assert english.text.replace(english.cookies["csrftoken"], "TOKEN") != pages[0]
+    # The brand changes: the next visitor sees the change (the page is keyed by the brand as it is).
+    pack = demo_pack("bella")
+    await import_brand(
+        msgspec.structs.replace(pack, name="Bella Nova"),
+        base_host=settings.base_host,
+        now=dt.datetime.now(dt.UTC),
+    )
+    cache.clear_all()
+    after = await httpx.AsyncClient(transport=httpx.ASGITransport(app=app)).get(brand_url("bella", "/"))
+    assert "Bella Nova" in after.text

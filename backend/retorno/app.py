@@ -298,6 +298,7 @@ def create_app(
     )
     app.settings = settings
     app.protective_headers = web.security_headers(settings)
+    app.debug_templates = settings.env == "development"
     api_docs.describe(app.openapi_schema)  # generated once, at start-up, with the words for integrators
     return app
 

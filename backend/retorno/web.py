@@ -19,7 +19,10 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import PathParameter
+from litestar.response import Template
 from litestar.types import Message, Receive, Scope, Send
+from litestar.utils.empty import value_or_default
+from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 
 from retorno import bounds, i18n, logs, metrics
@@ -94,6 +97,7 @@ class RetornoApp(Litestar):
 
     settings: Settings
     protective_headers: SecurityHeaders
+    debug_templates: bool = False  # development: templates read from disk on every render
 
     # Litestar's own __call__ is typed with the lifespan scope and events too; this is the same entry.
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
@@ -512,3 +516,44 @@ def setup_jinja(env: Environment) -> None:
     env.filters["money"] = money
     env.filters["code_spans"] = code_spans
     env.policies["ext.i18n.trimmed"] = True
+
+
+# --- pages the same for every visitor ------------------------------------------------------------
+
+_TOKEN_SLOT = "csrf-slot-" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:24]
+_SHARED_PAGES: dict[Any, str] = {}
+_SHARED_PAGES_MAX = 512
+
+
+class SharedPage(Template):
+    """A page that is the same for every visitor with this `key` (a signed-out brand home, by its
+    brand and language) but for the visitor's CSRF token: rendered once per process and key, with
+    a slot where the token goes, then filled per request. Rendered anew where templates are
+    (development), and whenever the key changes: the key must hold everything the page shows."""
+
+    def __init__(self, template_name: str, *, key: Any, context: dict[str, Any], headers: dict[str, str]):
+        super().__init__(template_name=template_name, context=context, headers=headers)
+        self.key = (template_name, key)
+
+    def to_asgi_response(self, app: Any, request: Request, **kwargs: Any) -> Any:
+        state = ScopeState.from_scope(request.scope)
+        token = value_or_default(state.csrf_token, "")
+        body = None if getattr(request.app, "debug_templates", False) else _SHARED_PAGES.get(self.key)
+        if body is None:
+            state.csrf_token = _TOKEN_SLOT
+            try:
+                engine = request.app.template_engine
+                assert engine is not None and self.template_name is not None
+                template = engine.get_template(self.template_name)
+                body = template.render(**self.create_template_context(request))
+            finally:
+                state.csrf_token = token
+            if len(_SHARED_PAGES) >= _SHARED_PAGES_MAX:
+                _SHARED_PAGES.clear()
+            _SHARED_PAGES[self.key] = body
+        page = Response(
+            body.replace(_TOKEN_SLOT, token),
+            media_type="text/html; charset=utf-8",
+            headers=self.headers,
+        )
+        return page.to_asgi_response(app=None, request=request, **kwargs)

@@ -22,7 +22,7 @@ from retorno.nps import service as nps
 from retorno.portal.routes import load_shopper, page_context, requires_brand
 from retorno.signin.guards import requires_customer, session_of, signed_in_customer
 from retorno.vouchers import service as vouchers
-from retorno.web import brand_required, lang_of, now_of
+from retorno.web import SharedPage, brand_required, lang_of, now_of
 
 # What the service worker may keep for reading offline (service_worker/sw.js): a signed-in page goes
 # to a private cache that sign-out empties; the browser's HTTP cache keeps none of it (no-store).
@@ -141,8 +141,11 @@ async def home_page(request: Request) -> Template:
         pending_days=cashback.pending_days,
     )
     context = await _signed_in_home(request, context)
-    headers = PRIVATE_OFFLINE if context.get("signed_in") else SIGNED_OUT
-    return Template("portal/home.html", context=context, headers=headers)
+    if context.get("signed_in"):
+        return Template("portal/home.html", context=context, headers=PRIVATE_OFFLINE)
+    if context["shopper"] is None:  # nobody signed in: the page is the brand's and the language's
+        return SharedPage("portal/home.html", key=(brand, lang), context=context, headers=SIGNED_OUT)
+    return Template("portal/home.html", context=context, headers=SIGNED_OUT)
 
 
 def _percent_label(bp: int, lang: str) -> str:
