@@ -165,7 +165,8 @@ async def _signed_in_home(request: Request, context: dict[str, Any]) -> dict[str
     next_voucher, active_vouchers = await vouchers.next_active(
         brand_id=brand.id, customer_id=session.customer, now=now
     )
-    segment = (await customers.get(brand.id, session.customer)).segment
+    shopper = request.scope["state"].get("customer") or await customers.get(brand.id, session.customer)
+    segment = shopper.segment
     benefits = await club.visible(brand_id=brand.id, customer_id=session.customer, segment=segment, now=now)
     redemption = brand.rules().redemption
     return context | {

@@ -48,7 +48,9 @@ async def load_shopper(request: Request) -> None:
     name = None
     if brand is not None and session is not None and session.customer is not None:
         try:
-            name = (await customers.get(brand.id, session.customer)).name or ""
+            # Kept for the page, which may read more of the shopper (the home: the segment).
+            state["customer"] = await customers.get(brand.id, session.customer)
+            name = state["customer"].name or ""
         except NotFound:
             name = None
     # "" is a shopper without a name (greeted without one); None is nobody signed in.
