@@ -1,7 +1,9 @@
 """Integration API under load, as ratios to bare Litestar and to `/healthz`, same run.
 
 Measures the balance and statement of a customer with 10,000 ledger entries, and sale ingestion
-(unique orders, 8 concurrent clients) with p50/p99 latency and error counts, on SQLite, beside
+(unique orders, 8 concurrent clients) with p50/p99 latency and error counts, on SQLite (and the
+ingestion again on the local PostgreSQL, a second app server on the same core: PostgreSQL itself
+is not pinned, it shares both cores with wrk), beside
 bench/floor.py's bare Litestar and raw ASGI hellos pinned to the same core. Targets (issue 21, to
 bare Litestar): balance >= 0.55, statement >= 0.45, ingestion >= 0.15 with 0 errors and
 p99 <= 100 ms, `/healthz` >= 0.85.
@@ -19,12 +21,24 @@ Needs `wrk` and `taskset` on the PATH (Debian: apt-get install wrk).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from harness import BenchError, Result, Server, floor_servers, measure_floors, seed_history, sqlite_server
+from harness import (
+    BenchError,
+    Result,
+    Server,
+    app_server,
+    floor_servers,
+    fresh_postgres,
+    measure_floors,
+    seed_history,
+    sqlite_server,
+)
 
 ROUNDS = 3
 HEAVY = "email:heavy@example.com"
@@ -45,17 +59,24 @@ init = function(args) prefix = args[1] end
 def seed(entries: int):
     def prepare(server: Server) -> None:
         seed_history(server, "heavy@example.com", entries)
-        server.key = server.cli("apikeys", "create", "bella", "--name", "bench").strip().splitlines()[-1]
+        with_key(server)
 
     return prepare
 
 
 # Issue 21's targets, as ratios to bare Litestar (the same run, the same core); ingestion also
 # with p99 <= 100 ms and no errors.
-TARGETS = {"balance": 0.55, "statement (20 newest of 10,000)": 0.45, "ingestion": 0.15}
+PG_INGESTION = "ingestion, PostgreSQL"
+TARGETS = {"balance": 0.55, "statement (20 newest of 10,000)": 0.45, "ingestion": 0.15, PG_INGESTION: 0.15}
 
 
-def measure(server: Server, floors: dict[str, Server], seconds: int) -> str:
+def with_key(server: Server) -> None:
+    server.key = server.cli("apikeys", "create", "bella", "--name", "bench").strip().splitlines()[-1]
+
+
+def measure(server: Server, floors: dict[str, Server], seconds: int, postgres: Server | None = None) -> str:
+    """Each round: the floors, `/healthz`, the reads and ingestion on `server` (SQLite), then
+    ingestion on `postgres` (another app server, the same core) if given."""
     auth = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"}
     script = server.tmp / "ingest.lua"
     script.write_text(INGEST_LUA)
@@ -72,6 +93,9 @@ def measure(server: Server, floors: dict[str, Server], seconds: int) -> str:
     measure_floors(floors, 1)
 
     results: dict[str, list[Result]] = {"trivial": [], **{label: [] for label, _ in reads}, "ingestion": []}
+    if postgres is not None:
+        results[PG_INGESTION] = []
+        ingest(postgres, 1, "warm")
     ratios: dict[str, list[float]] = {label: [] for label in results if label != "trivial"}
     to_floor: dict[str, list[float]] = {label: [] for label in [*floors, *results]}
     floor_rps: dict[str, list[float]] = {label: [] for label in floors}
@@ -101,6 +125,11 @@ def measure(server: Server, floors: dict[str, Server], seconds: int) -> str:
         results["ingestion"].append(r)
         ratios["ingestion"].append(r.rps / base.rps)
         to_floor["ingestion"].append(r.rps / now["bare Litestar"])
+        if postgres is not None:
+            r = ingest(postgres, seconds, f"round{round_no}")
+            results[PG_INGESTION].append(r)
+            ratios[PG_INGESTION].append(r.rps / base.rps)
+            to_floor[PG_INGESTION].append(r.rps / now["bare Litestar"])
         print(
             f"round {round_no}: "
             + ", ".join(f"{k} {v:,.0f}/s" for k, v in now.items())
@@ -127,7 +156,7 @@ def measure(server: Server, floors: dict[str, Server], seconds: int) -> str:
         errors = sum(r.errors for r in runs)
         target = TARGETS.get(label, 0.85 if label == "trivial" else None)
         verdict = "" if target is None else (f">= {target:.2f}: " + ("met" if floor >= target else "NOT met"))
-        if label == "ingestion":
+        if label in ("ingestion", PG_INGESTION):
             verdict += ", p99 <= 100 ms: " + ("met" if p99 <= 100 and errors == 0 else "NOT met")
         lines.append(
             f"| {label} | {floor:.2f} | {ratio:.2f} | {statistics.median(r.rps for r in runs):,.0f} | "
@@ -194,7 +223,7 @@ def seed_other(other: Path, entries: int):
             f"harness.seed_history(s, 'heavy@example.com', {entries})"
         )
         subprocess.run([server.python, "-c", code], cwd=other / "bench", env=server.env, check=True)
-        server.key = server.cli("apikeys", "create", "bella", "--name", "bench").strip().splitlines()[-1]
+        with_key(server)
 
     return prepare
 
@@ -256,6 +285,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/retorno_bench_ingest",
+        help="ingestion on PostgreSQL too, in this database (dropped and made afresh); '' for none",
+    )
     p.add_argument("--only-durability", action="store_true", help="only FULL against NORMAL")
     p.add_argument("--against", type=Path, help="a checkout of another revision to compare with")
     p.add_argument("--rounds", type=int, default=7, help="rounds of --against")
@@ -264,8 +298,15 @@ def main() -> int:
         print(against(args.against.resolve(), args.seconds, args.entries, args.rounds))
         return 0
     if not args.only_durability:
-        with sqlite_server(prepare=seed(args.entries)) as server, floor_servers() as floors:
-            print(measure(server, floors, args.seconds))
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(sqlite_server(prepare=seed(args.entries)))
+            postgres = None
+            if args.postgres:
+                fresh_postgres(args.postgres)
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="retorno-bench-pg-")))
+                postgres = stack.enter_context(app_server(args.postgres, tmp, prepare=with_key))
+            floors = stack.enter_context(floor_servers())
+            print(measure(server, floors, args.seconds, postgres))
     print(durability(args.seconds))
     return 0
 

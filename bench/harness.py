@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_CPU, LOAD_CPU = "0", "1"
@@ -256,6 +257,16 @@ def app_server(
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop the PostgreSQL database of `url` if it exists and create it empty."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    host, port, user = parts.hostname or "127.0.0.1", str(parts.port or 5432), parts.username or "postgres"
+    where = ["-h", host, "-p", port, "-U", user]
+    subprocess.run(["dropdb", *where, "--if-exists", "--force", name], check=True, capture_output=True)
+    subprocess.run(["createdb", *where, name], check=True, capture_output=True)
 
 
 FLOORS = {"bare Litestar": "floor:litestar_app", "raw ASGI": "floor:asgi_app"}

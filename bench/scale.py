@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from api import HEAVY, ingest, seed
-from harness import BenchError, Result, Server, app_server
+from harness import BenchError, Result, Server, app_server, fresh_postgres
 
 ROUNDS = 3
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/retorno_bench_scale"
@@ -134,18 +134,7 @@ def postgres_seeded(url: str, entries: int, fresh: bool) -> bool:
             )
             if int(found or 0) >= entries:
                 return True
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    where = [
-        "-h",
-        parts.hostname or "127.0.0.1",
-        "-p",
-        str(parts.port or 5432),
-        "-U",
-        parts.username or "postgres",
-    ]
-    subprocess.run(["dropdb", *where, "--if-exists", "--force", name], check=True, capture_output=True)
-    subprocess.run(["createdb", *where, name], check=True, capture_output=True)
+    fresh_postgres(url)
     return False
 
 
