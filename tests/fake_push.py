@@ -186,7 +186,6 @@ class FakePushService:
         if not time.time() < exp <= time.time() + 24 * 3600:
             problems.append(f"bad expiry {exp}")
 
-
     def _signed_by(self, jwt: str, key: str) -> bool:
         """Whether `jwt` is signed by `key`: checked once per (token, key), as a sender reuses
         its VAPID token for hours (the claims are checked on every message)."""

@@ -317,12 +317,13 @@ class _Plain(QueryString):
     ~17 queries 0.5 ms; bench/README.md)."""
 
     def __init__(self, template: str, args: tuple[Any, ...]) -> None:
-        self.template, self.args, self.columns = template, list(args), []
+        self.plain: list[Any] = list(args)
+        self.template, self.args, self.columns = template, self.plain, []
         self.query_type, self.table, self._alias = "generic", None, None
         self._frozen_compiled_strings = None
 
     def compile_string(self, engine_type: str = "postgres") -> tuple[str, list[Any]]:
-        return _compiled(self.template, engine_type, len(self.args)), self.args
+        return _compiled(self.template, engine_type, len(self.plain)), self.plain
 
 
 def _querystring(sql: str, args: tuple[Any, ...]) -> QueryString:
