@@ -112,6 +112,53 @@ async def test_a_failed_transaction_leaves_nothing_behind(engine, demo):
     assert (await Brand.select(Brand.name).where(Brand.slug == "bella").first())["name"] == "Bella Cosméticos"
 
 
+async def test_writes_at_once_each_commit_on_their_own_and_a_failed_one_leaves_only_itself_out(engine):
+    """Eight writes together (on SQLite they share one COMMIT): each is readable from another
+    connection the moment it returns, and the one that fails takes nothing of the others with it."""
+    await db.current().run_ddl("DROP TABLE IF EXISTS group_probe")
+    await db.current().run_ddl("CREATE TABLE group_probe (n INTEGER PRIMARY KEY)")
+    seen_on_return = {}
+
+    async def member(n: int) -> None:
+        async def work() -> None:
+            await db.fetch("INSERT INTO group_probe (n) VALUES ({})", n)
+            if n == 3:
+                raise ValueError("this one fails after its insert")
+
+        await db.write(work)
+        # outside a transaction: SQLite's reader connection, a pooled one on PostgreSQL
+        seen_on_return[n] = await db.fetch("SELECT n FROM group_probe WHERE n = {}", n)
+
+    try:
+        results = await asyncio.gather(*(member(n) for n in range(8)), return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["ValueError"] + ["NoneType"] * 4
+        assert seen_on_return == {n: [{"n": n}] for n in range(8) if n != 3}
+        rows = await db.fetch("SELECT n FROM group_probe ORDER BY n")
+        assert [r["n"] for r in rows] == [0, 1, 2, 4, 5, 6, 7]
+    finally:
+        await db.current().run_ddl("DROP TABLE group_probe")
+
+
+@sqlite_only
+async def test_writes_that_come_together_share_one_commit_and_a_lone_one_commits_at_once(engine, demo):
+    commits = []
+    engine.writer.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    try:
+
+        async def bump(n: int) -> None:
+            await db.write(
+                lambda: db.fetch("UPDATE brands SET app_version = app_version + 1 WHERE slug = 'bella'")
+            )
+
+        await asyncio.gather(*(bump(n) for n in range(8)))
+        assert len(commits) == 1
+        await bump(9)
+        assert len(commits) == 2
+    finally:
+        engine.writer.set_trace_callback(None)
+    assert (await Brand.select(Brand.app_version).where(Brand.slug == "bella").first())["app_version"] == 10
+
+
 async def test_nested_transactions_join_the_outer_one(engine, demo):
     with pytest.raises(RuntimeError):
         async with db.transaction():
