@@ -230,6 +230,8 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
         context: dict[int, _Brand] = {}
         consents: dict[int, dict[int, set[str]]] = {}
         balances_of: dict[int, dict[int, int]] = {}
+        categories: dict[int, dict[int, list[str]]] = {}
+        handed: dict[int, list[tuple[int, push.Handed]]] = {}  # brand -> (message, notice) for push
         outgoing: list[Outgoing] = []
         for message in due:
             brand_id = message["brand"]
@@ -247,6 +249,8 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
                 brand_customers = sorted({m["customer"] for m in due if m["brand"] == brand_id})
                 consents[brand_id] = await customers.granted_channels(brand_id, brand_customers)
                 balances_of[brand_id] = await _balances(brand_id, brand_customers, now)
+                with_devices = [c for c in brand_customers if devices.get(c)]
+                categories[brand_id] = await push.categories_by_customer(brand_id, with_devices)
             brand = context[brand_id]
             person = people.get(message["customer"])
             decided = await _decide(
@@ -259,9 +263,13 @@ async def claim(*, now: dt.datetime, origin_of: Any, limit: int = 100) -> list[O
                 campaigns,
                 now,
                 balance=balances_of[brand_id].get(message["customer"], 0),
+                categories=categories[brand_id].get(message["customer"], []),
+                handed=handed.setdefault(brand_id, []),
             )
             if decided is not None:
                 outgoing.append(decided)
+        for brand_id, for_push in handed.items():
+            await _hand_to_push(context[brand_id].view, for_push, now)
         # One UPDATE per channel for the whole batch rather than one per message.
         lease_until = now + dt.timedelta(minutes=2)
         for channel in ("email", "whatsapp"):
@@ -453,9 +461,12 @@ async def _decide(
     now: dt.datetime,
     *,
     balance: int,
+    categories: list[str],
+    handed: list[tuple[int, push.Handed]],
 ) -> Outgoing | None:
-    """What becomes of one message: skipped, held, handed to push, or returned to be sent by
-    e-mail or WhatsApp (the caller marks it `sending`)."""
+    """What becomes of one message: skipped, held, handed to push (added to `handed`, which the
+    caller turns into deliveries for the whole batch), or returned to be sent by e-mail or
+    WhatsApp (the caller marks it `sending`). `categories`: the shopper's push categories."""
     mid, kind = message["id"], message["kind"]
     spec = texts.spec_of(kind)
     data = msgspec.json.decode(message["data"]) if message["data"] else {}
@@ -483,7 +494,8 @@ async def _decide(
     if spec.capped and cap and recent.get(message["customer"], 0) >= cap:
         await _skip(mid, "capped", now)
         return None
-    categories = await push.categories_of(brand.view.id, message["customer"]) if devices else []
+    if not devices:
+        categories = []
     tried = [c for c in message["tried"].split(",") if c]
     why = []
     for channel in channels:
@@ -509,7 +521,7 @@ async def _decide(
         if spec.capped:
             recent[message["customer"]] = recent.get(message["customer"], 0) + 1
         if channel == "push":
-            await _hand_to_push(message, brand.view, spec, fields, data, now)
+            handed.append((mid, _notice(message, spec, fields, data)))
             return None
         raw = written.get("whatsapp", {}).get("body", "")
         return Outgoing(
@@ -531,14 +543,9 @@ async def _decide(
     return None
 
 
-async def _hand_to_push(
-    message: dict[str, Any],
-    brand: BrandView,
-    spec: texts.Spec,
-    fields: dict[str, str],
-    data: dict[str, Any],
-    now: dt.datetime,
-) -> None:
+def _notice(
+    message: dict[str, Any], spec: texts.Spec, fields: dict[str, str], data: dict[str, Any]
+) -> push.Handed:
     shape = notices.shape_of(spec.kind, data)
     notice = notices.Notice(
         category=spec.category,
@@ -549,15 +556,24 @@ async def _hand_to_push(
         url=f"/m/{message['token']}",
         **shape,
     )
-    await push.deliver(
-        brand=brand, event_id=message["event"], customer_id=message["customer"], notice=notice, now=now
-    )
-    await db.fetch(
-        "UPDATE messages SET state = 'sent', channel = 'push', reason = '', sent_at = {}, lease_until = NULL "
-        "WHERE id = {}",
-        now,
-        message["id"],
-    )
+    return push.Handed(event_id=message["event"], customer_id=message["customer"], notice=notice)
+
+
+_PUSH_SENT = (
+    "UPDATE messages SET state = 'sent', channel = 'push', reason = '', sent_at = {}, lease_until = NULL "
+    "WHERE id IN (%s)"
+)
+
+
+async def _hand_to_push(brand: BrandView, handed: list[tuple[int, push.Handed]], now: dt.datetime) -> None:
+    """The batch's notices for push become deliveries, and their messages are sent (by push)."""
+    if not handed:
+        return
+    await push.deliver(brand=brand, handed=[h for _, h in handed], now=now)
+    ids = [mid for mid, _ in handed]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        await db.fetch(_PUSH_SENT % _marks(chunk), now, *chunk)
 
 
 # --- what the channel said -----------------------------------------------------------------------

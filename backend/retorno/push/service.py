@@ -52,6 +52,24 @@ async def categories_of(brand_id: int, customer_id: int) -> list[str]:
     return [c for c in rows[0]["categories"].split(",") if c in CATEGORIES]
 
 
+_CATEGORIES_OF_MANY = (
+    "SELECT customer, categories FROM push_preferences WHERE brand = {} AND customer IN (%s)"
+)
+
+
+async def categories_by_customer(brand_id: int, customer_ids: list[int]) -> dict[int, list[str]]:
+    """`categories_of` for a batch of shoppers in one query (the messages' dispatch decides 100 at a time)."""
+    found = {customer: list(DEFAULT_CATEGORIES) for customer in customer_ids}
+    if customer_ids:
+        marks = ", ".join("{}" for _ in customer_ids)
+        sql = (
+            f"SELECT customer, categories FROM push_preferences WHERE brand = {{}} AND customer IN ({marks})"  # noqa: S608
+        )
+        for row in await db.fetch(sql, brand_id, *customer_ids):
+            found[row["customer"]] = [c for c in row["categories"].split(",") if c in CATEGORIES]
+    return found
+
+
 async def set_categories(*, brand_id: int, customer_id: int, categories: list[str], now: dt.datetime) -> None:
     """Save the shopper's choice; with every category off, this device list is emptied too."""
     unknown = set(categories) - set(CATEGORIES)
@@ -186,38 +204,49 @@ async def purge(*, now: dt.datetime, keep: dt.timedelta) -> int:
 
 # --- a notice to a shopper's devices --------------------------------------------------------------
 
-# Hand-written, with the delivery writes below: the messages' dispatch hands every push here
-# (bench/push.py).
-_SUBSCRIPTIONS = "SELECT id, origin FROM push_subscriptions WHERE brand = {} AND customer = {} ORDER BY id"
+# Hand-written, with the delivery writes below: the messages' dispatch hands every push here, a
+# batch of notices at a time (bench/push.py).
+_SUBSCRIPTIONS = (
+    "SELECT id, customer, origin FROM push_subscriptions WHERE brand = {{}} AND customer IN ({marks}) "
+    "ORDER BY customer, id"
+)
 _INSERT_DELIVERIES = (
     "INSERT INTO push_deliveries (brand, event, subscription, origin, payload, ttl, urgency, topic, "
     "state, attempts, next_attempt_at, created_at) VALUES {rows} ON CONFLICT DO NOTHING"
 )
+_ROWS_A_STATEMENT = 500
 
 
-async def deliver(
-    *, brand: BrandView, event_id: int, customer_id: int, notice: Notice, now: dt.datetime
-) -> int:
-    """One delivery per device of the shopper (in the caller's transaction): the worker sends
-    them; (event, device) is unique, so a notice reaches a device once. How many devices."""
-    subs = await db.fetch(_SUBSCRIPTIONS, brand.id, customer_id)
-    if not subs:
+class Handed(msgspec.Struct, frozen=True):
+    """A notice for a shopper's devices, from one outbox event."""
+
+    event_id: int
+    customer_id: int
+    notice: Notice
+
+
+async def deliver(*, brand: BrandView, handed: list[Handed], now: dt.datetime) -> int:
+    """One delivery per device of each shopper (in the caller's transaction): the worker sends
+    them; (event, device) is unique, so a notice reaches a device once. How many deliveries."""
+    customers = sorted({h.customer_id for h in handed})
+    if not customers:
         return 0
-    text = payload_of(notice, brand)
-    rows = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {})" for _ in subs)
-    args: list[Any] = []
-    for sub in subs:
-        args += [
-            brand.id,
-            event_id,
-            sub["id"],
-            sub["origin"],
-            text,
-            notice.ttl,
-            notice.urgency,
-            notice.topic,
-            now,
-            now,
-        ]
-    await db.fetch(_INSERT_DELIVERIES.format(rows=rows), *args)
-    return len(subs)
+    devices: dict[int, list[dict[str, Any]]] = {}
+    marks = ", ".join("{}" for _ in customers)
+    for sub in await db.fetch(_SUBSCRIPTIONS.format(marks=marks), brand.id, *customers):
+        devices.setdefault(sub["customer"], []).append(sub)
+    rows: list[list[Any]] = []
+    for h in handed:
+        subs = devices.get(h.customer_id, [])
+        if subs:
+            text = payload_of(h.notice, brand)
+            n = h.notice
+            rows += [
+                [brand.id, h.event_id, sub["id"], sub["origin"], text, n.ttl, n.urgency, n.topic, now, now]
+                for sub in subs
+            ]
+    for start in range(0, len(rows), _ROWS_A_STATEMENT):
+        chunk = rows[start : start + _ROWS_A_STATEMENT]
+        marks = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {})" for _ in chunk)
+        await db.fetch(_INSERT_DELIVERIES.format(rows=marks), *(value for row in chunk for value in row))
+    return len(rows)
