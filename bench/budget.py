@@ -1,7 +1,8 @@
 """Where a request's time goes, in-process (docs/performance.md): no socket, no uvicorn.
 
 Seeds a SQLite copy as the HTTP benchmarks do (`retorno demo`, one shopper with N sales, swept),
-then times requests through the ASGI app (best of 3 runs) beside a bare Litestar app, and with
+then times requests through the ASGI app (best of 3 runs) beside a bare Litestar app, and sale
+ingestion (one client, then 8 posting at once: SQLite's group commit shows in the second), and with
 `--profile` splits each page's time by a cProfile into template, queries, session, gzip and the rest.
 
     .venv/bin/python bench/budget.py [--entries 10000] [--profile]
@@ -22,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -81,6 +84,53 @@ async def timed(app: Any, path: str, host: str, headers: list[tuple[bytes, bytes
     if statuses[-1] != 200:
         raise RuntimeError(f"{host}{path} answered {statuses[-1]}")
     return best
+
+
+async def ingestion(app: Any, key: str, n: int, clients: int = 1) -> float:
+    """µs a sale posted to the API (unique orders, 1,000 shoppers), `clients` posting at once;
+    after 100 to warm up. Fails unless every answer is 201."""
+    counter = 0
+    statuses: list[int] = []
+
+    async def one() -> None:
+        nonlocal counter
+        counter += 1
+        amount = 1000 + counter % 9000
+        body = msgspec.json.encode(
+            {
+                "order_id": f"budget-{clients}-{counter}",
+                "customer": {"email": f"c{counter % 1000}@example.com"},
+                "total": amount,
+                "items": [{"sku": "s", "category": "maquiagem", "amount": amount}],
+            }
+        )
+        headers = [
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {**_scope("/api/v1/sales", "localhost:8000", headers), "method": "POST"}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope, receive, send)
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await one()
+
+    await client(100)
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n // clients) for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    if set(statuses) != {201}:
+        raise RuntimeError(f"sales answered {sorted(set(statuses))}")
+    return elapsed / (n // clients * clients) * 1e6
 
 
 def shares(stats: pstats.Stats) -> dict[str, float]:
@@ -171,6 +221,10 @@ async def main(entries: int, profile: bool) -> None:
                 split = shares(pstats.Stats(profiler))
             cells = " | ".join(f"{split[c] * 100:.0f}%" if c in split else "" for c in (*CATEGORIES, "gzip"))
             print(f"| {page} | {who or 'signed out'} | {us:,.0f} | {floor / us:.2f} | {cells} |")
+        for clients in (1, 8):
+            us = await ingestion(app, key, 800, clients)
+            who = f"key, {clients} client{'s' if clients > 1 else ''} at once"
+            print(f"| POST /api/v1/sales | {who} | {us:,.0f} | {floor / us:.3f} | | | | |")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
