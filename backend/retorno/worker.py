@@ -1,6 +1,7 @@
 """The worker: the background work of every domain, beside app.py as its composition root (the
 domains never call each other; the worker calls each in turn). It imports large CSV files, sweeps,
-turns outbox events into push deliveries and sends them with pywebpush, and into webhook
+turns outbox events into push deliveries and sends them with pywebpush (its WebPusher with the
+aes128gcm body of push/ece.py, bench/README.md), and into webhook
 deliveries, which `webhooks.sender` sends (signed, retried, at least once).
 
 One pass (`Worker.run_once`):
@@ -36,7 +37,6 @@ from typing import Any
 
 import aiohttp
 import msgspec
-from pywebpush import WebPusher
 
 from retorno import db, metrics, web
 from retorno.apikeys import idempotency
@@ -55,6 +55,7 @@ from retorno.outbound import Options as WebhookOptions
 from retorno.outbox import service as outbox
 from retorno.push import keys as push_keys
 from retorno.push import service as push
+from retorno.push.ece import Pusher
 from retorno.sales import checkout
 from retorno.settings import Settings, load_settings
 from retorno.stores import service as stores
@@ -364,7 +365,7 @@ class Worker:
             "keys": {"p256dh": delivery["p256dh"], "auth": delivery["auth"]},
         }
         try:
-            response = await WebPusher(subscription, aiohttp_session=self._session).send_async(
+            response = await Pusher(subscription, aiohttp_session=self._session).send_async(
                 data=delivery["payload"],
                 headers=headers,
                 ttl=max(1, delivery["ttl"]),
