@@ -77,6 +77,7 @@ class LocalSQLiteEngine(SQLiteEngine):
         self._heavy_second: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._group: list[asyncio.Future[None]] | None = None  # the open group's members, waiting
+        self._flushes: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
         self._heavy_locks = (asyncio.Lock(), asyncio.Lock())
 
     def _connect(self, busy_ms: int) -> sqlite3.Connection:
@@ -193,7 +194,9 @@ class LocalTransaction(SQLiteTransaction):
             if engine._group is None:
                 await engine.begin_immediate()
                 engine._group = []
-                asyncio.get_running_loop().create_task(self._flush())
+                flush = asyncio.get_running_loop().create_task(self._flush())
+                engine._flushes.add(flush)
+                flush.add_done_callback(engine._flushes.discard)
             engine.writer.execute("SAVEPOINT member")
         except BaseException:
             engine._write_lock.release()

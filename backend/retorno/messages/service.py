@@ -466,7 +466,8 @@ async def _decide(
 ) -> Outgoing | None:
     """What becomes of one message: skipped, held, handed to push (added to `handed`, which the
     caller turns into deliveries for the whole batch), or returned to be sent by e-mail or
-    WhatsApp (the caller marks it `sending`). `categories`: the shopper's push categories."""
+    WhatsApp (the caller marks it `sending`). `categories`: the shopper's push categories (none
+    without a device)."""
     mid, kind = message["id"], message["kind"]
     spec = texts.spec_of(kind)
     data = msgspec.json.decode(message["data"]) if message["data"] else {}
@@ -494,8 +495,6 @@ async def _decide(
     if spec.capped and cap and recent.get(message["customer"], 0) >= cap:
         await _skip(mid, "capped", now)
         return None
-    if not devices:
-        categories = []
     tried = [c for c in message["tried"].split(",") if c]
     why = []
     for channel in channels:

@@ -40,34 +40,23 @@ class Device(msgspec.Struct, frozen=True, kw_only=True):
 # --- preferences and subscriptions -----------------------------------------------------------------
 
 
-# Hand-written: fan_out reads a shopper's categories for every event it turns into deliveries
+# Hand-written: the messages' dispatch reads the categories of a batch of shoppers at once
 # (bench/push.py).
-_CATEGORIES = "SELECT categories FROM push_preferences WHERE brand = {} AND customer = {}"
-
-
-async def categories_of(brand_id: int, customer_id: int) -> list[str]:
-    rows = await db.fetch(_CATEGORIES, brand_id, customer_id)
-    if not rows:
-        return list(DEFAULT_CATEGORIES)
-    return [c for c in rows[0]["categories"].split(",") if c in CATEGORIES]
-
-
-_CATEGORIES_OF_MANY = (
-    "SELECT customer, categories FROM push_preferences WHERE brand = {} AND customer IN (%s)"
-)
+_CATEGORIES = "SELECT customer, categories FROM push_preferences WHERE brand = {} AND customer IN (%s)"
 
 
 async def categories_by_customer(brand_id: int, customer_ids: list[int]) -> dict[int, list[str]]:
-    """`categories_of` for a batch of shoppers in one query (the messages' dispatch decides 100 at a time)."""
+    """Each shopper's push categories (the defaults for one who never chose), in one query."""
     found = {customer: list(DEFAULT_CATEGORIES) for customer in customer_ids}
     if customer_ids:
         marks = ", ".join("{}" for _ in customer_ids)
-        sql = (
-            f"SELECT customer, categories FROM push_preferences WHERE brand = {{}} AND customer IN ({marks})"  # noqa: S608
-        )
-        for row in await db.fetch(sql, brand_id, *customer_ids):
+        for row in await db.fetch(_CATEGORIES % marks, brand_id, *customer_ids):
             found[row["customer"]] = [c for c in row["categories"].split(",") if c in CATEGORIES]
     return found
+
+
+async def categories_of(brand_id: int, customer_id: int) -> list[str]:
+    return (await categories_by_customer(brand_id, [customer_id]))[customer_id]
 
 
 async def set_categories(*, brand_id: int, customer_id: int, categories: list[str], now: dt.datetime) -> None:
