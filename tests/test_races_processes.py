@@ -445,3 +445,60 @@ async def test_forty_shoppers_racing_with_points_for_a_reward_of_stock_ten_throu
         assert left.available == (700 if customer_id in winners else 1000)
         assert (answer.status_code == 303) == (customer_id in winners)
     assert await _points_per_unit(bella.id) == {"pts": 0}
+
+
+async def test_a_balance_read_on_one_process_shows_every_write_another_process_acknowledged(
+    app_processes, demo
+):
+    """Each process keeps the balances it read (ledger.balances' memo, checked against the
+    shopper's newest entry): a redemption acknowledged by one process shows in the very next
+    balance the other gives, one at a time and with reads and redemptions at once."""
+    from retorno.sales import adjustments
+
+    bella = demo["bella"]
+    now = _now()
+    customer, _ = await db.write(lambda: customers.upsert(bella.id, Identity(email=ANA), now=now))
+    await adjustments.adjust(
+        brand=bella, customer_id=customer.id, amount=10_000, reason="saldo de teste", now=now
+    )
+    key = (await apikeys.create(brand_id=bella.id, name="pdv", now=now)).key
+    reader, writer = (
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{s.port}/api/v1",
+            headers={"host": f"localhost:{s.port}", "authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        for s in app_processes
+    )
+
+    async def available() -> int:
+        answer = await reader.get(f"/customers/email:{ANA}/balance")
+        assert answer.status_code == 200, answer.text
+        return answer.json()["available"]
+
+    def redeem(i: int):
+        return writer.post(
+            "/redemptions",
+            json={
+                "redemption_id": f"R-{i}",
+                "order_id": f"O-{i}",
+                "customer": {"email": ANA},
+                "order_total": 100_000,
+                "amount": 100,
+            },
+        )
+
+    try:
+        assert await available() == await available() == 10_000  # the second from the memo
+        for i in range(10):
+            assert (await redeem(i)).status_code == 201
+            assert await available() == 10_000 - 100 * (i + 1)
+        reads_and_writes = await asyncio.gather(*(redeem(i) if i % 2 else available() for i in range(10, 50)))
+        redeemed = [a for a in reads_and_writes if not isinstance(a, int)]
+        assert {a.status_code for a in redeemed} == {201}
+        seen = [a for a in reads_and_writes if isinstance(a, int)]
+        assert all(9_000 - 100 * len(redeemed) <= s <= 9_000 and s % 100 == 0 for s in seen)
+        assert await available() == 9_000 - 100 * len(redeemed) == 7_000
+    finally:
+        await reader.aclose()
+        await writer.aclose()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import math
 from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from retorno import db
+from retorno import cache, db
 from retorno.brands.service import BrandView
 from retorno.errors import Field, Invalid
 from retorno.ledger import posting
@@ -52,7 +53,10 @@ def iso(value: dt.datetime | None) -> str | None:
 _SUMS = """
 SELECT CAST(COALESCE(SUM(CASE WHEN available_at <= {} THEN remaining END), 0) AS BIGINT) AS available,
        CAST(COALESCE(SUM(CASE WHEN available_at > {} THEN remaining END), 0) AS BIGINT) AS pending,
-       COALESCE((SELECT debt FROM ledger_accounts WHERE customer = {}), 0) AS debt
+       COALESCE((SELECT debt FROM ledger_accounts WHERE customer = {}), 0) AS debt,
+       MIN(CASE WHEN available_at > {} THEN available_at END) AS next_available,
+       MIN(expires_at) AS next_expiry,
+       (SELECT MAX(id) FROM ledger_entries WHERE customer = {} AND brand = {}) AS head
 FROM ledger_lots
 WHERE customer = {} AND brand = {} AND unit = {} AND remaining > 0 AND (expires_at IS NULL OR expires_at > {})
 """
@@ -61,16 +65,79 @@ SELECT expires_at, CAST(SUM(remaining) AS BIGINT) AS amount FROM ledger_lots
 WHERE customer = {} AND brand = {} AND unit = {} AND remaining > 0 AND available_at <= {} AND expires_at > {}
 GROUP BY expires_at ORDER BY expires_at LIMIT {}
 """
+_HEAD = "SELECT MAX(id) AS head FROM ledger_entries WHERE customer = {} AND brand = {}"
 
 
-async def _sums(brand_id: int, customer_id: int, now: dt.datetime, unit: str = MONEY) -> dict[str, int]:
-    rows = await db.fetch(_SUMS, now, now, customer_id, customer_id, brand_id, unit, now)
-    return rows[0] if unit == MONEY else rows[0] | {"debt": 0}  # points carry no debt
+class _Memo(msgspec.Struct, frozen=True):
+    """A balance as read at `since`, true for every moment before `until` while the customer's
+    newest entry is still `head`."""
+
+    head: int | None
+    since: dt.datetime
+    until: dt.datetime | None  # None: no lot of theirs becomes usable or expires later
+    sums: dict[str, int]
+    expiring: list[dict[str, Any]]
+
+
+# A balance sums every live lot (10,000 rows for a long-time shopper) and changes only when an
+# entry is written (every change to a lot's remainder or to a debt is one, `posting.entry`, in the
+# transaction that writes it) or when a lot becomes usable or expires. So each process keeps the
+# sums it read beside the customer's newest entry id and the next of those moments, and reads
+# them again only when either has moved: a read is then one index lookup. Entry ids grow in
+# commit order for one customer (SQLite has one writer; on PostgreSQL every write that moves a
+# customer's money holds their lock, `customers.lock`), so an unchanged newest id means no entry
+# was added. Reads inside a transaction never use it: they may see their own uncommitted entries.
+_memos = cache.TTLCache(seconds=math.inf)
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    """A MIN() of timestamps: a datetime on PostgreSQL, the stored ISO text on SQLite."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+async def _read(
+    brand_id: int, customer_id: int, now: dt.datetime, unit: str, expiring_limit: int
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The lots' sums (available, pending, debt) and the soonest expiring, as of `now`."""
+    key = (brand_id, customer_id, unit, expiring_limit)
+    memo = None if db.in_transaction() else _memos.get(key)
+    if memo is not None and memo.since <= now and (memo.until is None or now < memo.until):
+        head = await db.fetch(_HEAD, customer_id, brand_id)
+        if head[0]["head"] == memo.head:
+            return memo.sums, memo.expiring
+    rows = await db.fetch(
+        _SUMS, now, now, customer_id, now, customer_id, brand_id, customer_id, brand_id, unit, now
+    )
+    row = rows[0]
+    sums = {
+        "available": row["available"],
+        "pending": row["pending"],
+        "debt": row["debt"] if unit == MONEY else 0,
+    }
+    expiring = (
+        await db.fetch(_EXPIRING, customer_id, brand_id, unit, now, now, expiring_limit)
+        if expiring_limit
+        else []
+    )
+    if not db.in_transaction():
+        changes = [
+            t for t in (_instant(row["next_available"]), _instant(row["next_expiry"])) if t is not None
+        ]
+        _memos.put(
+            key,
+            _Memo(
+                head=row["head"], since=now, until=min(changes, default=None), sums=sums, expiring=expiring
+            ),
+        )
+    return sums, expiring
 
 
 async def available(customer_id: int, now: dt.datetime, *, brand_id: int, unit: str = MONEY) -> int:
     """Spendable now: unexpired, available lots, less any debt (may be negative)."""
-    sums = await _sums(brand_id, customer_id, now, unit)
+    sums, _ = await _read(brand_id, customer_id, now, unit, 0)
     return sums["available"] - sums["debt"]
 
 
@@ -79,8 +146,7 @@ async def balance(
 ) -> Balance:
     """Computed from the lots as of `now`: what expired or is still pending is never available.
     In points (`unit` POINTS) the currency reads "pts"."""
-    sums = await _sums(brand.id, customer_id, now, unit)
-    soonest = await db.fetch(_EXPIRING, customer_id, brand.id, unit, now, now, expiring_limit)
+    sums, soonest = await _read(brand.id, customer_id, now, unit, expiring_limit)
     return Balance(
         available=sums["available"] - sums["debt"],
         pending=sums["pending"],
