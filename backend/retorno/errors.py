@@ -14,7 +14,7 @@ with an f-string.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 def N_(message: str) -> str:
@@ -47,6 +47,22 @@ class DomainError(Exception):
         self.message, self.params = message, params
         self.detail = message % _english(params) if params else message
         super().__init__(self.detail)
+
+
+class Refused(DomainError):
+    """Why a code (a voucher, a coupon) cannot be used: `reason`, one of the subclass's REASONS,
+    goes in the problem+json; 404 when nothing has the code, 409 for a reason in CONFLICTS (someone
+    else got there first), 422 for any other."""
+
+    REASONS: ClassVar[dict[str, str]] = {}
+    CONFLICTS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(self.REASONS[reason], code=code)
+        self.reason = reason
+        self.extra = {"reason": reason}
+        self.status_code = 404 if reason == "not_found" else 409 if reason in self.CONFLICTS else 422
+        self.title = {409: "Conflict", 404: "Not found", 422: "Invalid input"}[self.status_code]
 
 
 class Problem(str):

@@ -20,6 +20,12 @@ def dotted_reais(text: str) -> str:
     return text.replace(".", "").replace(",", ".") if "," in text else text
 
 
+def as_typed(value: int | None) -> str:
+    """Centavos as a form shows them for editing, the way a person types them: "1234,56" (and
+    nothing for no amount)."""
+    return "" if value is None else f"{value // 100},{value % 100:02d}"
+
+
 def centavos(text: str) -> int:
     """ "150", "150,00", "1.234,56" or "150.00" to centavos (a clerk types reais)."""
     text = dotted_reais(text)

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.errors import Field, Invalid
-from retorno.typed import centavos, dotted_reais
+from retorno.typed import as_typed, centavos, dotted_reais
 from retorno.vouchers import coupons
 from retorno.vouchers.coupons import CouponDraft, CouponView
 from retorno.web import error_text, now_of
@@ -49,8 +49,8 @@ def _typed_of(coupon: CouponView, tz: str) -> dict[str, Any]:
         "code": coupon.code,
         "description": coupon.description,
         "kind": "amount" if coupon.amount is not None else "percent",
-        "value": _reais(coupon.amount) if coupon.amount is not None else f"{percent:g}".replace(".", ","),
-        "min_order": _reais(coupon.min_order) if coupon.min_order else "",
+        "value": as_typed(coupon.amount) if coupon.amount is not None else f"{percent:g}".replace(".", ","),
+        "min_order": as_typed(coupon.min_order) if coupon.min_order else "",
         "starts": dt.datetime.fromisoformat(coupon.starts_at).astimezone(zone).date().isoformat(),
         "ends": ends,
         "max_uses": str(coupon.max_uses or ""),
@@ -59,10 +59,6 @@ def _typed_of(coupon: CouponView, tz: str) -> dict[str, Any]:
         "first_purchase_only": coupon.first_purchase_only,
         "active": coupon.active,
     }
-
-
-def _reais(value: int) -> str:
-    return f"{value // 100},{value % 100:02d}"
 
 
 def _money(text: str, field: str, *, zero: bool = False) -> int:

@@ -15,7 +15,7 @@ from retorno.admin.common import admin_of, audited, page_context, requires_role
 from retorno.errors import DomainError, Invalid
 from retorno.points import service as points
 from retorno.points.service import Draft
-from retorno.typed import centavos
+from retorno.typed import as_typed, centavos
 from retorno.web import RowId, error_text, now_of
 
 MANAGER, STAFF = [requires_role("manager")], [requires_role("operator")]
@@ -45,21 +45,18 @@ def _draft(form: Any) -> tuple[Draft, str]:
 
 
 def _typed(reward: points.RewardView) -> tuple[Draft, str]:
-    def reais(value: int | None) -> str:
-        return "" if value is None else f"{value // 100},{value % 100:02d}"
-
     return Draft(
         kind=reward.kind,
         title=reward.title,
         description=reward.description,
         points=str(reward.points),
-        min_order=reais(reward.min_order),
+        min_order=as_typed(reward.min_order),
         valid_days=str(reward.valid_days),
         stock="" if reward.stock is None else str(reward.stock),
         per_shopper="" if reward.per_shopper is None else str(reward.per_shopper),
         position=str(reward.position),
         enabled=reward.enabled,
-    ), reais(reward.value)
+    ), as_typed(reward.value)
 
 
 @get("/points", guards=STAFF)

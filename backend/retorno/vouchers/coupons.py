@@ -21,7 +21,7 @@ import msgspec
 
 from retorno import db, money
 from retorno.brands.service import BrandView
-from retorno.errors import N_, DomainError, Field, Invalid, NotFound
+from retorno.errors import N_, Field, Invalid, NotFound, Refused
 from retorno.ledger.balances import iso as _iso
 from retorno.ledger.rules import Item
 from retorno.outbox import service as outbox
@@ -44,15 +44,10 @@ REASONS = {
 CONFLICTS = ("used_up", "already_used")
 
 
-class CouponRefused(DomainError):
-    """Why a coupon cannot be used; `reason` is one of REASONS (and is in the problem+json)."""
+class CouponRefused(Refused):
+    """Why a coupon cannot be used."""
 
-    def __init__(self, reason: str, code: str) -> None:
-        super().__init__(REASONS[reason], code=code)
-        self.reason = reason
-        self.extra = {"reason": reason}
-        self.status_code = 409 if reason in CONFLICTS else 404 if reason == "not_found" else 422
-        self.title = {409: "Conflict", 404: "Not found", 422: "Invalid input"}[self.status_code]
+    REASONS, CONFLICTS = REASONS, CONFLICTS
 
 
 class CouponView(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +135,10 @@ _OPEN_USES = (
     "SELECT coupon, COUNT(*) AS n, CAST(COALESCE(SUM(discount), 0) AS BIGINT) AS given FROM coupon_uses "
     "WHERE brand = {} AND released_at IS NULL GROUP BY coupon"
 )
+_ITS_OPEN_USES = (
+    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(discount), 0) AS BIGINT) AS given FROM coupon_uses "
+    "WHERE brand = {} AND coupon = {} AND released_at IS NULL"
+)
 _ORDER_USE = (
     "SELECT id, customer, discount, used_at FROM coupon_uses "
     "WHERE coupon = {} AND order_id = {} AND released_at IS NULL"
@@ -216,8 +215,8 @@ async def get(brand_id: int, code: str, now: dt.datetime) -> CouponView:
     coupon = await find(brand_id, code)
     if coupon is None:
         raise NotFound("no coupon has the code %(code)s", code=normalize_code(code))
-    uses = {r["coupon"]: r for r in await db.fetch(_OPEN_USES, brand_id)}.get(coupon["id"], {})
-    return view(coupon, now, uses.get("n", 0), uses.get("given", 0))
+    uses = (await db.fetch(_ITS_OPEN_USES, brand_id, coupon["id"]))[0]
+    return view(coupon, now, uses["n"], uses["given"])
 
 
 # --- writing (the admin) --------------------------------------------------------------------------

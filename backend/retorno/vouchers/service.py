@@ -24,7 +24,7 @@ from retorno import db, money
 from retorno.brands.service import BrandView
 from retorno.customers import service as customers
 from retorno.customers.service import Identity
-from retorno.errors import N_, DomainError, NotFound
+from retorno.errors import N_, NotFound, Refused
 from retorno.ledger.balances import iso
 from retorno.ledger.rules import Item
 from retorno.outbox import service as outbox
@@ -113,15 +113,13 @@ class Applicable(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: str
 
 
-class VoucherRefused(DomainError):
-    """Why a voucher cannot be used; `reason` is one of REASONS (and is in the problem+json)."""
+class VoucherRefused(Refused):
+    """Why a voucher cannot be used (its code shown grouped, as printed)."""
+
+    REASONS, CONFLICTS = REASONS, ("used",)
 
     def __init__(self, reason: str, code: str) -> None:
-        super().__init__(REASONS[reason], code=grouped(code))
-        self.reason = reason
-        self.extra = {"reason": reason}
-        self.status_code = 409 if reason == "used" else 404 if reason == "not_found" else 422
-        self.title = {409: "Conflict", 404: "Not found", 422: "Invalid input"}[self.status_code]
+        super().__init__(reason, grouped(code))
 
 
 def new_code() -> str:
