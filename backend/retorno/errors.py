@@ -49,22 +49,6 @@ class DomainError(Exception):
         super().__init__(self.detail)
 
 
-class Refused(DomainError):
-    """Why a code (a voucher, a coupon) cannot be used: `reason`, one of the subclass's REASONS,
-    goes in the problem+json; 404 when nothing has the code, 409 for a reason in CONFLICTS (someone
-    else got there first), 422 for any other."""
-
-    REASONS: ClassVar[dict[str, str]] = {}
-    CONFLICTS: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, reason: str, code: str) -> None:
-        super().__init__(self.REASONS[reason], code=code)
-        self.reason = reason
-        self.extra = {"reason": reason}
-        self.status_code = 404 if reason == "not_found" else 409 if reason in self.CONFLICTS else 422
-        self.title = {409: "Conflict", 404: "Not found", 422: "Invalid input"}[self.status_code]
-
-
 class Problem(str):
     """One problem among several (a brand pack's checks): the file, the key and what is wrong.
     It reads as its English line (the API, the CLI, logs: "brand.toml: theme.primary: ..."); its
@@ -117,6 +101,22 @@ class Invalid(DomainError):
     def __init__(self, message: str, /, problems: list[str] | None = None, **params: Any) -> None:
         super().__init__(message, **params)
         self.problems = problems or [self.detail]
+
+
+class Refused(DomainError):
+    """Why a code (a voucher, a coupon) cannot be used: `reason`, one of the subclass's REASONS,
+    goes in the problem+json; 404 when nothing has the code, 409 for a reason in CONFLICTS (someone
+    else got there first), 422 for any other."""
+
+    REASONS: ClassVar[dict[str, str]] = {}
+    CONFLICTS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(self.REASONS[reason], code=code)
+        self.reason = reason
+        self.extra = {"reason": reason}
+        kind = NotFound if reason == "not_found" else Conflict if reason in self.CONFLICTS else Invalid
+        self.status_code, self.title = kind.status_code, kind.title
 
 
 class Unauthorized(DomainError):
